@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Orrery needs. Idempotent: checks each package
+# first and installs only what is missing, so a second run changes nothing.
+#   scripts/install-deps.sh             build, run and test dependencies
+#   scripts/install-deps.sh --examples  also what examples/train.py needs
+set -euo pipefail
+
+packages=(
+  # build
+  cmake ninja-build g++ ccache pkg-config
+  libssl-dev libsqlite3-dev libarchive-dev libzstd-dev libboost-dev
+  libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev
+  # tests and tools
+  python3 sqlite3 zstd tar coreutils procps curl clang-format clang-tidy
+)
+if [[ "${1:-}" == "--examples" ]]; then
+  packages+=(python3-numpy python3-sklearn python3-torch python3-onnx python3-xgboost python3-yaml)
+fi
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+$sudo apt-get clean

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# README command 1: installs dependencies, builds, starts `orrery serve` on its
+# embedded defaults (./orrery-data, http://127.0.0.1:7070) and publishes the
+# example packages under examples/ as public servables of the tenant
+# `examples`. The hub stays in the foreground; Ctrl-C stops it. Running it
+# again reuses the data and publishes only what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+scripts/build.sh
+orrery=build/orrery
+export ORRERY_URL=${ORRERY_URL:-http://127.0.0.1:7070}
+
+$orrery serve "$@" &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT INT TERM
+for _ in $(seq 100); do
+  curl -fs "$ORRERY_URL/v2/health/live" >/dev/null 2>&1 && break
+  kill -0 $server 2>/dev/null || { echo "run-hub: orrery serve exited" >&2; exit 1; }
+  sleep 0.1
+done
+
+# The hub admin token (written on first start) creates the examples tenant and
+# a short-lived publisher token for it.
+$orrery tenant create examples --exist-ok
+publisher=$($orrery token create --tenant examples --role publisher --expires-in 10m \
+  --description "run-hub.sh example publisher" --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+for package in examples/*/; do
+  [[ -f "$package/orrery.yaml" ]] || continue
+  ORRERY_TOKEN=$publisher $orrery publish "$package" --public --if-changed
+done
+$orrery list --tenant examples
+$orrery list --kind datasets --tenant examples
+echo "run-hub: the hub is up at $ORRERY_URL (admin token: orrery-data/admin.token). Ctrl-C stops it."
+wait $server

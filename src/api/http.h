@@ -1,0 +1,60 @@
+// Plain request/response values between the HTTP transport (server.cc, the
+// only code that knows Boost.Beast) and the routes (routes_*.cc).
+// Thread-safety: values.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+
+namespace orrery {
+
+struct HttpRequest {
+  std::string method;                         // "GET", "POST", ...
+  std::vector<std::string> segments;          // path split on '/', each percent-decoded
+  std::map<std::string, std::string> query;   // decoded
+  std::map<std::string, std::string> headers; // lower-case names
+  std::string body;                           // non-upload routes
+  std::filesystem::path body_file;            // upload routes: the body on disk
+
+  std::string Header(const std::string& name) const {
+    auto it = headers.find(name);
+    return it == headers.end() ? std::string() : it->second;
+  }
+  std::string Query(const std::string& name) const {
+    auto it = query.find(name);
+    return it == query.end() ? std::string() : it->second;
+  }
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::filesystem::path file;  // when set, sent as the body and then removed
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  static HttpResponse Json(int status, const nlohmann::json& value) {
+    HttpResponse response;
+    response.status = status;
+    response.body = value.dump();
+    return response;
+  }
+  // {"error": message} with the status the code maps to.
+  static HttpResponse Error(const Status& status) {
+    return Json(HttpStatusFor(status.code()), {{"error", status.message()}});
+  }
+};
+
+// Splits "/a/b%2Fc/d" into {"a", "b/c", "d"} and "x=1&y=%20" into a map.
+// kInvalidArgument on malformed percent-encoding.
+Result<std::vector<std::string>> SplitPath(std::string_view path);
+Result<std::map<std::string, std::string>> ParseQuery(std::string_view query);
+
+}  // namespace orrery

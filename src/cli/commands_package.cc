@@ -1,0 +1,246 @@
+// `orrery publish` and `orrery download`: packages moving between a
+// directory and the hub, streamed through a scratch file, never held in memory.
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <filesystem>
+#include <iostream>
+#include <limits>
+#include <set>
+
+#include <yaml-cpp/yaml.h>
+
+#include "cli/commands.h"
+#include "cli/output.h"
+#include "cli/url.h"
+#include "core/files.h"
+#include "core/hash.h"
+#include "repository/archive.h"
+#include "repository/manifest.h"
+
+namespace orrery::cli {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+// A private directory under $TMPDIR (mkdtemp, mode 0700), removed with its
+// content on destruction. core's TempDir is not used: it chmods its parent,
+// which here would be the shared /tmp.
+class ScratchDir {
+ public:
+  static Result<std::unique_ptr<ScratchDir>> Create() {
+    std::string pattern = (fs::temp_directory_path() / "orrery-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) return ErrnoStatus("mkdtemp " + pattern);
+    return std::unique_ptr<ScratchDir>(new ScratchDir(pattern));
+  }
+  ~ScratchDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  explicit ScratchDir(fs::path path) : path_(std::move(path)) {}
+  fs::path path_;
+};
+
+Result<std::string> Sha256OfFile(const fs::path& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoStatus("open " + path.string());
+  Sha256 hash;
+  std::vector<char> buffer(1 << 16);
+  while (true) {
+    ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus("read " + path.string());
+    if (n == 0) return hash.FinishHex();
+    hash.Update(buffer.data(), static_cast<size_t>(n));
+  }
+}
+
+// ---- publish ----
+
+struct PublishArgs {
+  std::string dir;
+  std::string name;  // --name: tenant/name or name
+  std::string kind;  // --kind
+  bool make_public = false;
+  bool if_changed = false;
+  bool zstd = false;
+};
+
+// Fills args.name and args.kind, where not given, from DIR/orrery.yaml.
+Status ReadManifestIdentity(PublishArgs& args) {
+  fs::path manifest = fs::path(args.dir) / kManifestFileName;
+  try {
+    YAML::Node root = YAML::LoadFile(manifest.string());
+    if (args.name.empty() && root["name"]) args.name = root["name"].as<std::string>();
+    if (args.kind.empty() && root["kind"]) args.kind = root["kind"].as<std::string>();
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(manifest.string() + ": " + e.what());
+  }
+  if (args.name.empty()) return InvalidArgument(manifest.string() + " has no name; pass --name");
+  return Status::Ok();
+}
+
+void PrintPublished(const ObjectRef& ref, const json& version) {
+  std::string what = ref.tenant + "/" + ref.name + " version " + Field(version, "version");
+  if (version.value("unchanged", false)) {
+    std::cout << "unchanged: " << what << std::endl;
+    return;
+  }
+  size_t files = version.contains("files") ? version["files"].size() : 0;
+  std::cout << "published " << what << " (digest " << Field(version, "digest") << ", " << files
+            << (files == 1 ? " file, " : " files, ") << HumanSize(version.value("size", 0ull))
+            << ")" << std::endl;
+}
+
+Status RunPublish(ApiClient& api, const ClientOptions& options, PublishArgs args) {
+  if (!fs::is_directory(args.dir)) return InvalidArgument(args.dir + " is not a directory");
+  if (args.name.empty() || args.kind.empty()) RETURN_IF_ERROR(ReadManifestIdentity(args));
+  ASSIGN_OR_RETURN(ObjectRef ref, ParseObjectRef(args.name, /*allow_version=*/false));
+  ASSIGN_OR_RETURN(std::string kind, PluralKind(args.kind.empty() ? "servable" : args.kind));
+  RETURN_IF_ERROR(api.CompleteTenant(ref));
+
+  ASSIGN_OR_RETURN(std::unique_ptr<ScratchDir> scratch, ScratchDir::Create());
+  fs::path package = scratch->path() / (args.zstd ? "package.tar.zst" : "package.tar");
+  RETURN_IF_ERROR(PackDirectory(args.dir, package, args.zstd));
+  ASSIGN_OR_RETURN(std::string digest, Sha256OfFile(package));
+  Query query = {{"visibility", args.make_public ? "public" : ""},
+                 {"if_changed", args.if_changed ? "true" : ""}};
+  ASSIGN_OR_RETURN(json version,
+                   api.Upload(ApiPath({kind, ref.tenant, ref.name, "versions"}, query), package,
+                              {{"Content-Type", args.zstd ? "application/zstd" : "application/x-tar"},
+                               {"X-Orrery-Sha256", digest}}));
+  if (options.json) {
+    PrintJson(version);
+  } else {
+    PrintPublished(ref, version);
+  }
+  return Status::Ok();
+}
+
+// ---- download ----
+
+struct DownloadArgs {
+  std::string ref;
+  std::string output;  // -o
+  std::string kind;
+};
+
+// The package digest of docs/api.md: SHA-256 of "<sha256>  <path>\n" sorted by path.
+std::string PackageDigest(std::vector<std::pair<std::string, std::string>> path_and_sha) {
+  std::sort(path_and_sha.begin(), path_and_sha.end());
+  Sha256 hash;
+  for (const auto& [path, sha] : path_and_sha) hash.Update(sha + "  " + path + "\n");
+  return hash.FinishHex();
+}
+
+// Every file the version object lists is in `dir` with its sha256, no other
+// file is (except a root orrery.yaml the list may leave out), and the listed
+// digests add up to the version's digest. Returns the problems found.
+std::vector<std::string> VerifyPackage(const fs::path& dir, const json& version) {
+  std::vector<std::string> problems;
+  std::vector<std::pair<std::string, std::string>> listed;
+  std::set<std::string> paths;
+  for (const json& file : version.value("files", json::array())) {
+    std::string path = Field(file, "path");
+    std::string expected = Field(file, "sha256");
+    listed.emplace_back(path, expected);
+    paths.insert(path);
+    Result<std::string> actual = Sha256OfFile(dir / path);
+    if (!actual.ok()) {
+      problems.push_back(path + ": " + actual.status().message());
+    } else if (*actual != expected) {
+      problems.push_back(path + ": sha256 " + *actual + ", expected " + expected);
+    }
+  }
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    std::string path = entry.path().lexically_relative(dir).generic_string();
+    if (entry.is_regular_file() && !paths.count(path) && path != kManifestFileName) {
+      problems.push_back(path + ": not in the version's file list");
+    }
+  }
+  if (PackageDigest(listed) != Field(version, "digest")) {
+    problems.push_back("the file list does not add up to the package digest");
+  }
+  return problems;
+}
+
+Status RunDownload(ApiClient& api, const ClientOptions& options, const DownloadArgs& args) {
+  ASSIGN_OR_RETURN(Target target, ResolveTarget(api, args.ref, args.kind, true));
+  ObjectRef& ref = target.ref;
+  std::string requested = ref.version ? ref.version->ToString() : "latest";
+  ASSIGN_OR_RETURN(json version,
+                   api.Call("GET", ApiPath({target.kind, ref.tenant, ref.name, "versions",
+                                            requested})));
+  std::string number = Field(version, "version");
+  fs::path destination = args.output.empty() ? fs::path(ref.name + "-" + number) : fs::path(args.output);
+  if (fs::exists(destination)) {
+    return InvalidArgument(destination.string() + " already exists; choose another with -o");
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<ScratchDir> scratch, ScratchDir::Create());
+  fs::path archive = scratch->path() / "package.tar";
+  RETURN_IF_ERROR(api.Download(
+      ApiPath({target.kind, ref.tenant, ref.name, "versions", number, "archive"}), archive));
+  ArchiveLimits limits;
+  limits.max_entries = std::numeric_limits<uint64_t>::max();
+  limits.max_total_bytes = std::max<uint64_t>(version.value("size", 0ull), limits.max_total_bytes);
+  RETURN_IF_ERROR(ExtractPackageArchive(archive, destination, limits));
+
+  std::string what = ref.tenant + "/" + ref.name + ":" + number;
+  std::vector<std::string> problems = VerifyPackage(destination, version);
+  if (!problems.empty()) {
+    std::error_code ignored;
+    fs::remove_all(destination, ignored);
+    std::string message = what + " failed verification, removed " + destination.string() + ":";
+    for (const std::string& problem : problems) message += "\n  " + problem;
+    return DataLoss(message);
+  }
+  if (options.json) {
+    PrintJson(version);
+  } else {
+    std::cout << "downloaded " << what << " into " << destination.string() << " ("
+              << version.value("files", json::array()).size() << " files, "
+              << HumanSize(version.value("size", 0ull)) << ", sha256 verified)" << std::endl;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+void AddPackageCommands(CLI::App& app, CommandSet& set) {
+  auto publish = std::make_shared<PublishArgs>();
+  CLI::App* p = AddClientCommand(
+      app, set, "publish",
+      "Publish DIR as a new version. DIR/orrery.yaml names the package and its kind unless "
+      "--name/--kind say otherwise; the tenant defaults to the token's. The directory is packed "
+      "into a temporary tar, sent with its SHA-256, and the temporary file removed.",
+      [publish](ApiClient& api, const ClientOptions& o) { return RunPublish(api, o, *publish); });
+  p->add_option("DIR", publish->dir, "package directory (holds orrery.yaml)")->required();
+  p->add_option("--name", publish->name, "tenant/name or name (default: the manifest's name)");
+  p->add_option("--kind", publish->kind, "servable or dataset (default: the manifest's kind)");
+  p->add_flag("--public", publish->make_public, "make a new object public (default private)");
+  p->add_flag("--if-changed", publish->if_changed,
+              "publish nothing if the content equals the latest version");
+  p->add_flag("--zstd", publish->zstd, "compress the upload with zstd");
+
+  auto download = std::make_shared<DownloadArgs>();
+  CLI::App* d = AddClientCommand(
+      app, set, "download",
+      "Download a version (default latest) and unpack it into a new directory, then check every "
+      "file's SHA-256 against the hub's record; on a mismatch the directory is removed and the "
+      "command fails.",
+      [download](ApiClient& api, const ClientOptions& o) { return RunDownload(api, o, *download); });
+  d->add_option("REF", download->ref, "tenant/name[:version] or name[:version]")->required();
+  d->add_option("-o,--output", download->output,
+                "directory to create (default ./<name>-<version>; must not exist)");
+  d->add_option("--kind", download->kind, "servable or dataset (default: whichever exists)");
+}
+
+}  // namespace orrery::cli

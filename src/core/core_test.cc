@@ -1,0 +1,96 @@
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "core/files.h"
+#include "core/hash.h"
+#include "core/random.h"
+#include "core/status.h"
+
+namespace orrery {
+namespace {
+
+TEST(Sha256Test, KnownVectors) {
+  EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  Sha256 incremental;
+  incremental.Update("a");
+  incremental.Update("bc");
+  EXPECT_EQ(incremental.FinishHex(), Sha256Hex("abc"));
+}
+
+TEST(Sha256Test, NormalizeAcceptsPrefixAndCase) {
+  std::string hex = Sha256Hex("x");
+  std::string upper = hex;
+  for (char& c : upper) c = static_cast<char>(std::toupper(c));
+  EXPECT_EQ(NormalizeSha256("sha256:" + upper), hex);
+  EXPECT_EQ(NormalizeSha256(hex.substr(1)), "");
+  EXPECT_EQ(NormalizeSha256("md5:" + hex), "");
+  EXPECT_FALSE(IsSha256Hex(upper));
+}
+
+TEST(RandomTest, HexLengthAndUniqueness) {
+  std::string a = RandomHex(32);
+  std::string b = RandomHex(32);
+  EXPECT_EQ(a.size(), 64u);
+  EXPECT_NE(a, b);
+}
+
+Result<int> Half(int x) {
+  if (x % 2 != 0) return InvalidArgument("odd");
+  return x / 2;
+}
+
+Result<int> Quarter(int x) {
+  ASSIGN_OR_RETURN(int half, Half(x));
+  ASSIGN_OR_RETURN(int quarter, Half(half));
+  return quarter;
+}
+
+TEST(StatusTest, ResultPropagation) {
+  EXPECT_EQ(*Quarter(8), 2);
+  Result<int> bad = Quarter(6);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(HttpStatusFor(Code::kNotFound), 404);
+  EXPECT_EQ(NotFound("x").WithContext("ctx").message(), "ctx: x");
+}
+
+TEST(FilesTest, WriteFileAtomicReplacesAndSetsMode) {
+  auto dir = TempDir::Create(std::filesystem::temp_directory_path(), "core-test-");
+  ASSERT_TRUE(dir.ok());
+  auto path = dir->path() / "secret";
+  ASSERT_TRUE(WriteFileAtomic(path, "one", 0600).ok());
+  ASSERT_TRUE(WriteFileAtomic(path, "two", 0600).ok());
+  EXPECT_EQ(*ReadFile(path), "two");
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  // No temp file is left beside it.
+  int entries = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir->path())) {
+    (void)entry;
+    ++entries;
+  }
+  EXPECT_EQ(entries, 1);
+  EXPECT_EQ(ReadFile(dir->path() / "absent").status().code(), Code::kNotFound);
+}
+
+TEST(FilesTest, TempDirRemovedUnlessReleased) {
+  std::filesystem::path kept;
+  std::filesystem::path removed;
+  {
+    auto a = TempDir::Create(std::filesystem::temp_directory_path(), "core-test-");
+    auto b = TempDir::Create(std::filesystem::temp_directory_path(), "core-test-");
+    ASSERT_TRUE(a.ok() && b.ok());
+    removed = a->path();
+    kept = b->Release();
+  }
+  EXPECT_FALSE(std::filesystem::exists(removed));
+  EXPECT_TRUE(std::filesystem::exists(kept));
+  std::filesystem::remove_all(kept);
+}
+
+}  // namespace
+}  // namespace orrery

@@ -1,0 +1,263 @@
+// Finding: list, full-text search, describe, download and materialise.
+#include <cstdio>
+
+#include "core/clock.h"
+#include "core/files.h"
+#include "core/random.h"
+#include "repository/rows.h"
+
+namespace orrery {
+namespace {
+
+constexpr int64_t kMaxPerPage = 100;
+constexpr size_t kMaxSearchWords = 16;
+
+// Turns free text into an FTS5 query: each word (letters, digits, any
+// non-ASCII byte) becomes a quoted prefix term, all terms must match. Every
+// other character separates words, so no user text reaches FTS5 syntax.
+Result<std::string> FtsQuery(std::string_view text) {
+  std::vector<std::string> words;
+  std::string word;
+  auto flush = [&] {
+    if (!word.empty() && words.size() < kMaxSearchWords) words.push_back(word);
+    word.clear();
+  };
+  for (char c : text) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) || u >= 0x80) {
+      word += c;
+    } else {
+      flush();
+    }
+  }
+  flush();
+  if (words.empty()) return InvalidArgument("search text has no words");
+  std::string query;
+  for (const std::string& w : words) {
+    if (!query.empty()) query += " ";
+    query += "\"" + w + "\"*";
+  }
+  return query;
+}
+
+std::vector<std::string> SplitNonEmpty(const std::string& text, const std::string& separator) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find(separator, start);
+    if (end == std::string::npos) end = text.size();
+    if (end > start) parts.push_back(text.substr(start, end - start));
+    start = end + separator.size();
+  }
+  return parts;
+}
+
+}  // namespace
+
+Result<nlohmann::json> Repository::List(const Caller& caller, const ListQuery& query) {
+  return ListPage(caller, query, /*search=*/false);
+}
+
+Result<nlohmann::json> Repository::Search(const Caller& caller, const ListQuery& query) {
+  return ListPage(caller, query, /*search=*/true);
+}
+
+Result<nlohmann::json> Repository::ListPage(const Caller& caller, const ListQuery& query,
+                                            bool search) {
+  if (query.page < 1) return InvalidArgument("page must be >= 1");
+  if (query.per_page < 1 || query.per_page > kMaxPerPage) {
+    return InvalidArgument("per_page must be between 1 and " + std::to_string(kMaxPerPage));
+  }
+  std::string match;
+  if (search) {
+    ASSIGN_OR_RETURN(match, FtsQuery(query.text));
+  }
+  // Parameters: ?1 caller tenant, ?2 FTS query, ?3..?8 filters.
+  std::string from =
+      " FROM objects o JOIN tenants t ON t.id = o.tenant_id JOIN versions v ON v.id = "
+      "o.latest_version_id" +
+      std::string(search ? " JOIN search ON search.rowid = o.id" : "") +
+      " WHERE o.deleted_at IS NULL AND " + VisibleToTenantSql(1) +
+      (search ? " AND search MATCH ?2" : " AND ?2 = ''") +
+      " AND (?3 = '' OR o.kind = ?3) AND (?4 = '' OR t.name = ?4)"
+      " AND (?5 = '' OR v.backend = ?5) AND (?6 = '' OR v.task = ?6)"
+      " AND (?7 = '' OR v.domain = ?7) AND (?8 = '' OR EXISTS (SELECT 1 FROM version_tags g "
+      "WHERE g.version_id = v.id AND g.tag = ?8))";
+  std::string score = search ? "bm25(search, 10.0, 5.0, 1.0, 2.0, 5.0)" : "0.0";
+  std::string select =
+      "SELECT t.name, o.name, o.kind, o.visibility, v.number, v.title, v.description, "
+      "v.creators, v.backend, v.task, v.domain, v.published_at, IFNULL((SELECT "
+      "group_concat(tag, ' ') FROM (SELECT tag FROM version_tags WHERE version_id = v.id "
+      "ORDER BY tag)), ''), " + score + from + " ORDER BY " + (search ? "14, " : "") +
+      "t.name, o.name LIMIT ?9 OFFSET ?10";
+  std::string kind = query.kind ? PackageKindName(*query.kind) : "";
+
+  std::lock_guard lock(db_mutex_);
+  auto bind = [&](Statement& s) {
+    s.Bind(1, caller.tenant_id).Bind(2, match).Bind(3, kind).Bind(4, query.tenant);
+    s.Bind(5, query.backend).Bind(6, query.task).Bind(7, query.domain).Bind(8, query.tag);
+  };
+  ASSIGN_OR_RETURN(Statement count, db_->Prepare("SELECT count(*)" + from));
+  bind(count);
+  ASSIGN_OR_RETURN(bool counted, count.Step());
+  int64_t total = counted ? count.ColumnInt(0) : 0;
+
+  ASSIGN_OR_RETURN(Statement rows, db_->Prepare(select));
+  bind(rows);
+  rows.Bind(9, query.per_page).Bind(10, (query.page - 1) * query.per_page);
+  nlohmann::json items = nlohmann::json::array();
+  while (true) {
+    ASSIGN_OR_RETURN(bool more, rows.Step());
+    if (!more) break;
+    nlohmann::json item = {
+        {"tenant", rows.ColumnText(0)},       {"name", rows.ColumnText(1)},
+        {"kind", rows.ColumnText(2)},         {"visibility", rows.ColumnText(3)},
+        {"latest_version", rows.ColumnInt(4)}, {"title", rows.ColumnText(5)},
+        {"description", rows.ColumnText(6)},  {"creators", SplitNonEmpty(rows.ColumnText(7), "; ")},
+        {"backend", rows.ColumnText(8)},      {"task", rows.ColumnText(9)},
+        {"domain", rows.ColumnText(10)},
+        {"updated_at", FormatUnixSeconds(rows.ColumnInt(11))},
+        {"tags", SplitNonEmpty(rows.ColumnText(12), " ")},
+    };
+    // bm25 is lower-is-better; report higher-is-better.
+    if (search) item["score"] = -std::stod(rows.ColumnText(13));
+    items.push_back(std::move(item));
+  }
+  return nlohmann::json{
+      {"items", items}, {"page", query.page}, {"per_page", query.per_page}, {"total", total}};
+}
+
+Result<nlohmann::json> Repository::Describe(const Caller& caller, PackageKind kind,
+                                            const QualifiedName& name) {
+  std::lock_guard lock(db_mutex_);
+  ASSIGN_OR_RETURN(ObjectRow object, FindVisible(caller, kind, name));
+  nlohmann::json out = {{"tenant", object.tenant},
+                        {"name", object.name},
+                        {"kind", PackageKindName(kind)},
+                        {"visibility", object.visibility},
+                        {"created_at", FormatUnixSeconds(object.created_at)},
+                        {"latest_version", nullptr}};
+  ASSIGN_OR_RETURN(Statement versions,
+                   db_->Prepare("SELECT id, number, digest, size, published_at, title FROM "
+                                "versions WHERE object_id = ? AND deleted_at IS NULL "
+                                "ORDER BY number"));
+  versions.Bind(1, object.id);
+  nlohmann::json version_list = nlohmann::json::array();
+  nlohmann::json aliases = nlohmann::json::object();
+  while (true) {
+    ASSIGN_OR_RETURN(bool more, versions.Step());
+    if (!more) break;
+    if (versions.ColumnInt(0) == object.latest_version_id) {
+      out["latest_version"] = versions.ColumnInt(1);
+      aliases["latest"] = versions.ColumnInt(1);
+    }
+    version_list.push_back({{"version", versions.ColumnInt(1)},
+                            {"digest", versions.ColumnText(2)},
+                            {"size", versions.ColumnInt(3)},
+                            {"published_at", FormatUnixSeconds(versions.ColumnInt(4))},
+                            {"title", versions.ColumnText(5)}});
+  }
+  ASSIGN_OR_RETURN(Statement alias_rows,
+                   db_->Prepare("SELECT a.name, v.number FROM aliases a JOIN versions v ON "
+                                "v.id = a.version_id WHERE a.object_id = ? ORDER BY a.name"));
+  alias_rows.Bind(1, object.id);
+  while (true) {
+    ASSIGN_OR_RETURN(bool more, alias_rows.Step());
+    if (!more) break;
+    aliases[alias_rows.ColumnText(0)] = alias_rows.ColumnInt(1);
+  }
+  out["versions"] = version_list;
+  out["aliases"] = aliases;
+  if (object.tenant_id == caller.tenant_id) {
+    ASSIGN_OR_RETURN(out["shared_with"], SharedWith(object.id));
+  }
+  return out;
+}
+
+Result<nlohmann::json> Repository::SharedWith(int64_t object_id) {
+  ASSIGN_OR_RETURN(Statement rows,
+                   db_->Prepare("SELECT t.name FROM shares s JOIN tenants t ON t.id = "
+                                "s.tenant_id WHERE s.object_id = ? ORDER BY t.name"));
+  rows.Bind(1, object_id);
+  nlohmann::json names = nlohmann::json::array();
+  while (true) {
+    ASSIGN_OR_RETURN(bool more, rows.Step());
+    if (!more) break;
+    names.push_back(rows.ColumnText(0));
+  }
+  return names;
+}
+
+Result<nlohmann::json> Repository::DescribeVersion(const Caller& caller, PackageKind kind,
+                                                   const QualifiedName& name,
+                                                   const VersionRef& version) {
+  std::lock_guard lock(db_mutex_);
+  ASSIGN_OR_RETURN(ObjectRow object, FindVisible(caller, kind, name));
+  ASSIGN_OR_RETURN(VersionRow row, ResolveVersion(object, version));
+  return VersionJson(object, row);
+}
+
+Result<std::filesystem::path> Repository::ExportArchive(const Caller& caller, PackageKind kind,
+                                                        const QualifiedName& name,
+                                                        const VersionRef& version) {
+  std::vector<FileRow> files;
+  {
+    std::lock_guard lock(db_mutex_);
+    ASSIGN_OR_RETURN(ObjectRow object, FindVisible(caller, kind, name));
+    ASSIGN_OR_RETURN(VersionRow row, ResolveVersion(object, version));
+    ASSIGN_OR_RETURN(files, FilesOf(row.id));
+  }
+  std::filesystem::path output = TempRoot() / ("export-" + RandomHex(8) + ".tar");
+  Status status = [&]() -> Status {
+    ASSIGN_OR_RETURN(auto writer, ArchiveWriter::Create(output, /*zstd=*/false));
+    for (const FileRow& file : files) {
+      RETURN_IF_ERROR(writer->AddFile(
+          file.path, static_cast<uint64_t>(file.size), file.executable,
+          [&](const ArchiveWriter::WriteFn& write) { return blobs_->Read(file.blob, write); }));
+    }
+    return writer->Finish();
+  }();
+  if (!status.ok()) {
+    std::error_code ignored;
+    std::filesystem::remove(output, ignored);
+    return status.WithContext("exporting " + name.ToString() + ":" + version.ToString());
+  }
+  return output;
+}
+
+Result<std::filesystem::path> Repository::Materialize(const Caller& caller,
+                                                      const QualifiedName& name,
+                                                      const VersionRef& version) {
+  std::vector<FileRow> files;
+  std::string digest;
+  {
+    std::lock_guard lock(db_mutex_);
+    ASSIGN_OR_RETURN(ObjectRow object, FindVisible(caller, PackageKind::kServable, name));
+    ASSIGN_OR_RETURN(VersionRow row, ResolveVersion(object, version));
+    ASSIGN_OR_RETURN(files, FilesOf(row.id));
+    digest = row.digest;
+  }
+  // The directory is named by the package digest, which covers every file's
+  // path and content: a present directory is the right one (it only appears
+  // by an atomic rename of a complete, verified staging directory).
+  std::filesystem::path work = options_.data_dir / "work";
+  std::filesystem::path final_dir = work / digest;
+  if (std::filesystem::is_directory(final_dir)) return final_dir;
+  ASSIGN_OR_RETURN(TempDir staging, TempDir::Create(work, ".stage-"));
+  for (const FileRow& file : files) {
+    std::filesystem::path target = staging.path() / file.path;
+    RETURN_IF_ERROR(EnsureDir(target.parent_path(), 0755));
+    RETURN_IF_ERROR(blobs_->CopyTo(file.blob, target, file.executable ? 0755 : 0644));
+  }
+  RETURN_IF_ERROR(FsyncDir(staging.path()));
+  if (std::rename(staging.path().c_str(), final_dir.c_str()) != 0) {
+    // Another thread materialised it first: theirs is as good as ours.
+    if (std::filesystem::is_directory(final_dir)) return final_dir;
+    return ErrnoStatus("rename into " + final_dir.string());
+  }
+  staging.Release();
+  RETURN_IF_ERROR(FsyncDir(work));
+  return final_dir;
+}
+
+}  // namespace orrery

@@ -1,0 +1,126 @@
+// Manifest: the package description (`orrery.yaml`) of a servable or dataset.
+//
+// The manifest carries citable metadata in the spirit of DataCite, the files
+// of the package, and, for servables, the backend, the typed signature, an
+// optional task with metrics, and examples used later by `verify`.
+//
+//   name: digits-mlp                      # required; must match the publish URL
+//   kind: servable                        # servable (default) | dataset
+//   title: Digits MLP                     # required
+//   creators:                             # required, >= 1, each with a name
+//     - {name: "Lovelace, Ada", affiliation: Analytical Engines, orcid: 0000-...}
+//   description: ...                      # optional
+//   year: 2026                            # required, 1000..9999
+//   license: CC-BY-4.0                    # optional
+//   identifiers: [{type: DOI, value: 10.1234/x}]
+//   related_identifiers: [{type: DOI, value: 10.1/y, relation: IsDerivedFrom}]
+//   domain: vision                        # optional
+//   tags: [digits, mlp]                   # optional
+//   backend: torchscript                  # servables: one of kKnownBackends
+//   files:                                # required (>= 1 except pipelines)
+//     - model.pt                          # a path, or
+//     - {path: model.pt, sha256: <hex>}   # with the digest the upload must match
+//   signature:                            # servables: required
+//     inputs:  [{name: x, datatype: FP32, shape: [-1, 64]}]
+//     outputs: [{name: y, datatype: FP32, shape: [-1, 10]}]
+//   task: digits-classification           # optional
+//   metrics: {accuracy: 0.97}             # optional, numbers only
+//   config: {...}                         # optional, backend-specific map
+//   examples:                             # optional
+//     - inputs:  {x: {datatype: FP32, shape: [1, 64], data: [...]}}
+//       outputs: {y: {datatype: FP32, shape: [1, 10], data: [...]}}
+//       tolerance: 1.0e-4                 # optional
+//
+// Thread-safe (pure functions and value types).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+
+namespace orrery {
+
+constexpr const char* kManifestFileName = "orrery.yaml";
+
+enum class PackageKind { kServable, kDataset };
+const char* PackageKindName(PackageKind kind);  // "servable" / "dataset"
+
+// Backends a servable may name. Adding a backend adds a name here and a
+// folder under src/backends/ (serving issue).
+const std::vector<std::string>& KnownBackends();
+bool IsKnownBackend(std::string_view backend);
+
+// Open Inference Protocol datatypes: BOOL, UINT8..UINT64, INT8..INT64, FP16,
+// FP32, FP64, BF16, BYTES.
+bool IsKnownDatatype(std::string_view datatype);
+
+struct TensorSpec {
+  std::string name;
+  std::string datatype;
+  std::vector<int64_t> shape;  // -1 marks a variable dimension
+};
+
+struct Creator {
+  std::string name;
+  std::string affiliation;
+  std::string orcid;
+};
+
+struct Identifier {
+  std::string type;      // e.g. DOI, URL, arXiv
+  std::string value;
+  std::string relation;  // related identifiers only, e.g. IsDerivedFrom
+};
+
+struct ManifestFile {
+  std::string path;    // relative, '/'-separated, checked like archive entries
+  std::string sha256;  // empty, or the lowercase hex digest the file must have
+};
+
+struct Manifest {
+  std::string name;
+  PackageKind kind = PackageKind::kServable;
+  std::string title;
+  std::vector<Creator> creators;
+  std::string description;
+  int year = 0;
+  std::string license;
+  std::vector<Identifier> identifiers;
+  std::vector<Identifier> related_identifiers;
+  std::string domain;
+  std::vector<std::string> tags;
+  std::string backend;  // empty for datasets
+  std::vector<ManifestFile> files;
+  std::vector<TensorSpec> inputs;
+  std::vector<TensorSpec> outputs;
+  std::string task;
+  std::map<std::string, double> metrics;
+  nlohmann::json config = nlohmann::json::object();
+  nlohmann::json examples = nlohmann::json::array();
+
+  // Canonical JSON form (the keys above; empty optional fields omitted).
+  nlohmann::json ToJson() const;
+};
+
+// Parses and validates YAML text. Errors are kUnprocessable and name the
+// field, e.g. "manifest: signature.inputs[0].datatype: unknown datatype
+// 'FP8'", or "manifest is not valid YAML: ..." for syntax errors.
+Result<Manifest> ParseManifest(std::string_view yaml_text);
+
+// kUnprocessable naming the first file the manifest lists that is not among
+// `package_files` (paths relative to the package root).
+Status CheckManifestFiles(const Manifest& manifest, const std::set<std::string>& package_files);
+
+// Validates a relative package path: non-empty, '/'-separated, no leading
+// '/', no "." or ".." or empty components, no NUL or backslash, at most
+// 1024 bytes. kInvalidArgument naming the path otherwise.
+Status ValidatePackagePath(std::string_view path);
+
+}  // namespace orrery

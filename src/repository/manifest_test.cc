@@ -1,0 +1,417 @@
+#include "repository/manifest.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace orrery {
+namespace {
+
+using nlohmann::json;
+
+// A manifest as an ordered list of top-level keys and their YAML text, so
+// that each test can drop or replace exactly one field.
+class Doc {
+ public:
+  explicit Doc(std::vector<std::pair<std::string, std::string>> fields)
+      : fields_(std::move(fields)) {}
+
+  Doc& Set(const std::string& key, const std::string& value) {
+    for (auto& field : fields_) {
+      if (field.first == key) {
+        field.second = value;
+        return *this;
+      }
+    }
+    fields_.emplace_back(key, value);
+    return *this;
+  }
+
+  Doc& Drop(const std::string& key) {
+    std::erase_if(fields_, [&](const auto& field) { return field.first == key; });
+    return *this;
+  }
+
+  std::string Text() const {
+    std::string text;
+    for (const auto& [key, value] : fields_) text += key + ":" + value + "\n";
+    return text;
+  }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> fields_;
+};
+
+const std::string kDigest(64, 'a');
+
+Doc Servable() {
+  return Doc({
+      {"name", " digits-mlp"},
+      {"kind", " servable"},
+      {"title", " Digits MLP"},
+      {"creators",
+       "\n  - {name: \"Lovelace, Ada\", affiliation: Analytical Engines, orcid: 0000-0002-1825-0097}"
+       "\n  - Babbage, Charles"},
+      {"description", " A small MLP on 8x8 digits."},
+      {"year", " 2026"},
+      {"license", " CC-BY-4.0"},
+      {"identifiers", " [{type: DOI, value: 10.1234/x}]"},
+      {"related_identifiers", " [{type: DOI, value: 10.1/y, relation: IsDerivedFrom}]"},
+      {"domain", " vision"},
+      {"tags", " [digits, mlp]"},
+      {"backend", " torchscript"},
+      {"files", "\n  - model.pt\n  - {path: extra/labels.txt, sha256: " +
+                    std::string(64, 'A') + "}"},
+      {"signature",
+       "\n  inputs:  [{name: x, datatype: FP32, shape: [-1, 4]}]"
+       "\n  outputs: [{name: y, datatype: INT64, shape: [-1]}]"},
+      {"task", " digits-classification"},
+      {"metrics", " {accuracy: 0.97, n: 5}"},
+      {"config", " {threads: 2, scale: 0.5, fast: true, label: '2', nested: {list: [1, x]}}"},
+      {"examples",
+       "\n  - inputs:  {x: {datatype: FP32, shape: [2, 4], data: [[1, 2, 3, 4], [5, 6, 7, 8.5]]}}"
+       "\n    outputs: {y: {shape: [2], data: [3, 7]}}"
+       "\n    tolerance: 1.0e-4"},
+  });
+}
+
+Doc Dataset() {
+  return Doc({
+      {"name", " digits"},
+      {"kind", " dataset"},
+      {"title", " Digits"},
+      {"creators", " [UCI]"},
+      {"year", " 1998"},
+      {"files", " [data/train.csv, data/test.csv]"},
+  });
+}
+
+// Parses `text` and expects kUnprocessable with `fragment` in the message.
+void ExpectRefused(const std::string& text, const std::string& fragment) {
+  auto parsed = ParseManifest(text);
+  ASSERT_FALSE(parsed.ok()) << "accepted:\n" << text;
+  EXPECT_EQ(parsed.status().code(), Code::kUnprocessable) << parsed.status().ToString();
+  EXPECT_NE(parsed.status().message().find(fragment), std::string::npos)
+      << "message: " << parsed.status().message() << "\nexpected: " << fragment;
+}
+
+TEST(Manifest, FullServableParses) {
+  auto parsed = ParseManifest(Servable().Text());
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  const Manifest& m = *parsed;
+  EXPECT_EQ(m.name, "digits-mlp");
+  EXPECT_EQ(m.kind, PackageKind::kServable);
+  ASSERT_EQ(m.creators.size(), 2u);
+  EXPECT_EQ(m.creators[0].name, "Lovelace, Ada");
+  EXPECT_EQ(m.creators[0].orcid, "0000-0002-1825-0097");
+  EXPECT_EQ(m.creators[1].name, "Babbage, Charles");
+  EXPECT_EQ(m.year, 2026);
+  ASSERT_EQ(m.files.size(), 2u);
+  EXPECT_EQ(m.files[1].sha256, kDigest);  // normalised to lowercase
+  ASSERT_EQ(m.inputs.size(), 1u);
+  EXPECT_EQ(m.inputs[0].shape, (std::vector<int64_t>{-1, 4}));
+  EXPECT_DOUBLE_EQ(m.metrics.at("accuracy"), 0.97);
+  EXPECT_EQ(m.related_identifiers.at(0).relation, "IsDerivedFrom");
+}
+
+TEST(Manifest, ToJsonIsCanonicalAndTyped) {
+  auto parsed = ParseManifest(Servable().Text());
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  json expected = json::parse(R"({
+    "name": "digits-mlp", "kind": "servable", "title": "Digits MLP",
+    "creators": [{"name": "Lovelace, Ada", "affiliation": "Analytical Engines",
+                  "orcid": "0000-0002-1825-0097"}, {"name": "Babbage, Charles"}],
+    "description": "A small MLP on 8x8 digits.", "year": 2026, "license": "CC-BY-4.0",
+    "identifiers": [{"type": "DOI", "value": "10.1234/x"}],
+    "related_identifiers": [{"type": "DOI", "value": "10.1/y", "relation": "IsDerivedFrom"}],
+    "domain": "vision", "tags": ["digits", "mlp"], "backend": "torchscript",
+    "files": [{"path": "model.pt"}, {"path": "extra/labels.txt", "sha256": ")" +
+                                kDigest + R"("}],
+    "signature": {"inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 4]}],
+                  "outputs": [{"name": "y", "datatype": "INT64", "shape": [-1]}]},
+    "task": "digits-classification", "metrics": {"accuracy": 0.97, "n": 5.0},
+    "config": {"threads": 2, "scale": 0.5, "fast": true, "label": "2",
+               "nested": {"list": [1, "x"]}},
+    "examples": [{"inputs": {"x": {"datatype": "FP32", "shape": [2, 4],
+                                   "data": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.5]}},
+                  "outputs": {"y": {"datatype": "INT64", "shape": [2], "data": [3, 7]}},
+                  "tolerance": 0.0001}]
+  })");
+  json actual = parsed->ToJson();
+  EXPECT_EQ(actual, expected) << actual.dump(2);
+  // JSON types survive, not just values.
+  EXPECT_TRUE(actual["config"]["threads"].is_number_integer());
+  EXPECT_TRUE(actual["config"]["scale"].is_number_float());
+  EXPECT_TRUE(actual["config"]["label"].is_string());
+  EXPECT_TRUE(actual["examples"][0]["outputs"]["y"]["data"][0].is_number_integer());
+}
+
+TEST(Manifest, CanonicalJsonParsesBackToItself) {
+  auto first = ParseManifest(Servable().Text());
+  ASSERT_TRUE(first.ok());
+  auto second = ParseManifest(first->ToJson().dump());  // JSON is YAML
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->ToJson(), first->ToJson());
+}
+
+TEST(Manifest, OptionalFieldsAreOmittedFromJson) {
+  Doc doc = Servable();
+  for (const char* key : {"kind", "description", "license", "identifiers", "related_identifiers",
+                          "domain", "tags", "task", "metrics", "config", "examples"}) {
+    doc.Drop(key);
+  }
+  auto parsed = ParseManifest(doc.Text());
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  json out = parsed->ToJson();
+  for (const char* key : {"description", "license", "identifiers", "tags", "metrics", "config",
+                          "examples", "task", "domain"}) {
+    EXPECT_FALSE(out.contains(key)) << key;
+  }
+  EXPECT_EQ(out["kind"], "servable");  // the default
+}
+
+TEST(Manifest, RefusesInvalidYaml) {
+  ExpectRefused("name: [unclosed\n", "manifest is not valid YAML");
+  ExpectRefused("a: b: c\n", "manifest is not valid YAML");
+}
+
+TEST(Manifest, RefusesDocumentsThatAreNotOneMapping) {
+  ExpectRefused("", "empty");
+  ExpectRefused("- a\n- b\n", "must be a mapping");
+  ExpectRefused("just text\n", "must be a mapping");
+  ExpectRefused(Servable().Text() + "---\n" + Servable().Text(), "single YAML document");
+}
+
+TEST(Manifest, EachRequiredFieldIsRequired) {
+  for (const char* key : {"name", "title", "creators", "year", "backend", "signature", "files"}) {
+    SCOPED_TRACE(key);
+    ExpectRefused(Servable().Drop(key).Text(), std::string("manifest: ") + key + ": required");
+  }
+  ExpectRefused(Servable().Set("title", "").Text(), "title: required");  // null counts as absent
+  ExpectRefused(Servable().Set("title", " ''").Text(), "title: must not be empty");
+  ExpectRefused(Servable().Set("creators", " []").Text(), "creators: must not be empty");
+  ExpectRefused(Servable().Set("creators", " [{affiliation: X}]").Text(),
+                "creators[0].name: required");
+  ExpectRefused(Servable().Set("signature", " {inputs: []}").Text(),
+                "signature.inputs: must not be empty");
+  ExpectRefused(Servable().Set("signature", " {inputs: [{name: x, datatype: FP32, shape: [1]}]}")
+                    .Text(),
+                "signature.outputs: required");
+  ExpectRefused(Servable().Set("files", " []").Text(), "files: must not be empty");
+}
+
+TEST(Manifest, RefusesWrongTypesNamingTheField) {
+  ExpectRefused(Servable().Set("year", " abc").Text(), "manifest: year: must be an integer");
+  ExpectRefused(Servable().Set("year", " 99").Text(), "year: must be 1000..9999");
+  ExpectRefused(Servable().Set("year", " 2026.5").Text(), "year: must be an integer");
+  ExpectRefused(Servable().Set("tags", " 5").Text(), "manifest: tags: must be a list");
+  ExpectRefused(Servable().Set("tags", " [[a]]").Text(), "tags[0]: must be a string");
+  ExpectRefused(Servable().Set("title", " [a, b]").Text(), "title: must be a string");
+  ExpectRefused(Servable().Set("metrics", " {accuracy: high}").Text(),
+                "metrics.accuracy: must be a number");
+  ExpectRefused(Servable().Set("metrics", " [1]").Text(), "metrics: must be a mapping");
+  ExpectRefused(Servable().Set("config", " 3").Text(), "config: must be a mapping");
+  ExpectRefused(Servable().Set("kind", " model").Text(), "kind: must be");
+}
+
+TEST(Manifest, RefusesBadName) {
+  ExpectRefused(Servable().Set("name", " acme/mlp").Text(), "manifest: name:");
+  ExpectRefused(Servable().Set("name", " ..").Text(), "manifest: name:");
+}
+
+TEST(Manifest, RefusesUnknownBackend) {
+  ExpectRefused(Servable().Set("backend", " tensorflow").Text(),
+                "backend: unknown backend 'tensorflow'");
+}
+
+TEST(Manifest, RefusesBadSignature) {
+  auto with_input = [](const std::string& spec) {
+    return Servable()
+        .Set("signature", "\n  inputs: [" + spec + "]\n  outputs: [{name: y, datatype: FP32, "
+                          "shape: [1]}]")
+        .Drop("examples")
+        .Text();
+  };
+  ExpectRefused(with_input("{name: x, datatype: FP8, shape: [1]}"),
+                "manifest: signature.inputs[0].datatype: unknown datatype 'FP8'");
+  ExpectRefused(with_input("{name: x, datatype: fp32, shape: [1]}"), "unknown datatype");
+  ExpectRefused(with_input("{name: 'x y', datatype: FP32, shape: [1]}"),
+                "signature.inputs[0].name");
+  ExpectRefused(with_input("{name: x, datatype: FP32, shape: [-2]}"),
+                "signature.inputs[0].shape[0]: must be >= -1");
+  ExpectRefused(with_input("{name: x, datatype: FP32, shape: [a]}"),
+                "signature.inputs[0].shape[0]: must be an integer");
+  ExpectRefused(with_input("{name: x, datatype: FP32}"), "signature.inputs[0].shape: required");
+  ExpectRefused(with_input("{name: x, datatype: FP32, shape: [1]}, {name: x, datatype: FP32, "
+                           "shape: [1]}"),
+                "duplicate tensor 'x'");
+  ExpectRefused(with_input("{name: x, datatype: FP32, shape: [1], dims: [1]}"),
+                "signature.inputs[0].dims: unknown key");
+  // Scalars and zero-sized dimensions are legal shapes.
+  EXPECT_TRUE(ParseManifest(with_input("{name: x, datatype: FP32, shape: []}")).ok());
+  EXPECT_TRUE(ParseManifest(with_input("{name: x, datatype: BYTES, shape: [0, -1]}")).ok());
+}
+
+TEST(Manifest, RefusesBadFiles) {
+  for (const char* path : {"../x", "/abs", "a//b", "a/./b", "a\\\\b", "dir/"}) {
+    SCOPED_TRACE(path);
+    ExpectRefused(Servable().Set("files", std::string(" [\"") + path + "\"]").Text(),
+                  "manifest: files[0]: invalid path");
+  }
+  ExpectRefused(Servable().Set("files", " [{path: ../x}]").Text(), "files[0].path: invalid path");
+  ExpectRefused(Servable().Set("files", " [a.pt, b.pt, a.pt]").Text(),
+                "files[2]: duplicate file 'a.pt'");
+  ExpectRefused(Servable().Set("files", " [{path: a.pt, sha256: abc}]").Text(),
+                "files[0].sha256: not a SHA-256 digest");
+  ExpectRefused(Servable().Set("files", " [{path: a.pt, size: 3}]").Text(),
+                "files[0].size: unknown key");
+}
+
+TEST(Manifest, RefusesUnknownKeys) {
+  ExpectRefused(Servable().Set("licence", " MIT").Text(), "manifest: licence: unknown key");
+  ExpectRefused(Servable().Set("creators", " [{name: A, email: a@b.c}]").Text(),
+                "creators[0].email: unknown key");
+  ExpectRefused(Servable().Set("identifiers", " [{type: DOI, value: x, relation: Cites}]").Text(),
+                "identifiers[0].relation: unknown key");
+}
+
+TEST(Manifest, DatasetRules) {
+  auto parsed = ParseManifest(Dataset().Text());
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->kind, PackageKind::kDataset);
+  EXPECT_EQ(parsed->ToJson()["kind"], "dataset");
+  EXPECT_FALSE(parsed->ToJson().contains("backend"));
+  EXPECT_FALSE(parsed->ToJson().contains("signature"));
+  ExpectRefused(Dataset().Drop("files").Text(), "files: required");
+  ExpectRefused(Dataset().Set("backend", " onnx").Text(), "backend: not allowed for a dataset");
+  ExpectRefused(Dataset().Set("signature", " {inputs: [], outputs: []}").Text(),
+                "signature: not allowed for a dataset");
+}
+
+TEST(Manifest, PipelineNeedsNoFilesButASignature) {
+  Doc pipeline = Servable().Set("backend", " pipeline").Drop("files");
+  auto parsed = ParseManifest(pipeline.Text());
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_TRUE(parsed->files.empty());
+  ExpectRefused(pipeline.Drop("signature").Drop("examples").Text(), "signature: required");
+}
+
+TEST(Manifest, ExamplesAreCheckedAgainstTheSignature) {
+  auto with_example = [](const std::string& example) {
+    return Servable().Set("examples", "\n  - " + example).Text();
+  };
+  const std::string y = "outputs: {y: {shape: [1], data: [0]}}";
+  ExpectRefused(with_example("{inputs: {x: {shape: [1, 4], data: [1, 2, 3]}}, " + y + "}"),
+                "examples[0].inputs.x.data: has 3 values but the shape needs 4");
+  ExpectRefused(with_example("{inputs: {x: {shape: [2, 4], data: [1, 2, 3, 4]}}, " + y + "}"),
+                "has 4 values but the shape needs 8");
+  ExpectRefused(with_example("{inputs: {x: {shape: [1, 5], data: [1, 2, 3, 4, 5]}}, " + y + "}"),
+                "examples[0].inputs.x.shape[1]: must be 4");
+  ExpectRefused(with_example("{inputs: {x: {shape: [4], data: [1, 2, 3, 4]}}, " + y + "}"),
+                "examples[0].inputs.x.shape: must have 2 dimensions");
+  ExpectRefused(with_example("{inputs: {x: {datatype: FP64, shape: [1, 4], data: [1, 2, 3, 4]}}, " +
+                             y + "}"),
+                "examples[0].inputs.x.datatype: is FP64 but the signature says FP32");
+  ExpectRefused(with_example("{inputs: {z: {shape: [1], data: [1]}}, " + y + "}"),
+                "examples[0].inputs.z: not in the signature");
+  ExpectRefused(with_example("{inputs: {}, " + y + "}"), "examples[0].inputs.x: required");
+  ExpectRefused(with_example("{inputs: {x: {shape: [1, 4], data: [1, 2, a, 4]}}, " + y + "}"),
+                "examples[0].inputs.x.data[2]: must be a number (FP32)");
+  ExpectRefused(with_example("{inputs: {x: {shape: [1, 4], data: [1, 2, 3, 4]}}, "
+                             "outputs: {y: {shape: [1], data: [1.5]}}}"),
+                "examples[0].outputs.y.data[0]: must be an integer in the range of INT64");
+  ExpectRefused(with_example("{inputs: {x: {shape: [1, 4], data: [1, 2, 3, 4]}}}"),
+                "examples[0].outputs: required");
+  ExpectRefused(with_example("{inputs: {x: {shape: [1, 4], data: [1, 2, 3, 4]}}, " + y +
+                             ", tolerance: -1}"),
+                "examples[0].tolerance: must be >= 0");
+}
+
+TEST(Manifest, ExampleElementTypesFollowTheDatatype) {
+  auto manifest = [](const std::string& datatype, const std::string& data) {
+    return Servable()
+        .Set("signature", "\n  inputs: [{name: x, datatype: " + datatype +
+                              ", shape: [-1]}]\n  outputs: [{name: y, datatype: BOOL, shape: []}]")
+        .Set("examples", "\n  - {inputs: {x: {shape: [2], data: " + data +
+                             "}}, outputs: {y: {shape: [], data: true}}}")
+        .Text();
+  };
+  ExpectRefused(manifest("INT8", "[1, 128]"), "data[1]: must be an integer in the range of INT8");
+  ExpectRefused(manifest("UINT8", "[-1, 0]"), "data[0]: must be an integer in the range of UINT8");
+  ExpectRefused(manifest("BOOL", "[true, 1]"), "data[1]: must be true or false");
+  auto bytes = ParseManifest(manifest("BYTES", "[abc, 12]"));
+  ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+  EXPECT_EQ(bytes->examples[0]["inputs"]["x"]["data"], json::parse(R"(["abc", "12"])"));
+  EXPECT_EQ(bytes->examples[0]["outputs"]["y"]["data"], json::parse("[true]"));
+  auto uint64 = ParseManifest(manifest("UINT64", "[0, 18446744073709551615]"));
+  ASSERT_TRUE(uint64.ok()) << uint64.status().ToString();
+}
+
+TEST(Manifest, RefusesInvalidUtf8) {
+  ExpectRefused(Servable().Set("title", " \xff\xfe").Text(), "UTF-8");
+}
+
+TEST(Manifest, RefusesAliasBombs) {
+  std::string text = Servable().Drop("config").Text() + "config:\n  a0: &a0 [x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i < 9; ++i) {
+    std::string prev = "*a" + std::to_string(i - 1);
+    text += "  a" + std::to_string(i) + ": &a" + std::to_string(i) + " [" + prev + ", " + prev +
+            ", " + prev + ", " + prev + ", " + prev + ", " + prev + ", " + prev + ", " + prev +
+            "]\n";
+  }
+  ExpectRefused(text, "too many values");
+}
+
+TEST(Manifest, KnownBackendsAndDatatypes) {
+  for (const char* backend : {"torchscript", "xgboost", "onnx", "python", "native", "pipeline"}) {
+    EXPECT_TRUE(IsKnownBackend(backend)) << backend;
+  }
+  EXPECT_EQ(KnownBackends().size(), 6u);
+  EXPECT_FALSE(IsKnownBackend("tensorflow"));
+  for (const char* type : {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16",
+                           "INT32", "INT64", "FP16", "FP32", "FP64", "BF16", "BYTES"}) {
+    EXPECT_TRUE(IsKnownDatatype(type)) << type;
+  }
+  EXPECT_FALSE(IsKnownDatatype("FP8"));
+  EXPECT_FALSE(IsKnownDatatype("fp32"));
+  EXPECT_STREQ(PackageKindName(PackageKind::kServable), "servable");
+  EXPECT_STREQ(PackageKindName(PackageKind::kDataset), "dataset");
+}
+
+TEST(PackagePath, AcceptsRelativePaths) {
+  for (const char* path : {"a", "model.pt", "dir/sub/file-1.bin", ".hidden", "a..b", "ünï"}) {
+    EXPECT_TRUE(ValidatePackagePath(path).ok()) << path;
+  }
+  std::string longest = std::string(204, 'a');
+  for (int i = 0; i < 4; ++i) longest += "/" + std::string(204, 'b');
+  ASSERT_EQ(longest.size(), 1024u);
+  EXPECT_TRUE(ValidatePackagePath(longest).ok());
+  EXPECT_TRUE(ValidatePackagePath(std::string(255, 'c')).ok());
+}
+
+TEST(PackagePath, RefusesEscapesAndOddNames) {
+  for (std::string path : {"", "/a", "a/", "a//b", ".", "./a", "a/./b", "..", "../a", "a/../b",
+                           "a/..", "a\\b", "a\nb"}) {
+    EXPECT_EQ(ValidatePackagePath(path).code(), Code::kInvalidArgument) << path;
+  }
+  EXPECT_EQ(ValidatePackagePath(std::string("a\0b", 3)).code(), Code::kInvalidArgument);
+  EXPECT_EQ(ValidatePackagePath(std::string(1025, 'a')).code(), Code::kInvalidArgument);
+  EXPECT_EQ(ValidatePackagePath(std::string(256, 'c')).code(), Code::kInvalidArgument);
+  EXPECT_NE(ValidatePackagePath("../x").message().find("'../x'"), std::string::npos);
+  // Control characters are escaped in the message.
+  EXPECT_NE(ValidatePackagePath("a\nb").message().find("a\\x0ab"), std::string::npos);
+}
+
+TEST(CheckManifestFiles, NamesTheFirstMissingFile) {
+  auto parsed = ParseManifest(Servable().Text());
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_TRUE(CheckManifestFiles(*parsed, {"model.pt", "extra/labels.txt", "orrery.yaml"}).ok());
+  Status missing = CheckManifestFiles(*parsed, {"model.pt", "orrery.yaml"});
+  EXPECT_EQ(missing.code(), Code::kUnprocessable);
+  EXPECT_NE(missing.message().find("extra/labels.txt"), std::string::npos) << missing.message();
+}
+
+}  // namespace
+}  // namespace orrery

@@ -1,0 +1,274 @@
+// Publishing a package: check the archive, store its files as blobs, then
+// make the version visible in one catalog transaction.
+//
+// Order (why): (1) everything about the archive and the manifest is checked
+// before any byte is stored, so bad input changes nothing; (2) blobs are
+// written and fsynced; (3) one transaction inserts the version, its files and
+// the audit row and moves `latest`. A crash before (3) commits leaves only
+// unreferenced blobs, which GC removes; a failure after (2) removes the blobs
+// this publish added at once.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+
+#include "core/clock.h"
+#include "core/files.h"
+#include "core/hash.h"
+#include "repository/rows.h"
+
+namespace orrery {
+namespace {
+
+using FileRow = Repository::FileRow;
+
+// Streams each archive file into a blob, checking manifest-declared digests.
+class BlobSinkVisitor : public ArchiveVisitor {
+ public:
+  BlobSinkVisitor(BlobStore& blobs, std::map<std::string, std::string> declared)
+      : blobs_(blobs), declared_(std::move(declared)) {}
+
+  Status BeginFile(const ArchiveEntry& entry) override {
+    current_ = entry;
+    ASSIGN_OR_RETURN(writer_, blobs_.NewWriter());
+    return Status::Ok();
+  }
+  Status Data(const char* data, size_t size) override { return writer_->Append(data, size); }
+  Status EndFile() override {
+    auto declared = declared_.find(current_.path);
+    std::string expected = declared == declared_.end() ? "" : declared->second;
+    Result<std::string> digest = writer_->Commit(expected);
+    writer_.reset();
+    if (!digest.ok()) return digest.status().WithContext("file " + current_.path);
+    files_.push_back({current_.path, *digest, static_cast<int64_t>(current_.size),
+                      current_.executable});
+    return Status::Ok();
+  }
+
+  std::vector<FileRow>& files() { return files_; }
+
+ private:
+  BlobStore& blobs_;
+  std::map<std::string, std::string> declared_;  // path -> sha256 from the manifest
+  ArchiveEntry current_;
+  std::unique_ptr<BlobWriter> writer_;
+  std::vector<FileRow> files_;
+};
+
+Result<std::string> FileSha256(const std::filesystem::path& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoStatus("open " + path.string());
+  Sha256 hasher;
+  std::vector<char> buffer(1 << 18);
+  while (true) {
+    ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("read " + path.string());
+    }
+    if (n == 0) break;
+    hasher.Update(buffer.data(), static_cast<size_t>(n));
+  }
+  return hasher.FinishHex();
+}
+
+// The package digest: SHA-256 over "<sha256>  <path>\n" lines sorted by path,
+// i.e. over what `sha256sum` prints for the package's files.
+std::string PackageDigest(std::vector<FileRow>& files) {
+  std::sort(files.begin(), files.end(),
+            [](const FileRow& a, const FileRow& b) { return a.path < b.path; });
+  Sha256 hasher;
+  for (const FileRow& file : files) hasher.Update(file.blob + "  " + file.path + "\n");
+  return hasher.FinishHex();
+}
+
+std::string JoinCreators(const Manifest& manifest) {
+  std::string joined;
+  for (const Creator& creator : manifest.creators) {
+    if (!joined.empty()) joined += "; ";
+    joined += creator.name;
+  }
+  return joined;
+}
+
+// Parses and checks the manifest found by the scan against the route.
+Result<Manifest> CheckedManifest(const ArchiveScan& scan, PackageKind kind,
+                                 const QualifiedName& name) {
+  if (!scan.has_manifest) {
+    return Unprocessable(std::string("package has no ") + kManifestFileName + " at its root");
+  }
+  ASSIGN_OR_RETURN(Manifest manifest, ParseManifest(scan.manifest_text));
+  if (manifest.name != name.name) {
+    return Unprocessable("manifest name '" + manifest.name + "' does not match '" + name.name +
+                         "' in the URL");
+  }
+  if (manifest.kind != kind) {
+    return Unprocessable(std::string("manifest kind is ") + PackageKindName(manifest.kind) +
+                         ", but the URL publishes a " + PackageKindName(kind));
+  }
+  std::set<std::string> paths;
+  for (const ArchiveEntry& entry : scan.files) paths.insert(entry.path);
+  RETURN_IF_ERROR(CheckManifestFiles(manifest, paths));
+  return manifest;
+}
+
+}  // namespace
+
+Result<PublishResult> Repository::CommitVersion(const Caller& caller, PackageKind kind,
+                                                const QualifiedName& name,
+                                                const Manifest& manifest,
+                                                const PublishOptions& options,
+                                                std::vector<FileRow>& files) {
+  std::string digest = PackageDigest(files);
+  int64_t total_size = 0;
+  for (const FileRow& file : files) total_size += file.size;
+  std::lock_guard lock(db_mutex_);
+  ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(*db_));
+  ASSIGN_OR_RETURN(int64_t object_id, UpsertObject(caller, kind, name, options.visibility));
+  ASSIGN_OR_RETURN(ObjectRow object, FindVisible(caller, kind, name));
+  if (options.if_changed && object.latest_version_id != 0) {
+    ASSIGN_OR_RETURN(VersionRow latest, ResolveVersion(object, VersionRef{0, "latest"}));
+    if (latest.digest == digest) {
+      ASSIGN_OR_RETURN(nlohmann::json unchanged, VersionJson(object, latest));
+      unchanged["unchanged"] = true;
+      return PublishResult{unchanged, false};
+    }
+  }
+  ASSIGN_OR_RETURN(Statement next,
+                   db_->Prepare("SELECT next_version FROM objects WHERE id = ?"));
+  next.Bind(1, object_id);
+  ASSIGN_OR_RETURN(bool stepped, next.Step());
+  if (!stepped) return Internal("object row vanished during publish");
+  int64_t number = next.ColumnInt(0);
+  ASSIGN_OR_RETURN(Statement bump,
+                   db_->Prepare("UPDATE objects SET next_version = ? WHERE id = ?"));
+  RETURN_IF_ERROR(bump.Bind(1, number + 1).Bind(2, object_id).Run());
+
+  ASSIGN_OR_RETURN(
+      Statement version,
+      db_->Prepare("INSERT INTO versions(object_id, number, digest, size, file_count, manifest, "
+                   "title, description, creators, backend, task, domain, published_at, "
+                   "published_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+  version.Bind(1, object_id).Bind(2, number).Bind(3, digest).Bind(4, total_size);
+  version.Bind(5, static_cast<int64_t>(files.size())).Bind(6, manifest.ToJson().dump());
+  version.Bind(7, manifest.title).Bind(8, manifest.description).Bind(9, JoinCreators(manifest));
+  version.Bind(10, manifest.backend).Bind(11, manifest.task).Bind(12, manifest.domain);
+  RETURN_IF_ERROR(version.Bind(13, NowUnixSeconds()).Bind(14, caller.token_id).Run());
+  int64_t version_id = db_->LastInsertId();
+
+  ASSIGN_OR_RETURN(Statement file_insert,
+                   db_->Prepare("INSERT INTO files(version_id, path, blob, size, executable) "
+                                "VALUES (?, ?, ?, ?, ?)"));
+  for (const FileRow& file : files) {
+    file_insert.Bind(1, version_id).Bind(2, file.path).Bind(3, file.blob).Bind(4, file.size);
+    RETURN_IF_ERROR(file_insert.Bind(5, int64_t{file.executable ? 1 : 0}).Run());
+  }
+  ASSIGN_OR_RETURN(Statement tag_insert,
+                   db_->Prepare("INSERT OR IGNORE INTO version_tags(version_id, tag) "
+                                "VALUES (?, ?)"));
+  for (const std::string& tag : manifest.tags) {
+    RETURN_IF_ERROR(tag_insert.Bind(1, version_id).Bind(2, tag).Run());
+  }
+  RETURN_IF_ERROR(RefreshLatest(object_id));
+  RETURN_IF_ERROR(AppendAudit(caller, "publish", name.ToString(),
+                              "version " + std::to_string(number) + " digest " + digest));
+  ASSIGN_OR_RETURN(object, FindVisible(caller, kind, name));
+  ASSIGN_OR_RETURN(VersionRow row, ResolveVersion(object, VersionRef{number, ""}));
+  ASSIGN_OR_RETURN(nlohmann::json out, VersionJson(object, row));
+  RETURN_IF_ERROR(txn.Commit());
+  return PublishResult{out, true};
+}
+
+// Creates the object, or revives a deleted one (new visibility, no shares;
+// version numbers continue). Returns its id. REQUIRES(db_mutex_), in a transaction.
+Result<int64_t> Repository::UpsertObject(const Caller& caller, PackageKind kind,
+                                         const QualifiedName& name,
+                                         const std::string& visibility) {
+  ASSIGN_OR_RETURN(Statement find,
+                   db_->Prepare("SELECT id, deleted_at IS NOT NULL FROM objects "
+                                "WHERE tenant_id = ? AND name = ?"));
+  find.Bind(1, caller.tenant_id).Bind(2, name.name);
+  ASSIGN_OR_RETURN(bool found, find.Step());
+  if (!found) {
+    ASSIGN_OR_RETURN(Statement insert,
+                     db_->Prepare("INSERT INTO objects(tenant_id, name, kind, visibility, "
+                                  "created_at) VALUES (?, ?, ?, ?, ?)"));
+    insert.Bind(1, caller.tenant_id).Bind(2, name.name).Bind(3, PackageKindName(kind));
+    RETURN_IF_ERROR(insert.Bind(4, visibility).Bind(5, NowUnixSeconds()).Run());
+    return db_->LastInsertId();
+  }
+  int64_t id = find.ColumnInt(0);
+  if (find.ColumnInt(1) != 0) {
+    ASSIGN_OR_RETURN(Statement revive,
+                     db_->Prepare("UPDATE objects SET deleted_at = NULL, deleted_by = NULL, "
+                                  "kind = ?, visibility = ? WHERE id = ?"));
+    RETURN_IF_ERROR(revive.Bind(1, PackageKindName(kind)).Bind(2, visibility).Bind(3, id).Run());
+    ASSIGN_OR_RETURN(Statement unshare, db_->Prepare("DELETE FROM shares WHERE object_id = ?"));
+    RETURN_IF_ERROR(unshare.Bind(1, id).Run());
+  }
+  return id;
+}
+
+Result<PublishResult> Repository::Publish(const Caller& caller, PackageKind kind,
+                                          const QualifiedName& name,
+                                          const std::filesystem::path& archive,
+                                          const PublishOptions& options) {
+  RETURN_IF_ERROR(ValidateTenantName(name.tenant));
+  RETURN_IF_ERROR(ValidateObjectName(name.name));
+  if (options.visibility != "private" && options.visibility != "public") {
+    return InvalidArgument("visibility must be private or public when publishing");
+  }
+  if (name.tenant != caller.tenant) {
+    std::lock_guard lock(db_mutex_);
+    RETURN_IF_ERROR(TenantId(name.tenant).status());
+    return PermissionDenied("a token of tenant " + caller.tenant + " cannot publish into " +
+                            name.tenant);
+  }
+  if (caller.role < Role::kPublisher) {
+    return PermissionDenied("role " + std::string(RoleName(caller.role)) +
+                            " cannot publish (publisher needed)");
+  }
+  if (!options.expected_sha256.empty()) {
+    ASSIGN_OR_RETURN(std::string actual, FileSha256(archive));
+    if (actual != options.expected_sha256) {
+      return InvalidArgument("body digest mismatch: X-Orrery-Sha256 says " +
+                             options.expected_sha256 + ", the body has " + actual);
+    }
+  }
+  ASSIGN_OR_RETURN(ArchiveScan scan, ScanPackageArchive(archive, options_.archive_limits));
+  ASSIGN_OR_RETURN(Manifest manifest, CheckedManifest(scan, kind, name));
+  {
+    // A name is one object per tenant, whatever its kind.
+    std::lock_guard lock(db_mutex_);
+    ASSIGN_OR_RETURN(Statement other,
+                     db_->Prepare("SELECT kind FROM objects WHERE tenant_id = ? AND name = ? "
+                                  "AND deleted_at IS NULL AND kind != ?"));
+    other.Bind(1, caller.tenant_id).Bind(2, name.name).Bind(3, PackageKindName(kind));
+    ASSIGN_OR_RETURN(bool clash, other.Step());
+    if (clash) {
+      return Conflict(name.ToString() + " already exists as a " + other.ColumnText(0));
+    }
+  }
+
+  std::map<std::string, std::string> declared;
+  for (const ManifestFile& file : manifest.files) {
+    if (!file.sha256.empty()) declared[file.path] = file.sha256;
+  }
+  BlobSinkVisitor sink(*blobs_, declared);
+  Result<PublishResult> result = [&]() -> Result<PublishResult> {
+    std::shared_lock gc_lock(gc_mutex_);
+    RETURN_IF_ERROR(ReadPackageArchive(archive, options_.archive_limits, sink));
+    return CommitVersion(caller, kind, name, manifest, options, sink.files());
+  }();
+  if (!result.ok()) {
+    // The blobs this publish wrote that nothing references go now (after the
+    // shared lock is released: collection takes it exclusively).
+    std::vector<std::string> digests;
+    for (const FileRow& file : sink.files()) digests.push_back(file.blob);
+    (void)CollectBlobs(digests, 0);
+  }
+  return result;
+}
+
+}  // namespace orrery

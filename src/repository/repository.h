@@ -1,0 +1,200 @@
+// Repository: the catalog of tenants, tokens, servables, datasets, versions
+// and aliases, on top of a BlobStore (file contents) and a Database (SQLite
+// catalog). It enforces every access rule of docs/api.md: the API layer only
+// authenticates the token and forwards.
+//
+// Results are JSON documents in the shapes docs/api.md gives; the API layer
+// sends them as they are. Errors are Status values whose Code maps onto the
+// HTTP status, with messages safe to show the caller. An object the caller
+// may not see is always kNotFound with the same text as an absent one.
+//
+// Durability: a publish writes and fsyncs every blob before one catalog
+// transaction makes the version visible, so a crash leaves either the whole
+// version or none of it (plus unreferenced blobs, removed by GC).
+//
+// Ownership: owns the Database and the BlobStore.
+// Thread-safety: all public methods are safe to call concurrently. Catalog
+// access is serialised by `db_mutex_`; blob writes of publishes run outside
+// it, concurrently with each other; `gc_mutex_` keeps garbage collection from
+// removing blobs a publish has written but not yet committed.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/status.h"
+#include "repository/archive.h"
+#include "repository/manifest.h"
+#include "repository/names.h"
+#include "storage/blob_store.h"
+#include "storage/database.h"
+
+namespace orrery {
+
+enum class Role { kReader = 0, kPublisher = 1, kAdmin = 2 };
+const char* RoleName(Role role);
+Result<Role> ParseRole(std::string_view text);
+
+// The tenant whose admins operate the hub (created on first start).
+constexpr const char* kHubTenant = "hub";
+
+// Who is calling: the result of authenticating a token.
+struct Caller {
+  int64_t tenant_id = 0;
+  std::string tenant;
+  Role role = Role::kReader;
+  int64_t token_id = 0;
+  bool IsHubAdmin() const { return tenant == kHubTenant && role == Role::kAdmin; }
+};
+
+struct PublishOptions {
+  std::string expected_sha256;   // of the whole archive; empty = not checked
+  std::string visibility = "private";  // for a new (or revived) object
+  bool if_changed = false;       // identical to latest -> no new version
+};
+
+struct PublishResult {
+  nlohmann::json version;  // the version object
+  bool created = false;    // false when if_changed found identical content
+};
+
+// Filters of list and search; empty strings mean "any".
+struct ListQuery {
+  std::optional<PackageKind> kind;
+  std::string tenant, backend, task, domain, tag;
+  std::string text;  // search words (search only)
+  int64_t page = 1;
+  int64_t per_page = 20;
+};
+
+class Repository {
+ public:
+  struct Options {
+    std::filesystem::path data_dir = "orrery-data";
+    ArchiveLimits archive_limits;
+    int64_t gc_min_age_s = 600;  // full GC spares blobs younger than this
+  };
+
+  // Opens or creates the data directory, migrates the catalog, removes
+  // leftover temp files, and on first start creates the hub tenant and
+  // writes its admin token to <data_dir>/admin.token (mode 0600).
+  static Result<std::unique_ptr<Repository>> Open(const Options& options);
+  ~Repository();
+
+  // Path of the admin token file written on first start.
+  std::filesystem::path AdminTokenPath() const;
+  // Scratch directory for uploads and exports (same filesystem as blobs).
+  std::filesystem::path TempRoot() const;
+
+  // ---- tenants and tokens (tenants.cc)
+  Result<Caller> Authenticate(std::string_view token);
+  Result<nlohmann::json> CreateTenant(const Caller& caller, std::string_view name);
+  Result<nlohmann::json> ListTenants(const Caller& caller);
+  // `tenant` empty = the caller's; `expires_in_s` 0 = never.
+  Result<nlohmann::json> CreateToken(const Caller& caller, std::string_view tenant, Role role,
+                                     int64_t expires_in_s, std::string_view description);
+  Result<nlohmann::json> ListTokens(const Caller& caller, std::string_view tenant);
+  Result<nlohmann::json> RevokeToken(const Caller& caller, int64_t token_id);
+
+  // ---- publishing (publish.cc). `archive` is a tar or tar.zst file.
+  Result<PublishResult> Publish(const Caller& caller, PackageKind kind, const QualifiedName& name,
+                                const std::filesystem::path& archive,
+                                const PublishOptions& options);
+
+  // ---- finding (find.cc)
+  Result<nlohmann::json> List(const Caller& caller, const ListQuery& query);
+  Result<nlohmann::json> Search(const Caller& caller, const ListQuery& query);
+  Result<nlohmann::json> Describe(const Caller& caller, PackageKind kind, const QualifiedName& name);
+  Result<nlohmann::json> DescribeVersion(const Caller& caller, PackageKind kind,
+                                         const QualifiedName& name, const VersionRef& version);
+  // Writes the version's package as a tar under TempRoot(), every blob
+  // verified; the caller sends and then removes the returned file.
+  Result<std::filesystem::path> ExportArchive(const Caller& caller, PackageKind kind,
+                                              const QualifiedName& name, const VersionRef& version);
+  // Unpacks the version into <data_dir>/work/<package digest>/ (verified,
+  // complete or absent, reused when present) and returns that directory:
+  // what a serving backend loads from.
+  Result<std::filesystem::path> Materialize(const Caller& caller, const QualifiedName& name,
+                                            const VersionRef& version);
+
+  // ---- lifecycle (lifecycle.cc)
+  Result<nlohmann::json> SetAlias(const Caller& caller, PackageKind kind, const QualifiedName& name,
+                                  std::string_view alias, int64_t version);
+  Result<nlohmann::json> DeleteAlias(const Caller& caller, PackageKind kind,
+                                     const QualifiedName& name, std::string_view alias);
+  Result<nlohmann::json> SetVisibility(const Caller& caller, PackageKind kind,
+                                       const QualifiedName& name, std::string_view visibility);
+  Result<nlohmann::json> AddShare(const Caller& caller, PackageKind kind, const QualifiedName& name,
+                                  std::string_view tenant);
+  Result<nlohmann::json> RemoveShare(const Caller& caller, PackageKind kind,
+                                     const QualifiedName& name, std::string_view tenant);
+  Result<nlohmann::json> DeleteVersion(const Caller& caller, PackageKind kind,
+                                       const QualifiedName& name, const VersionRef& version);
+  Result<nlohmann::json> DeleteObject(const Caller& caller, PackageKind kind,
+                                      const QualifiedName& name);
+  Result<nlohmann::json> Audit(const Caller& caller, int64_t limit);
+
+  // ---- maintenance (repository.cc)
+  // Removes blobs no live version references and older than `min_age_s`.
+  Result<nlohmann::json> CollectGarbage(const Caller& caller, int64_t min_age_s);
+  // Verifies every live file's blob (existence and digest) and catalog
+  // invariants; {"ok": bool, "problems": [...]}.
+  Result<nlohmann::json> Check(const Caller& caller);
+
+ private:
+  struct ObjectRow;
+  struct VersionRow;
+
+ public:
+  struct FileRow;  // public so that implementation helpers can name it
+
+ private:
+
+  Repository(Options options, std::unique_ptr<Database> db, std::unique_ptr<BlobStore> blobs);
+  Status Bootstrap();
+
+  // Catalog helpers; each REQUIRES(db_mutex_).
+  Result<ObjectRow> FindVisible(const Caller& caller, PackageKind kind, const QualifiedName& name);
+  Result<ObjectRow> FindOwned(const Caller& caller, PackageKind kind, const QualifiedName& name);
+  Result<VersionRow> ResolveVersion(const ObjectRow& object, const VersionRef& version);
+  Result<std::vector<FileRow>> FilesOf(int64_t version_id);
+  Result<nlohmann::json> VersionJson(const ObjectRow& object, const VersionRow& version);
+  Result<int64_t> TenantId(std::string_view tenant);
+  Status AppendAudit(const Caller& caller, std::string_view action, std::string_view object,
+                     std::string_view detail);
+  // Points `latest` at the highest live version and refreshes the search row.
+  Status RefreshLatest(int64_t object_id);
+  Result<bool> BlobReferenced(const std::string& digest);
+  Result<PublishResult> CommitVersion(const Caller& caller, PackageKind kind,
+                                      const QualifiedName& name, const Manifest& manifest,
+                                      const PublishOptions& options, std::vector<FileRow>& files);
+  Result<int64_t> UpsertObject(const Caller& caller, PackageKind kind, const QualifiedName& name,
+                               const std::string& visibility);
+  Result<nlohmann::json> SharedWith(int64_t object_id);
+  Result<nlohmann::json> ListPage(const Caller& caller, const ListQuery& query, bool search);
+
+  // Removes those of `digests` that no live version references; takes
+  // gc_mutex_ exclusively. Returns {removed, bytes}.
+  Result<nlohmann::json> CollectBlobs(const std::vector<std::string>& digests, int64_t min_age_s);
+
+  Options options_;
+  std::mutex db_mutex_;
+  std::unique_ptr<Database> db_;  // GUARDED_BY(db_mutex_)
+  std::unique_ptr<BlobStore> blobs_;
+  // Publishes hold it shared from their first blob write to their commit;
+  // garbage collection holds it exclusively.
+  std::shared_mutex gc_mutex_;
+};
+
+// The catalog schema, one SQL script per migration (schema.cc).
+const std::vector<std::string>& CatalogMigrations();
+
+}  // namespace orrery

@@ -1,0 +1,50 @@
+// Catalog rows as the Repository's implementation files see them. Private to
+// src/repository/; not part of the Repository's interface.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "repository/repository.h"
+
+namespace orrery {
+
+struct Repository::ObjectRow {
+  int64_t id = 0;
+  int64_t tenant_id = 0;
+  std::string tenant;
+  std::string name;
+  PackageKind kind = PackageKind::kServable;
+  std::string visibility;
+  int64_t created_at = 0;
+  int64_t latest_version_id = 0;  // 0 when no live version
+  std::string Qualified() const { return tenant + "/" + name; }
+};
+
+struct Repository::VersionRow {
+  int64_t id = 0;
+  int64_t number = 0;
+  std::string digest;
+  int64_t size = 0;
+  int64_t file_count = 0;
+  std::string manifest;  // canonical JSON text
+  std::string title;
+  int64_t published_at = 0;
+  std::string published_by;  // tenant of the publishing token
+};
+
+struct Repository::FileRow {
+  std::string path;
+  std::string blob;
+  int64_t size = 0;
+  bool executable = false;
+};
+
+// SQL fragment: true when object `o` is visible to the tenant bound at `?N`.
+// Used by every query that reads objects for a caller.
+std::string VisibleToTenantSql(int parameter_index);
+
+// "servable acme/x not found": the one answer for absent and invisible objects.
+Status ObjectNotFound(PackageKind kind, const QualifiedName& name);
+
+}  // namespace orrery

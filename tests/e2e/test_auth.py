@@ -1,0 +1,268 @@
+"""Authentication and roles (docs/api.md, "Authentication")."""
+
+import hashlib
+import os
+import secrets
+import stat
+import time
+import unittest
+
+import hub
+from hub import HubTestCase, TOKEN_RE
+
+
+class AuthTest(HubTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        s = cls.server
+        cls.acme = s.new_tenant(("reader", "publisher", "admin"))
+        cls.other = s.new_tenant(("publisher", "admin"))
+        tar, cls.files = hub.simple_package("model")
+        s.publish_ok(cls.acme.name, "model", tar, cls.acme["publisher"])
+        s.put(s.obj_path(cls.acme.name, "model") + "/aliases/prod", cls.acme["publisher"],
+              {"version": 1})
+
+    def routes(self):
+        """Every route but liveness, aimed at acme/model (which exists)."""
+        t, n = self.acme.name, "model"
+        obj = "/api/v1/servables/%s/%s" % (t, n)
+        tar, _ = hub.simple_package(n)
+        tar_hdr = {"Content-Type": "application/x-tar"}
+        return [
+            ("GET", "/v2/health/ready", None, None),
+            ("GET", "/api/v1/whoami", None, None),
+            ("POST", "/api/v1/tenants", {"name": hub.unique("x")}, None),
+            ("GET", "/api/v1/tenants", None, None),
+            ("POST", "/api/v1/tokens", {"tenant": t, "role": "admin"}, None),
+            ("GET", "/api/v1/tokens", None, None),
+            ("DELETE", "/api/v1/tokens/%s" % self.acme.ids["reader"], None, None),
+            ("POST", obj + "/versions", tar, tar_hdr),
+            ("POST", "/api/v1/datasets/%s/data/versions" % t, tar, tar_hdr),
+            ("GET", "/api/v1/servables", None, None),
+            ("GET", "/api/v1/datasets", None, None),
+            ("GET", "/api/v1/search?q=model", None, None),
+            ("GET", obj, None, None),
+            ("GET", obj + "/versions/1", None, None),
+            ("GET", obj + "/versions/latest/archive", None, None),
+            ("PUT", obj + "/aliases/stage", {"version": 1}, None),
+            ("DELETE", obj + "/aliases/prod", None, None),
+            ("PUT", obj + "/visibility", {"visibility": "public"}, None),
+            ("POST", obj + "/shares", {"tenant": self.other.name}, None),
+            ("DELETE", obj + "/shares/" + self.other.name, None, None),
+            ("DELETE", obj + "/versions/1", None, None),
+            ("DELETE", obj, None, None),
+            ("GET", "/api/v1/audit", None, None),
+            ("POST", "/api/v1/admin/gc?min_age_s=0", None, None),
+            ("GET", "/api/v1/admin/check", None, None),
+        ]
+
+    def send(self, method, path, body, headers, auth):
+        hdrs = dict(headers or {})
+        if auth is not None:
+            hdrs["Authorization"] = auth
+        if isinstance(body, dict):
+            return self.server.request(method, path, json_body=body, headers=hdrs)
+        return self.server.request(method, path, body=body, headers=hdrs)
+
+    def test_liveness_needs_no_token(self):
+        status, data = self.server.get("/v2/health/live")
+        self.assertEqual(status, 200)
+        self.assertEqual(data, {"live": True})
+
+    def test_ready_with_token(self):
+        data = self.assertStatus(self.server.get("/v2/health/ready", self.acme["reader"]), 200)
+        self.assertEqual(data, {"ready": True})
+
+    def test_every_route_refuses_bad_tokens(self):
+        s = self.server
+        expiring = s.create_token(self.acme.name, "admin", expires_in_s=1)
+        self.assertTrue(TOKEN_RE.match(expiring["token"]))
+        self.assertStatus(s.get("/api/v1/whoami", expiring["token"]), 200,
+                          "a token with expires_in_s=1, used at once:")
+        revoked = s.create_token(self.acme.name, "admin")
+        self.assertStatus(s.get("/api/v1/whoami", revoked["token"]), 200)
+        data = self.assertStatus(s.delete("/api/v1/tokens/%s" % revoked["id"], s.admin), 200)
+        self.assertEqual(str(data["id"]), str(revoked["id"]))
+        self.assertTrue(data.get("revoked_at"))
+        time.sleep(2)
+        before_describe = s.describe(self.acme.name, "model", self.acme["reader"])
+        before_tenants = s.get("/api/v1/tenants", s.admin)
+        bad = {
+            "missing": None,
+            "unknown": "Bearer orr_" + secrets.token_hex(32),
+            "garbage": "Bearer garbage",
+            "no scheme": self.acme["admin"],
+            "basic": "Basic " + self.acme["admin"],
+            "empty bearer": "Bearer ",
+            "short": "Bearer orr_" + secrets.token_hex(8),
+            "upper hex": "Bearer orr_" + self.acme["admin"][4:].upper(),
+            "truncated": "Bearer " + self.acme["admin"][:-1],
+            "expired": "Bearer " + expiring["token"],
+            "revoked": "Bearer " + revoked["token"],
+        }
+        for label, auth in bad.items():
+            for method, path, body, headers in self.routes():
+                with self.subTest(token=label, route="%s %s" % (method, path)):
+                    self.assertError(self.send(method, path, body, headers, auth), 401)
+        # Nothing happened.
+        self.assertEqual(s.describe(self.acme.name, "model", self.acme["reader"]),
+                         before_describe)
+        self.assertEqual(s.get("/api/v1/tenants", s.admin), before_tenants)
+        self.assertTrue(s.check()["ok"])
+
+    def test_whoami(self):
+        for role in ("reader", "publisher", "admin"):
+            data = self.assertStatus(self.server.get("/api/v1/whoami", self.acme[role]), 200)
+            self.assertEqual(data["tenant"], self.acme.name)
+            self.assertEqual(data["role"], role)
+            self.assertEqual(str(data["token_id"]), str(self.acme.ids[role]))
+
+    def test_reader_cannot_change_anything(self):
+        s, t, tok = self.server, self.acme.name, self.acme["reader"]
+        obj = s.obj_path(t, "model")
+        self.assertStatus(s.describe(t, "model", tok), 200)
+        self.assertStatus(s.archive(t, "model", 1, tok), 200)
+        before = s.describe(t, "model", tok)
+        tar, _ = hub.simple_package("model")
+        self.assertError(s.publish(t, "model", tar, tok), 403, "reader publish:")
+        tar, _ = hub.simple_package("fresh")
+        self.assertError(s.publish(t, "fresh", tar, tok), 403, "reader publish new:")
+        self.assertError(s.put(obj + "/aliases/x", tok, {"version": 1}), 403)
+        self.assertError(s.delete(obj + "/aliases/prod", tok), 403)
+        self.assertError(s.put(obj + "/visibility", tok, {"visibility": "public"}), 403)
+        self.assertError(s.post(obj + "/shares", tok, {"tenant": self.other.name}), 403)
+        self.assertError(s.delete(obj + "/versions/1", tok), 403)
+        self.assertError(s.delete(obj, tok), 403)
+        self.assertError(s.post("/api/v1/tokens", tok, {"role": "reader"}), 403)
+        self.assertError(s.get("/api/v1/audit", tok), 403)
+        self.assertEqual(s.describe(t, "model", tok), before)
+        self.assertError(s.describe(t, "fresh", self.acme["publisher"]), 404)
+
+    def test_publisher_cannot_manage_tokens(self):
+        s, tok = self.server, self.acme["publisher"]
+        self.assertError(s.post("/api/v1/tokens", tok, {"role": "reader"}), 403)
+        self.assertError(s.post("/api/v1/tokens", tok,
+                                {"tenant": self.acme.name, "role": "publisher"}), 403)
+        self.assertError(s.get("/api/v1/tokens", tok), 403)
+        self.assertError(s.delete("/api/v1/tokens/%s" % self.acme.ids["reader"], tok), 403)
+        self.assertStatus(s.get("/api/v1/whoami", self.acme["reader"]), 200)
+        self.assertError(s.get("/api/v1/audit", tok), 403)
+
+    def test_tenant_admin_is_not_hub_admin(self):
+        s, tok = self.server, self.acme["admin"]
+        name = hub.unique("nope")
+        self.assertError(s.post("/api/v1/tenants", tok, {"name": name}), 403)
+        self.assertNotIn(name, [t["name"] for t in s.get("/api/v1/tenants", s.admin)[1]["tenants"]])
+        self.assertError(s.get("/api/v1/tenants", tok), 403)
+        self.assertError(s.post("/api/v1/admin/gc?min_age_s=0", tok), 403)
+        self.assertError(s.get("/api/v1/admin/check", tok), 403)
+        # Tokens of its own tenant: yes; of another tenant: no.
+        data = self.assertStatus(s.post("/api/v1/tokens", tok, {"role": "reader"}), 201)
+        self.assertEqual(data["tenant"], self.acme.name)
+        self.assertEqual(data["role"], "reader")
+        self.assertTrue(TOKEN_RE.match(data["token"]))
+        self.assertError(s.post("/api/v1/tokens", tok,
+                                {"tenant": self.other.name, "role": "admin"}), 403)
+        self.assertIn(s.delete("/api/v1/tokens/%s" % self.other.ids["publisher"], tok)[0],
+                      (403, 404), "revoking another tenant's token")
+        self.assertStatus(s.get("/api/v1/whoami", self.other["publisher"]), 200)
+        # Its token list shows its own tokens, and never token text.
+        status, listing = s.get("/api/v1/tokens", tok)
+        self.assertEqual(status, 200)
+        ids = {str(t["id"]) for t in listing["tokens"]}
+        self.assertIn(str(self.acme.ids["reader"]), ids)
+        self.assertNotIn(str(self.other.ids["publisher"]), ids)
+        self.assertTrue(all(t["tenant"] == self.acme.name for t in listing["tokens"]))
+        for t in listing["tokens"]:
+            self.assertNotIn("token", t)
+            for k in ("id", "tenant", "role", "created_at", "expires_at", "revoked_at"):
+                self.assertIn(k, t)
+        self.assertNotIn(self.acme["reader"][4:], str(listing))
+        # Revoking its own tenant's token works.
+        victim = s.create_token(self.acme.name, "reader", as_token=tok)
+        self.assertStatus(s.delete("/api/v1/tokens/%s" % victim["id"], tok), 200)
+        self.assertError(s.get("/api/v1/whoami", victim["token"]), 401)
+
+    def test_hub_admin_manages_tenants_and_tokens(self):
+        s = self.server
+        name = hub.unique("lab")
+        data = self.assertStatus(s.post("/api/v1/tenants", s.admin, {"name": name}), 201)
+        self.assertEqual(data["name"], name)
+        self.assertRegex(data["created_at"], hub.TIME_RE)
+        self.assertError(s.post("/api/v1/tenants", s.admin, {"name": name}), 409)
+        self.assertError(s.post("/api/v1/tenants", s.admin, {"name": "Bad_Name"}), 400)
+        names = [t["name"] for t in s.get("/api/v1/tenants", s.admin)[1]["tenants"]]
+        self.assertIn(name, names)
+        self.assertIn("hub", names)
+        self.assertEqual(names.count(name), 1)
+        tok = s.create_token(name, "publisher", description="ci")
+        self.assertEqual(tok["tenant"], name)
+        self.assertEqual(tok["role"], "publisher")
+        self.assertIn("expires_at", tok)
+        who = self.assertStatus(s.get("/api/v1/whoami", tok["token"]), 200)
+        self.assertEqual((who["tenant"], who["role"]), (name, "publisher"))
+        listing = self.assertStatus(s.get("/api/v1/tokens?tenant=" + name, s.admin), 200)
+        self.assertEqual([str(t["id"]) for t in listing["tokens"]], [str(tok["id"])])
+        self.assertEqual(listing["tokens"][0]["description"], "ci")
+        self.assertError(s.post("/api/v1/tokens", s.admin,
+                                {"tenant": "no-such-tenant", "role": "reader"}), 404)
+        self.assertError(s.post("/api/v1/tokens", s.admin, {"tenant": name, "role": "god"}), 400)
+
+    def test_admin_token_file(self):
+        s = self.server
+        path = os.path.join(s.data_dir, "admin.token")
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        self.assertEqual(mode, 0o600, "admin.token mode is %o" % mode)
+        with open(path) as f:
+            text = f.read()
+        self.assertTrue(TOKEN_RE.match(text.strip()), repr(text))
+        who = self.assertStatus(s.get("/api/v1/whoami", text.strip()), 200)
+        self.assertEqual((who["tenant"], who["role"]), ("hub", "admin"))
+
+    def test_admin_token_survives_restart(self):
+        s = self.start_server()
+        first = s.admin
+        tenant = s.new_tenant(("publisher",))
+        s.restart()
+        self.assertEqual(s.read_admin_token(), first)
+        self.assertStatus(s.get("/api/v1/whoami", first), 200)
+        self.assertStatus(s.get("/api/v1/whoami", tenant["publisher"]), 200)
+
+    def test_catalog_holds_only_token_hashes(self):
+        s = self.server
+        tokens = [s.admin] + [tok for t in (self.acme, self.other) for tok in t.tokens.values()]
+        for tok in tokens:
+            self.assertTrue(TOKEN_RE.match(tok), tok)
+        # Raw bytes of every catalog file (database, WAL, journal).
+        for fn in os.listdir(s.data_dir):
+            if not fn.startswith("catalog.db"):
+                continue
+            with open(os.path.join(s.data_dir, fn), "rb") as f:
+                raw = f.read()
+            for tok in tokens:
+                self.assertNotIn(tok[4:].encode(), raw, "token text in %s" % fn)
+                self.assertNotIn(tok[4:].upper().encode(), raw, "token text in %s" % fn)
+        # Every cell of every table.
+        db = s.catalog()
+        try:
+            cells = []
+            for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'"):
+                for row in db.execute('SELECT * FROM "%s"' % table.replace('"', '""')):
+                    cells.extend(row)
+        finally:
+            db.close()
+        texts = [c if isinstance(c, str) else c.hex() if isinstance(c, bytes) else ""
+                 for c in cells]
+        blob = "\n".join(texts)
+        for tok in tokens:
+            self.assertNotIn(tok[4:], blob.lower())
+            forms = {hashlib.sha256(tok.encode()).hexdigest(),
+                     hashlib.sha256(bytes.fromhex(tok[4:])).hexdigest()}
+            self.assertTrue(any(f in blob.lower() for f in forms),
+                            "no SHA-256 of token %s... in the catalog" % tok[:8])
+
+
+if __name__ == "__main__":
+    unittest.main()

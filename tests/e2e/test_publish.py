@@ -1,0 +1,267 @@
+"""Publishing, versions, aliases, downloads (docs/api.md, "Publish", "Version object")."""
+
+import os
+import unittest
+
+import hub
+from hub import HubTestCase, SHA256_RE, TIME_RE
+
+
+class PublishTest(HubTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.t = cls.server.new_tenant(("reader", "publisher"))
+        cls.tok = cls.t["publisher"]
+
+    def publish(self, name, files, kind="servables", query="", headers=None, **fields):
+        mkind = "dataset" if kind == "datasets" else "servable"
+        tar, expected = hub.package(name, files, mkind, **fields)
+        data = self.server.publish_ok(self.t.name, name, tar, self.tok, kind, query, headers)
+        return data, expected
+
+    def check_version_object(self, v, name, number, expected, kind="servable"):
+        self.assertEqual(v["tenant"], self.t.name)
+        self.assertEqual(v["name"], name)
+        self.assertEqual(v["kind"], kind)
+        self.assertEqual(v["version"], number)
+        self.assertRegex(v["digest"], SHA256_RE)
+        self.assertRegex(v["published_at"], TIME_RE)
+        self.assertIn(v["published_by"], (self.t.name, str(self.t.ids["publisher"])))
+        self.assertEqual(v["manifest"]["name"], name)
+        rows = {f["path"]: f for f in v["files"]}
+        self.assertEqual(set(rows), set(expected), "files[] of the version object")
+        for path, (data, executable) in expected.items():
+            self.assertEqual(rows[path]["sha256"], hub.sha256(data), path)
+            self.assertEqual(rows[path]["size"], len(data), path)
+            self.assertEqual(rows[path]["executable"], executable, path)
+        self.assertEqual(v["size"], sum(len(d) for d, _ in expected.values()))
+        self.assertEqual(v["digest"], hub.package_digest(expected))
+        self.assertEqual(v["digest"], hub.digest_of_listing(v["files"]))
+
+    def test_versions_are_numbered_and_immutable(self):
+        s, name = self.server, "mlp"
+        published = []
+        for n in (1, 2, 3):
+            v, expected = self.publish(name, {"model.bin": os.urandom(1000 + n),
+                                              "run.sh": (b"#!/bin/sh\necho %d\n" % n, 0o755)},
+                                       title="MLP take %d" % n)
+            self.check_version_object(v, name, n, expected)
+            self.assertIn("latest", v["aliases"])
+            published.append((v, expected))
+        for n, (v, expected) in enumerate(published, 1):
+            got = self.assertStatus(s.version(self.t.name, name, n, self.tok), 200)
+            self.assertEqual(got["digest"], v["digest"])
+            self.assertEqual(got["files"], v["files"])
+            self.assertEqual(got["aliases"], ["latest"] if n == 3 else [])
+            files = s.download_files(self.t.name, name, n, self.t["reader"])
+            self.assertEqual(files, expected, "download of version %d" % n)
+        desc = self.assertStatus(s.describe(self.t.name, name, self.t["reader"]), 200)
+        self.assertEqual(desc["latest_version"], 3)
+        self.assertEqual(desc["aliases"], {"latest": 3})
+        self.assertEqual(desc["kind"], "servable")
+        self.assertEqual(desc["visibility"], "private")
+        self.assertEqual([v["version"] for v in desc["versions"]], [1, 2, 3])
+        for row, (v, expected) in zip(desc["versions"], published):
+            self.assertEqual(row["digest"], v["digest"])
+            self.assertEqual(row["size"], v["size"])
+            self.assertEqual(row["published_at"], v["published_at"])
+            self.assertEqual(row["title"], "MLP take %d" % row["version"])
+        latest = self.assertStatus(s.version(self.t.name, name, "latest", self.tok), 200)
+        self.assertEqual(latest["version"], 3)
+
+    def test_download_is_byte_identical(self):
+        s, name = self.server, "bytes"
+        files = {
+            "model.bin": os.urandom(300000),
+            "bin/predict": (b"#!/usr/bin/env python3\nprint(1)\n", 0o755),
+            "data/empty.txt": b"",
+            "data/deep/er/x.json": b'{"a": 1}\n',
+            "UPPER and spaces.txt": b"ok\n",
+        }
+        v, expected = self.publish(name, files)
+        status, body, headers = s.archive(self.t.name, name, 1, self.tok)
+        self.assertEqual(status, 200)
+        self.assertIn("application/x-tar", headers.get("content-type", ""))
+        got = hub.read_tar(body)
+        self.assertEqual(got, expected)
+        self.assertTrue(got["bin/predict"][1])
+        self.assertFalse(got["model.bin"][1])
+        self.assertEqual(hub.package_digest(got), v["digest"])
+
+    def test_zstd_upload(self):
+        s, name = self.server, "zst"
+        files = {"model.bin": os.urandom(50000) + bytes(200000),
+                 "tool": (b"#!/bin/sh\n", 0o755)}
+        tar, expected = hub.package(name, files)
+        body = hub.zstd(tar)
+        self.assertEqual(body[:4], b"\x28\xb5\x2f\xfd")
+        v = s.publish_ok(self.t.name, name, body, self.tok,
+                         headers={"Content-Type": "application/zstd"})
+        self.check_version_object(v, name, 1, expected)
+        self.assertEqual(s.download_files(self.t.name, name, 1, self.tok), expected)
+        # The content is sniffed: a zstd body labelled as tar works too, and so
+        # does a plain tar labelled as zstd.
+        v2 = s.publish_ok(self.t.name, name, body, self.tok,
+                          headers={"Content-Type": "application/x-tar"})
+        self.assertEqual(v2["digest"], v["digest"])
+        v3 = s.publish_ok(self.t.name, name, tar, self.tok,
+                          headers={"Content-Type": "application/zstd"})
+        self.assertEqual(v3["version"], 3)
+        self.assertEqual(s.download_files(self.t.name, name, 3, self.tok), expected)
+
+    def test_aliases(self):
+        s, name = self.server, "aliased"
+        for _ in range(3):
+            self.publish(name, {"w": os.urandom(64)})
+        obj = s.obj_path(self.t.name, name)
+        data = self.assertStatus(s.put(obj + "/aliases/prod", self.tok, {"version": 2}), 200)
+        self.assertEqual(data, {"alias": "prod", "version": 2})
+        desc = s.describe(self.t.name, name, self.tok)[1]
+        self.assertEqual(desc["aliases"], {"latest": 3, "prod": 2})
+        v = self.assertStatus(s.version(self.t.name, name, "prod", self.tok), 200)
+        self.assertEqual(v["version"], 2)
+        self.assertEqual(v["aliases"], ["prod"])
+        self.assertEqual(sorted(s.version(self.t.name, name, 1, self.tok)[1]["aliases"]), [])
+        # Move it.
+        data = self.assertStatus(s.put(obj + "/aliases/prod", self.tok, {"version": 1}), 200)
+        self.assertEqual(data, {"alias": "prod", "version": 1})
+        self.assertEqual(s.version(self.t.name, name, "prod", self.tok)[1]["version"], 1)
+        self.assertEqual(s.version(self.t.name, name, 2, self.tok)[1]["aliases"], [])
+        self.assertStatus(s.put(obj + "/aliases/stage", self.tok, {"version": 3}), 200)
+        self.assertEqual(sorted(s.version(self.t.name, name, 3, self.tok)[1]["aliases"]),
+                         ["latest", "stage"])
+        # Publishing moves latest only.
+        self.publish(name, {"w": os.urandom(64)})
+        desc = s.describe(self.t.name, name, self.tok)[1]
+        self.assertEqual(desc["aliases"], {"latest": 4, "prod": 1, "stage": 3})
+        # Delete.
+        data = self.assertStatus(s.delete(obj + "/aliases/prod", self.tok), 200)
+        self.assertEqual(data, {"alias": "prod", "deleted": True})
+        self.assertError(s.version(self.t.name, name, "prod", self.tok), 404)
+        self.assertError(s.delete(obj + "/aliases/prod", self.tok), 404)
+        # Refused: latest, numbers, bad names, missing versions.
+        self.assertError(s.put(obj + "/aliases/latest", self.tok, {"version": 1}), 400)
+        self.assertError(s.delete(obj + "/aliases/latest", self.tok), 400)
+        self.assertError(s.put(obj + "/aliases/123", self.tok, {"version": 1}), 400)
+        self.assertError(s.put(obj + "/aliases/" + "a" * 65, self.tok, {"version": 1}), 400)
+        self.assertError(s.put(obj + "/aliases/-x", self.tok, {"version": 1}), 400)
+        self.assertError(s.put(obj + "/aliases/ok", self.tok, {"version": 99}), 404)
+        self.assertError(s.put(obj + "/aliases/ok", self.tok, {"version": 0}), (400, 404))
+        self.assertError(s.put(obj + "/aliases/ok", self.tok, {}), 400)
+        desc = s.describe(self.t.name, name, self.tok)[1]
+        self.assertEqual(desc["aliases"], {"latest": 4, "stage": 3})
+
+    def test_if_changed(self):
+        s, name = self.server, "ifch"
+        tar, expected = hub.package(name, {"w": b"same bytes"})
+        v1 = s.publish_ok(self.t.name, name, tar, self.tok)
+        status, v = s.publish(self.t.name, name, tar, self.tok, query="if_changed=true")
+        self.assertEqual(status, 200, v)
+        self.assertIs(v.get("unchanged"), True)
+        self.assertEqual(v["version"], 1)
+        self.assertEqual(v["digest"], v1["digest"])
+        self.assertEqual([x["version"] for x in s.describe(self.t.name, name, self.tok)[1]
+                          ["versions"]], [1])
+        # Same content without if_changed: a new version.
+        v2 = s.publish_ok(self.t.name, name, tar, self.tok)
+        self.assertEqual(v2["version"], 2)
+        self.assertEqual(v2["digest"], v1["digest"])
+        self.assertFalse(v2.get("unchanged", False))
+        # Different content with if_changed: a new version.
+        tar3, _ = hub.package(name, {"w": b"other bytes"})
+        status, v3 = s.publish(self.t.name, name, tar3, self.tok, query="if_changed=true")
+        self.assertEqual(status, 201, v3)
+        self.assertEqual(v3["version"], 3)
+        self.assertFalse(v3.get("unchanged", False))
+        # if_changed on a brand-new object publishes version 1.
+        tar4, _ = hub.package("ifch-new", {"w": b"x"})
+        status, v4 = s.publish(self.t.name, "ifch-new", tar4, self.tok, query="if_changed=true")
+        self.assertEqual(status, 201, v4)
+        self.assertEqual(v4["version"], 1)
+
+    def test_dataset_and_servable_are_separate(self):
+        s, t = self.server, self.t.name
+        d, expected = self.publish("census", {"data.csv": b"a,b\n1,2\n"}, kind="datasets")
+        self.check_version_object(d, "census", 1, expected, kind="dataset")
+        self.publish("classifier", {"model.bin": b"w"})
+        ds = self.assertStatus(s.get("/api/v1/datasets?tenant=%s&per_page=100" % t, self.tok), 200)
+        sv = self.assertStatus(s.get("/api/v1/servables?tenant=%s&per_page=100" % t, self.tok),
+                               200)
+        ds_names = {i["name"] for i in ds["items"]}
+        sv_names = {i["name"] for i in sv["items"]}
+        self.assertIn("census", ds_names)
+        self.assertNotIn("classifier", ds_names)
+        self.assertIn("classifier", sv_names)
+        self.assertNotIn("census", sv_names)
+        self.assertTrue(all(i["kind"] == "dataset" for i in ds["items"]))
+        self.assertTrue(all(i["kind"] == "servable" for i in sv["items"]))
+        desc = self.assertStatus(s.describe(t, "census", self.tok, "datasets"), 200)
+        self.assertEqual(desc["kind"], "dataset")
+        self.assertError(s.describe(t, "census", self.tok, "servables"), 404)
+        self.assertError(s.describe(t, "classifier", self.tok, "datasets"), 404)
+        self.assertError(s.version(t, "census", 1, self.tok, "servables"), 404)
+        self.assertEqual(s.download_files(t, "census", 1, self.tok, "datasets"), expected)
+        # One namespace: a dataset cannot take a servable's name, nor the reverse.
+        tar, _ = hub.package("classifier", {"x.csv": b"1\n"}, "dataset")
+        self.assertError(s.publish(t, "classifier", tar, self.tok, "datasets"), (409, 422))
+        tar, _ = hub.package("census", {"m": b"1"}, "servable")
+        self.assertError(s.publish(t, "census", tar, self.tok, "servables"), (409, 422))
+        # The manifest kind must match the route.
+        tar, _ = hub.package("kindless", {"m": b"1"}, "servable")
+        self.assertError(s.publish(t, "kindless", tar, self.tok, "datasets"), 422)
+        tar, _ = hub.package("kindless", {"m": b"1"}, "dataset")
+        self.assertError(s.publish(t, "kindless", tar, self.tok, "servables"), 422)
+        self.assertError(s.describe(t, "kindless", self.tok, "datasets"), 404)
+        self.assertError(s.describe(t, "kindless", self.tok, "servables"), 404)
+
+    def test_body_sha256_header(self):
+        s, t, name = self.server, self.t.name, "hdr"
+        tar, expected = hub.package(name, {"w": os.urandom(5000)})
+        v = s.publish_ok(t, name, tar, self.tok, headers={"X-Orrery-Sha256": hub.sha256(tar)})
+        self.assertEqual(v["version"], 1)
+        blobs = s.blob_files()
+        tar2, _ = hub.package(name, {"w": os.urandom(5000), "new-file": os.urandom(7000)})
+        wrong = hub.sha256(tar2[:-1] + b"x")
+        self.assertError(s.publish(t, name, tar2, self.tok,
+                                   headers={"X-Orrery-Sha256": wrong}), 400)
+        self.assertError(s.publish(t, name, tar2, self.tok,
+                                   headers={"X-Orrery-Sha256": "not-a-digest"}), 400)
+        self.assertEqual(s.blob_files(), blobs, "a refused upload left blobs behind")
+        desc = s.describe(t, name, self.tok)[1]
+        self.assertEqual([x["version"] for x in desc["versions"]], [1])
+        self.assertEqual(s.tmp_files(), [])
+        self.assertTrue(s.check()["ok"])
+
+    def test_manifest_file_digests(self):
+        s, t, name = self.server, self.t.name, "pinned"
+        content = os.urandom(3000)
+        files = {"model.bin": content, "extra.txt": b"x"}
+        good = [{"path": "model.bin", "sha256": hub.sha256(content)}, "extra.txt"]
+        tar, expected = hub.package(name, files, files=good)
+        v = s.publish_ok(t, name, tar, self.tok)
+        self.assertEqual(v["version"], 1)
+        blobs = s.blob_files()
+        other = os.urandom(3000)
+        tar, _ = hub.package(name, {"model.bin": other, "extra.txt": b"x"}, files=good)
+        self.assertError(s.publish(t, name, tar, self.tok), 400)
+        self.assertEqual(s.blob_files(), blobs)
+        self.assertEqual(s.describe(t, name, self.tok)[1]["latest_version"], 1)
+
+    def test_visibility_query_on_new_object(self):
+        s, t = self.server, self.t.name
+        tar, _ = hub.package("pubnew", {"w": b"1"})
+        s.publish_ok(t, "pubnew", tar, self.tok, query="visibility=public")
+        self.assertEqual(s.describe(t, "pubnew", self.tok)[1]["visibility"], "public")
+        # Only applied when the object is new.
+        tar, _ = hub.package("pubnew", {"w": b"2"})
+        s.publish_ok(t, "pubnew", tar, self.tok, query="visibility=private")
+        self.assertEqual(s.describe(t, "pubnew", self.tok)[1]["visibility"], "public")
+        tar, _ = hub.package("badvis", {"w": b"1"})
+        self.assertError(s.publish(t, "badvis", tar, self.tok, query="visibility=galactic"), 400)
+        self.assertError(s.describe(t, "badvis", self.tok), 404)
+
+
+if __name__ == "__main__":
+    unittest.main()
