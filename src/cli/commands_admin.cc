@@ -195,8 +195,8 @@ void AddAdminCommands(CLI::App& app, CommandSet& set) {
   auto limit = std::make_shared<int>(0);
   CLI::App* audit = AddClientCommand(
       app, set, "audit",
-      "Show the audit log: publishes, alias and visibility changes, deletes, tenants, tokens "
-      "(your tenant's entries; the hub admin sees all).",
+      "Show the audit log. Publishes, alias and visibility changes, deletes, tenants and tokens: "
+      "your tenant's entries (the hub admin sees all).",
       [limit](ApiClient& api, const ClientOptions& o) { return RunAudit(api, o, *limit); });
   audit->add_option("--limit", *limit, "most recent entries to show (server default 100)")
       ->check(CLI::PositiveNumber);
@@ -209,8 +209,9 @@ void AddAdminCommands(CLI::App& app, CommandSet& set) {
       ->check(CLI::NonNegativeNumber);
 
   AddClientCommand(app, set, "check",
-                   "Check that every live file's blob exists with the right digest and no "
-                   "version is half visible (hub admin). Exits 1 on problems.",
+                   "Check the hub's integrity (hub admin). Every live file's blob must exist "
+                   "with the right digest and no version may be half visible; exits 1 on "
+                   "problems.",
                    RunCheck);
 }
 

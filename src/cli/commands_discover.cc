@@ -100,7 +100,7 @@ void AddDiscoverCommands(CLI::App& app, CommandSet& set) {
   auto list = std::make_shared<DiscoverArgs>();
   CLI::App* l = AddClientCommand(
       app, set, "list",
-      "List the servables (or datasets) you can see, filtered by the metadata of each one's "
+      "List the servables or datasets you can see. Filters look at the metadata of each one's "
       "latest version.",
       [list](ApiClient& api, const ClientOptions& o) { return RunList(api, o, *list); });
   l->add_option("--kind", list->kind, "servables (default) or datasets");
@@ -109,8 +109,8 @@ void AddDiscoverCommands(CLI::App& app, CommandSet& set) {
   auto search = std::make_shared<DiscoverArgs>();
   CLI::App* s = AddClientCommand(
       app, set, "search",
-      "Full-text search over names, titles, descriptions, creators and tags, best match first; "
-      "words match as prefixes.",
+      "Search servables and datasets by words, best match first. Full-text over names, titles, "
+      "descriptions, creators and tags; words match as prefixes.",
       [search](ApiClient& api, const ClientOptions& o) { return RunSearch(api, o, *search); });
   s->add_option("QUERY", search->words, "words to look for")->required();
   s->add_option("--kind", search->kind, "servable or dataset (default: both)");

@@ -188,9 +188,13 @@ Status RunShare(ApiClient& api, const ClientOptions& options, const ShareArgs& a
     PrintJson(answer);
     return Status::Ok();
   }
-  std::cout << target.ref.ToString() << ": " << Field(answer, "visibility");
+  std::string visibility = Field(answer, "visibility");
   std::string shared_with = Field(answer, "shared_with");
-  if (!shared_with.empty()) std::cout << ", shared with " << shared_with;
+  std::cout << target.ref.ToString() << ": " << visibility;
+  if (!shared_with.empty()) {
+    std::cout << (visibility == "shared" ? " with " : " (and shared with ") << shared_with
+              << (visibility == "shared" ? "" : ")");
+  }
   std::cout << std::endl;
   return Status::Ok();
 }
@@ -238,8 +242,8 @@ void AddObjectCommands(CLI::App& app, CommandSet& set) {
   auto show = std::make_shared<ShowArgs>();
   CLI::App* s = AddClientCommand(
       app, set, "show",
-      "Describe a servable or dataset: without a version, its visibility, aliases and versions; "
-      "with one (name:3, name:prod), that version's metadata, signature and files.",
+      "Describe a servable or dataset, or one version of it. Without a version: visibility, "
+      "aliases and versions; with one (name:3, name:prod): metadata, signature and files.",
       [show](ApiClient& api, const ClientOptions& o) { return RunShow(api, o, *show); });
   s->add_option("REF", show->ref, "tenant/name[:version] or name[:version]")->required();
   s->add_option("--kind", show->kind, kKindHelp);
@@ -247,7 +251,8 @@ void AddObjectCommands(CLI::App& app, CommandSet& set) {
   auto alias = std::make_shared<AliasArgs>();
   CLI::App* a = AddClientCommand(
       app, set, "alias",
-      "Point ALIAS at VERSION (a number or another alias), or remove it with --delete.",
+      "Point an alias at a version, or remove it. VERSION is a number or another alias; "
+      "--delete removes ALIAS instead.",
       [alias](ApiClient& api, const ClientOptions& o) { return RunAlias(api, o, *alias); });
   a->add_option("NAME", alias->ref, "tenant/name or name")->required();
   a->add_option("ALIAS", alias->alias, "alias name, e.g. prod")->required();
@@ -258,7 +263,7 @@ void AddObjectCommands(CLI::App& app, CommandSet& set) {
   auto share = std::make_shared<ShareArgs>();
   CLI::App* sh = AddClientCommand(
       app, set, "share",
-      "Change who can see an object: share it with a tenant, stop sharing, or make it public "
+      "Change who can see an object. Share it with a tenant, stop sharing, or make it public "
       "or private (private also clears the share list).",
       [share](ApiClient& api, const ClientOptions& o) { return RunShare(api, o, *share); });
   sh->add_option("NAME", share->ref, "tenant/name or name")->required();

@@ -233,9 +233,9 @@ void AddPackageCommands(CLI::App& app, CommandSet& set) {
   auto download = std::make_shared<DownloadArgs>();
   CLI::App* d = AddClientCommand(
       app, set, "download",
-      "Download a version (default latest) and unpack it into a new directory, then check every "
-      "file's SHA-256 against the hub's record; on a mismatch the directory is removed and the "
-      "command fails.",
+      "Download a version into a new directory and verify it. Without a version, latest; after "
+      "unpacking, every file's SHA-256 is checked against the hub's record, and on a mismatch the "
+      "directory is removed and the command fails.",
       [download](ApiClient& api, const ClientOptions& o) { return RunDownload(api, o, *download); });
   d->add_option("REF", download->ref, "tenant/name[:version] or name[:version]")->required();
   d->add_option("-o,--output", download->output,

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <chrono>
 #include <functional>
+#include <limits>
 #include <string_view>
 #include <vector>
 
@@ -83,7 +84,9 @@ class Connection {
   // Reads the header, then lets `choose_sink` pick where the body goes.
   Result<HttpResponse> Read(const std::function<BodySink(HttpResponse&)>& choose_sink) {
     http::response_parser<http::buffer_body> parser;
-    parser.body_limit(boost::none);  // the sink enforces its own limit
+    // The sink enforces its own limit. Not boost::none: Beast 1.74 compares
+    // the length with the optional, and every length is greater than none.
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     beast::error_code ec = Await(
         [&](auto handler) { http::async_read_header(stream_, buffer_, parser, handler); });
     if (ec) return Failure("read response", ec);

@@ -28,7 +28,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr size_t kReadBlockBytes = 256 * 1024;
+constexpr size_t kReadBlockBytes = size_t{256} * 1024;
 
 struct ReadHandleDeleter {
   void operator()(archive* handle) const { archive_read_free(handle); }
@@ -48,20 +48,13 @@ std::string RefusedType(archive_entry* entry) {
   if (archive_entry_hardlink(entry) != nullptr) return "hard links are not allowed";
   switch (archive_entry_filetype(entry)) {
     case AE_IFREG:
-    case AE_IFDIR:
-      return "";
-    case AE_IFLNK:
-      return "symbolic links are not allowed";
-    case AE_IFCHR:
-      return "character devices are not allowed";
-    case AE_IFBLK:
-      return "block devices are not allowed";
-    case AE_IFIFO:
-      return "FIFOs are not allowed";
-    case AE_IFSOCK:
-      return "sockets are not allowed";
-    default:
-      return "unsupported entry type";
+    case AE_IFDIR: return "";
+    case AE_IFLNK: return "symbolic links are not allowed";
+    case AE_IFCHR: return "character devices are not allowed";
+    case AE_IFBLK: return "block devices are not allowed";
+    case AE_IFIFO: return "FIFOs are not allowed";
+    case AE_IFSOCK: return "sockets are not allowed";
+    default: return "unsupported entry type";
   }
 }
 
@@ -82,8 +75,8 @@ class PackageReader {
     archive_read_support_filter_none(handle.get());
     archive_read_support_filter_zstd(handle.get());
     archive_read_support_format_tar(handle.get());
-    auto reader = std::unique_ptr<PackageReader>(
-        new PackageReader(std::move(fd), std::move(handle), limits));
+    auto reader =
+        std::unique_ptr<PackageReader>(new PackageReader(std::move(fd), std::move(handle), limits));
     if (archive_read_open_fd(reader->handle_.get(), reader->fd_.get(), kReadBlockBytes) !=
         ARCHIVE_OK) {
       return reader->ArchiveError();
@@ -150,8 +143,8 @@ class PackageReader {
     if (name == nullptr) return InvalidArgument("archive entry without a name");
     std::string path = name;
     if (path.rfind("./", 0) == 0) path.erase(0, 2);  // GNU tar's "./file"
-    bool is_directory = archive_entry_filetype(raw) == AE_IFDIR &&
-                        archive_entry_hardlink(raw) == nullptr;
+    bool is_directory =
+        archive_entry_filetype(raw) == AE_IFDIR && archive_entry_hardlink(raw) == nullptr;
     if (is_directory && (path.empty() || path == ".")) return false;  // the root itself
     if (is_directory && path.back() == '/') path.pop_back();
     Status valid = ValidatePackagePath(path);
@@ -160,8 +153,7 @@ class PackageReader {
     std::string refused = RefusedType(raw);
     if (!refused.empty()) return EntryError(path, refused);
     if (++entries_ > limits_.max_entries) {
-      return TooLarge("archive has more than " + std::to_string(limits_.max_entries) +
-                      " entries");
+      return TooLarge("archive has more than " + std::to_string(limits_.max_entries) + " entries");
     }
     RETURN_IF_ERROR(CheckTree(path, is_directory));
     entry.is_directory = is_directory;
@@ -206,7 +198,7 @@ class PackageReader {
   uint64_t entries_ = 0;
   uint64_t declared_bytes_ = 0;
   uint64_t bytes_read_ = 0;
-  uint64_t data_left_ = 0;  // of the current file
+  uint64_t data_left_ = 0;             // of the current file
   std::map<std::string, bool> kinds_;  // path -> is_directory
   std::set<std::string> implied_directories_;
   std::vector<char> buffer_;
@@ -224,11 +216,11 @@ class ExtractVisitor : public ArchiveVisitor {
     RETURN_IF_ERROR(MakeParents(entry.path));
     path_ = root_ / entry.path;
     mode_t mode = entry.executable ? 0755 : 0644;
-    fd_ = UniqueFd(::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                          mode));
+    fd_ =
+        UniqueFd(::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
     if (!fd_.valid()) return ErrnoStatus("create " + path_.string());
     // Exact mode whatever the umask.
-    mode = 0600; if (::fchmod(fd_.get(), mode) != 0) return ErrnoStatus("chmod " + path_.string());
+    if (::fchmod(fd_.get(), mode) != 0) return ErrnoStatus("chmod " + path_.string());
     return Status::Ok();
   }
 

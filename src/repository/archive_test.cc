@@ -8,10 +8,10 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include <filesystem>
-#include <fstream>
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -32,8 +32,16 @@ struct RawEntry {
   std::string link;  // symlink target (AE_IFLNK) or hard link target (AE_IFREG)
 };
 
-RawEntry File(std::string path, std::string data = "x") { return {std::move(path), std::move(data)}; }
-RawEntry Dir(std::string path) { return {std::move(path), "", AE_IFDIR, 0755}; }
+RawEntry File(std::string path, std::string data = "x") {
+  return {std::move(path), std::move(data), AE_IFREG, 0644, ""};
+}
+RawEntry Dir(std::string path) {
+  return {std::move(path), "", AE_IFDIR, 0755, ""};
+}
+RawEntry Special(std::string path, int type, std::string link = "") {
+  mode_t perm = type == AE_IFLNK ? 0777 : 0644;
+  return {std::move(path), "", type, perm, std::move(link)};
+}
 
 // Writes `entries` verbatim with libarchive's own writer; `filter` is one of
 // "", "zstd", "gzip".
@@ -41,8 +49,11 @@ void WriteRawTar(const fs::path& out, const std::vector<RawEntry>& entries,
                  const std::string& filter = "") {
   archive* handle = archive_write_new();
   ASSERT_EQ(archive_write_set_format_pax_restricted(handle), ARCHIVE_OK);
-  if (filter == "zstd") ASSERT_EQ(archive_write_add_filter_zstd(handle), ARCHIVE_OK);
-  if (filter == "gzip") ASSERT_EQ(archive_write_add_filter_gzip(handle), ARCHIVE_OK);
+  if (filter == "zstd") {
+    ASSERT_EQ(archive_write_add_filter_zstd(handle), ARCHIVE_OK);
+  } else if (filter == "gzip") {
+    ASSERT_EQ(archive_write_add_filter_gzip(handle), ARCHIVE_OK);
+  }
   ASSERT_EQ(archive_write_open_filename(handle, out.c_str()), ARCHIVE_OK);
   for (const RawEntry& raw : entries) {
     archive_entry* entry = archive_entry_new();
@@ -50,7 +61,8 @@ void WriteRawTar(const fs::path& out, const std::vector<RawEntry>& entries,
     archive_entry_set_filetype(entry, raw.type);
     archive_entry_set_perm(entry, raw.perm);
     if (raw.type == AE_IFLNK) archive_entry_set_symlink(entry, raw.link.c_str());
-    if (raw.type == AE_IFREG && !raw.link.empty()) archive_entry_set_hardlink(entry, raw.link.c_str());
+    if (raw.type == AE_IFREG && !raw.link.empty())
+      archive_entry_set_hardlink(entry, raw.link.c_str());
     if (raw.type == AE_IFCHR) archive_entry_set_rdev(entry, makedev(1, 3));
     archive_entry_set_size(entry, static_cast<la_int64_t>(raw.data.size()));
     ASSERT_EQ(archive_write_header(handle, entry), ARCHIVE_OK) << archive_error_string(handle);
@@ -167,12 +179,12 @@ TEST_F(ArchiveTest, RefusesPathsThatEscape) {
 }
 
 TEST_F(ArchiveTest, RefusesLinksDevicesAndFifos) {
-  ExpectRefused({{"link", "", AE_IFLNK, 0777, "/etc/passwd"}}, Code::kInvalidArgument,
+  ExpectRefused({Special("link", AE_IFLNK, "/etc/passwd")}, Code::kInvalidArgument,
                 "symbolic link");
-  ExpectRefused({File("a"), {"b", "", AE_IFREG, 0644, "a"}}, Code::kInvalidArgument, "hard link");
-  ExpectRefused({{"null", "", AE_IFCHR, 0666}}, Code::kInvalidArgument, "character device");
-  ExpectRefused({{"disk", "", AE_IFBLK, 0660}}, Code::kInvalidArgument, "block device");
-  ExpectRefused({{"pipe", "", AE_IFIFO, 0644}}, Code::kInvalidArgument, "FIFO");
+  ExpectRefused({File("a"), Special("b", AE_IFREG, "a")}, Code::kInvalidArgument, "hard link");
+  ExpectRefused({Special("null", AE_IFCHR)}, Code::kInvalidArgument, "character device");
+  ExpectRefused({Special("disk", AE_IFBLK)}, Code::kInvalidArgument, "block device");
+  ExpectRefused({Special("pipe", AE_IFIFO)}, Code::kInvalidArgument, "FIFO");
 }
 
 TEST_F(ArchiveTest, RefusesDuplicatePaths) {
@@ -281,10 +293,11 @@ TEST_F(ArchiveTest, ZstdRoundTrip) {
   auto writer = ArchiveWriter::Create(tar, /*zstd=*/true);
   ASSERT_TRUE(writer.ok()) << writer.status().ToString();
   std::string payload(100000, 'q');
-  ASSERT_TRUE((*writer)
-                  ->AddFile("orrery.yaml", 8, false,
-                            [](const ArchiveWriter::WriteFn& write) { return write("name: z\n", 8); })
-                  .ok());
+  ASSERT_TRUE(
+      (*writer)
+          ->AddFile("orrery.yaml", 8, false,
+                    [](const ArchiveWriter::WriteFn& write) { return write("name: z\n", 8); })
+          .ok());
   ASSERT_TRUE((*writer)
                   ->AddFile("data/q.bin", payload.size(), true,
                             [&](const ArchiveWriter::WriteFn& write) {
@@ -418,9 +431,8 @@ TEST_F(ArchiveTest, WriterChecksThatFillWritesExactlySize) {
   {
     auto writer = ArchiveWriter::Create(tar, false);
     ASSERT_TRUE(writer.ok());
-    Status shorter = (*writer)->AddFile("a", 5, false, [](const ArchiveWriter::WriteFn& write) {
-      return write("abc", 3);
-    });
+    Status shorter = (*writer)->AddFile(
+        "a", 5, false, [](const ArchiveWriter::WriteFn& write) { return write("abc", 3); });
     EXPECT_FALSE(shorter.ok());
     EXPECT_NE(shorter.message().find("3 of 5"), std::string::npos) << shorter.message();
     EXPECT_FALSE((*writer)->Finish().ok());  // the archive is broken now
@@ -429,9 +441,8 @@ TEST_F(ArchiveTest, WriterChecksThatFillWritesExactlySize) {
   {
     auto writer = ArchiveWriter::Create(tar, false);
     ASSERT_TRUE(writer.ok());
-    Status longer = (*writer)->AddFile("a", 2, false, [](const ArchiveWriter::WriteFn& write) {
-      return write("abc", 3);
-    });
+    Status longer = (*writer)->AddFile(
+        "a", 2, false, [](const ArchiveWriter::WriteFn& write) { return write("abc", 3); });
     EXPECT_FALSE(longer.ok());
   }
   EXPECT_FALSE(fs::exists(tar));

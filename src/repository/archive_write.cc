@@ -27,7 +27,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr size_t kCopyBlockBytes = 256 * 1024;
+constexpr size_t kCopyBlockBytes = size_t{256} * 1024;
 
 struct EntryDeleter {
   void operator()(archive_entry* entry) const { archive_entry_free(entry); }
@@ -98,7 +98,8 @@ class TarWriter final : public ArchiveWriter {
     handle_ = nullptr;
     Status synced = Status::Ok();
     if (::fsync(fd_.get()) != 0) synced = ErrnoStatus("fsync " + output_.string());
-    if (synced.ok() && ::close(fd_.Release()) != 0) synced = ErrnoStatus("close " + output_.string());
+    if (synced.ok() && ::close(fd_.Release()) != 0)
+      synced = ErrnoStatus("close " + output_.string());
     if (!synced.ok()) ::unlink(output_.c_str());
     return synced;
   }
@@ -164,18 +165,20 @@ Status AddDiskFile(ArchiveWriter& writer, const DiskFile& file) {
   auto size = static_cast<uint64_t>(info.st_size);
   return writer.AddFile(file.name, size, (info.st_mode & 0111) != 0,
                         [&](const ArchiveWriter::WriteFn& write) -> Status {
-    std::vector<char> buffer(kCopyBlockBytes);
-    uint64_t left = size;
-    while (left > 0) {
-      ssize_t n = ::read(fd.get(), buffer.data(), std::min<uint64_t>(left, buffer.size()));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return ErrnoStatus("read " + file.path.string());
-      if (n == 0) return Internal("file shrank while packing: " + file.path.string());
-      RETURN_IF_ERROR(write(buffer.data(), static_cast<size_t>(n)));
-      left -= static_cast<uint64_t>(n);
-    }
-    return Status::Ok();
-  });
+                          std::vector<char> buffer(kCopyBlockBytes);
+                          uint64_t left = size;
+                          while (left > 0) {
+                            ssize_t n = ::read(fd.get(), buffer.data(),
+                                               std::min<uint64_t>(left, buffer.size()));
+                            if (n < 0 && errno == EINTR) continue;
+                            if (n < 0) return ErrnoStatus("read " + file.path.string());
+                            if (n == 0)
+                              return Internal("file shrank while packing: " + file.path.string());
+                            RETURN_IF_ERROR(write(buffer.data(), static_cast<size_t>(n)));
+                            left -= static_cast<uint64_t>(n);
+                          }
+                          return Status::Ok();
+                        });
 }
 
 }  // namespace

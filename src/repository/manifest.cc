@@ -35,11 +35,10 @@ bool IsKnownBackend(std::string_view backend) {
 }
 
 bool IsKnownDatatype(std::string_view datatype) {
-  static constexpr std::string_view kDatatypes[] = {
-      "BOOL",  "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16",
-      "INT32", "INT64", "FP16",   "FP32",   "FP64",   "BF16", "BYTES"};
-  return std::find(std::begin(kDatatypes), std::end(kDatatypes), datatype) !=
-         std::end(kDatatypes);
+  static constexpr std::string_view kDatatypes[] = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64",
+                                                    "INT8", "INT16", "INT32",  "INT64",  "FP16",
+                                                    "FP32", "FP64",  "BF16",   "BYTES"};
+  return std::find(std::begin(kDatatypes), std::end(kDatatypes), datatype) != std::end(kDatatypes);
 }
 
 namespace {
@@ -123,7 +122,8 @@ Result<std::vector<ManifestFile>> ParseFiles(const FieldMap& top, bool required)
     }
     Status valid = ValidatePackagePath(file.path);
     if (!valid.ok()) return FieldError(field, valid.message());
-    if (!seen.insert(file.path).second) return FieldError(field, "duplicate file '" + file.path + "'");
+    if (!seen.insert(file.path).second)
+      return FieldError(field, "duplicate file '" + file.path + "'");
     files.push_back(std::move(file));
   }
   return files;
@@ -138,7 +138,8 @@ Result<std::map<std::string, double>> ParseMetrics(const FieldMap& top) {
     if (!it->first.IsScalar()) return FieldError("metrics", "keys must be strings");
     std::string field = Child("metrics", it->first.Scalar());
     ASSIGN_OR_RETURN(double value, ToNumber(it->second, field));
-    if (!metrics.emplace(it->first.Scalar(), value).second) return FieldError(field, "duplicate key");
+    if (!metrics.emplace(it->first.Scalar(), value).second)
+      return FieldError(field, "duplicate key");
   }
   return metrics;
 }
@@ -217,12 +218,12 @@ Status ParseDatasetFields(const FieldMap& top, Manifest& manifest) {
 }
 
 Result<Manifest> ParseDocument(const YAML::Node& root) {
-  ASSIGN_OR_RETURN(auto top, FieldMap::Open(root, "",
-                                            {"name", "kind", "title", "creators", "description",
-                                             "year", "license", "identifiers",
-                                             "related_identifiers", "domain", "tags", "backend",
-                                             "files", "signature", "task", "metrics", "config",
-                                             "examples"}));
+  ASSIGN_OR_RETURN(
+      auto top,
+      FieldMap::Open(root, "",
+                     {"name", "kind", "title", "creators", "description", "year", "license",
+                      "identifiers", "related_identifiers", "domain", "tags", "backend", "files",
+                      "signature", "task", "metrics", "config", "examples"}));
   Manifest manifest;
   Budget budget;
   ASSIGN_OR_RETURN(manifest.name, top.String("name", true));
@@ -323,7 +324,8 @@ nlohmann::json Manifest::ToJson() const {
   put("backend", backend);
   put("task", task);
   if (!identifiers.empty()) out["identifiers"] = IdentifiersJson(identifiers);
-  if (!related_identifiers.empty()) out["related_identifiers"] = IdentifiersJson(related_identifiers);
+  if (!related_identifiers.empty())
+    out["related_identifiers"] = IdentifiersJson(related_identifiers);
   if (!tags.empty()) out["tags"] = tags;
   json file_list = json::array();
   for (const ManifestFile& file : files) {

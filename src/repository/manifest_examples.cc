@@ -19,10 +19,10 @@ struct IntegerRange {
 
 const std::map<std::string, IntegerRange>& IntegerRanges() {
   static const std::map<std::string, IntegerRange> ranges = {
-      {"INT8", {INT8_MIN, INT8_MAX}},        {"INT16", {INT16_MIN, INT16_MAX}},
-      {"INT32", {INT32_MIN, INT32_MAX}},     {"INT64", {INT64_MIN, INT64_MAX}},
-      {"UINT8", {0, UINT8_MAX}},             {"UINT16", {0, UINT16_MAX}},
-      {"UINT32", {0, UINT32_MAX}},           {"UINT64", {0, UINT64_MAX}}};
+      {"INT8", {INT8_MIN, INT8_MAX}},    {"INT16", {INT16_MIN, INT16_MAX}},
+      {"INT32", {INT32_MIN, INT32_MAX}}, {"INT64", {INT64_MIN, INT64_MAX}},
+      {"UINT8", {0, UINT8_MAX}},         {"UINT16", {0, UINT16_MAX}},
+      {"UINT32", {0, UINT32_MAX}},       {"UINT64", {0, UINT64_MAX}}};
   return ranges;
 }
 
@@ -123,7 +123,8 @@ Result<json> ParseExampleTensors(const FieldMap& example, std::string_view key,
                              [&](const TensorSpec& s) { return s.name == name; });
     if (spec == specs.end()) return FieldError(Child(field, name), "not in the signature");
     if (tensors.contains(name)) return FieldError(Child(field, name), "duplicate key");
-    ASSIGN_OR_RETURN(tensors[name], ParseExampleTensor(it->second, Child(field, name), *spec, budget));
+    ASSIGN_OR_RETURN(tensors[name],
+                     ParseExampleTensor(it->second, Child(field, name), *spec, budget));
   }
   if (key == "inputs") {
     for (const TensorSpec& spec : specs) {
@@ -136,14 +137,16 @@ Result<json> ParseExampleTensors(const FieldMap& example, std::string_view key,
 
 }  // namespace
 
-Result<nlohmann::json> ParseExamples(const FieldMap& top, const Manifest& manifest, Budget& budget) {
+Result<nlohmann::json> ParseExamples(const FieldMap& top, const Manifest& manifest,
+                                     Budget& budget) {
   ASSIGN_OR_RETURN(auto items, top.List("examples", false));
   json examples = json::array();
   for (size_t i = 0; i < items.size(); ++i) {
     std::string field = Item("examples", i);
     ASSIGN_OR_RETURN(auto map, FieldMap::Open(items[i], field, {"inputs", "outputs", "tolerance"}));
     json example = json::object();
-    ASSIGN_OR_RETURN(example["inputs"], ParseExampleTensors(map, "inputs", manifest.inputs, budget));
+    ASSIGN_OR_RETURN(example["inputs"],
+                     ParseExampleTensors(map, "inputs", manifest.inputs, budget));
     ASSIGN_OR_RETURN(example["outputs"],
                      ParseExampleTensors(map, "outputs", manifest.outputs, budget));
     if (auto tolerance = map.Get("tolerance")) {

@@ -43,8 +43,8 @@ struct Budget {
 };
 
 // Any YAML value as JSON (maps with string keys, no duplicates).
-Result<nlohmann::json> ToJsonValue(const YAML::Node& node, const std::string& field,
-                                   Budget& budget, int depth = 0);
+Result<nlohmann::json> ToJsonValue(const YAML::Node& node, const std::string& field, Budget& budget,
+                                   int depth = 0);
 Result<int64_t> ToInteger(const YAML::Node& node, const std::string& field);
 Result<double> ToNumber(const YAML::Node& node, const std::string& field);
 
@@ -71,7 +71,6 @@ class FieldMap {
 };
 
 // Parses `examples` against the already parsed signature of `manifest`.
-Result<nlohmann::json> ParseExamples(const FieldMap& top, const Manifest& manifest,
-                                     Budget& budget);
+Result<nlohmann::json> ParseExamples(const FieldMap& top, const Manifest& manifest, Budget& budget);
 
 }  // namespace orrery::manifest_internal

@@ -52,7 +52,8 @@ Doc Servable() {
       {"kind", " servable"},
       {"title", " Digits MLP"},
       {"creators",
-       "\n  - {name: \"Lovelace, Ada\", affiliation: Analytical Engines, orcid: 0000-0002-1825-0097}"
+       "\n  - {name: \"Lovelace, Ada\", affiliation: Analytical Engines, orcid: "
+       "0000-0002-1825-0097}"
        "\n  - Babbage, Charles"},
       {"description", " A small MLP on 8x8 digits."},
       {"year", " 2026"},
@@ -62,8 +63,8 @@ Doc Servable() {
       {"domain", " vision"},
       {"tags", " [digits, mlp]"},
       {"backend", " torchscript"},
-      {"files", "\n  - model.pt\n  - {path: extra/labels.txt, sha256: " +
-                    std::string(64, 'A') + "}"},
+      {"files",
+       "\n  - model.pt\n  - {path: extra/labels.txt, sha256: " + std::string(64, 'A') + "}"},
       {"signature",
        "\n  inputs:  [{name: x, datatype: FP32, shape: [-1, 4]}]"
        "\n  outputs: [{name: y, datatype: INT64, shape: [-1]}]"},
@@ -128,7 +129,7 @@ TEST(Manifest, ToJsonIsCanonicalAndTyped) {
     "related_identifiers": [{"type": "DOI", "value": "10.1/y", "relation": "IsDerivedFrom"}],
     "domain": "vision", "tags": ["digits", "mlp"], "backend": "torchscript",
     "files": [{"path": "model.pt"}, {"path": "extra/labels.txt", "sha256": ")" +
-                                kDigest + R"("}],
+                              kDigest + R"("}],
     "signature": {"inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 4]}],
                   "outputs": [{"name": "y", "datatype": "INT64", "shape": [-1]}]},
     "task": "digits-classification", "metrics": {"accuracy": 0.97, "n": 5.0},
@@ -196,9 +197,9 @@ TEST(Manifest, EachRequiredFieldIsRequired) {
                 "creators[0].name: required");
   ExpectRefused(Servable().Set("signature", " {inputs: []}").Text(),
                 "signature.inputs: must not be empty");
-  ExpectRefused(Servable().Set("signature", " {inputs: [{name: x, datatype: FP32, shape: [1]}]}")
-                    .Text(),
-                "signature.outputs: required");
+  ExpectRefused(
+      Servable().Set("signature", " {inputs: [{name: x, datatype: FP32, shape: [1]}]}").Text(),
+      "signature.outputs: required");
   ExpectRefused(Servable().Set("files", " []").Text(), "files: must not be empty");
 }
 
@@ -229,8 +230,9 @@ TEST(Manifest, RefusesUnknownBackend) {
 TEST(Manifest, RefusesBadSignature) {
   auto with_input = [](const std::string& spec) {
     return Servable()
-        .Set("signature", "\n  inputs: [" + spec + "]\n  outputs: [{name: y, datatype: FP32, "
-                          "shape: [1]}]")
+        .Set("signature", "\n  inputs: [" + spec +
+                              "]\n  outputs: [{name: y, datatype: FP32, "
+                              "shape: [1]}]")
         .Drop("examples")
         .Text();
   };
@@ -311,9 +313,9 @@ TEST(Manifest, ExamplesAreCheckedAgainstTheSignature) {
                 "examples[0].inputs.x.shape[1]: must be 4");
   ExpectRefused(with_example("{inputs: {x: {shape: [4], data: [1, 2, 3, 4]}}, " + y + "}"),
                 "examples[0].inputs.x.shape: must have 2 dimensions");
-  ExpectRefused(with_example("{inputs: {x: {datatype: FP64, shape: [1, 4], data: [1, 2, 3, 4]}}, " +
-                             y + "}"),
-                "examples[0].inputs.x.datatype: is FP64 but the signature says FP32");
+  ExpectRefused(
+      with_example("{inputs: {x: {datatype: FP64, shape: [1, 4], data: [1, 2, 3, 4]}}, " + y + "}"),
+      "examples[0].inputs.x.datatype: is FP64 but the signature says FP32");
   ExpectRefused(with_example("{inputs: {z: {shape: [1], data: [1]}}, " + y + "}"),
                 "examples[0].inputs.z: not in the signature");
   ExpectRefused(with_example("{inputs: {}, " + y + "}"), "examples[0].inputs.x: required");
@@ -324,9 +326,9 @@ TEST(Manifest, ExamplesAreCheckedAgainstTheSignature) {
                 "examples[0].outputs.y.data[0]: must be an integer in the range of INT64");
   ExpectRefused(with_example("{inputs: {x: {shape: [1, 4], data: [1, 2, 3, 4]}}}"),
                 "examples[0].outputs: required");
-  ExpectRefused(with_example("{inputs: {x: {shape: [1, 4], data: [1, 2, 3, 4]}}, " + y +
-                             ", tolerance: -1}"),
-                "examples[0].tolerance: must be >= 0");
+  ExpectRefused(
+      with_example("{inputs: {x: {shape: [1, 4], data: [1, 2, 3, 4]}}, " + y + ", tolerance: -1}"),
+      "examples[0].tolerance: must be >= 0");
 }
 
 TEST(Manifest, ExampleElementTypesFollowTheDatatype) {
@@ -354,7 +356,8 @@ TEST(Manifest, RefusesInvalidUtf8) {
 }
 
 TEST(Manifest, RefusesAliasBombs) {
-  std::string text = Servable().Drop("config").Text() + "config:\n  a0: &a0 [x, x, x, x, x, x, x, x]\n";
+  std::string text =
+      Servable().Drop("config").Text() + "config:\n  a0: &a0 [x, x, x, x, x, x, x, x]\n";
   for (int i = 1; i < 9; ++i) {
     std::string prev = "*a" + std::to_string(i - 1);
     text += "  a" + std::to_string(i) + ": &a" + std::to_string(i) + " [" + prev + ", " + prev +
@@ -370,8 +373,8 @@ TEST(Manifest, KnownBackendsAndDatatypes) {
   }
   EXPECT_EQ(KnownBackends().size(), 6u);
   EXPECT_FALSE(IsKnownBackend("tensorflow"));
-  for (const char* type : {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16",
-                           "INT32", "INT64", "FP16", "FP32", "FP64", "BF16", "BYTES"}) {
+  for (const char* type : {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32",
+                           "INT64", "FP16", "FP32", "FP64", "BF16", "BYTES"}) {
     EXPECT_TRUE(IsKnownDatatype(type)) << type;
   }
   EXPECT_FALSE(IsKnownDatatype("FP8"));

@@ -8,9 +8,15 @@
 namespace orrery {
 namespace {
 
-bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-bool IsAlnum(char c) { return IsLowerAlnum(c) || (c >= 'A' && c <= 'Z'); }
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsLowerAlnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+bool IsAlnum(char c) {
+  return IsLowerAlnum(c) || (c >= 'A' && c <= 'Z');
+}
+bool IsDigit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 bool AllDigits(std::string_view text) {
   for (char c : text) {
@@ -47,8 +53,8 @@ Status ValidateDottedName(std::string_view name, size_t max_length, const char* 
 Status ValidateTenantName(std::string_view name) {
   if (name.empty()) return InvalidArgument("tenant name must not be empty");
   if (name.size() > kMaxTenantNameLength) {
-    return InvalidArgument("tenant name is longer than " +
-                           std::to_string(kMaxTenantNameLength) + " characters");
+    return InvalidArgument("tenant name is longer than " + std::to_string(kMaxTenantNameLength) +
+                           " characters");
   }
   if (!IsLowerAlnum(name.front())) {
     return InvalidArgument("tenant name must start with a lowercase letter or digit");

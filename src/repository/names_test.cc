@@ -30,8 +30,8 @@ TEST(ObjectName, AcceptsDotsUnderscoresDashesAndCase) {
 }
 
 TEST(ObjectName, RefusesPathLikeAndMalformedNames) {
-  for (const char* bad : {"", "a/b", "..", "a..b", ".hidden", "-x", "_x", "a b", "a\tb",
-                          "a\\b", "a:b", "a%2fb"}) {
+  for (const char* bad :
+       {"", "a/b", "..", "a..b", ".hidden", "-x", "_x", "a b", "a\tb", "a\\b", "a:b", "a%2fb"}) {
     EXPECT_EQ(ValidateObjectName(bad).code(), Code::kInvalidArgument) << "'" << bad << "'";
   }
   EXPECT_EQ(ValidateObjectName(std::string(kMaxObjectNameLength + 1, 'x')).code(),
@@ -91,8 +91,8 @@ TEST(VersionRef, ParsesNumbers) {
 }
 
 TEST(VersionRef, RefusesZeroLeadingZerosSignsAndOverflow) {
-  for (const char* bad : {"0", "01", "007", "-1", "+1", "9223372036854775808",
-                          "99999999999999999999999", "", " 1"}) {
+  for (const char* bad :
+       {"0", "01", "007", "-1", "+1", "9223372036854775808", "99999999999999999999999", "", " 1"}) {
     EXPECT_EQ(ParseVersionRef(bad).status().code(), Code::kInvalidArgument) << "'" << bad << "'";
   }
 }

@@ -65,6 +65,8 @@ Result<std::unique_ptr<Repository>> Repository::Open(const Options& options) {
   std::unique_ptr<Repository> repository(
       new Repository(options, std::move(db), std::move(blobs)));
   RETURN_IF_ERROR(repository->Bootstrap());
+  // Blobs of publishes a crash interrupted before their commit.
+  RETURN_IF_ERROR(repository->CollectAllBlobs(options.gc_min_age_s).status());
   return repository;
 }
 
@@ -290,11 +292,17 @@ Result<nlohmann::json> Repository::CollectBlobs(const std::vector<std::string>& 
 Result<nlohmann::json> Repository::CollectGarbage(const Caller& caller, int64_t min_age_s) {
   if (!caller.IsHubAdmin()) return PermissionDenied("garbage collection needs the hub admin");
   if (min_age_s < 0) return InvalidArgument("min_age_s must be >= 0");
+  return CollectAllBlobs(min_age_s);
+}
+
+Result<nlohmann::json> Repository::CollectAllBlobs(int64_t min_age_s) {
   ASSIGN_OR_RETURN(std::vector<BlobInfo> all, blobs_->List());
   std::vector<std::string> digests;
   for (const BlobInfo& blob : all) digests.push_back(blob.digest);
   ASSIGN_OR_RETURN(nlohmann::json result, CollectBlobs(digests, min_age_s));
-  LogInfo("gc: removed " + result["removed"].dump() + " blobs");
+  if (result["removed"] == 0) return result;
+  LogInfo("gc: removed " + result["removed"].dump() + " unreferenced blobs (" +
+          result["bytes"].dump() + " bytes)");
   return result;
 }
 

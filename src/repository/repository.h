@@ -184,6 +184,7 @@ class Repository {
   // Removes those of `digests` that no live version references; takes
   // gc_mutex_ exclusively. Returns {removed, bytes}.
   Result<nlohmann::json> CollectBlobs(const std::vector<std::string>& digests, int64_t min_age_s);
+  Result<nlohmann::json> CollectAllBlobs(int64_t min_age_s);
 
   Options options_;
   std::mutex db_mutex_;

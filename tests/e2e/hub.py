@@ -356,8 +356,8 @@ SIGNATURE = {
 }
 
 
-def manifest(name, files, kind="servable", **fields):
-    """A valid manifest dict listing `files`; a field given as None is removed."""
+def manifest(name, paths, kind="servable", **fields):
+    """A valid manifest dict listing `paths`; a field given as None is removed."""
     m = {
         "name": name,
         "kind": kind,
@@ -366,7 +366,7 @@ def manifest(name, files, kind="servable", **fields):
         "description": "A package made by Orrery's end-to-end tests.",
         "year": 2026,
         "license": "CC-BY-4.0",
-        "files": sorted(files),
+        "files": sorted(paths),
     }
     if kind == "servable":
         m["backend"] = "torchscript"
@@ -413,14 +413,15 @@ def make_tar(files, manifest_text=None, extra=(), fmt=tarfile.PAX_FORMAT, dirs=(
     return buf.getvalue()
 
 
-def package(name, files, kind="servable", **fields):
-    """(tar bytes, {path: (bytes, executable)} of everything in it incl. orrery.yaml)."""
-    text = to_yaml(manifest(name, list(files), kind, **fields))
+def package(name, contents, kind="servable", **fields):
+    """(tar bytes, {path: (bytes, executable)} of everything in it incl. orrery.yaml).
+    `contents` is {path: bytes or (bytes, mode)}; `fields` override manifest fields."""
+    text = to_yaml(manifest(name, list(contents), kind, **fields))
     expected = {"orrery.yaml": (text.encode(), False)}
-    for path, content in files.items():
+    for path, content in contents.items():
         data, mode = content if isinstance(content, tuple) else (content, 0o644)
         expected[path] = (data, bool(mode & 0o111))
-    return make_tar(files, text), expected
+    return make_tar(contents, text), expected
 
 
 def simple_package(name, kind="servable", seed=None, **fields):
@@ -504,6 +505,12 @@ class HubTestCase(unittest.TestCase):
         if status != want:
             self.fail("%s expected HTTP %s, got %s: %r" % (msg, want, status, _short(data)))
         return data
+
+    def assertCheckOk(self, server=None):
+        """GET /api/v1/admin/check says ok with no problems (extra fields allowed)."""
+        report = (server or self.server).check()
+        self.assertEqual((report.get("ok"), report.get("problems")), (True, []), report)
+        return report
 
     def assertError(self, resp, want, msg=""):
         """An error answer: exactly `want` (or one of a tuple) with {"error": "<text>"}."""

@@ -63,7 +63,7 @@ class BadInputTest(HubTestCase):
         self.assertError(fn(*args, **kw), status)
         after = self.snapshot()
         self.assertEqual(after, before, "state changed")
-        self.assertEqual(self.server.check(), {"ok": True, "problems": []})
+        self.assertCheckOk()
 
     def publish(self, archive, name="pkg", tenant=None, kind="servables", token=None,
                 headers=None):

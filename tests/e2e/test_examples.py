@@ -68,7 +68,7 @@ class ExamplesTest(HubTestCase):
                 # Publishing it again with --if-changed changes nothing.
                 again = self.cli("publish", src, "--if-changed")
                 self.assertIs(again.get("unchanged"), True)
-        self.assertEqual(self.server.check(), {"ok": True, "problems": []})
+        self.assertCheckOk()
 
 
 if __name__ == "__main__":
