@@ -111,14 +111,16 @@ class CpuMeter:
 
     TICK = os.sysconf("SC_CLK_TCK")
 
-    def __init__(self, server_pid):
-        self.pid = server_pid
+    def __init__(self, server_pid=None):
+        self.pid = server_pid  # None: no server involved
         self.start = self._now()
 
     def _now(self):
-        with open("/proc/%d/stat" % self.pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        server = (int(fields[11]) + int(fields[12])) / self.TICK  # utime + stime
+        server = 0.0
+        if self.pid is not None:
+            with open("/proc/%d/stat" % self.pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            server = (int(fields[11]) + int(fields[12])) / self.TICK  # utime + stime
         kids = resource.getrusage(resource.RUSAGE_CHILDREN)
         return server, time.process_time(), kids.ru_utime + kids.ru_stime
 
@@ -132,7 +134,7 @@ def machine_facts(tmp_root, orrery):
     def out(args):
         try:
             r = run_cmd(args, cwd=REPO, env=dict(os.environ, GIT_OPTIONAL_LOCKS="0"))
-            return r.stdout.strip() if r.returncode == 0 else None
+            return r.stdout.rstrip() if r.returncode == 0 else None
         except OSError:
             return None
     cpu = None
@@ -153,7 +155,7 @@ def machine_facts(tmp_root, orrery):
         "git_dirty_files": (out(["git", "status", "--porcelain", "--untracked-files=no"]) or "").splitlines(),
         "orrery_binary": str(orrery),
         "orrery_mtime": datetime.datetime.fromtimestamp(stat.st_mtime, datetime.timezone.utc).isoformat(timespec="seconds"),
-        "tmp_root_fs": out(["df", "-T", "--output=source,fstype,target", str(tmp_root)]),
+        "tmp_root_fs": out(["df", "--output=source,fstype,target", str(tmp_root)]),
         "coreutils": (out(["sync", "--version"]) or "").splitlines()[:1],
     }
 
@@ -327,7 +329,7 @@ def time_server_post(pkg_dir, files, name, server, token, tmp_root):
         t5 = time.perf_counter()
         used = cpu.read()
     except (http.client.HTTPException, OSError) as e:
-        return {"error": "%r after %.3f s (server closed the connection without an answer)"
+        return {"error": "%r after %.3f s (no answer from the server)"
                 % (e, time.perf_counter() - t3)}
     finally:
         conn.close()
@@ -343,7 +345,7 @@ def time_baseline(pkg_dir, dest):
     """sha256sum FILES && cp FILES DEST/ && sync DEST/* (all files, manifest included)."""
     files = sorted(str(p) for p in pkg_dir.iterdir())
     dest.mkdir()
-    cpu = CpuMeter(os.getpid())  # (no server involved: its "server" is this process, ignored)
+    cpu = CpuMeter()
     t0 = time.perf_counter()
     r1 = run_cmd(["sha256sum"] + files)
     t1 = time.perf_counter()
@@ -356,7 +358,7 @@ def time_baseline(pkg_dir, dest):
     if r1.returncode or r2.returncode or r3.returncode:
         return {"error": (r1.stderr + r2.stderr + r3.stderr)[-500:]}
     return {"s": t3 - t0, "sha256sum_s": t1 - t0, "cp_s": t2 - t1, "sync_s": t3 - t2,
-            "server_cpu_s": 0.0, "client_cpu_s": used["client_cpu_s"]}
+            **used}
 
 
 def bench_big_publish(args, server, token, tmp_root, cli, checks):

@@ -43,7 +43,8 @@ struct HttpResponse {
   static HttpResponse Json(int status, const nlohmann::json& value) {
     HttpResponse response;
     response.status = status;
-    response.body = value.dump();
+    // Messages may quote client bytes that are not UTF-8: replace, never throw.
+    response.body = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     return response;
   }
   // {"error": message} with the status the code maps to.

@@ -14,6 +14,7 @@
 #include <boost/beast/http.hpp>
 
 #include <iostream>
+#include <limits>
 #include <optional>
 #include <thread>
 
@@ -30,6 +31,7 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 constexpr uint32_t kHeaderLimit = 64 * 1024;
+constexpr size_t kUploadReadBuffer = 256 * 1024;
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -46,7 +48,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void ReadHeader() {
     header_parser_.emplace();
     header_parser_->header_limit(kHeaderLimit);
-    header_parser_->body_limit(options_.max_json_bytes);
+    // The real limit is set once the route is known (upload or not); Beast
+    // would otherwise refuse a large Content-Length before we can answer.
+    header_parser_->body_limit(std::numeric_limits<uint64_t>::max());
     http::async_read_header(stream_, buffer_, *header_parser_,
                             beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
   }
@@ -96,6 +100,9 @@ class Session : public std::enable_shared_from_this<Session> {
       return Fail(TooLarge("package is over the " + std::to_string(options_.max_upload_bytes) +
                            "-byte upload limit"));
     }
+    // Beast sizes each socket read by the buffer's free capacity: without room
+    // a 50 MB upload arrives in 512-byte reads.
+    buffer_.reserve(kUploadReadBuffer);
     file_parser_.emplace(std::move(*header_parser_));
     file_parser_->body_limit(options_.max_upload_bytes);
     upload_path_ = temp_root_ / ("upload-" + RandomHex(8));
@@ -144,7 +151,16 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Dispatch() {
-    HttpResponse response = router_.Handle(request_);
+    HttpResponse response;
+    try {
+      response = router_.Handle(request_);
+    } catch (const nlohmann::json::exception& error) {
+      // A JSON field of the wrong type read by a route (e.g. a number as a string).
+      response = HttpResponse::Error(InvalidArgument(std::string("bad JSON field: ") + error.what()));
+    } catch (const std::exception& error) {
+      LogError(std::string("request failed: ") + error.what());
+      response = HttpResponse::Error(Internal("internal error"));
+    }
     RemoveUpload();
     Send(std::move(response));
   }

@@ -30,7 +30,7 @@ namespace {
 
 // A private directory under $TMPDIR (mkdtemp, mode 0700), removed with its
 // content on destruction. core's TempDir is not used: it chmods its parent,
-// which here would be the shared /tmp.
+// which here would be the shared /tmp. Not thread-safe; owned by one command.
 class ScratchDir {
  public:
   static Result<std::unique_ptr<ScratchDir>> Create() {

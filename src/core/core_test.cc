@@ -77,6 +77,24 @@ TEST(FilesTest, WriteFileAtomicReplacesAndSetsMode) {
   EXPECT_EQ(ReadFile(dir->path() / "absent").status().code(), Code::kNotFound);
 }
 
+TEST(FilesTest, EnsureDirLeavesExistingDirectoriesAlone) {
+  auto dir = TempDir::Create(std::filesystem::temp_directory_path(), "core-test-");
+  ASSERT_TRUE(dir.ok());
+  ASSERT_EQ(::chmod(dir->path().c_str(), 0755), 0);
+  ASSERT_TRUE(EnsureDir(dir->path() / "made", 0700).ok());
+  ASSERT_TRUE(EnsureDir(dir->path(), 0700).ok());
+  struct stat st {};
+  ASSERT_EQ(::stat(dir->path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0755u);
+  ASSERT_EQ(::stat((dir->path() / "made").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  // The parent of a TempDir keeps its mode too.
+  auto child = TempDir::Create(dir->path(), "child-");
+  ASSERT_TRUE(child.ok());
+  ASSERT_EQ(::stat(dir->path().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0755u);
+}
+
 TEST(FilesTest, TempDirRemovedUnlessReleased) {
   std::filesystem::path kept;
   std::filesystem::path removed;

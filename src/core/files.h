@@ -26,7 +26,8 @@ Status WriteFileAtomic(const std::filesystem::path& path, std::string_view data,
 
 Result<std::string> ReadFile(const std::filesystem::path& path);
 
-// Creates `dir` and its parents with `mode` if missing.
+// Creates `dir` (and its parents) if missing; a directory it creates gets
+// `mode`, an existing one is left as it is.
 Status EnsureDir(const std::filesystem::path& dir, mode_t mode = 0755);
 
 // A descriptor that is closed on destruction.

@@ -65,7 +65,9 @@ void WriteRawTar(const fs::path& out, const std::vector<RawEntry>& entries,
       archive_entry_set_hardlink(entry, raw.link.c_str());
     if (raw.type == AE_IFCHR) archive_entry_set_rdev(entry, makedev(1, 3));
     archive_entry_set_size(entry, static_cast<la_int64_t>(raw.data.size()));
-    ASSERT_EQ(archive_write_header(handle, entry), ARCHIVE_OK) << archive_error_string(handle);
+    // WARN: a non-ASCII name stored as raw bytes (hdrcharset=BINARY).
+    int rc = archive_write_header(handle, entry);
+    ASSERT_TRUE(rc == ARCHIVE_OK || rc == ARCHIVE_WARN) << archive_error_string(handle);
     if (!raw.data.empty()) {
       ASSERT_EQ(archive_write_data(handle, raw.data.data(), raw.data.size()),
                 static_cast<la_ssize_t>(raw.data.size()));
@@ -171,7 +173,8 @@ TEST_F(ArchiveTest, ScanWithoutManifest) {
 }
 
 TEST_F(ArchiveTest, RefusesPathsThatEscape) {
-  for (const char* path : {"../x", "/abs", "a/../../b", "a/./b", "a//b", "a\\b", "./../x"}) {
+  for (const char* path :
+       {"../x", "/abs", "a/../../b", "a/./b", "a//b", "a\\b", "./../x", "bad\xff", "a\nb"}) {
     SCOPED_TRACE(path);
     ExpectRefused({File("ok.txt"), File(path)}, Code::kInvalidArgument, "invalid path");
   }

@@ -72,30 +72,40 @@ Result<nlohmann::json> Repository::ListPage(const Caller& caller, const ListQuer
   if (search) {
     ASSIGN_OR_RETURN(match, FtsQuery(query.text));
   }
-  // Parameters: ?1 caller tenant, ?2 FTS query, ?3..?8 filters.
+  // Only the filters given become SQL conditions, so that SQLite can use the
+  // indexes they need ("?x = '' OR ..." forms would force a scan).
+  std::vector<std::string> values;
+  std::string where = " WHERE o.deleted_at IS NULL AND " + VisibleToTenantSql(1);
+  auto add = [&](const std::string& condition, const std::string& value) {
+    if (value.empty()) return;
+    values.push_back(value);
+    where += " AND " + condition + " ?" + std::to_string(values.size() + 1);
+  };
+  add("search MATCH", match);
+  add("o.kind =", query.kind ? PackageKindName(*query.kind) : "");
+  add("t.name =", query.tenant);
+  add("v.backend =", query.backend);
+  add("v.task =", query.task);
+  add("v.domain =", query.domain);
+  add("v.id IN (SELECT version_id FROM version_tags WHERE tag =", query.tag);
+  if (!query.tag.empty()) where += ")";
   std::string from =
       " FROM objects o JOIN tenants t ON t.id = o.tenant_id JOIN versions v ON v.id = "
       "o.latest_version_id" +
-      std::string(search ? " JOIN search ON search.rowid = o.id" : "") +
-      " WHERE o.deleted_at IS NULL AND " + VisibleToTenantSql(1) +
-      (search ? " AND search MATCH ?2" : " AND ?2 = ''") +
-      " AND (?3 = '' OR o.kind = ?3) AND (?4 = '' OR t.name = ?4)"
-      " AND (?5 = '' OR v.backend = ?5) AND (?6 = '' OR v.task = ?6)"
-      " AND (?7 = '' OR v.domain = ?7) AND (?8 = '' OR EXISTS (SELECT 1 FROM version_tags g "
-      "WHERE g.version_id = v.id AND g.tag = ?8))";
+      std::string(search ? " JOIN search ON search.rowid = o.id" : "") + where;
   std::string score = search ? "bm25(search, 10.0, 5.0, 1.0, 2.0, 5.0)" : "0.0";
+  std::string limit = std::to_string(values.size() + 2);
   std::string select =
       "SELECT t.name, o.name, o.kind, o.visibility, v.number, v.title, v.description, "
       "v.creators, v.backend, v.task, v.domain, v.published_at, IFNULL((SELECT "
       "group_concat(tag, ' ') FROM (SELECT tag FROM version_tags WHERE version_id = v.id "
       "ORDER BY tag)), ''), " + score + from + " ORDER BY " + (search ? "14, " : "") +
-      "t.name, o.name LIMIT ?9 OFFSET ?10";
-  std::string kind = query.kind ? PackageKindName(*query.kind) : "";
+      "t.name, o.name LIMIT ?" + limit + " OFFSET ?" + std::to_string(values.size() + 3);
 
   std::lock_guard lock(db_mutex_);
-  auto bind = [&](Statement& s) {
-    s.Bind(1, caller.tenant_id).Bind(2, match).Bind(3, kind).Bind(4, query.tenant);
-    s.Bind(5, query.backend).Bind(6, query.task).Bind(7, query.domain).Bind(8, query.tag);
+  auto bind = [&](Statement& statement) {
+    statement.Bind(1, caller.tenant_id);
+    for (size_t i = 0; i < values.size(); ++i) statement.Bind(static_cast<int>(i) + 2, values[i]);
   };
   ASSIGN_OR_RETURN(Statement count, db_->Prepare("SELECT count(*)" + from));
   bind(count);
@@ -104,7 +114,8 @@ Result<nlohmann::json> Repository::ListPage(const Caller& caller, const ListQuer
 
   ASSIGN_OR_RETURN(Statement rows, db_->Prepare(select));
   bind(rows);
-  rows.Bind(9, query.per_page).Bind(10, (query.page - 1) * query.per_page);
+  rows.Bind(static_cast<int>(values.size()) + 2, query.per_page);
+  rows.Bind(static_cast<int>(values.size()) + 3, (query.page - 1) * query.per_page);
   nlohmann::json items = nlohmann::json::array();
   while (true) {
     ASSIGN_OR_RETURN(bool more, rows.Step());

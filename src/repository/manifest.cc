@@ -343,21 +343,67 @@ nlohmann::json Manifest::ToJson() const {
   return out;
 }
 
+namespace {
+
+// Well-formed UTF-8 (RFC 3629): no overlong forms, surrogates or code points
+// past U+10FFFF.
+bool IsValidUtf8(std::string_view text) {
+  static constexpr uint32_t kSmallest[] = {0, 0, 0x80, 0x800, 0x10000};
+  size_t i = 0;
+  while (i < text.size()) {
+    auto lead = static_cast<unsigned char>(text[i]);
+    size_t length = lead < 0x80             ? 1
+                    : (lead & 0xE0) == 0xC0 ? 2
+                    : (lead & 0xF0) == 0xE0 ? 3
+                    : (lead & 0xF8) == 0xF0 ? 4
+                                            : 0;
+    if (length == 0 || i + length > text.size()) return false;
+    if (length == 1) {
+      ++i;
+      continue;
+    }
+    uint32_t code = lead & (0x7F >> length);
+    for (size_t k = 1; k < length; ++k) {
+      auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xC0) != 0x80) return false;
+      code = (code << 6) | (next & 0x3F);
+    }
+    if (code < kSmallest[length] || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
+      return false;
+    }
+    i += length;
+  }
+  return true;
+}
+
+// A client's path as one safe line of valid UTF-8 for an error message:
+// control bytes, and every non-ASCII byte of a path that is not UTF-8, as \xNN.
+std::string PrintablePath(std::string_view path) {
+  static constexpr size_t kShown = 200;
+  bool escape_high = !IsValidUtf8(path);
+  size_t cut = std::min(path.size(), kShown);
+  while (cut < path.size() && cut > 0 && (static_cast<unsigned char>(path[cut]) & 0xC0) == 0x80) {
+    --cut;  // not inside a multibyte character
+  }
+  std::string shown;
+  for (char c : path.substr(0, cut)) {
+    auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f || (escape_high && byte >= 0x80)) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      shown.append("\\x").append(1, kHex[byte >> 4]).append(1, kHex[byte & 15]);
+    } else {
+      shown += c;
+    }
+  }
+  if (cut < path.size()) shown += "...";
+  return shown;
+}
+
+}  // namespace
+
 Status ValidatePackagePath(std::string_view path) {
   auto refuse = [&](const std::string& why) {
-    // The path comes from a client: escape it so the message is one safe line.
-    std::string shown;
-    for (char c : path.substr(0, 200)) {
-      auto byte = static_cast<unsigned char>(c);
-      if (byte < 0x20 || byte == 0x7f) {
-        static const char kHex[] = "0123456789abcdef";
-        shown += std::string("\\x") + kHex[byte >> 4] + kHex[byte & 15];
-      } else {
-        shown += c;
-      }
-    }
-    if (path.size() > 200) shown += "...";
-    return InvalidArgument("invalid path '" + shown + "': " + why);
+    return InvalidArgument("invalid path '" + PrintablePath(path) + "': " + why);
   };
   if (path.empty()) return refuse("empty");
   if (path.size() > 1024) return refuse("longer than 1024 bytes");
@@ -370,6 +416,8 @@ Status ValidatePackagePath(std::string_view path) {
     // lines the package digest is computed over, so control characters go too.
     if (byte < 0x20 || byte == 0x7f) return refuse("contains a control character");
   }
+  // Also beyond them: paths end up in JSON, which must be valid UTF-8.
+  if (!IsValidUtf8(path)) return refuse("not valid UTF-8");
   size_t start = 0;
   while (start <= path.size()) {
     size_t end = path.find('/', start);

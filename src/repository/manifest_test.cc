@@ -36,7 +36,7 @@ class Doc {
 
   std::string Text() const {
     std::string text;
-    for (const auto& [key, value] : fields_) text += key + ":" + value + "\n";
+    for (const auto& [key, value] : fields_) text.append(key).append(":").append(value) += "\n";
     return text;
   }
 
@@ -44,7 +44,10 @@ class Doc {
   std::vector<std::pair<std::string, std::string>> fields_;
 };
 
-const std::string kDigest(64, 'a');
+// The lowercase form of the digest Servable() gives in upper case.
+std::string Digest() {
+  return std::string(64, 'a');
+}
 
 Doc Servable() {
   return Doc({
@@ -110,7 +113,7 @@ TEST(Manifest, FullServableParses) {
   EXPECT_EQ(m.creators[1].name, "Babbage, Charles");
   EXPECT_EQ(m.year, 2026);
   ASSERT_EQ(m.files.size(), 2u);
-  EXPECT_EQ(m.files[1].sha256, kDigest);  // normalised to lowercase
+  EXPECT_EQ(m.files[1].sha256, Digest());  // normalised to lowercase
   ASSERT_EQ(m.inputs.size(), 1u);
   EXPECT_EQ(m.inputs[0].shape, (std::vector<int64_t>{-1, 4}));
   EXPECT_DOUBLE_EQ(m.metrics.at("accuracy"), 0.97);
@@ -129,7 +132,7 @@ TEST(Manifest, ToJsonIsCanonicalAndTyped) {
     "related_identifiers": [{"type": "DOI", "value": "10.1/y", "relation": "IsDerivedFrom"}],
     "domain": "vision", "tags": ["digits", "mlp"], "backend": "torchscript",
     "files": [{"path": "model.pt"}, {"path": "extra/labels.txt", "sha256": ")" +
-                              kDigest + R"("}],
+                              Digest() + R"("}],
     "signature": {"inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 4]}],
                   "outputs": [{"name": "y", "datatype": "INT64", "shape": [-1]}]},
     "task": "digits-classification", "metrics": {"accuracy": 0.97, "n": 5.0},
@@ -356,13 +359,15 @@ TEST(Manifest, RefusesInvalidUtf8) {
 }
 
 TEST(Manifest, RefusesAliasBombs) {
-  std::string text =
-      Servable().Drop("config").Text() + "config:\n  a0: &a0 [x, x, x, x, x, x, x, x]\n";
+  // 8^9 values once expanded, from a few hundred bytes of YAML.
+  std::string text = Servable().Drop("config").Text();
+  text += "config:\n  a0: &a0 [x, x, x, x, x, x, x, x]\n";
   for (int i = 1; i < 9; ++i) {
-    std::string prev = "*a" + std::to_string(i - 1);
-    text += "  a" + std::to_string(i) + ": &a" + std::to_string(i) + " [" + prev + ", " + prev +
-            ", " + prev + ", " + prev + ", " + prev + ", " + prev + ", " + prev + ", " + prev +
-            "]\n";
+    std::string previous = "*a" + std::to_string(i - 1);
+    text.append("  a").append(std::to_string(i)).append(": &a").append(std::to_string(i));
+    text += " [";
+    for (int j = 0; j < 8; ++j) text.append(j ? ", " : "").append(previous);
+    text += "]\n";
   }
   ExpectRefused(text, "too many values");
 }
@@ -403,6 +408,13 @@ TEST(PackagePath, RefusesEscapesAndOddNames) {
   EXPECT_EQ(ValidatePackagePath(std::string(1025, 'a')).code(), Code::kInvalidArgument);
   EXPECT_EQ(ValidatePackagePath(std::string(256, 'c')).code(), Code::kInvalidArgument);
   EXPECT_NE(ValidatePackagePath("../x").message().find("'../x'"), std::string::npos);
+  // Paths end up in JSON: they must be well-formed UTF-8.
+  for (const char* bad : {"a\xff", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xc3"}) {
+    EXPECT_EQ(ValidatePackagePath(bad).code(), Code::kInvalidArgument) << bad;
+  }
+  EXPECT_TRUE(ValidatePackagePath("\xf0\x9f\x98\x80/\xc3\xbc").ok());
+  EXPECT_NE(ValidatePackagePath("a\xff/..").message().find("'a\\xff/..'"), std::string::npos)
+      << ValidatePackagePath("a\xff/..").message();
   // Control characters are escaped in the message.
   EXPECT_NE(ValidatePackagePath("a\nb").message().find("a\\x0ab"), std::string::npos);
 }

@@ -4,6 +4,7 @@ import http.client
 import os
 import shutil
 import socket
+import sys
 import tarfile
 import tempfile
 import threading
@@ -169,6 +170,10 @@ class CrashTest(unittest.TestCase):
                     hits += 1
                 s.start()
                 next_version, present = self.verify_after_restart(s, before_blobs)
+                sys.stderr.write("\n  delay %.2fs: killed %s, version 2 %s after restart"
+                                 % (delay, "mid-publish" if appeared and not finished
+                                    else "after the publish" if finished else "(nothing seen)",
+                                    "present" if present else "absent"))
                 if finished and result.get("status") == 201:
                     self.assertTrue(present, "a publish answered 201 but is gone after a crash")
                 self.retry(s, next_version)
