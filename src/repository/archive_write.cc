@@ -96,10 +96,10 @@ class TarWriter final : public ArchiveWriter {
     if (archive_write_close(handle_) != ARCHIVE_OK) return Fail("close");
     archive_write_free(handle_);
     handle_ = nullptr;
+    // Not fsynced: an archive is a transfer file (an upload or a download in
+    // flight), never the durable copy; blobs are.
     Status synced = Status::Ok();
-    if (::fsync(fd_.get()) != 0) synced = ErrnoStatus("fsync " + output_.string());
-    if (synced.ok() && ::close(fd_.Release()) != 0)
-      synced = ErrnoStatus("close " + output_.string());
+    if (::close(fd_.Release()) != 0) synced = ErrnoStatus("close " + output_.string());
     if (!synced.ok()) ::unlink(output_.c_str());
     return synced;
   }
@@ -193,6 +193,12 @@ Result<std::unique_ptr<ArchiveWriter>> ArchiveWriter::Create(const fs::path& out
     return status;
   };
   if (archive_write_set_format_pax_restricted(handle) != ARCHIVE_OK) return fail("pax format");
+  // Large writes (libarchive's default is 10 KiB), and no zero padding of the
+  // last block beyond the tar end-of-archive records.
+  if (archive_write_set_bytes_per_block(handle, 256 * 1024) != ARCHIVE_OK ||
+      archive_write_set_bytes_in_last_block(handle, 1) != ARCHIVE_OK) {
+    return fail("block size");
+  }
   if (zstd) {
     int rc = archive_write_add_filter_zstd(handle);
     if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN) return fail("zstd filter");

@@ -1,6 +1,8 @@
 """Authentication and roles (docs/api.md, "Authentication")."""
 
 import hashlib
+import http.client
+import json
 import os
 import secrets
 import stat
@@ -79,8 +81,10 @@ class AuthTest(HubTestCase):
         s = self.server
         expiring = s.create_token(self.acme.name, "admin", expires_in_s=1)
         self.assertTrue(TOKEN_RE.match(expiring["token"]))
-        self.assertStatus(s.get("/api/v1/whoami", expiring["token"]), 200,
-                          "a token with expires_in_s=1, used at once:")
+        self.assertRegex(expiring["expires_at"], hub.TIME_RE)
+        later = s.create_token(self.acme.name, "reader", expires_in_s=3600)
+        self.assertStatus(s.get("/api/v1/whoami", later["token"]), 200,
+                          "a token with expires_in_s=3600:")
         revoked = s.create_token(self.acme.name, "admin")
         self.assertStatus(s.get("/api/v1/whoami", revoked["token"]), 200)
         data = self.assertStatus(s.delete("/api/v1/tokens/%s" % revoked["id"], s.admin), 200)
@@ -209,6 +213,12 @@ class AuthTest(HubTestCase):
         self.assertError(s.post("/api/v1/tokens", s.admin,
                                 {"tenant": "no-such-tenant", "role": "reader"}), 404)
         self.assertError(s.post("/api/v1/tokens", s.admin, {"tenant": name, "role": "god"}), 400)
+        self.assertError(s.post("/api/v1/tokens", s.admin,
+                                {"tenant": name, "role": "reader", "expires_in_s": -5}), 400)
+        self.assertError(s.post("/api/v1/tokens", s.admin, {"tenant": name}), 400)
+        # Only the hub admin lists other tenants' tokens.
+        self.assertError(s.get("/api/v1/tokens?tenant=" + name, self.acme["admin"]), 403)
+        self.assertError(s.get("/api/v1/tokens?tenant=hub", self.acme["admin"]), 403)
 
     def test_admin_token_file(self):
         s = self.server
@@ -262,6 +272,37 @@ class AuthTest(HubTestCase):
                      hashlib.sha256(bytes.fromhex(tok[4:])).hexdigest()}
             self.assertTrue(any(f in blob.lower() for f in forms),
                             "no SHA-256 of token %s... in the catalog" % tok[:8])
+
+
+class KeepAliveTest(HubTestCase):
+
+    def test_many_requests_on_one_connection(self):
+        s = self.server
+        t = s.new_tenant(("publisher",))
+        tar, files = hub.simple_package("ka")
+        conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+        self.addCleanup(conn.close)
+
+        def call(method, path, body=None, token=t["publisher"], ctype="application/json"):
+            headers = {"Authorization": "Bearer " + token} if token else {}
+            if body is not None:
+                headers["Content-Type"] = ctype
+            conn.request(method, path, body=body, headers=headers)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+
+        obj = "/api/v1/servables/%s/ka" % t.name
+        self.assertEqual(call("GET", "/v2/health/live", token=None)[0], 200)
+        self.assertEqual(call("GET", obj)[0], 404)
+        self.assertEqual(call("GET", "/api/v1/whoami", token="orr_" + "0" * 64)[0], 401)
+        self.assertEqual(call("POST", obj + "/versions", tar, ctype="application/x-tar")[0], 201)
+        self.assertEqual(call("PUT", obj + "/aliases/prod", b'{"version": 1}')[0], 200)
+        self.assertEqual(call("PUT", obj + "/aliases/prod", b"{bad json")[0], 400)
+        status, body = call("GET", obj + "/versions/prod/archive")
+        self.assertEqual(status, 200)
+        self.assertEqual(hub.read_tar(body), files)
+        status, body = call("GET", obj)
+        self.assertEqual((status, json.loads(body)["aliases"]), (200, {"latest": 1, "prod": 1}))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Publishing, versions, aliases, downloads (docs/api.md, "Publish", "Version object")."""
 
 import os
+import threading
 import unittest
 
 import hub
@@ -261,6 +262,36 @@ class PublishTest(HubTestCase):
         tar, _ = hub.package("badvis", {"w": b"1"})
         self.assertError(s.publish(t, "badvis", tar, self.tok, query="visibility=galactic"), 400)
         self.assertError(s.describe(t, "badvis", self.tok), 404)
+
+
+    def test_concurrent_publishes(self):
+        s, t = self.server, self.t.name
+        n = 8
+        tars = [hub.package("race", {"w": os.urandom(20000), "shared": b"same in all"})
+                for _ in range(n)]
+        results = [None] * n
+
+        def go(i):
+            results[i] = s.publish(t, "race", tars[i][0], self.tok)
+
+        threads = [threading.Thread(target=go, args=(i,)) for i in range(n)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(120)
+        self.assertEqual([r[0] for r in results], [201] * n, results)
+        numbers = sorted(r[1]["version"] for r in results)
+        self.assertEqual(numbers, list(range(1, n + 1)))
+        desc = s.describe(t, "race", self.tok)[1]
+        self.assertEqual(desc["latest_version"], n)
+        for status, v in results:
+            self.assertEqual(s.version(t, "race", v["version"], self.tok)[1]["digest"],
+                             v["digest"])
+        by_digest = {hub.package_digest(exp): exp for _, exp in tars}
+        for status, v in results:
+            self.assertEqual(s.download_files(t, "race", v["version"], self.tok),
+                             by_digest[v["digest"]])
+        self.assertCheckOk()
 
 
 if __name__ == "__main__":
