@@ -52,6 +52,13 @@ std::vector<std::string> SplitNonEmpty(const std::string& text, const std::strin
   return parts;
 }
 
+// A blob the catalog references must exist: its absence is data loss on the
+// server's side (500), not a "not found" for the caller.
+Status CatalogedBlob(Status status, const std::string& digest) {
+  if (status.code() == Code::kNotFound) return DataLoss("stored blob " + digest + " is missing");
+  return status;
+}
+
 }  // namespace
 
 Result<nlohmann::json> Repository::List(const Caller& caller, const ListQuery& query) {
@@ -224,7 +231,9 @@ Result<std::filesystem::path> Repository::ExportArchive(const Caller& caller, Pa
     for (const FileRow& file : files) {
       RETURN_IF_ERROR(writer->AddFile(
           file.path, static_cast<uint64_t>(file.size), file.executable,
-          [&](const ArchiveWriter::WriteFn& write) { return blobs_->Read(file.blob, write); }));
+          [&](const ArchiveWriter::WriteFn& write) {
+            return CatalogedBlob(blobs_->Read(file.blob, write), file.blob);
+          }));
     }
     return writer->Finish();
   }();
@@ -258,7 +267,8 @@ Result<std::filesystem::path> Repository::Materialize(const Caller& caller,
   for (const FileRow& file : files) {
     std::filesystem::path target = staging.path() / file.path;
     RETURN_IF_ERROR(EnsureDir(target.parent_path(), 0755));
-    RETURN_IF_ERROR(blobs_->CopyTo(file.blob, target, file.executable ? 0755 : 0644));
+    RETURN_IF_ERROR(CatalogedBlob(blobs_->CopyTo(file.blob, target, file.executable ? 0755 : 0644),
+                                  file.blob));
   }
   RETURN_IF_ERROR(FsyncDir(staging.path()));
   if (std::rename(staging.path().c_str(), final_dir.c_str()) != 0) {

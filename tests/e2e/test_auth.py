@@ -184,10 +184,17 @@ class AuthTest(HubTestCase):
             for k in ("id", "tenant", "role", "created_at", "expires_at", "revoked_at"):
                 self.assertIn(k, t)
         self.assertNotIn(self.acme["reader"][4:], str(listing))
-        # Revoking its own tenant's token works.
+        # Revoking its own tenant's token works, and the list shows when.
         victim = s.create_token(self.acme.name, "reader", as_token=tok)
         self.assertStatus(s.delete("/api/v1/tokens/%s" % victim["id"], tok), 200)
         self.assertError(s.get("/api/v1/whoami", victim["token"]), 401)
+        rows = {str(t["id"]): t for t in s.get("/api/v1/tokens", tok)[1]["tokens"]}
+        self.assertRegex(rows[str(victim["id"])]["revoked_at"], hub.TIME_RE)
+        self.assertIsNone(rows[str(self.acme.ids["reader"])]["revoked_at"])
+        self.assertError(s.delete("/api/v1/tokens/999999", tok), 404)
+        # An admin may also do what a publisher does in its tenant.
+        tar, _ = hub.simple_package("by-admin")
+        self.assertStatus(s.publish(self.acme.name, "by-admin", tar, tok), 201)
 
     def test_hub_admin_manages_tenants_and_tokens(self):
         s = self.server

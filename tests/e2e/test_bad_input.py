@@ -1,5 +1,6 @@
 """Bad input gets its clear 4xx with {"error": ...} and changes nothing."""
 
+import http.client
 import io
 import json
 import os
@@ -268,6 +269,36 @@ class BadInputTest(HubTestCase):
                      headers=jh)
         self.refused(400, s.request, "POST", obj + "/shares", self.tok, body=b'{"tenant": []}',
                      headers=jh)
+
+
+    # -- chunked bodies have no Content-Length: the limits still hold
+
+    def chunked(self, method, path, body, token, ctype):
+        def send():
+            conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=60)
+            try:
+                chunks = [body[i:i + 8192] for i in range(0, len(body), 8192)]
+                try:
+                    conn.request(method, path, body=iter(chunks), encode_chunked=True,
+                                 headers={"Authorization": "Bearer " + token,
+                                          "Content-Type": ctype})
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                resp = conn.getresponse()
+                return resp.status, hub.decode_body(resp.read(), resp.getheader("Content-Type",
+                                                                                ""))
+            finally:
+                conn.close()
+        return send
+
+    def test_chunked_bodies_over_limits(self):
+        tar = self.manifest_tar(contents={"model.bin": os.urandom(MAX_UPLOAD)})
+        path = "/api/v1/servables/%s/pkg/versions" % self.t.name
+        self.refused(413, self.chunked("POST", path, tar, self.tok, "application/x-tar"))
+        obj = self.server.obj_path(self.t.name, "existing")
+        body = json.dumps({"version": 1, "pad": "x" * (MAX_JSON * 3)}).encode()
+        self.refused(413, self.chunked("PUT", obj + "/aliases/big", body, self.tok,
+                                       "application/json"))
 
 
 if __name__ == "__main__":

@@ -145,7 +145,9 @@ class CrashTest(unittest.TestCase):
 
     def test_kill_while_writing_blobs(self):
         hits = 0
-        for delay in (0.0, 0.03, 0.1):
+        # A delay after the first new file under blobs/, or "last": as soon as every
+        # blob of the package is in place (just before or after the commit).
+        for delay in (0.0, 0.03, 0.1, "last"):
             with self.subTest(delay=delay):
                 s = self.setup_server()
                 before = list_files(s.blob_root)
@@ -156,11 +158,16 @@ class CrashTest(unittest.TestCase):
                 deadline = time.monotonic() + 180
                 appeared = False
                 while time.monotonic() < deadline and th.is_alive():
-                    if list_files(s.blob_root) - before:
+                    if delay == "last":
+                        new = set(s.blob_files()) - set(before_blobs)
+                        if len(new) >= len(self.expected):
+                            appeared = True
+                            break
+                    elif list_files(s.blob_root) - before:
                         appeared = True
                         break
                     time.sleep(0.001)
-                if delay:
+                if delay != "last" and delay:
                     time.sleep(delay)
                 finished = "status" in result
                 s.kill()
@@ -170,7 +177,7 @@ class CrashTest(unittest.TestCase):
                     hits += 1
                 s.start()
                 next_version, present = self.verify_after_restart(s, before_blobs)
-                sys.stderr.write("\n  delay %.2fs: killed %s, version 2 %s after restart"
+                sys.stderr.write("\n  delay %s: killed %s, version 2 %s after restart"
                                  % (delay, "mid-publish" if appeared and not finished
                                     else "after the publish" if finished else "(nothing seen)",
                                     "present" if present else "absent"))

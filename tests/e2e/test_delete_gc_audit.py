@@ -133,13 +133,27 @@ class DeleteTest(HubTestCase):
         self.assertIsNone(s.blob_path(hub.sha256(mine)))
         self.assertIsNotNone(s.blob_path(hub.sha256(keep)))
         self.assertCheckOk(s)
-        # Republishing revives it with the next number.
-        v, exp = self.pub(name, {"mine.bin": mine})
+        # Republishing revives it with the next number, as a new object (visibility, no shares).
+        v, exp = self.pub(name, {"mine.bin": mine}, query="visibility=public")
         self.assertEqual(v["version"], 3)
         desc = self.assertStatus(s.describe(t, name, self.tok), 200)
         self.assertEqual(desc["latest_version"], 3)
         self.assertEqual([x["version"] for x in desc["versions"]], [3])
+        self.assertEqual(desc["visibility"], "public")
+        self.assertEqual(desc["aliases"], {"latest": 3})
         self.assertEqual(s.download_files(t, name, 3, self.tok), exp)
+
+    def test_if_changed_after_deleting_latest(self):
+        s, t, name = self.server, self.t.name, "ifdel"
+        tar1, _ = hub.package(name, {"x": b"one"})
+        tar2, _ = hub.package(name, {"x": b"two"})
+        s.publish_ok(t, name, tar1, self.tok)
+        s.publish_ok(t, name, tar2, self.tok)
+        self.assertStatus(s.delete(s.obj_path(t, name) + "/versions/2", self.tok), 200)
+        status, v = s.publish(t, name, tar1, self.tok, query="if_changed=true")
+        self.assertEqual((status, v.get("unchanged"), v["version"]), (200, True, 1))
+        status, v = s.publish(t, name, tar2, self.tok, query="if_changed=true")
+        self.assertEqual((status, v["version"]), (201, 3))
 
 
 class AuditTest(HubTestCase):
@@ -265,7 +279,8 @@ class GcCheckTest(HubTestCase):
             self.fail("download of a corrupt version started with 200 and was cut: %r" % e)
         return status, body
 
-    def test_check_finds_corrupt_blob(self):
+    def fragile(self):
+        """A server with fragile:1 (one unique 200 KB blob) and fragile:2."""
         s = self.start_server()
         t = s.new_tenant(("publisher",))
         unique1 = os.urandom(200000)
@@ -277,6 +292,10 @@ class GcCheckTest(HubTestCase):
         digest = hub.sha256(unique1)
         path = s.blob_path(digest)
         os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+        return s, t, unique1, digest, path, files2
+
+    def test_check_finds_corrupt_blob(self):
+        s, t, unique1, digest, path, files2 = self.fragile()
         bad = bytearray(unique1)
         bad[100000] ^= 0xFF
         with open(path, "r+b") as f:
@@ -287,21 +306,26 @@ class GcCheckTest(HubTestCase):
         self.assertIn(digest, str(report["problems"]))
         status, body = self.download_status(s, t.name, "fragile", 1, t["publisher"])
         self.assertGreaterEqual(status, 500, "corrupt blob served with HTTP %s" % status)
-        self.assertNotIn(bytes(bad[99000:101000]), body if isinstance(body, bytes) else b"")
+        self.assertError((status, body), status)
         self.assertEqual(s.download_files(t.name, "fragile", 2, t["publisher"]), files2)
-        # A missing blob is a problem too.
-        os.remove(path)
-        report = s.check()
-        self.assertIs(report["ok"], False)
-        self.assertIn(digest, str(report["problems"]))
-        status, _ = self.download_status(s, t.name, "fragile", 1, t["publisher"])
-        self.assertGreaterEqual(status, 500)
         # Restored, all is well again.
         with open(path, "wb") as f:
             f.write(unique1)
         self.assertCheckOk(s)
         self.assertStatus(s.archive(t.name, "fragile", 1, t["publisher"]), 200)
 
+    def test_check_finds_missing_blob(self):
+        s, t, unique1, digest, path, files2 = self.fragile()
+        os.remove(path)
+        report = s.check()
+        self.assertIs(report["ok"], False)
+        self.assertIn(digest, str(report["problems"]))
+        # The version exists: a lost blob is the server's failure (5xx), not a 404.
+        status, body = self.download_status(s, t.name, "fragile", 1, t["publisher"])
+        self.assertGreaterEqual(status, 500, "download of a version whose blob is missing "
+                                "answered HTTP %s: %r" % (status, body))
+        self.assertEqual(s.download_files(t.name, "fragile", 2, t["publisher"]), files2)
+        self.assertStatus(s.describe(t.name, "fragile", t["publisher"]), 200)
 
 if __name__ == "__main__":
     unittest.main()

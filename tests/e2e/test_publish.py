@@ -1,6 +1,8 @@
 """Publishing, versions, aliases, downloads (docs/api.md, "Publish", "Version object")."""
 
+import http.client
 import os
+import socket
 import threading
 import unittest
 
@@ -292,6 +294,57 @@ class PublishTest(HubTestCase):
             self.assertEqual(s.download_files(t, "race", v["version"], self.tok),
                              by_digest[v["digest"]])
         self.assertCheckOk()
+
+
+    def test_upload_transfer_variants(self):
+        s, t, name = self.server, self.t.name, "wire"
+        path = "/api/v1/servables/%s/%s/versions" % (t, name)
+        auth = "Bearer " + self.tok
+        # Chunked transfer encoding, no Content-Length.
+        tar, expected = hub.package(name, {"w": os.urandom(300000)})
+        conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=60)
+        chunks = [tar[i:i + 65536] for i in range(0, len(tar), 65536)]
+        conn.request("POST", path, body=iter(chunks), encode_chunked=True,
+                     headers={"Authorization": auth, "Content-Type": "application/x-tar"})
+        resp = conn.getresponse()
+        body = resp.read()
+        conn.close()
+        self.assertEqual(resp.status, 201, body)
+        self.assertEqual(s.download_files(t, name, 1, self.tok), expected)
+        # Expect: 100-continue (as curl sends for big bodies).
+        tar, expected = hub.package(name, {"w": os.urandom(2000)})
+        sock = socket.create_connection(("127.0.0.1", s.port), timeout=30)
+        try:
+            sock.sendall(("POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\n"
+                          "Content-Type: application/x-tar\r\nContent-Length: %d\r\n"
+                          "Expect: 100-continue\r\n\r\n" % (path, auth, len(tar))).encode())
+            first = sock.recv(4096)
+            self.assertTrue(first.startswith(b"HTTP/1.1 100"), first)
+            sock.sendall(tar)
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                answer += sock.recv(4096)
+        finally:
+            sock.close()
+        self.assertTrue(answer.startswith(b"HTTP/1.1 201"), answer[:200])
+        self.assertEqual(s.download_files(t, name, 2, self.tok), expected)
+        # The Content-Type is not trusted: the content is sniffed.
+        for ctype in ("application/octet-stream", "application/json", "text/plain"):
+            tar, expected = hub.package(name, {"w": os.urandom(100)})
+            v = s.publish_ok(t, name, tar, self.tok, headers={"Content-Type": ctype})
+            self.assertEqual(s.download_files(t, name, v["version"], self.tok), expected)
+
+    def test_json_answers(self):
+        s = self.server
+        for path in ("/v2/health/live", "/api/v1/whoami", "/api/v1/servables"):
+            status, data, headers = s.request_full("GET", path, self.tok)
+            self.assertEqual(status, 200)
+            self.assertIn("application/json", headers.get("content-type", ""))
+        status, data, headers = s.request_full("GET", "/api/v1/no-such-route", self.tok)
+        self.assertError((status, data), 404)
+        self.assertIn("application/json", headers.get("content-type", ""))
+        self.assertError(s.request("PATCH", s.obj_path(self.t.name, "x"), self.tok), (404, 405))
+        self.assertError(s.get("/api/v1/servables/%zz/x", self.tok), (400, 404))
 
 
 if __name__ == "__main__":

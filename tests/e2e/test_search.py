@@ -178,6 +178,13 @@ class SearchTest(HubTestCase):
         self.assertEqual(len(self.names("")), 8)
         self.assertCheckOk(s)
 
+    def test_search_kind(self):
+        self.assertEqual(self.names("q=digits&kind=dataset", path="/api/v1/search"), ["d1"])
+        found = self.names("q=digits&kind=servable", path="/api/v1/search")
+        self.assertEqual(sorted(found), ["s1", "s2"])
+        self.assertEqual(sorted(self.names("q=digits", path="/api/v1/search")),
+                         ["d1", "s1", "s2"])
+
     def test_search_is_scoped_to_visible(self):
         other = self.server.new_tenant(("reader",))
         data = self.assertStatus(self.server.get("/api/v1/search?q=" + self.zeph,
