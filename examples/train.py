@@ -588,45 +588,6 @@ def build_cnn_onnx(d):
 # ----------------------------------------------------------------------------
 # 4. Python (numpy) logistic regression
 
-LOGREG_PREDICT_PY = '''\
-"""Digits logistic regression, served with numpy only.
-
-Orrery python servable contract: `predict(inputs)` takes a dict of numpy
-arrays keyed by the signature's input names and returns a dict of numpy arrays
-keyed by its output names. Weights are read from weights.json next to this file.
-"""
-
-import json
-import os
-
-import numpy as np
-
-_HERE = os.path.dirname(os.path.abspath(__file__))
-
-with open(os.path.join(_HERE, "weights.json"), encoding="utf-8") as _f:
-    _WEIGHTS = json.load(_f)
-
-_SCALE = float(_WEIGHTS["input_scale"])
-_COEF = np.asarray(_WEIGHTS["coef"], dtype=np.float64)  # (10, 64)
-_INTERCEPT = np.asarray(_WEIGHTS["intercept"], dtype=np.float64)  # (10,)
-
-
-def predict(inputs):
-    """inputs["input"]: FP32 [batch, 64] pixel counts (0..16).
-
-    Returns {"probabilities": FP32 [batch, 10]}, the softmax over digits 0-9.
-    """
-    x = np.asarray(inputs["input"], dtype=np.float64)
-    if x.ndim == 1:
-        x = x.reshape(1, -1)
-    if x.ndim != 2 or x.shape[1] != _COEF.shape[1]:
-        raise ValueError("input must have shape [batch, %d], got %s"
-                         % (_COEF.shape[1], list(x.shape)))
-    z = (x * _SCALE) @ _COEF.T + _INTERCEPT
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return {"probabilities": (e / e.sum(axis=1, keepdims=True)).astype(np.float32)}
-'''
 
 
 def build_logreg_python(d):
@@ -644,7 +605,7 @@ def build_logreg_python(d):
     }
     write_text(os.path.join(pkg, "weights.json"),
                json.dumps(weights, indent=1, sort_keys=False) + "\n")
-    write_text(os.path.join(pkg, "predict.py"), LOGREG_PREDICT_PY)
+    # predict.py is hand-written source kept in the package; only its weights are trained.
 
     module = import_module_from(os.path.join(pkg, "predict.py"), "orrery_example_logreg")
     probs = module.predict({"input": d.x_test})["probabilities"]
@@ -744,48 +705,6 @@ def build_dataset(d):
 # ----------------------------------------------------------------------------
 # 6. Kepler's third law
 
-KEPLER_PY = '''\
-"""Kepler's third law as an Orrery python servable (numpy only).
-
-    T = 2 pi sqrt(a^3 / (G M))
-
-a is the semi-major axis in astronomical units, M the mass of the central body
-(strictly, the sum of both masses) in nominal solar masses, T the orbital period
-in days. Constants: au = 149 597 870 700 m exactly (IAU 2012 Resolution B2);
-nominal solar mass parameter GM = 1.3271244e20 m^3 s^-2 (IAU 2015 Resolution
-B3); day = 86 400 s.
-
-Contract: predict(inputs) takes a dict of numpy arrays keyed by the signature's
-input names and returns a dict keyed by its output names.
-"""
-
-import numpy as np
-
-AU_M = 149597870700.0
-GM_SUN_M3_S2 = 1.3271244e20
-DAY_S = 86400.0
-
-
-def period_days(semi_major_axis_au, central_mass_msun):
-    a = np.asarray(semi_major_axis_au, dtype=np.float64) * AU_M
-    gm = np.asarray(central_mass_msun, dtype=np.float64) * GM_SUN_M3_S2
-    return 2.0 * np.pi * np.sqrt(a ** 3 / gm) / DAY_S
-
-
-def predict(inputs):
-    """inputs: semi_major_axis_au, central_mass_msun, FP64 [batch] (same shape).
-
-    Returns {"period_days": FP64 [batch]}.
-    """
-    a = np.asarray(inputs["semi_major_axis_au"], dtype=np.float64)
-    m = np.asarray(inputs["central_mass_msun"], dtype=np.float64)
-    if a.shape != m.shape:
-        raise ValueError("semi_major_axis_au and central_mass_msun must have the same shape, "
-                         "got %s and %s" % (list(a.shape), list(m.shape)))
-    if np.any(a <= 0) or np.any(m <= 0):
-        raise ValueError("semi_major_axis_au and central_mass_msun must be positive")
-    return {"period_days": period_days(a, m)}
-'''
 
 # Earth-Moon mass in solar masses: (GM_earth + GM_moon) / GM_sun.
 EARTH_MOON_MSUN = (3.986004e14 + 4.9028e12) / 1.3271244e20
@@ -801,7 +720,7 @@ KEPLER_EXAMPLES = [
 def build_kepler():
     name = "kepler-python"
     pkg = package_dir(name)
-    write_text(os.path.join(pkg, "kepler.py"), KEPLER_PY)
+    # kepler.py is hand-written source kept in the package.
     module = import_module_from(os.path.join(pkg, "kepler.py"), "orrery_example_kepler")
     examples = []
     for ex in KEPLER_EXAMPLES:

@@ -28,41 +28,6 @@ using nlohmann::json;
 
 namespace {
 
-// A private directory under $TMPDIR (mkdtemp, mode 0700), removed with its
-// content on destruction. core's TempDir is not used: it chmods its parent,
-// which here would be the shared /tmp. Not thread-safe; owned by one command.
-class ScratchDir {
- public:
-  static Result<std::unique_ptr<ScratchDir>> Create() {
-    std::string pattern = (fs::temp_directory_path() / "orrery-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) return ErrnoStatus("mkdtemp " + pattern);
-    return std::unique_ptr<ScratchDir>(new ScratchDir(pattern));
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  explicit ScratchDir(fs::path path) : path_(std::move(path)) {}
-  fs::path path_;
-};
-
-Result<std::string> Sha256OfFile(const fs::path& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return ErrnoStatus("open " + path.string());
-  Sha256 hash;
-  std::vector<char> buffer(1 << 16);
-  while (true) {
-    ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoStatus("read " + path.string());
-    if (n == 0) return hash.FinishHex();
-    hash.Update(buffer.data(), static_cast<size_t>(n));
-  }
-}
-
 // ---- publish ----
 
 struct PublishArgs {
@@ -107,8 +72,8 @@ Status RunPublish(ApiClient& api, const ClientOptions& options, PublishArgs args
   ASSIGN_OR_RETURN(std::string kind, PluralKind(args.kind.empty() ? "servable" : args.kind));
   RETURN_IF_ERROR(api.CompleteTenant(ref));
 
-  ASSIGN_OR_RETURN(std::unique_ptr<ScratchDir> scratch, ScratchDir::Create());
-  fs::path package = scratch->path() / (args.zstd ? "package.tar.zst" : "package.tar");
+  ASSIGN_OR_RETURN(TempDir scratch, TempDir::Create(fs::temp_directory_path(), "orrery-"));
+  fs::path package = scratch.path() / (args.zstd ? "package.tar.zst" : "package.tar");
   RETURN_IF_ERROR(PackDirectory(args.dir, package, args.zstd));
   ASSIGN_OR_RETURN(std::string digest, Sha256OfFile(package));
   Query query = {{"visibility", args.make_public ? "public" : ""},
@@ -184,8 +149,8 @@ Status RunDownload(ApiClient& api, const ClientOptions& options, const DownloadA
   if (fs::exists(destination)) {
     return InvalidArgument(destination.string() + " already exists; choose another with -o");
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<ScratchDir> scratch, ScratchDir::Create());
-  fs::path archive = scratch->path() / "package.tar";
+  ASSIGN_OR_RETURN(TempDir scratch, TempDir::Create(fs::temp_directory_path(), "orrery-"));
+  fs::path archive = scratch.path() / "package.tar";
   RETURN_IF_ERROR(api.Download(
       ApiPath({target.kind, ref.tenant, ref.name, "versions", number, "archive"}), archive));
   ArchiveLimits limits;

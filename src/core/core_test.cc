@@ -30,6 +30,15 @@ TEST(Sha256Test, NormalizeAcceptsPrefixAndCase) {
   EXPECT_FALSE(IsSha256Hex(upper));
 }
 
+TEST(Sha256Test, OfFileMatchesInMemoryDigest) {
+  auto dir = TempDir::Create(std::filesystem::temp_directory_path(), "core-test-");
+  ASSERT_TRUE(dir.ok());
+  std::string content(700 * 1024, 'x');  // more than one read chunk
+  ASSERT_TRUE(WriteFileAtomic(dir->path() / "f", content).ok());
+  EXPECT_EQ(*Sha256OfFile(dir->path() / "f"), Sha256Hex(content));
+  EXPECT_FALSE(Sha256OfFile(dir->path() / "absent").ok());
+}
+
 TEST(RandomTest, HexLengthAndUniqueness) {
   std::string a = RandomHex(32);
   std::string b = RandomHex(32);

@@ -1,9 +1,14 @@
 #include "core/hash.h"
 
+#include <fcntl.h>
 #include <openssl/evp.h>
+#include <unistd.h>
 
 #include <cctype>
-#include <stdexcept>
+#include <cerrno>
+#include <vector>
+
+#include "core/files.h"
 
 namespace orrery {
 
@@ -42,6 +47,20 @@ std::string Sha256Hex(std::string_view data) {
   Sha256 hasher;
   hasher.Update(data);
   return hasher.FinishHex();
+}
+
+Result<std::string> Sha256OfFile(const std::filesystem::path& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoStatus("open " + path.string());
+  Sha256 hasher;
+  std::vector<char> buffer(256 * 1024);
+  while (true) {
+    ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus("read " + path.string());
+    if (n == 0) return hasher.FinishHex();
+    hasher.Update(buffer.data(), static_cast<size_t>(n));
+  }
 }
 
 bool IsSha256Hex(std::string_view text) {

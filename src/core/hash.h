@@ -5,9 +5,12 @@
 #pragma once
 
 #include <cstddef>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
+
+#include "core/status.h"
 
 namespace orrery {
 
@@ -30,6 +33,9 @@ class Sha256 {
 };
 
 std::string Sha256Hex(std::string_view data);
+
+// SHA-256 of a file's content, read in 256 KiB chunks.
+Result<std::string> Sha256OfFile(const std::filesystem::path& path);
 
 // True for exactly 64 lowercase hex characters.
 bool IsSha256Hex(std::string_view text);

@@ -102,12 +102,19 @@ Result<nlohmann::json> Repository::ListPage(const Caller& caller, const ListQuer
       std::string(search ? " JOIN search ON search.rowid = o.id" : "") + where;
   std::string score = search ? "bm25(search, 10.0, 5.0, 1.0, 2.0, 5.0)" : "0.0";
   std::string limit = std::to_string(values.size() + 2);
+  // The page is chosen first from ids and sort keys only; the display
+  // columns (and the tag subquery) are then computed for its rows alone,
+  // not for every match.
+  std::string order = std::string(search ? "score, " : "") + "tenant_name, object_name";
+  std::string page = "SELECT o.id AS object_id, v.id AS version_id, t.name AS tenant_name, "
+                     "o.name AS object_name, " + score + " AS score" + from + " ORDER BY " +
+                     order + " LIMIT ?" + limit + " OFFSET ?" + std::to_string(values.size() + 3);
   std::string select =
-      "SELECT t.name, o.name, o.kind, o.visibility, v.number, v.title, v.description, "
-      "v.creators, v.backend, v.task, v.domain, v.published_at, IFNULL((SELECT "
+      "SELECT p.tenant_name, p.object_name, o.kind, o.visibility, v.number, v.title, "
+      "v.description, v.creators, v.backend, v.task, v.domain, v.published_at, IFNULL((SELECT "
       "group_concat(tag, ' ') FROM (SELECT tag FROM version_tags WHERE version_id = v.id "
-      "ORDER BY tag)), ''), " + score + from + " ORDER BY " + (search ? "14, " : "") +
-      "t.name, o.name LIMIT ?" + limit + " OFFSET ?" + std::to_string(values.size() + 3);
+      "ORDER BY tag)), ''), p.score FROM (" + page + ") p JOIN objects o ON o.id = p.object_id "
+      "JOIN versions v ON v.id = p.version_id ORDER BY " + order;
 
   std::lock_guard lock(db_mutex_);
   auto bind = [&](Statement& statement) {

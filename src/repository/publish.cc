@@ -56,23 +56,6 @@ class BlobSinkVisitor : public ArchiveVisitor {
   std::vector<FileRow> files_;
 };
 
-Result<std::string> FileSha256(const std::filesystem::path& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return ErrnoStatus("open " + path.string());
-  Sha256 hasher;
-  std::vector<char> buffer(1 << 18);
-  while (true) {
-    ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoStatus("read " + path.string());
-    }
-    if (n == 0) break;
-    hasher.Update(buffer.data(), static_cast<size_t>(n));
-  }
-  return hasher.FinishHex();
-}
-
 // The package digest: SHA-256 over "<sha256>  <path>\n" lines sorted by path,
 // i.e. over what `sha256sum` prints for the package's files.
 std::string PackageDigest(std::vector<FileRow>& files) {
@@ -230,7 +213,7 @@ Result<PublishResult> Repository::Publish(const Caller& caller, PackageKind kind
                             " cannot publish (publisher needed)");
   }
   if (!options.expected_sha256.empty()) {
-    ASSIGN_OR_RETURN(std::string actual, FileSha256(archive));
+    ASSIGN_OR_RETURN(std::string actual, Sha256OfFile(archive));
     if (actual != options.expected_sha256) {
       return InvalidArgument("body digest mismatch: X-Orrery-Sha256 says " +
                              options.expected_sha256 + ", the body has " + actual);
