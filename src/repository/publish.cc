@@ -169,7 +169,7 @@ Result<int64_t> Repository::UpsertObject(const Caller& caller, PackageKind kind,
                                          const QualifiedName& name,
                                          const std::string& visibility) {
   ASSIGN_OR_RETURN(Statement find,
-                   db_->Prepare("SELECT id, deleted_at IS NOT NULL FROM objects "
+                   db_->Prepare("SELECT id, deleted_at IS NOT NULL, kind FROM objects "
                                 "WHERE tenant_id = ? AND name = ?"));
   find.Bind(1, caller.tenant_id).Bind(2, name.name);
   ASSIGN_OR_RETURN(bool found, find.Step());
@@ -182,7 +182,12 @@ Result<int64_t> Repository::UpsertObject(const Caller& caller, PackageKind kind,
     return db_->LastInsertId();
   }
   int64_t id = find.ColumnInt(0);
-  if (find.ColumnInt(1) != 0) {
+  bool deleted = find.ColumnInt(1) != 0;
+  // Checked before the blobs were written too; this catches a concurrent publish.
+  if (!deleted && find.ColumnText(2) != PackageKindName(kind)) {
+    return Conflict(name.ToString() + " already exists as a " + find.ColumnText(2));
+  }
+  if (deleted) {
     ASSIGN_OR_RETURN(Statement revive,
                      db_->Prepare("UPDATE objects SET deleted_at = NULL, deleted_by = NULL, "
                                   "kind = ?, visibility = ? WHERE id = ?"));

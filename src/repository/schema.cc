@@ -97,6 +97,10 @@ CREATE TABLE audit(
 CREATE VIRTUAL TABLE search USING fts5(name, title, description, creators, tags,
                                        tokenize = 'unicode61');
 )sql",
+      // 2: tag (and other filter) lookups go from a version to its object.
+      R"sql(
+CREATE INDEX objects_by_latest ON objects(latest_version_id);
+)sql",
   };
   return kMigrations;
 }

@@ -74,6 +74,7 @@ class Database {
   struct Options {
     std::filesystem::path path;  // file path; ":memory:" for tests
     int busy_timeout_ms = 5000;  // wait this long for another process's lock
+    int64_t cache_kib = 64 * 1024;  // page cache of this connection
   };
 
   // Opens (creating if needed) and configures the connection.
