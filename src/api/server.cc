@@ -13,6 +13,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <chrono>
 #include <iostream>
 #include <limits>
 #include <optional>
@@ -32,6 +33,10 @@ using tcp = asio::ip::tcp;
 
 constexpr uint32_t kHeaderLimit = 64 * 1024;
 constexpr size_t kUploadReadBuffer = 256 * 1024;
+// An idle keep-alive connection, or a client that stalls in its headers, is
+// closed after this; a body must arrive within kBodyTimeout.
+constexpr std::chrono::seconds kHeaderTimeout{60};
+constexpr std::chrono::seconds kBodyTimeout{15 * 60};
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -51,6 +56,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // The real limit is set once the route is known (upload or not); Beast
     // would otherwise refuse a large Content-Length before we can answer.
     header_parser_->body_limit(std::numeric_limits<uint64_t>::max());
+    stream_.expires_after(kHeaderTimeout);
     http::async_read_header(stream_, buffer_, *header_parser_,
                             beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
   }
@@ -75,6 +81,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return Fail(TooLarge("request body is over the " + std::to_string(options_.max_json_bytes) +
                            "-byte limit"));
     }
+    stream_.expires_after(kBodyTimeout);
     string_parser_.emplace(std::move(*header_parser_));
     string_parser_->body_limit(options_.max_json_bytes);
     SendContinueIfAsked([self = shared_from_this()] {
@@ -103,6 +110,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // Beast sizes each socket read by the buffer's free capacity: without room
     // a 50 MB upload arrives in 512-byte reads.
     buffer_.reserve(kUploadReadBuffer);
+    stream_.expires_after(kBodyTimeout);
     file_parser_.emplace(std::move(*header_parser_));
     file_parser_->body_limit(options_.max_upload_bytes);
     upload_path_ = temp_root_ / ("upload-" + RandomHex(8));
@@ -151,6 +159,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Dispatch() {
+    stream_.expires_never();  // the route's own work is not a client stall
     HttpResponse response;
     try {
       response = router_.Handle(request_);
@@ -173,6 +182,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Send(HttpResponse response) {
+    stream_.expires_after(kBodyTimeout);  // a reader that stalls is dropped
     if (!response.file.empty()) return SendFile(std::move(response));
     auto message = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(response.status), 11);
