@@ -16,12 +16,12 @@
 namespace orrery {
 
 struct HttpRequest {
-  std::string method;                         // "GET", "POST", ...
-  std::vector<std::string> segments;          // path split on '/', each percent-decoded
-  std::map<std::string, std::string> query;   // decoded
-  std::map<std::string, std::string> headers; // lower-case names
-  std::string body;                           // non-upload routes
-  std::filesystem::path body_file;            // upload routes: the body on disk
+  std::string method;                          // "GET", "POST", ...
+  std::vector<std::string> segments;           // path split on '/', each percent-decoded
+  std::map<std::string, std::string> query;    // decoded
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;                            // non-upload routes
+  std::filesystem::path body_file;             // upload routes: the body on disk
 
   std::string Header(const std::string& name) const {
     auto it = headers.find(name);

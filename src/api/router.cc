@@ -46,9 +46,8 @@ HttpResponse Respond(const Result<nlohmann::json>& result, int success) {
 }
 
 bool Router::IsUpload(const std::string& method, const std::vector<std::string>& segments) {
-  return method == "POST" && segments.size() == 6 && segments[0] == "api" &&
-         segments[1] == "v1" && (segments[2] == "servables" || segments[2] == "datasets") &&
-         segments[5] == "versions";
+  return method == "POST" && segments.size() == 6 && segments[0] == "api" && segments[1] == "v1" &&
+         (segments[2] == "servables" || segments[2] == "datasets") && segments[5] == "versions";
 }
 
 Result<Caller> Router::Authenticate(const std::string& authorization) const {

@@ -5,8 +5,7 @@
 namespace orrery {
 namespace {
 
-HttpResponse CreateToken(Repository& repository, const HttpRequest& request,
-                         const Caller& caller) {
+HttpResponse CreateToken(Repository& repository, const HttpRequest& request, const Caller& caller) {
   Result<nlohmann::json> body = ParseJsonObject(request);
   if (!body.ok()) return HttpResponse::Error(body.status());
   Result<std::string> role_text = StringField(*body, "role");

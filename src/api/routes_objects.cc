@@ -18,9 +18,12 @@ Result<ListQuery> ListQueryFrom(const HttpRequest& request) {
   ASSIGN_OR_RETURN(query.page, ParseInt(request.Query("page"), "page", 1));
   ASSIGN_OR_RETURN(query.per_page, ParseInt(request.Query("per_page"), "per_page", 20));
   std::string kind = request.Query("kind");
-  if (kind == "servable") query.kind = PackageKind::kServable;
-  else if (kind == "dataset") query.kind = PackageKind::kDataset;
-  else if (!kind.empty()) return InvalidArgument("kind must be servable or dataset");
+  if (kind == "servable")
+    query.kind = PackageKind::kServable;
+  else if (kind == "dataset")
+    query.kind = PackageKind::kDataset;
+  else if (!kind.empty())
+    return InvalidArgument("kind must be servable or dataset");
   return query;
 }
 
@@ -87,8 +90,7 @@ HttpResponse Router::HandleObjects(const HttpRequest& request, const Caller& cal
       if (version == body->end() || !version->is_number_integer()) {
         return HttpResponse::Error(InvalidArgument("field 'version' must be an integer"));
       }
-      return Respond(
-          repository_.SetAlias(caller, *kind, name, s[6], version->get<int64_t>()));
+      return Respond(repository_.SetAlias(caller, *kind, name, s[6], version->get<int64_t>()));
     }
     if (m == "DELETE") return Respond(repository_.DeleteAlias(caller, *kind, name, s[6]));
   }
@@ -124,14 +126,13 @@ HttpResponse Router::HandleVersion(const HttpRequest& request, const Caller& cal
     if (m == "DELETE") return Respond(repository_.DeleteVersion(caller, kind, name, *version));
   }
   if (s.size() == 8 && s[7] == "archive" && m == "GET") {
-    Result<std::filesystem::path> archive =
-        repository_.ExportArchive(caller, kind, name, *version);
+    Result<std::filesystem::path> archive = repository_.ExportArchive(caller, kind, name, *version);
     if (!archive.ok()) return HttpResponse::Error(archive.status());
     HttpResponse response;
     response.content_type = "application/x-tar";
     response.file = *archive;
-    response.headers.emplace_back(
-        "Content-Disposition", "attachment; filename=\"" + name.name + "-" + s[6] + ".tar\"");
+    response.headers.emplace_back("Content-Disposition",
+                                  "attachment; filename=\"" + name.name + "-" + s[6] + ".tar\"");
     return response;
   }
   return HttpResponse::Error(NotFound("no route for " + m + " on " + name.ToString()));

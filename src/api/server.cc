@@ -42,7 +42,9 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, const Router& router, const ServerOptions& options,
           std::filesystem::path temp_root)
-      : stream_(std::move(socket)), router_(router), options_(options),
+      : stream_(std::move(socket)),
+        router_(router),
+        options_(options),
         temp_root_(std::move(temp_root)) {}
 
   ~Session() { RemoveUpload(); }
@@ -139,8 +141,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnStringBody(beast::error_code error, size_t) {
     if (error == http::error::body_limit) {
-      return Fail(TooLarge("request body is over the " +
-                           std::to_string(options_.max_json_bytes) + "-byte limit"));
+      return Fail(TooLarge("request body is over the " + std::to_string(options_.max_json_bytes) +
+                           "-byte limit"));
     }
     if (error) return Close();
     request_.body = std::move(string_parser_->get().body());
@@ -165,7 +167,8 @@ class Session : public std::enable_shared_from_this<Session> {
       response = router_.Handle(request_);
     } catch (const nlohmann::json::exception& error) {
       // A JSON field of the wrong type read by a route (e.g. a number as a string).
-      response = HttpResponse::Error(InvalidArgument(std::string("bad JSON field: ") + error.what()));
+      response =
+          HttpResponse::Error(InvalidArgument(std::string("bad JSON field: ") + error.what()));
     } catch (const std::exception& error) {
       LogError(std::string("request failed: ") + error.what());
       response = HttpResponse::Error(Internal("internal error"));
@@ -251,7 +254,10 @@ class Listener : public std::enable_shared_from_this<Listener> {
  public:
   Listener(asio::io_context& io, tcp::acceptor acceptor, const Router& router,
            const ServerOptions& options, std::filesystem::path temp_root)
-      : io_(io), acceptor_(std::move(acceptor)), router_(router), options_(options),
+      : io_(io),
+        acceptor_(std::move(acceptor)),
+        router_(router),
+        options_(options),
         temp_root_(std::move(temp_root)) {}
 
   void Accept() {
@@ -308,8 +314,8 @@ int RunServer(const ServerOptions& options) {
   repository_options.gc_min_age_s = options.gc_min_age_s;
   Result<std::unique_ptr<Repository>> repository = Repository::Open(repository_options);
   if (!repository.ok()) {
-    std::cerr << "orrery: cannot open " << options.data_dir << ": "
-              << repository.status().message() << "\n";
+    std::cerr << "orrery: cannot open " << options.data_dir << ": " << repository.status().message()
+              << "\n";
     return 1;
   }
   Router router(**repository, options);
@@ -321,16 +327,15 @@ int RunServer(const ServerOptions& options) {
     return 1;
   }
   uint16_t port = acceptor->local_endpoint().port();
-  std::make_shared<Listener>(io, std::move(*acceptor), router, options,
-                             (*repository)->TempRoot())
+  std::make_shared<Listener>(io, std::move(*acceptor), router, options, (*repository)->TempRoot())
       ->Accept();
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&io](beast::error_code, int) { io.stop(); });
 
   LogInfo("orrery listening on http://" + options.host + ":" + std::to_string(port) +
-          " (data: " + options.data_dir.string() + ", admin token: " +
-          (*repository)->AdminTokenPath().string() + ")");
+          " (data: " + options.data_dir.string() +
+          ", admin token: " + (*repository)->AdminTokenPath().string() + ")");
   std::vector<std::thread> threads;
   for (int i = 1; i < options.threads; ++i) threads.emplace_back([&io] { io.run(); });
   io.run();

@@ -76,9 +76,9 @@ Result<nlohmann::json> ApiClient::Call(const std::string& method, const std::str
   return ParseJson(response);
 }
 
-Result<nlohmann::json> ApiClient::Upload(
-    const std::string& target, const std::filesystem::path& file,
-    std::vector<std::pair<std::string, std::string>> headers) {
+Result<nlohmann::json> ApiClient::Upload(const std::string& target,
+                                         const std::filesystem::path& file,
+                                         std::vector<std::pair<std::string, std::string>> headers) {
   HttpRequest request;
   request.method = "POST";
   request.target = target;

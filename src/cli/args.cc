@@ -76,9 +76,8 @@ Result<int64_t> ParseDuration(std::string_view text) {
   }
   int64_t count = 0;
   auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), count);
-  if (unit == 0 || digits.empty() || error != std::errc() ||
-      end != digits.data() + digits.size() || count <= 0 ||
-      count > std::numeric_limits<int64_t>::max() / unit) {
+  if (unit == 0 || digits.empty() || error != std::errc() || end != digits.data() + digits.size() ||
+      count <= 0 || count > std::numeric_limits<int64_t>::max() / unit) {
     return InvalidArgument("bad duration '" + std::string(text) +
                            "' (a positive number of seconds, or e.g. 90m, 12h, 30d)");
   }

@@ -17,7 +17,7 @@ namespace orrery::cli {
 
 // "tenant/name[:version]" or "name[:version]" as typed by the user.
 struct ObjectRef {
-  std::string tenant;                 // empty for a bare name: the token's tenant
+  std::string tenant;  // empty for a bare name: the token's tenant
   std::string name;
   std::optional<VersionRef> version;  // set when ":version" was given
 

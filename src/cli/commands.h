@@ -59,14 +59,14 @@ struct Target {
 // Parses `text` (ParseObjectRef), fills in the tenant and settles the kind:
 // `kind_flag` if given, else whichever collection holds the object (names of
 // servables and datasets share one namespace per tenant).
-Result<Target> ResolveTarget(ApiClient& api, const std::string& text,
-                             const std::string& kind_flag, bool allow_version);
+Result<Target> ResolveTarget(ApiClient& api, const std::string& text, const std::string& kind_flag,
+                             bool allow_version);
 
 // Registration, one function per commands_*.cc file.
 void AddServeCommand(CLI::App& app, CommandSet& set);      // serve
 void AddPackageCommands(CLI::App& app, CommandSet& set);   // publish, download
 void AddObjectCommands(CLI::App& app, CommandSet& set);    // show, alias, share, delete
 void AddDiscoverCommands(CLI::App& app, CommandSet& set);  // list, search
-void AddAdminCommands(CLI::App& app, CommandSet& set);     // tenant, token, whoami, audit, gc, check
+void AddAdminCommands(CLI::App& app, CommandSet& set);  // tenant, token, whoami, audit, gc, check
 
 }  // namespace orrery::cli

@@ -10,9 +10,9 @@ namespace orrery::cli {
 namespace {
 
 void AddGlobalClientFlags(CLI::App& command, ClientOptions& options) {
-  command.add_option("--url", options.url,
-                     std::string("server URL (default: $ORRERY_URL, else ") + kDefaultServerUrl +
-                         ")");
+  command.add_option(
+      "--url", options.url,
+      std::string("server URL (default: $ORRERY_URL, else ") + kDefaultServerUrl + ")");
   command.add_option("--token", options.token,
                      "API token (default: $ORRERY_TOKEN, else the file $ORRERY_TOKEN_FILE, "
                      "else <data-dir>/admin.token)");
@@ -20,8 +20,9 @@ void AddGlobalClientFlags(CLI::App& command, ClientOptions& options) {
                      "server data directory whose admin.token to use when no token is given "
                      "(default: $ORRERY_DATA_DIR, else ./orrery-data)");
   command.add_flag("--json", options.json, "print the server's JSON answer instead of text");
-  command.add_option("--timeout", options.timeout_s,
-                     "seconds without progress before a request is abandoned (default 300)")
+  command
+      .add_option("--timeout", options.timeout_s,
+                  "seconds without progress before a request is abandoned (default 300)")
       ->check(CLI::PositiveNumber);
 }
 
@@ -62,8 +63,8 @@ int Report(const Status& status) {
   return ExitCodeFor(status);
 }
 
-Result<Target> ResolveTarget(ApiClient& api, const std::string& text,
-                             const std::string& kind_flag, bool allow_version) {
+Result<Target> ResolveTarget(ApiClient& api, const std::string& text, const std::string& kind_flag,
+                             bool allow_version) {
   Target target;
   ASSIGN_OR_RETURN(target.ref, ParseObjectRef(text, allow_version));
   ASSIGN_OR_RETURN(target.kind, PluralKind(kind_flag));

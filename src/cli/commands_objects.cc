@@ -94,9 +94,10 @@ struct ShowArgs {
 Status RunShow(ApiClient& api, const ClientOptions& options, const ShowArgs& args) {
   ASSIGN_OR_RETURN(Target target, ResolveTarget(api, args.ref, args.kind, true));
   const ObjectRef& ref = target.ref;
-  std::string path = ref.version ? ApiPath({target.kind, ref.tenant, ref.name, "versions",
-                                            ref.version->ToString()})
-                                 : ApiPath({target.kind, ref.tenant, ref.name});
+  std::string path =
+      ref.version
+          ? ApiPath({target.kind, ref.tenant, ref.name, "versions", ref.version->ToString()})
+          : ApiPath({target.kind, ref.tenant, ref.name});
   ASSIGN_OR_RETURN(json answer, api.Call("GET", path));
   if (options.json) {
     PrintJson(answer);
@@ -181,7 +182,8 @@ Result<json> ChangeSharing(ApiClient& api, const Target& target, const ShareArgs
 
 Status RunShare(ApiClient& api, const ClientOptions& options, const ShareArgs& args) {
   int given = !args.with.empty() + !args.unshare.empty() + args.make_public + args.make_private;
-  if (given != 1) return InvalidArgument("give exactly one of --with, --unshare, --public, --private");
+  if (given != 1)
+    return InvalidArgument("give exactly one of --with, --unshare, --public, --private");
   ASSIGN_OR_RETURN(Target target, ResolveTarget(api, args.ref, args.kind, false));
   ASSIGN_OR_RETURN(json answer, ChangeSharing(api, target, args));
   if (options.json) {
@@ -224,9 +226,10 @@ Status RunDelete(ApiClient& api, const ClientOptions& options, const DeleteArgs&
   ASSIGN_OR_RETURN(Target target, ResolveTarget(api, args.ref, args.kind, true));
   const ObjectRef& ref = target.ref;
   RETURN_IF_ERROR(Confirm(ref.ToString(), args.yes));
-  std::string path = ref.version ? ApiPath({target.kind, ref.tenant, ref.name, "versions",
-                                            ref.version->ToString()})
-                                 : ApiPath({target.kind, ref.tenant, ref.name});
+  std::string path =
+      ref.version
+          ? ApiPath({target.kind, ref.tenant, ref.name, "versions", ref.version->ToString()})
+          : ApiPath({target.kind, ref.tenant, ref.name});
   ASSIGN_OR_RETURN(json answer, api.Call("DELETE", path));
   if (options.json) {
     PrintJson(answer);

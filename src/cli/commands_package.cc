@@ -78,10 +78,11 @@ Status RunPublish(ApiClient& api, const ClientOptions& options, PublishArgs args
   ASSIGN_OR_RETURN(std::string digest, Sha256OfFile(package));
   Query query = {{"visibility", args.make_public ? "public" : ""},
                  {"if_changed", args.if_changed ? "true" : ""}};
-  ASSIGN_OR_RETURN(json version,
-                   api.Upload(ApiPath({kind, ref.tenant, ref.name, "versions"}, query), package,
-                              {{"Content-Type", args.zstd ? "application/zstd" : "application/x-tar"},
-                               {"X-Orrery-Sha256", digest}}));
+  ASSIGN_OR_RETURN(
+      json version,
+      api.Upload(ApiPath({kind, ref.tenant, ref.name, "versions"}, query), package,
+                 {{"Content-Type", args.zstd ? "application/zstd" : "application/x-tar"},
+                  {"X-Orrery-Sha256", digest}}));
   if (options.json) {
     PrintJson(version);
   } else {
@@ -141,11 +142,12 @@ Status RunDownload(ApiClient& api, const ClientOptions& options, const DownloadA
   ASSIGN_OR_RETURN(Target target, ResolveTarget(api, args.ref, args.kind, true));
   ObjectRef& ref = target.ref;
   std::string requested = ref.version ? ref.version->ToString() : "latest";
-  ASSIGN_OR_RETURN(json version,
-                   api.Call("GET", ApiPath({target.kind, ref.tenant, ref.name, "versions",
-                                            requested})));
+  ASSIGN_OR_RETURN(
+      json version,
+      api.Call("GET", ApiPath({target.kind, ref.tenant, ref.name, "versions", requested})));
   std::string number = Field(version, "version");
-  fs::path destination = args.output.empty() ? fs::path(ref.name + "-" + number) : fs::path(args.output);
+  fs::path destination =
+      args.output.empty() ? fs::path(ref.name + "-" + number) : fs::path(args.output);
   if (fs::exists(destination)) {
     return InvalidArgument(destination.string() + " already exists; choose another with -o");
   }
@@ -201,7 +203,9 @@ void AddPackageCommands(CLI::App& app, CommandSet& set) {
       "Download a version into a new directory and verify it. Without a version, latest; after "
       "unpacking, every file's SHA-256 is checked against the hub's record, and on a mismatch the "
       "directory is removed and the command fails.",
-      [download](ApiClient& api, const ClientOptions& o) { return RunDownload(api, o, *download); });
+      [download](ApiClient& api, const ClientOptions& o) {
+        return RunDownload(api, o, *download);
+      });
   d->add_option("REF", download->ref, "tenant/name[:version] or name[:version]")->required();
   d->add_option("-o,--output", download->output,
                 "directory to create (default ./<name>-<version>; must not exist)");

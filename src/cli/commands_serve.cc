@@ -18,25 +18,29 @@ void AddServeCommand(CLI::App& app, CommandSet& set) {
                     "./orrery-data)");
   serve->add_option("--host", options->host, "address to listen on; 0.0.0.0 to expose")
       ->capture_default_str();
-  serve->add_option("--port", options->port, "TCP port; 0 picks a free one")
-      ->capture_default_str();
+  serve->add_option("--port", options->port, "TCP port; 0 picks a free one")->capture_default_str();
   serve->add_option("--threads", options->threads, "HTTP worker threads")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  serve->add_option("--max-upload-bytes", options->max_upload_bytes,
-                    "largest archive upload (413 above)")
+  serve
+      ->add_option("--max-upload-bytes", options->max_upload_bytes,
+                   "largest archive upload (413 above)")
       ->capture_default_str();
-  serve->add_option("--max-json-bytes", options->max_json_bytes,
-                    "largest other request body (413 above)")
+  serve
+      ->add_option("--max-json-bytes", options->max_json_bytes,
+                   "largest other request body (413 above)")
       ->capture_default_str();
-  serve->add_option("--max-archive-entries", options->max_archive_entries,
-                    "most files and directories in a package (413 above)")
+  serve
+      ->add_option("--max-archive-entries", options->max_archive_entries,
+                   "most files and directories in a package (413 above)")
       ->capture_default_str();
-  serve->add_option("--max-unpacked-bytes", options->max_unpacked_bytes,
-                    "largest sum of file sizes in a package (413 above)")
+  serve
+      ->add_option("--max-unpacked-bytes", options->max_unpacked_bytes,
+                   "largest sum of file sizes in a package (413 above)")
       ->capture_default_str();
-  serve->add_option("--gc-min-age-s", options->gc_min_age_s,
-                    "a full garbage collection spares blobs younger than this")
+  serve
+      ->add_option("--gc-min-age-s", options->gc_min_age_s,
+                   "a full garbage collection spares blobs younger than this")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   serve->callback([&set, options, data_dir] {

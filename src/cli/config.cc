@@ -18,7 +18,8 @@ Result<std::string> ReadTokenFile(const std::filesystem::path& path) {
   ASSIGN_OR_RETURN(std::string text, ReadFile(path));
   constexpr const char* kSpace = " \t\r\n";
   size_t begin = text.find_first_not_of(kSpace);
-  if (begin == std::string::npos) return InvalidArgument("token file " + path.string() + " is empty");
+  if (begin == std::string::npos)
+    return InvalidArgument("token file " + path.string() + " is empty");
   return text.substr(begin, text.find_last_not_of(kSpace) - begin + 1);
 }
 
@@ -55,9 +56,10 @@ Result<std::string> DiscoverToken(const ClientOptions& options, const EnvLookup&
   std::filesystem::path admin = ResolveDataDir(options.data_dir, env) / kAdminTokenFile;
   Result<std::string> from_admin = ReadTokenFile(admin);
   if (from_admin.ok()) return from_admin;
-  return InvalidArgument("no token: pass --token, set ORRERY_TOKEN or ORRERY_TOKEN_FILE, or run "
-                         "where " + admin.string() + " is readable (" +
-                         from_admin.status().message() + ")");
+  return InvalidArgument(
+      "no token: pass --token, set ORRERY_TOKEN or ORRERY_TOKEN_FILE, or run "
+      "where " +
+      admin.string() + " is readable (" + from_admin.status().message() + ")");
 }
 
 }  // namespace orrery::cli

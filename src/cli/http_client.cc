@@ -87,8 +87,8 @@ class Connection {
     // The sink enforces its own limit. Not boost::none: Beast 1.74 compares
     // the length with the optional, and every length is greater than none.
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-    beast::error_code ec = Await(
-        [&](auto handler) { http::async_read_header(stream_, buffer_, parser, handler); });
+    beast::error_code ec =
+        Await([&](auto handler) { http::async_read_header(stream_, buffer_, parser, handler); });
     if (ec) return Failure("read response", ec);
     HttpResponse response;
     response.status = static_cast<int>(parser.get().result_int());
@@ -218,8 +218,8 @@ Result<HttpResponse> HttpClient::Send(const HttpRequest& request) {
     if (request.response_file.empty() || response.status / 100 != 2) {
       return StringSink(response.body, options_.max_memory_body);
     }
-    response_fd = UniqueFd(::open(request.response_file.c_str(),
-                                  O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    response_fd = UniqueFd(
+        ::open(request.response_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (!response_fd.valid()) open_status = ErrnoStatus("create " + request.response_file.string());
     return FdSink(response_fd.get(), request.response_file.string());
   };

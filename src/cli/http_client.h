@@ -26,9 +26,9 @@ struct HttpRequest {
   std::string method = "GET";  // GET, POST, PUT, DELETE
   std::string target;          // path and query, e.g. from ApiPath()
   std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;                      // sent when body_file is empty
-  std::filesystem::path body_file;       // when set, the body streams from this file
-  std::filesystem::path response_file;   // when set, a 2xx body streams into this file
+  std::string body;                     // sent when body_file is empty
+  std::filesystem::path body_file;      // when set, the body streams from this file
+  std::filesystem::path response_file;  // when set, a 2xx body streams into this file
 };
 
 struct HttpResponse {

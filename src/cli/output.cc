@@ -50,6 +50,8 @@ void Table::Print(std::ostream& out) const {
   }
 }
 
-void PrintJson(const nlohmann::json& value) { std::cout << value.dump(2) << std::endl; }
+void PrintJson(const nlohmann::json& value) {
+  std::cout << value.dump(2) << std::endl;
+}
 
 }  // namespace orrery::cli

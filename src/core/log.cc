@@ -21,7 +21,9 @@ const char* LevelName(LogLevel level) {
 }
 }  // namespace
 
-void SetLogLevel(LogLevel level) { g_level = level; }
+void SetLogLevel(LogLevel level) {
+  g_level = level;
+}
 
 void Log(LogLevel level, std::string_view message) {
   if (level < g_level.load()) return;

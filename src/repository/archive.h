@@ -26,9 +26,9 @@
 namespace orrery {
 
 struct ArchiveLimits {
-  uint64_t max_entries = 10000;                  // files + directories
-  uint64_t max_total_bytes = 4ull << 30;         // sum of file sizes, uncompressed
-  uint64_t max_manifest_bytes = 1 << 20;         // orrery.yaml
+  uint64_t max_entries = 10000;           // files + directories
+  uint64_t max_total_bytes = 4ull << 30;  // sum of file sizes, uncompressed
+  uint64_t max_manifest_bytes = 1 << 20;  // orrery.yaml
 };
 
 struct ArchiveEntry {
@@ -65,8 +65,7 @@ Status ReadPackageArchive(const std::filesystem::path& archive, const ArchiveLim
 // temp directory beside it that is renamed to `destination` only when the
 // whole archive extracted; on error nothing is left behind.
 Status ExtractPackageArchive(const std::filesystem::path& archive,
-                             const std::filesystem::path& destination,
-                             const ArchiveLimits& limits);
+                             const std::filesystem::path& destination, const ArchiveLimits& limits);
 
 // Writes a tar (pax format), zstd-compressed when `zstd`.
 // Thread-compatible.

@@ -106,15 +106,20 @@ Result<nlohmann::json> Repository::ListPage(const Caller& caller, const ListQuer
   // columns (and the tag subquery) are then computed for its rows alone,
   // not for every match.
   std::string order = std::string(search ? "score, " : "") + "tenant_name, object_name";
-  std::string page = "SELECT o.id AS object_id, v.id AS version_id, t.name AS tenant_name, "
-                     "o.name AS object_name, " + score + " AS score" + from + " ORDER BY " +
-                     order + " LIMIT ?" + limit + " OFFSET ?" + std::to_string(values.size() + 3);
+  std::string page =
+      "SELECT o.id AS object_id, v.id AS version_id, t.name AS tenant_name, "
+      "o.name AS object_name, " +
+      score + " AS score" + from + " ORDER BY " + order + " LIMIT ?" + limit + " OFFSET ?" +
+      std::to_string(values.size() + 3);
   std::string select =
       "SELECT p.tenant_name, p.object_name, o.kind, o.visibility, v.number, v.title, "
       "v.description, v.creators, v.backend, v.task, v.domain, v.published_at, IFNULL((SELECT "
       "group_concat(tag, ' ') FROM (SELECT tag FROM version_tags WHERE version_id = v.id "
-      "ORDER BY tag)), ''), p.score FROM (" + page + ") p JOIN objects o ON o.id = p.object_id "
-      "JOIN versions v ON v.id = p.version_id ORDER BY " + order;
+      "ORDER BY tag)), ''), p.score FROM (" +
+      page +
+      ") p JOIN objects o ON o.id = p.object_id "
+      "JOIN versions v ON v.id = p.version_id ORDER BY " +
+      order;
 
   std::lock_guard lock(db_mutex_);
   auto bind = [&](Statement& statement) {
@@ -135,11 +140,16 @@ Result<nlohmann::json> Repository::ListPage(const Caller& caller, const ListQuer
     ASSIGN_OR_RETURN(bool more, rows.Step());
     if (!more) break;
     nlohmann::json item = {
-        {"tenant", rows.ColumnText(0)},       {"name", rows.ColumnText(1)},
-        {"kind", rows.ColumnText(2)},         {"visibility", rows.ColumnText(3)},
-        {"latest_version", rows.ColumnInt(4)}, {"title", rows.ColumnText(5)},
-        {"description", rows.ColumnText(6)},  {"creators", SplitNonEmpty(rows.ColumnText(7), "; ")},
-        {"backend", rows.ColumnText(8)},      {"task", rows.ColumnText(9)},
+        {"tenant", rows.ColumnText(0)},
+        {"name", rows.ColumnText(1)},
+        {"kind", rows.ColumnText(2)},
+        {"visibility", rows.ColumnText(3)},
+        {"latest_version", rows.ColumnInt(4)},
+        {"title", rows.ColumnText(5)},
+        {"description", rows.ColumnText(6)},
+        {"creators", SplitNonEmpty(rows.ColumnText(7), "; ")},
+        {"backend", rows.ColumnText(8)},
+        {"task", rows.ColumnText(9)},
         {"domain", rows.ColumnText(10)},
         {"updated_at", FormatUnixSeconds(rows.ColumnInt(11))},
         {"tags", SplitNonEmpty(rows.ColumnText(12), " ")},
@@ -236,11 +246,11 @@ Result<std::filesystem::path> Repository::ExportArchive(const Caller& caller, Pa
   Status status = [&]() -> Status {
     ASSIGN_OR_RETURN(auto writer, ArchiveWriter::Create(output, /*zstd=*/false));
     for (const FileRow& file : files) {
-      RETURN_IF_ERROR(writer->AddFile(
-          file.path, static_cast<uint64_t>(file.size), file.executable,
-          [&](const ArchiveWriter::WriteFn& write) {
-            return CatalogedBlob(blobs_->Read(file.blob, write), file.blob);
-          }));
+      RETURN_IF_ERROR(writer->AddFile(file.path, static_cast<uint64_t>(file.size), file.executable,
+                                      [&](const ArchiveWriter::WriteFn& write) {
+                                        return CatalogedBlob(blobs_->Read(file.blob, write),
+                                                             file.blob);
+                                      }));
     }
     return writer->Finish();
   }();
@@ -274,8 +284,8 @@ Result<std::filesystem::path> Repository::Materialize(const Caller& caller,
   for (const FileRow& file : files) {
     std::filesystem::path target = staging.path() / file.path;
     RETURN_IF_ERROR(EnsureDir(target.parent_path(), 0755));
-    RETURN_IF_ERROR(CatalogedBlob(blobs_->CopyTo(file.blob, target, file.executable ? 0755 : 0644),
-                                  file.blob));
+    RETURN_IF_ERROR(
+        CatalogedBlob(blobs_->CopyTo(file.blob, target, file.executable ? 0755 : 0644), file.blob));
   }
   RETURN_IF_ERROR(FsyncDir(staging.path()));
   if (std::rename(staging.path().c_str(), final_dir.c_str()) != 0) {

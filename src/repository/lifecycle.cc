@@ -9,7 +9,8 @@ Result<std::vector<std::string>> BlobsOfVersions(Database& db, const std::string
                                                  int64_t id) {
   ASSIGN_OR_RETURN(Statement rows,
                    db.Prepare("SELECT DISTINCT f.blob FROM files f JOIN versions v ON v.id = "
-                              "f.version_id WHERE " + where));
+                              "f.version_id WHERE " +
+                              where));
   rows.Bind(1, id);
   std::vector<std::string> digests;
   while (true) {
@@ -87,10 +88,12 @@ Result<nlohmann::json> Repository::AddShare(const Caller& caller, PackageKind ki
   std::lock_guard lock(db_mutex_);
   ASSIGN_OR_RETURN(ObjectRow object, FindOwned(caller, kind, name));
   ASSIGN_OR_RETURN(int64_t tenant_id, TenantId(tenant));
-  if (tenant_id == object.tenant_id) return InvalidArgument("an object is always visible to its own tenant");
+  if (tenant_id == object.tenant_id)
+    return InvalidArgument("an object is always visible to its own tenant");
   ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(*db_));
-  ASSIGN_OR_RETURN(Statement insert,
-                   db_->Prepare("INSERT OR IGNORE INTO shares(object_id, tenant_id) VALUES (?, ?)"));
+  ASSIGN_OR_RETURN(
+      Statement insert,
+      db_->Prepare("INSERT OR IGNORE INTO shares(object_id, tenant_id) VALUES (?, ?)"));
   RETURN_IF_ERROR(insert.Bind(1, object.id).Bind(2, tenant_id).Run());
   std::string visibility = object.visibility == "public" ? "public" : "shared";
   ASSIGN_OR_RETURN(Statement update,
@@ -103,8 +106,7 @@ Result<nlohmann::json> Repository::AddShare(const Caller& caller, PackageKind ki
 }
 
 Result<nlohmann::json> Repository::RemoveShare(const Caller& caller, PackageKind kind,
-                                               const QualifiedName& name,
-                                               std::string_view tenant) {
+                                               const QualifiedName& name, std::string_view tenant) {
   RETURN_IF_ERROR(ValidateTenantName(tenant));
   std::lock_guard lock(db_mutex_);
   ASSIGN_OR_RETURN(ObjectRow object, FindOwned(caller, kind, name));
@@ -144,7 +146,8 @@ Result<nlohmann::json> Repository::DeleteVersion(const Caller& caller, PackageKi
     ASSIGN_OR_RETURN(Statement tombstone,
                      db_->Prepare("UPDATE versions SET deleted_at = ?, deleted_by = ? "
                                   "WHERE id = ?"));
-    RETURN_IF_ERROR(tombstone.Bind(1, NowUnixSeconds()).Bind(2, caller.token_id).Bind(3, row.id).Run());
+    RETURN_IF_ERROR(
+        tombstone.Bind(1, NowUnixSeconds()).Bind(2, caller.token_id).Bind(3, row.id).Run());
     ASSIGN_OR_RETURN(Statement unalias, db_->Prepare("DELETE FROM aliases WHERE version_id = ?"));
     RETURN_IF_ERROR(unalias.Bind(1, row.id).Run());
     RETURN_IF_ERROR(RefreshLatest(object.id));

@@ -74,7 +74,7 @@ struct Creator {
 };
 
 struct Identifier {
-  std::string type;      // e.g. DOI, URL, arXiv
+  std::string type;  // e.g. DOI, URL, arXiv
   std::string value;
   std::string relation;  // related identifiers only, e.g. IsDerivedFrom
 };

@@ -41,8 +41,8 @@ Result<QualifiedName> ParseQualifiedName(std::string_view text,
 
 // A version reference: a number ("3") or an alias ("latest", "prod").
 struct VersionRef {
-  int64_t number = 0;   // > 0 when numeric
-  std::string alias;    // non-empty when an alias
+  int64_t number = 0;  // > 0 when numeric
+  std::string alias;   // non-empty when an alias
   bool is_number() const { return number > 0; }
   std::string ToString() const { return is_number() ? std::to_string(number) : alias; }
 };

@@ -41,8 +41,8 @@ class BlobSinkVisitor : public ArchiveVisitor {
     Result<std::string> digest = writer_->Commit(expected);
     writer_.reset();
     if (!digest.ok()) return digest.status().WithContext("file " + current_.path);
-    files_.push_back({current_.path, *digest, static_cast<int64_t>(current_.size),
-                      current_.executable});
+    files_.push_back(
+        {current_.path, *digest, static_cast<int64_t>(current_.size), current_.executable});
     return Status::Ok();
   }
 
@@ -99,8 +99,7 @@ Result<Manifest> CheckedManifest(const ArchiveScan& scan, PackageKind kind,
 }  // namespace
 
 Result<PublishResult> Repository::CommitVersion(const Caller& caller, PackageKind kind,
-                                                const QualifiedName& name,
-                                                const Manifest& manifest,
+                                                const QualifiedName& name, const Manifest& manifest,
                                                 const PublishOptions& options,
                                                 std::vector<FileRow>& files) {
   std::string digest = PackageDigest(files);
@@ -118,8 +117,7 @@ Result<PublishResult> Repository::CommitVersion(const Caller& caller, PackageKin
       return PublishResult{unchanged, false};
     }
   }
-  ASSIGN_OR_RETURN(Statement next,
-                   db_->Prepare("SELECT next_version FROM objects WHERE id = ?"));
+  ASSIGN_OR_RETURN(Statement next, db_->Prepare("SELECT next_version FROM objects WHERE id = ?"));
   next.Bind(1, object_id);
   ASSIGN_OR_RETURN(bool stepped, next.Step());
   if (!stepped) return Internal("object row vanished during publish");
@@ -166,8 +164,7 @@ Result<PublishResult> Repository::CommitVersion(const Caller& caller, PackageKin
 // Creates the object, or revives a deleted one (new visibility, no shares;
 // version numbers continue). Returns its id. REQUIRES(db_mutex_), in a transaction.
 Result<int64_t> Repository::UpsertObject(const Caller& caller, PackageKind kind,
-                                         const QualifiedName& name,
-                                         const std::string& visibility) {
+                                         const QualifiedName& name, const std::string& visibility) {
   ASSIGN_OR_RETURN(Statement find,
                    db_->Prepare("SELECT id, deleted_at IS NOT NULL, kind FROM objects "
                                 "WHERE tenant_id = ? AND name = ?"));

@@ -7,8 +7,8 @@
 #include "core/clock.h"
 #include "core/files.h"
 #include "core/hash.h"
-#include "core/random.h"
 #include "core/log.h"
+#include "core/random.h"
 #include "repository/rows.h"
 
 namespace orrery {
@@ -50,7 +50,9 @@ std::filesystem::path Repository::AdminTokenPath() const {
   return options_.data_dir / "admin.token";
 }
 
-std::filesystem::path Repository::TempRoot() const { return options_.data_dir / "tmp"; }
+std::filesystem::path Repository::TempRoot() const {
+  return options_.data_dir / "tmp";
+}
 
 Result<std::unique_ptr<Repository>> Repository::Open(const Options& options) {
   RETURN_IF_ERROR(EnsureDir(options.data_dir, 0700));
@@ -62,8 +64,7 @@ Result<std::unique_ptr<Repository>> Repository::Open(const Options& options) {
   ASSIGN_OR_RETURN(auto blobs, BlobStore::Open(options.data_dir / "blobs"));
   ASSIGN_OR_RETURN(auto db, Database::Open({.path = options.data_dir / "catalog.db"}));
   RETURN_IF_ERROR(db->Migrate(CatalogMigrations()));
-  std::unique_ptr<Repository> repository(
-      new Repository(options, std::move(db), std::move(blobs)));
+  std::unique_ptr<Repository> repository(new Repository(options, std::move(db), std::move(blobs)));
   RETURN_IF_ERROR(repository->Bootstrap());
   // Blobs of publishes a crash interrupted before their commit.
   RETURN_IF_ERROR(repository->CollectAllBlobs(options.gc_min_age_s).status());
@@ -112,7 +113,8 @@ Result<Repository::ObjectRow> Repository::FindVisible(const Caller& caller, Pack
       db_->Prepare("SELECT o.id, o.tenant_id, o.visibility, o.created_at, "
                    "IFNULL(o.latest_version_id, 0) FROM objects o JOIN tenants t ON t.id = "
                    "o.tenant_id WHERE t.name = ?2 AND o.name = ?3 AND o.kind = ?4 AND "
-                   "o.deleted_at IS NULL AND " + VisibleToTenantSql(1)));
+                   "o.deleted_at IS NULL AND " +
+                   VisibleToTenantSql(1)));
   find.Bind(1, caller.tenant_id).Bind(2, name.tenant).Bind(3, name.name);
   find.Bind(4, PackageKindName(kind));
   ASSIGN_OR_RETURN(bool found, find.Step());
@@ -158,10 +160,13 @@ Result<Repository::VersionRow> Repository::ResolveVersion(const ObjectRow& objec
       db_->Prepare("SELECT v.id, v.number, v.digest, v.size, v.file_count, v.manifest, v.title, "
                    "v.published_at, IFNULL(t.name, '') FROM versions v LEFT JOIN tokens k ON "
                    "k.id = v.published_by LEFT JOIN tenants t ON t.id = k.tenant_id WHERE "
-                   "v.object_id = ?1 AND v.deleted_at IS NULL AND " + where));
+                   "v.object_id = ?1 AND v.deleted_at IS NULL AND " +
+                   where));
   find.Bind(1, object.id);
-  if (version.is_number()) find.Bind(2, version.number);
-  else if (version.alias != "latest") find.Bind(3, version.alias);
+  if (version.is_number())
+    find.Bind(2, version.number);
+  else if (version.alias != "latest")
+    find.Bind(3, version.alias);
   ASSIGN_OR_RETURN(bool found, find.Step());
   if (!found) {
     return NotFound("version " + version.ToString() + " of " + object.Qualified() + " not found");
@@ -180,16 +185,15 @@ Result<Repository::VersionRow> Repository::ResolveVersion(const ObjectRow& objec
 }
 
 Result<std::vector<Repository::FileRow>> Repository::FilesOf(int64_t version_id) {
-  ASSIGN_OR_RETURN(Statement files,
-                   db_->Prepare("SELECT path, blob, size, executable FROM files "
-                                "WHERE version_id = ? ORDER BY path"));
+  ASSIGN_OR_RETURN(Statement files, db_->Prepare("SELECT path, blob, size, executable FROM files "
+                                                 "WHERE version_id = ? ORDER BY path"));
   files.Bind(1, version_id);
   std::vector<FileRow> rows;
   while (true) {
     ASSIGN_OR_RETURN(bool more, files.Step());
     if (!more) break;
-    rows.push_back({files.ColumnText(0), files.ColumnText(1), files.ColumnInt(2),
-                    files.ColumnInt(3) != 0});
+    rows.push_back(
+        {files.ColumnText(0), files.ColumnText(1), files.ColumnInt(2), files.ColumnInt(3) != 0});
   }
   return rows;
 }
@@ -349,9 +353,8 @@ Result<nlohmann::json> Repository::Check(const Caller& caller) {
     Status read = blobs_->Read(digest, [](const char*, size_t) { return Status::Ok(); });
     if (!read.ok()) problems.push_back("blob " + digest + ": " + read.message());
   }
-  return nlohmann::json{{"ok", problems.empty()},
-                        {"problems", problems},
-                        {"blobs_checked", blobs.size()}};
+  return nlohmann::json{
+      {"ok", problems.empty()}, {"problems", problems}, {"blobs_checked", blobs.size()}};
 }
 
 }  // namespace orrery

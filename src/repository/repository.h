@@ -56,9 +56,9 @@ struct Caller {
 };
 
 struct PublishOptions {
-  std::string expected_sha256;   // of the whole archive; empty = not checked
+  std::string expected_sha256;         // of the whole archive; empty = not checked
   std::string visibility = "private";  // for a new (or revived) object
-  bool if_changed = false;       // identical to latest -> no new version
+  bool if_changed = false;             // identical to latest -> no new version
 };
 
 struct PublishResult {
@@ -112,7 +112,8 @@ class Repository {
   // ---- finding (find.cc)
   Result<nlohmann::json> List(const Caller& caller, const ListQuery& query);
   Result<nlohmann::json> Search(const Caller& caller, const ListQuery& query);
-  Result<nlohmann::json> Describe(const Caller& caller, PackageKind kind, const QualifiedName& name);
+  Result<nlohmann::json> Describe(const Caller& caller, PackageKind kind,
+                                  const QualifiedName& name);
   Result<nlohmann::json> DescribeVersion(const Caller& caller, PackageKind kind,
                                          const QualifiedName& name, const VersionRef& version);
   // Writes the version's package as a tar under TempRoot(), every blob
@@ -157,7 +158,6 @@ class Repository {
   struct FileRow;  // public so that implementation helpers can name it
 
  private:
-
   Repository(Options options, std::unique_ptr<Database> db, std::unique_ptr<BlobStore> blobs);
   Status Bootstrap();
 

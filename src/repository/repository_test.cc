@@ -54,10 +54,10 @@ class RepositoryTest : public ::testing::Test {
     auto writer = ArchiveWriter::Create(path, false);
     EXPECT_TRUE(writer.ok());
     for (const auto& [name, content] : files) {
-      Status added = (*writer)->AddFile(name, content.size(), false,
-                                        [&](const ArchiveWriter::WriteFn& write) {
-                                          return write(content.data(), content.size());
-                                        });
+      Status added =
+          (*writer)->AddFile(name, content.size(), false, [&](const ArchiveWriter::WriteFn& write) {
+            return write(content.data(), content.size());
+          });
       EXPECT_TRUE(added.ok()) << added.ToString();
     }
     EXPECT_TRUE((*writer)->Finish().ok());
@@ -66,10 +66,9 @@ class RepositoryTest : public ::testing::Test {
 
   Result<PublishResult> Publish(const Caller& caller, const std::string& name,
                                 const std::string& code, PublishOptions options = {}) {
-    auto archive = Package({{"orrery.yaml", Manifest(name, "Title of " + name)},
-                            {"model.py", code}});
-    return repo_->Publish(caller, PackageKind::kServable, {caller.tenant, name}, archive,
-                          options);
+    auto archive =
+        Package({{"orrery.yaml", Manifest(name, "Title of " + name)}, {"model.py", code}});
+    return repo_->Publish(caller, PackageKind::kServable, {caller.tenant, name}, archive, options);
   }
 
   size_t BlobFiles() {
@@ -153,8 +152,7 @@ TEST_F(RepositoryTest, DeleteVersionTombstonesAndCollectsItsBlobs) {
   ASSERT_TRUE(Publish(acme_, "model", "two").ok());
   size_t before = BlobFiles();
   ASSERT_TRUE(repo_->SetAlias(acme_, PackageKind::kServable, {"acme", "model"}, "prod", 2).ok());
-  ASSERT_TRUE(
-      repo_->DeleteVersion(acme_, PackageKind::kServable, {"acme", "model"}, {2, ""}).ok());
+  ASSERT_TRUE(repo_->DeleteVersion(acme_, PackageKind::kServable, {"acme", "model"}, {2, ""}).ok());
   // "two" was only in version 2; the manifest blob is shared with version 1.
   EXPECT_EQ(BlobFiles(), before - 1);
   auto described = repo_->Describe(acme_, PackageKind::kServable, {"acme", "model"});

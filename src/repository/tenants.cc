@@ -147,11 +147,11 @@ Result<nlohmann::json> Repository::RevokeToken(const Caller& caller, int64_t tok
   if (!found) return NotFound(not_found);
   std::string tenant = find.ColumnText(0);
   if (tenant != caller.tenant && !caller.IsHubAdmin()) return NotFound(not_found);
-  if (!find.ColumnIsNull(1)) return Conflict("token " + std::to_string(token_id) + " is already revoked");
+  if (!find.ColumnIsNull(1))
+    return Conflict("token " + std::to_string(token_id) + " is already revoked");
   int64_t now = NowUnixSeconds();
   ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(*db_));
-  ASSIGN_OR_RETURN(Statement update,
-                   db_->Prepare("UPDATE tokens SET revoked_at = ? WHERE id = ?"));
+  ASSIGN_OR_RETURN(Statement update, db_->Prepare("UPDATE tokens SET revoked_at = ? WHERE id = ?"));
   RETURN_IF_ERROR(update.Bind(1, now).Bind(2, token_id).Run());
   RETURN_IF_ERROR(AppendAudit(caller, "token.revoke", tenant, "token " + std::to_string(token_id)));
   RETURN_IF_ERROR(txn.Commit());

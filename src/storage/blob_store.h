@@ -42,7 +42,7 @@ class BlobWriter {
 };
 
 struct BlobInfo {
-  std::string digest;     // 64 lowercase hex
+  std::string digest;  // 64 lowercase hex
   uint64_t size = 0;
   int64_t modified_at = 0;  // unix seconds, used by garbage collection grace periods
 };

@@ -288,10 +288,16 @@ TEST_F(BlobStoreTest, BadDigestStringsAreRefused) {
   std::string good = MustPut("x");
   std::string upper = good;
   for (char& c : upper) c = static_cast<char>(std::toupper(c));
-  const std::vector<std::string> bad = {
-      "", "abc", upper, "sha256:" + good, good + "0", good.substr(1),
-      "../../../../etc/passwd", "../" + good.substr(3), std::string(64, 'g'),
-      good.substr(0, 63) + std::string(1, '\0')};
+  const std::vector<std::string> bad = {"",
+                                        "abc",
+                                        upper,
+                                        "sha256:" + good,
+                                        good + "0",
+                                        good.substr(1),
+                                        "../../../../etc/passwd",
+                                        "../" + good.substr(3),
+                                        std::string(64, 'g'),
+                                        good.substr(0, 63) + std::string(1, '\0')};
   fs::path destination = dir_->path() / "dest";
   for (const std::string& digest : bad) {
     SCOPED_TRACE(digest);

@@ -75,23 +75,25 @@ Statement& Statement::operator=(Statement&& other) noexcept {
   return *this;
 }
 
-Statement::~Statement() { sqlite3_finalize(stmt_); }
+Statement::~Statement() {
+  sqlite3_finalize(stmt_);
+}
 
 // Each Bind remembers the first failure; Step()/Run() report it, so a chain of
 // binds needs no checks in between. A Statement with a failed bind stays
 // failed: prepare a new one.
-#define ORRERY_BIND(index, call)                                                  \
-  do {                                                                            \
-    if (!bind_error_.ok()) return *this;                                          \
-    if (stmt_ == nullptr) {                                                       \
-      bind_error_ = Internal("sqlite: bind on an empty statement");               \
-      return *this;                                                               \
-    }                                                                             \
-    int rc = (call);                                                              \
-    if (rc != SQLITE_OK) {                                                        \
+#define ORRERY_BIND(index, call)                                                     \
+  do {                                                                               \
+    if (!bind_error_.ok()) return *this;                                             \
+    if (stmt_ == nullptr) {                                                          \
+      bind_error_ = Internal("sqlite: bind on an empty statement");                  \
+      return *this;                                                                  \
+    }                                                                                \
+    int rc = (call);                                                                 \
+    if (rc != SQLITE_OK) {                                                           \
       bind_error_ = SqliteError(db_, rc, "bind parameter " + std::to_string(index)); \
-    }                                                                             \
-    return *this;                                                                 \
+    }                                                                                \
+    return *this;                                                                    \
   } while (0)
 
 Statement& Statement::Bind(int index, int64_t value) {
@@ -100,8 +102,8 @@ Statement& Statement::Bind(int index, int64_t value) {
 
 Statement& Statement::Bind(int index, std::string_view value) {
   // SQLITE_TRANSIENT: SQLite copies the bytes, so `value` need not outlive us.
-  ORRERY_BIND(index, sqlite3_bind_text64(stmt_, index, value.data(), value.size(),
-                                         SQLITE_TRANSIENT, SQLITE_UTF8));
+  ORRERY_BIND(index, sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT,
+                                         SQLITE_UTF8));
 }
 
 Statement& Statement::Bind(int index, const std::optional<int64_t>& value) {
@@ -139,7 +141,9 @@ Status Statement::Run() {
   }
 }
 
-int64_t Statement::ColumnInt(int column) const { return sqlite3_column_int64(stmt_, column); }
+int64_t Statement::ColumnInt(int column) const {
+  return sqlite3_column_int64(stmt_, column);
+}
 
 std::string Statement::ColumnText(int column) const {
   // Text first, then bytes: the order SQLite documents for a stable length.
@@ -174,8 +178,8 @@ Result<std::unique_ptr<Database>> Database::Open(const Options& options) {
   ASSIGN_OR_RETURN(std::string journal, QueryPragma(*db, "PRAGMA journal_mode=WAL"));
   // An in-memory database (tests) cannot use WAL and reports "memory".
   if (journal != "wal" && !(journal == "memory" && options.path == ":memory:")) {
-    return Internal("sqlite: " + options.path.string() + ": cannot enable WAL (journal_mode=" +
-                    journal + ")");
+    return Internal("sqlite: " + options.path.string() +
+                    ": cannot enable WAL (journal_mode=" + journal + ")");
   }
   RETURN_IF_ERROR(db->Exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"));
   // SQLite's default page cache is 2 MiB: a catalog of 10,000 servables is
@@ -240,18 +244,26 @@ Status Database::Exec(std::string_view sql) {
   return SqliteStatus(rc, "sqlite: exec: " + message);
 }
 
-Status Database::Begin() { return Exec("BEGIN IMMEDIATE"); }
+Status Database::Begin() {
+  return Exec("BEGIN IMMEDIATE");
+}
 
-Status Database::Commit() { return Exec("COMMIT"); }
+Status Database::Commit() {
+  return Exec("COMMIT");
+}
 
 Status Database::Rollback() {
   if (sqlite3_get_autocommit(db_) != 0) return Status::Ok();  // nothing open
   return Exec("ROLLBACK");
 }
 
-int64_t Database::LastInsertId() const { return sqlite3_last_insert_rowid(db_); }
+int64_t Database::LastInsertId() const {
+  return sqlite3_last_insert_rowid(db_);
+}
 
-int64_t Database::Changes() const { return sqlite3_changes64(db_); }
+int64_t Database::Changes() const {
+  return sqlite3_changes64(db_);
+}
 
 // -------------------------------------------------------------- Transaction
 

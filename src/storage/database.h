@@ -72,8 +72,8 @@ class Statement {
 class Database {
  public:
   struct Options {
-    std::filesystem::path path;  // file path; ":memory:" for tests
-    int busy_timeout_ms = 5000;  // wait this long for another process's lock
+    std::filesystem::path path;     // file path; ":memory:" for tests
+    int busy_timeout_ms = 5000;     // wait this long for another process's lock
     int64_t cache_kib = 64 * 1024;  // page cache of this connection
   };
 
@@ -92,7 +92,7 @@ class Database {
   // Runs one or more statements without parameters.
   Status Exec(std::string_view sql);
 
-  Status Begin();     // BEGIN IMMEDIATE
+  Status Begin();  // BEGIN IMMEDIATE
   Status Commit();
   Status Rollback();  // safe to call when no transaction is open
 
