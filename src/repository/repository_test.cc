@@ -219,6 +219,10 @@ TEST_F(RepositoryTest, TokensAreHashedExpireAndRevoke) {
             Code::kUnauthenticated);
   EXPECT_EQ(repo_->CreateToken(acme_, "acme", Role::kAdmin, 0, "").status().code(),
             Code::kPermissionDenied);
+  EXPECT_EQ(repo_->CreateToken(admin_, "acme", Role::kReader, INT64_MAX, "").status().code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(repo_->CreateToken(admin_, "acme", Role::kReader, -1, "").status().code(),
+            Code::kInvalidArgument);
 }
 
 }  // namespace

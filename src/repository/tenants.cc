@@ -81,7 +81,11 @@ Result<nlohmann::json> Repository::CreateToken(const Caller& caller, std::string
   if (target != caller.tenant && !caller.IsHubAdmin()) {
     return PermissionDenied("an admin of " + caller.tenant + " cannot create tokens for " + target);
   }
-  if (expires_in_s < 0) return InvalidArgument("expires_in_s must be >= 0");
+  constexpr int64_t kMaxExpiresInS = int64_t{100} * 365 * 24 * 3600;
+  if (expires_in_s < 0 || expires_in_s > kMaxExpiresInS) {
+    return InvalidArgument("expires_in_s must be between 0 (never) and " +
+                           std::to_string(kMaxExpiresInS) + " (100 years)");
+  }
   if (description.size() > 256) return InvalidArgument("description is over 256 characters");
   std::lock_guard lock(db_mutex_);
   ASSIGN_OR_RETURN(int64_t tenant_id, TenantId(target));
