@@ -312,6 +312,7 @@ int RunServer(const ServerOptions& options) {
   repository_options.archive_limits.max_entries = options.max_archive_entries;
   repository_options.archive_limits.max_total_bytes = options.max_unpacked_bytes;
   repository_options.gc_min_age_s = options.gc_min_age_s;
+  repository_options.reset_admin_token = options.reset_admin_token;
   Result<std::unique_ptr<Repository>> repository = Repository::Open(repository_options);
   if (!repository.ok()) {
     std::cerr << "orrery: cannot open " << options.data_dir << ": " << repository.status().message()

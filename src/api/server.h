@@ -21,6 +21,7 @@ struct ServerOptions {
   uint64_t max_archive_entries = 10000;            // files + directories in a package (413)
   uint64_t max_unpacked_bytes = 4ull << 30;        // sum of file sizes in a package (413)
   int64_t gc_min_age_s = 600;                      // full GC spares blobs younger than this
+  bool reset_admin_token = false;                  // write a new hub admin token at start
 };
 
 // Serves until SIGINT or SIGTERM; returns the process exit code. Prints

@@ -43,6 +43,9 @@ void AddServeCommand(CLI::App& app, CommandSet& set) {
                    "a full garbage collection spares blobs younger than this")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  serve->add_flag("--reset-admin-token", options->reset_admin_token,
+                  "write a new hub admin token to <data-dir>/admin.token (for an operator who "
+                  "lost it); existing tokens stay valid until revoked");
   serve->callback([&set, options, data_dir] {
     set.action = [options, data_dir] {
       options->data_dir = ResolveDataDir(*data_dir, ProcessEnv());

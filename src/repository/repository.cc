@@ -71,31 +71,47 @@ Result<std::unique_ptr<Repository>> Repository::Open(const Options& options) {
   return repository;
 }
 
-// First start: the hub tenant and its admin token, written where the CLI on
-// this machine finds it. The token is committed to the catalog only after the
-// file is durable, so a crash in between leaves no usable but unknown token.
+// First start (or --reset-admin-token): the hub tenant and an admin token,
+// written where the CLI on this machine finds it.
 Status Repository::Bootstrap() {
   std::lock_guard lock(db_mutex_);
   ASSIGN_OR_RETURN(Statement find, db_->Prepare("SELECT id FROM tenants WHERE name = ?"));
   find.Bind(1, kHubTenant);
   ASSIGN_OR_RETURN(bool exists, find.Step());
-  if (exists) return Status::Ok();
+  if (exists && !options_.reset_admin_token) return Status::Ok();
+  int64_t hub_id = exists ? find.ColumnInt(0) : 0;
+  ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(*db_));
+  if (!exists) {
+    ASSIGN_OR_RETURN(Statement tenant,
+                     db_->Prepare("INSERT INTO tenants(name, created_at) VALUES (?, ?)"));
+    RETURN_IF_ERROR(tenant.Bind(1, kHubTenant).Bind(2, NowUnixSeconds()).Run());
+    hub_id = db_->LastInsertId();
+  }
+  RETURN_IF_ERROR(
+      WriteAdminToken(hub_id, exists ? "hub admin (reset at start)" : "hub admin (bootstrap)"));
+  RETURN_IF_ERROR(txn.Commit());
+  if (exists) {
+    LogWarning("--reset-admin-token: new hub admin token written to " + AdminTokenPath().string() +
+               "; older tokens stay valid until revoked");
+  } else {
+    LogInfo("first start: hub admin token written to " + AdminTokenPath().string());
+  }
+  return Status::Ok();
+}
 
+// The file first, then the row (in the caller's transaction): a crash in
+// between leaves a file whose token the catalog does not know, which the
+// next start replaces, never a valid token nobody holds.
+Status Repository::WriteAdminToken(int64_t hub_tenant_id, std::string_view description) {
   std::string token = "orr_" + RandomHex(32);
   RETURN_IF_ERROR(WriteFileAtomic(AdminTokenPath(), token + "\n", 0600));
-  ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(*db_));
-  int64_t now = NowUnixSeconds();
-  ASSIGN_OR_RETURN(Statement tenant,
-                   db_->Prepare("INSERT INTO tenants(name, created_at) VALUES (?, ?)"));
-  RETURN_IF_ERROR(tenant.Bind(1, kHubTenant).Bind(2, now).Run());
-  int64_t tenant_id = db_->LastInsertId();
   ASSIGN_OR_RETURN(Statement insert,
                    db_->Prepare("INSERT INTO tokens(tenant_id, role, hash, description, "
-                                "created_at) VALUES (?, 'admin', ?, 'hub admin (bootstrap)', ?)"));
-  RETURN_IF_ERROR(insert.Bind(1, tenant_id).Bind(2, Sha256Hex(token)).Bind(3, now).Run());
-  RETURN_IF_ERROR(txn.Commit());
-  LogInfo("first start: hub admin token written to " + AdminTokenPath().string());
-  return Status::Ok();
+                                "created_at) VALUES (?, 'admin', ?, ?, ?)"));
+  insert.Bind(1, hub_tenant_id).Bind(2, Sha256Hex(token)).Bind(3, description);
+  RETURN_IF_ERROR(insert.Bind(4, NowUnixSeconds()).Run());
+  Caller operator_caller{hub_tenant_id, kHubTenant, Role::kAdmin, db_->LastInsertId()};
+  return AppendAudit(operator_caller, "token.create", kHubTenant, description);
 }
 
 Result<int64_t> Repository::TenantId(std::string_view tenant) {

@@ -80,12 +80,14 @@ class Repository {
   struct Options {
     std::filesystem::path data_dir = "orrery-data";
     ArchiveLimits archive_limits;
-    int64_t gc_min_age_s = 600;  // full GC spares blobs younger than this
+    int64_t gc_min_age_s = 600;      // full GC spares blobs younger than this
+    bool reset_admin_token = false;  // write a new hub admin token even if the hub exists
   };
 
   // Opens or creates the data directory, migrates the catalog, removes
-  // leftover temp files, and on first start creates the hub tenant and
-  // writes its admin token to <data_dir>/admin.token (mode 0600).
+  // leftover temp files, and on first start (or with reset_admin_token)
+  // creates the hub tenant and writes an admin token to
+  // <data_dir>/admin.token (mode 0600).
   static Result<std::unique_ptr<Repository>> Open(const Options& options);
   ~Repository();
 
@@ -160,6 +162,9 @@ class Repository {
  private:
   Repository(Options options, std::unique_ptr<Database> db, std::unique_ptr<BlobStore> blobs);
   Status Bootstrap();
+  // Creates a hub admin token and writes it to AdminTokenPath().
+  // REQUIRES(db_mutex_), inside a transaction.
+  Status WriteAdminToken(int64_t hub_tenant_id, std::string_view description);
 
   // Catalog helpers; each REQUIRES(db_mutex_).
   Result<ObjectRow> FindVisible(const Caller& caller, PackageKind kind, const QualifiedName& name);

@@ -247,6 +247,29 @@ class AuthTest(HubTestCase):
         self.assertStatus(s.get("/api/v1/whoami", first), 200)
         self.assertStatus(s.get("/api/v1/whoami", tenant["publisher"]), 200)
 
+    def test_reset_admin_token_after_losing_it(self):
+        s = self.start_server()
+        first = s.admin
+        os.remove(os.path.join(s.data_dir, "admin.token"))
+        s.stop()
+        s.args = ["--reset-admin-token"]
+        s.start()
+        second = s.read_admin_token()
+        self.assertNotEqual(second, first)
+        self.assertTrue(TOKEN_RE.match(second), second)
+        self.assertEqual(os.stat(os.path.join(s.data_dir, "admin.token")).st_mode & 0o777, 0o600)
+        status, who = s.get("/api/v1/whoami", second)
+        self.assertEqual((status, who["tenant"], who["role"]), (200, "hub", "admin"))
+        # The lost token stays valid until revoked; the reset is in the audit log.
+        self.assertStatus(s.get("/api/v1/whoami", first), 200)
+        status, audit = s.get("/api/v1/audit", second)
+        self.assertEqual(status, 200)
+        self.assertIn("hub admin (reset at start)", [e["detail"] for e in audit["entries"]])
+        # Without the flag a restart keeps the token file as it is.
+        s.args = []
+        s.restart()
+        self.assertEqual(s.read_admin_token(), second)
+
     def test_catalog_holds_only_token_hashes(self):
         s = self.server
         tokens = [s.admin] + [tok for t in (self.acme, self.other) for tok in t.tokens.values()]
