@@ -75,6 +75,9 @@ class Database {
     std::filesystem::path path;     // file path; ":memory:" for tests
     int busy_timeout_ms = 5000;     // wait this long for another process's lock
     int64_t cache_kib = 64 * 1024;  // page cache of this connection
+    // A reader of a catalog another connection created and writes (WAL lets
+    // readers see the last commit without waiting for the writer).
+    bool read_only = false;
   };
 
   // Opens (creating if needed) and configures the connection.
