@@ -121,17 +121,18 @@ Result<nlohmann::json> Repository::ListPage(const Caller& caller, const ListQuer
       "JOIN versions v ON v.id = p.version_id ORDER BY " +
       order;
 
-  std::lock_guard lock(db_mutex_);
+  ConnectionPool::Lease lease = readers_->Acquire();
+  Database& db = lease.db();
   auto bind = [&](Statement& statement) {
     statement.Bind(1, caller.tenant_id);
     for (size_t i = 0; i < values.size(); ++i) statement.Bind(static_cast<int>(i) + 2, values[i]);
   };
-  ASSIGN_OR_RETURN(Statement count, db_->Prepare("SELECT count(*)" + from));
+  ASSIGN_OR_RETURN(Statement count, db.Prepare("SELECT count(*)" + from));
   bind(count);
   ASSIGN_OR_RETURN(bool counted, count.Step());
   int64_t total = counted ? count.ColumnInt(0) : 0;
 
-  ASSIGN_OR_RETURN(Statement rows, db_->Prepare(select));
+  ASSIGN_OR_RETURN(Statement rows, db.Prepare(select));
   bind(rows);
   rows.Bind(static_cast<int>(values.size()) + 2, query.per_page);
   rows.Bind(static_cast<int>(values.size()) + 3, (query.page - 1) * query.per_page);
@@ -164,8 +165,9 @@ Result<nlohmann::json> Repository::ListPage(const Caller& caller, const ListQuer
 
 Result<nlohmann::json> Repository::Describe(const Caller& caller, PackageKind kind,
                                             const QualifiedName& name) {
-  std::lock_guard lock(db_mutex_);
-  ASSIGN_OR_RETURN(ObjectRow object, FindVisible(caller, kind, name));
+  ConnectionPool::Lease lease = readers_->Acquire();
+  Database& db = lease.db();
+  ASSIGN_OR_RETURN(ObjectRow object, FindVisible(db, caller, kind, name));
   nlohmann::json out = {{"tenant", object.tenant},
                         {"name", object.name},
                         {"kind", PackageKindName(kind)},
@@ -173,9 +175,9 @@ Result<nlohmann::json> Repository::Describe(const Caller& caller, PackageKind ki
                         {"created_at", FormatUnixSeconds(object.created_at)},
                         {"latest_version", nullptr}};
   ASSIGN_OR_RETURN(Statement versions,
-                   db_->Prepare("SELECT id, number, digest, size, published_at, title FROM "
-                                "versions WHERE object_id = ? AND deleted_at IS NULL "
-                                "ORDER BY number"));
+                   db.Prepare("SELECT id, number, digest, size, published_at, title FROM "
+                              "versions WHERE object_id = ? AND deleted_at IS NULL "
+                              "ORDER BY number"));
   versions.Bind(1, object.id);
   nlohmann::json version_list = nlohmann::json::array();
   nlohmann::json aliases = nlohmann::json::object();
@@ -193,8 +195,8 @@ Result<nlohmann::json> Repository::Describe(const Caller& caller, PackageKind ki
                             {"title", versions.ColumnText(5)}});
   }
   ASSIGN_OR_RETURN(Statement alias_rows,
-                   db_->Prepare("SELECT a.name, v.number FROM aliases a JOIN versions v ON "
-                                "v.id = a.version_id WHERE a.object_id = ? ORDER BY a.name"));
+                   db.Prepare("SELECT a.name, v.number FROM aliases a JOIN versions v ON "
+                              "v.id = a.version_id WHERE a.object_id = ? ORDER BY a.name"));
   alias_rows.Bind(1, object.id);
   while (true) {
     ASSIGN_OR_RETURN(bool more, alias_rows.Step());
@@ -204,15 +206,15 @@ Result<nlohmann::json> Repository::Describe(const Caller& caller, PackageKind ki
   out["versions"] = version_list;
   out["aliases"] = aliases;
   if (object.tenant_id == caller.tenant_id) {
-    ASSIGN_OR_RETURN(out["shared_with"], SharedWith(object.id));
+    ASSIGN_OR_RETURN(out["shared_with"], SharedWith(db, object.id));
   }
   return out;
 }
 
-Result<nlohmann::json> Repository::SharedWith(int64_t object_id) {
+Result<nlohmann::json> Repository::SharedWith(Database& db, int64_t object_id) {
   ASSIGN_OR_RETURN(Statement rows,
-                   db_->Prepare("SELECT t.name FROM shares s JOIN tenants t ON t.id = "
-                                "s.tenant_id WHERE s.object_id = ? ORDER BY t.name"));
+                   db.Prepare("SELECT t.name FROM shares s JOIN tenants t ON t.id = "
+                              "s.tenant_id WHERE s.object_id = ? ORDER BY t.name"));
   rows.Bind(1, object_id);
   nlohmann::json names = nlohmann::json::array();
   while (true) {
@@ -226,10 +228,11 @@ Result<nlohmann::json> Repository::SharedWith(int64_t object_id) {
 Result<nlohmann::json> Repository::DescribeVersion(const Caller& caller, PackageKind kind,
                                                    const QualifiedName& name,
                                                    const VersionRef& version) {
-  std::lock_guard lock(db_mutex_);
-  ASSIGN_OR_RETURN(ObjectRow object, FindVisible(caller, kind, name));
-  ASSIGN_OR_RETURN(VersionRow row, ResolveVersion(object, version));
-  return VersionJson(object, row);
+  ConnectionPool::Lease lease = readers_->Acquire();
+  Database& db = lease.db();
+  ASSIGN_OR_RETURN(ObjectRow object, FindVisible(db, caller, kind, name));
+  ASSIGN_OR_RETURN(VersionRow row, ResolveVersion(db, object, version));
+  return VersionJson(db, object, row);
 }
 
 Result<std::filesystem::path> Repository::ExportArchive(const Caller& caller, PackageKind kind,
@@ -237,10 +240,11 @@ Result<std::filesystem::path> Repository::ExportArchive(const Caller& caller, Pa
                                                         const VersionRef& version) {
   std::vector<FileRow> files;
   {
-    std::lock_guard lock(db_mutex_);
-    ASSIGN_OR_RETURN(ObjectRow object, FindVisible(caller, kind, name));
-    ASSIGN_OR_RETURN(VersionRow row, ResolveVersion(object, version));
-    ASSIGN_OR_RETURN(files, FilesOf(row.id));
+    ConnectionPool::Lease lease = readers_->Acquire();
+    Database& db = lease.db();
+    ASSIGN_OR_RETURN(ObjectRow object, FindVisible(db, caller, kind, name));
+    ASSIGN_OR_RETURN(VersionRow row, ResolveVersion(db, object, version));
+    ASSIGN_OR_RETURN(files, FilesOf(db, row.id));
   }
   std::filesystem::path output = TempRoot() / ("export-" + RandomHex(8) + ".tar");
   Status status = [&]() -> Status {
@@ -268,10 +272,11 @@ Result<std::filesystem::path> Repository::Materialize(const Caller& caller,
   std::vector<FileRow> files;
   std::string digest;
   {
-    std::lock_guard lock(db_mutex_);
-    ASSIGN_OR_RETURN(ObjectRow object, FindVisible(caller, PackageKind::kServable, name));
-    ASSIGN_OR_RETURN(VersionRow row, ResolveVersion(object, version));
-    ASSIGN_OR_RETURN(files, FilesOf(row.id));
+    ConnectionPool::Lease lease = readers_->Acquire();
+    Database& db = lease.db();
+    ASSIGN_OR_RETURN(ObjectRow object, FindVisible(db, caller, PackageKind::kServable, name));
+    ASSIGN_OR_RETURN(VersionRow row, ResolveVersion(db, object, version));
+    ASSIGN_OR_RETURN(files, FilesOf(db, row.id));
     digest = row.digest;
   }
   // The directory is named by the package digest, which covers every file's

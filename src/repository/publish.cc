@@ -106,57 +106,57 @@ Result<PublishResult> Repository::CommitVersion(const Caller& caller, PackageKin
   int64_t total_size = 0;
   for (const FileRow& file : files) total_size += file.size;
   std::lock_guard lock(db_mutex_);
-  ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(*db_));
+  Database& db = *db_;
+  ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
   ASSIGN_OR_RETURN(int64_t object_id, UpsertObject(caller, kind, name, options.visibility));
-  ASSIGN_OR_RETURN(ObjectRow object, FindVisible(caller, kind, name));
+  ASSIGN_OR_RETURN(ObjectRow object, FindVisible(db, caller, kind, name));
   if (options.if_changed && object.latest_version_id != 0) {
-    ASSIGN_OR_RETURN(VersionRow latest, ResolveVersion(object, VersionRef{0, "latest"}));
+    ASSIGN_OR_RETURN(VersionRow latest, ResolveVersion(db, object, VersionRef{0, "latest"}));
     if (latest.digest == digest) {
-      ASSIGN_OR_RETURN(nlohmann::json unchanged, VersionJson(object, latest));
+      ASSIGN_OR_RETURN(nlohmann::json unchanged, VersionJson(db, object, latest));
       unchanged["unchanged"] = true;
       return PublishResult{unchanged, false};
     }
   }
-  ASSIGN_OR_RETURN(Statement next, db_->Prepare("SELECT next_version FROM objects WHERE id = ?"));
+  ASSIGN_OR_RETURN(Statement next, db.Prepare("SELECT next_version FROM objects WHERE id = ?"));
   next.Bind(1, object_id);
   ASSIGN_OR_RETURN(bool stepped, next.Step());
   if (!stepped) return Internal("object row vanished during publish");
   int64_t number = next.ColumnInt(0);
-  ASSIGN_OR_RETURN(Statement bump,
-                   db_->Prepare("UPDATE objects SET next_version = ? WHERE id = ?"));
+  ASSIGN_OR_RETURN(Statement bump, db.Prepare("UPDATE objects SET next_version = ? WHERE id = ?"));
   RETURN_IF_ERROR(bump.Bind(1, number + 1).Bind(2, object_id).Run());
 
   ASSIGN_OR_RETURN(
       Statement version,
-      db_->Prepare("INSERT INTO versions(object_id, number, digest, size, file_count, manifest, "
-                   "title, description, creators, backend, task, domain, published_at, "
-                   "published_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+      db.Prepare("INSERT INTO versions(object_id, number, digest, size, file_count, manifest, "
+                 "title, description, creators, backend, task, domain, published_at, "
+                 "published_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   version.Bind(1, object_id).Bind(2, number).Bind(3, digest).Bind(4, total_size);
   version.Bind(5, static_cast<int64_t>(files.size())).Bind(6, manifest.ToJson().dump());
   version.Bind(7, manifest.title).Bind(8, manifest.description).Bind(9, JoinCreators(manifest));
   version.Bind(10, manifest.backend).Bind(11, manifest.task).Bind(12, manifest.domain);
   RETURN_IF_ERROR(version.Bind(13, NowUnixSeconds()).Bind(14, caller.token_id).Run());
-  int64_t version_id = db_->LastInsertId();
+  int64_t version_id = db.LastInsertId();
 
   ASSIGN_OR_RETURN(Statement file_insert,
-                   db_->Prepare("INSERT INTO files(version_id, path, blob, size, executable) "
-                                "VALUES (?, ?, ?, ?, ?)"));
+                   db.Prepare("INSERT INTO files(version_id, path, blob, size, executable) "
+                              "VALUES (?, ?, ?, ?, ?)"));
   for (const FileRow& file : files) {
     file_insert.Bind(1, version_id).Bind(2, file.path).Bind(3, file.blob).Bind(4, file.size);
     RETURN_IF_ERROR(file_insert.Bind(5, int64_t{file.executable ? 1 : 0}).Run());
   }
   ASSIGN_OR_RETURN(Statement tag_insert,
-                   db_->Prepare("INSERT OR IGNORE INTO version_tags(version_id, tag) "
-                                "VALUES (?, ?)"));
+                   db.Prepare("INSERT OR IGNORE INTO version_tags(version_id, tag) "
+                              "VALUES (?, ?)"));
   for (const std::string& tag : manifest.tags) {
     RETURN_IF_ERROR(tag_insert.Bind(1, version_id).Bind(2, tag).Run());
   }
   RETURN_IF_ERROR(RefreshLatest(object_id));
   RETURN_IF_ERROR(AppendAudit(caller, "publish", name.ToString(),
                               "version " + std::to_string(number) + " digest " + digest));
-  ASSIGN_OR_RETURN(object, FindVisible(caller, kind, name));
-  ASSIGN_OR_RETURN(VersionRow row, ResolveVersion(object, VersionRef{number, ""}));
-  ASSIGN_OR_RETURN(nlohmann::json out, VersionJson(object, row));
+  ASSIGN_OR_RETURN(object, FindVisible(db, caller, kind, name));
+  ASSIGN_OR_RETURN(VersionRow row, ResolveVersion(db, object, VersionRef{number, ""}));
+  ASSIGN_OR_RETURN(nlohmann::json out, VersionJson(db, object, row));
   RETURN_IF_ERROR(txn.Commit());
   return PublishResult{out, true};
 }
@@ -165,18 +165,19 @@ Result<PublishResult> Repository::CommitVersion(const Caller& caller, PackageKin
 // version numbers continue). Returns its id. REQUIRES(db_mutex_), in a transaction.
 Result<int64_t> Repository::UpsertObject(const Caller& caller, PackageKind kind,
                                          const QualifiedName& name, const std::string& visibility) {
+  Database& db = *db_;
   ASSIGN_OR_RETURN(Statement find,
-                   db_->Prepare("SELECT id, deleted_at IS NOT NULL, kind FROM objects "
-                                "WHERE tenant_id = ? AND name = ?"));
+                   db.Prepare("SELECT id, deleted_at IS NOT NULL, kind FROM objects "
+                              "WHERE tenant_id = ? AND name = ?"));
   find.Bind(1, caller.tenant_id).Bind(2, name.name);
   ASSIGN_OR_RETURN(bool found, find.Step());
   if (!found) {
     ASSIGN_OR_RETURN(Statement insert,
-                     db_->Prepare("INSERT INTO objects(tenant_id, name, kind, visibility, "
-                                  "created_at) VALUES (?, ?, ?, ?, ?)"));
+                     db.Prepare("INSERT INTO objects(tenant_id, name, kind, visibility, "
+                                "created_at) VALUES (?, ?, ?, ?, ?)"));
     insert.Bind(1, caller.tenant_id).Bind(2, name.name).Bind(3, PackageKindName(kind));
     RETURN_IF_ERROR(insert.Bind(4, visibility).Bind(5, NowUnixSeconds()).Run());
-    return db_->LastInsertId();
+    return db.LastInsertId();
   }
   int64_t id = find.ColumnInt(0);
   bool deleted = find.ColumnInt(1) != 0;
@@ -186,10 +187,10 @@ Result<int64_t> Repository::UpsertObject(const Caller& caller, PackageKind kind,
   }
   if (deleted) {
     ASSIGN_OR_RETURN(Statement revive,
-                     db_->Prepare("UPDATE objects SET deleted_at = NULL, deleted_by = NULL, "
-                                  "kind = ?, visibility = ? WHERE id = ?"));
+                     db.Prepare("UPDATE objects SET deleted_at = NULL, deleted_by = NULL, "
+                                "kind = ?, visibility = ? WHERE id = ?"));
     RETURN_IF_ERROR(revive.Bind(1, PackageKindName(kind)).Bind(2, visibility).Bind(3, id).Run());
-    ASSIGN_OR_RETURN(Statement unshare, db_->Prepare("DELETE FROM shares WHERE object_id = ?"));
+    ASSIGN_OR_RETURN(Statement unshare, db.Prepare("DELETE FROM shares WHERE object_id = ?"));
     RETURN_IF_ERROR(unshare.Bind(1, id).Run());
   }
   return id;
@@ -206,7 +207,8 @@ Result<PublishResult> Repository::Publish(const Caller& caller, PackageKind kind
   }
   if (name.tenant != caller.tenant) {
     std::lock_guard lock(db_mutex_);
-    RETURN_IF_ERROR(TenantId(name.tenant).status());
+    Database& db = *db_;
+    RETURN_IF_ERROR(TenantId(db, name.tenant).status());
     return PermissionDenied("a token of tenant " + caller.tenant + " cannot publish into " +
                             name.tenant);
   }
@@ -226,9 +228,10 @@ Result<PublishResult> Repository::Publish(const Caller& caller, PackageKind kind
   {
     // A name is one object per tenant, whatever its kind.
     std::lock_guard lock(db_mutex_);
+    Database& db = *db_;
     ASSIGN_OR_RETURN(Statement other,
-                     db_->Prepare("SELECT kind FROM objects WHERE tenant_id = ? AND name = ? "
-                                  "AND deleted_at IS NULL AND kind != ?"));
+                     db.Prepare("SELECT kind FROM objects WHERE tenant_id = ? AND name = ? "
+                                "AND deleted_at IS NULL AND kind != ?"));
     other.Bind(1, caller.tenant_id).Bind(2, name.name).Bind(3, PackageKindName(kind));
     ASSIGN_OR_RETURN(bool clash, other.Step());
     if (clash) {

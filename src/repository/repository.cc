@@ -41,8 +41,11 @@ Status ObjectNotFound(PackageKind kind, const QualifiedName& name) {
 }
 
 Repository::Repository(Options options, std::unique_ptr<Database> db,
-                       std::unique_ptr<BlobStore> blobs)
-    : options_(std::move(options)), db_(std::move(db)), blobs_(std::move(blobs)) {}
+                       std::unique_ptr<ConnectionPool> readers, std::unique_ptr<BlobStore> blobs)
+    : options_(std::move(options)),
+      db_(std::move(db)),
+      readers_(std::move(readers)),
+      blobs_(std::move(blobs)) {}
 
 Repository::~Repository() = default;
 
@@ -64,7 +67,11 @@ Result<std::unique_ptr<Repository>> Repository::Open(const Options& options) {
   ASSIGN_OR_RETURN(auto blobs, BlobStore::Open(options.data_dir / "blobs"));
   ASSIGN_OR_RETURN(auto db, Database::Open({.path = options.data_dir / "catalog.db"}));
   RETURN_IF_ERROR(db->Migrate(CatalogMigrations()));
-  std::unique_ptr<Repository> repository(new Repository(options, std::move(db), std::move(blobs)));
+  // Readers open after the migration: they never see an older schema.
+  ASSIGN_OR_RETURN(auto readers, ConnectionPool::Open({.path = options.data_dir / "catalog.db"},
+                                                      options.read_connections));
+  std::unique_ptr<Repository> repository(
+      new Repository(options, std::move(db), std::move(readers), std::move(blobs)));
   RETURN_IF_ERROR(repository->Bootstrap());
   // Blobs of publishes a crash interrupted before their commit.
   RETURN_IF_ERROR(repository->CollectAllBlobs(options.gc_min_age_s).status());
@@ -75,17 +82,18 @@ Result<std::unique_ptr<Repository>> Repository::Open(const Options& options) {
 // written where the CLI on this machine finds it.
 Status Repository::Bootstrap() {
   std::lock_guard lock(db_mutex_);
-  ASSIGN_OR_RETURN(Statement find, db_->Prepare("SELECT id FROM tenants WHERE name = ?"));
+  Database& db = *db_;
+  ASSIGN_OR_RETURN(Statement find, db.Prepare("SELECT id FROM tenants WHERE name = ?"));
   find.Bind(1, kHubTenant);
   ASSIGN_OR_RETURN(bool exists, find.Step());
   if (exists && !options_.reset_admin_token) return Status::Ok();
   int64_t hub_id = exists ? find.ColumnInt(0) : 0;
-  ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(*db_));
+  ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
   if (!exists) {
     ASSIGN_OR_RETURN(Statement tenant,
-                     db_->Prepare("INSERT INTO tenants(name, created_at) VALUES (?, ?)"));
+                     db.Prepare("INSERT INTO tenants(name, created_at) VALUES (?, ?)"));
     RETURN_IF_ERROR(tenant.Bind(1, kHubTenant).Bind(2, NowUnixSeconds()).Run());
-    hub_id = db_->LastInsertId();
+    hub_id = db.LastInsertId();
   }
   RETURN_IF_ERROR(
       WriteAdminToken(hub_id, exists ? "hub admin (reset at start)" : "hub admin (bootstrap)"));
@@ -103,34 +111,35 @@ Status Repository::Bootstrap() {
 // between leaves a file whose token the catalog does not know, which the
 // next start replaces, never a valid token nobody holds.
 Status Repository::WriteAdminToken(int64_t hub_tenant_id, std::string_view description) {
+  Database& db = *db_;
   std::string token = "orr_" + RandomHex(32);
   RETURN_IF_ERROR(WriteFileAtomic(AdminTokenPath(), token + "\n", 0600));
   ASSIGN_OR_RETURN(Statement insert,
-                   db_->Prepare("INSERT INTO tokens(tenant_id, role, hash, description, "
-                                "created_at) VALUES (?, 'admin', ?, ?, ?)"));
+                   db.Prepare("INSERT INTO tokens(tenant_id, role, hash, description, "
+                              "created_at) VALUES (?, 'admin', ?, ?, ?)"));
   insert.Bind(1, hub_tenant_id).Bind(2, Sha256Hex(token)).Bind(3, description);
   RETURN_IF_ERROR(insert.Bind(4, NowUnixSeconds()).Run());
-  Caller operator_caller{hub_tenant_id, kHubTenant, Role::kAdmin, db_->LastInsertId()};
+  Caller operator_caller{hub_tenant_id, kHubTenant, Role::kAdmin, db.LastInsertId()};
   return AppendAudit(operator_caller, "token.create", kHubTenant, description);
 }
 
-Result<int64_t> Repository::TenantId(std::string_view tenant) {
-  ASSIGN_OR_RETURN(Statement find, db_->Prepare("SELECT id FROM tenants WHERE name = ?"));
+Result<int64_t> Repository::TenantId(Database& db, std::string_view tenant) {
+  ASSIGN_OR_RETURN(Statement find, db.Prepare("SELECT id FROM tenants WHERE name = ?"));
   find.Bind(1, tenant);
   ASSIGN_OR_RETURN(bool found, find.Step());
   if (!found) return NotFound("tenant " + std::string(tenant) + " not found");
   return find.ColumnInt(0);
 }
 
-Result<Repository::ObjectRow> Repository::FindVisible(const Caller& caller, PackageKind kind,
-                                                      const QualifiedName& name) {
+Result<Repository::ObjectRow> Repository::FindVisible(Database& db, const Caller& caller,
+                                                      PackageKind kind, const QualifiedName& name) {
   ASSIGN_OR_RETURN(
       Statement find,
-      db_->Prepare("SELECT o.id, o.tenant_id, o.visibility, o.created_at, "
-                   "IFNULL(o.latest_version_id, 0) FROM objects o JOIN tenants t ON t.id = "
-                   "o.tenant_id WHERE t.name = ?2 AND o.name = ?3 AND o.kind = ?4 AND "
-                   "o.deleted_at IS NULL AND " +
-                   VisibleToTenantSql(1)));
+      db.Prepare("SELECT o.id, o.tenant_id, o.visibility, o.created_at, "
+                 "IFNULL(o.latest_version_id, 0) FROM objects o JOIN tenants t ON t.id = "
+                 "o.tenant_id WHERE t.name = ?2 AND o.name = ?3 AND o.kind = ?4 AND "
+                 "o.deleted_at IS NULL AND " +
+                 VisibleToTenantSql(1)));
   find.Bind(1, caller.tenant_id).Bind(2, name.tenant).Bind(3, name.name);
   find.Bind(4, PackageKindName(kind));
   ASSIGN_OR_RETURN(bool found, find.Step());
@@ -147,9 +156,9 @@ Result<Repository::ObjectRow> Repository::FindVisible(const Caller& caller, Pack
   return row;
 }
 
-Result<Repository::ObjectRow> Repository::FindOwned(const Caller& caller, PackageKind kind,
-                                                    const QualifiedName& name) {
-  ASSIGN_OR_RETURN(ObjectRow row, FindVisible(caller, kind, name));
+Result<Repository::ObjectRow> Repository::FindOwned(Database& db, const Caller& caller,
+                                                    PackageKind kind, const QualifiedName& name) {
+  ASSIGN_OR_RETURN(ObjectRow row, FindVisible(db, caller, kind, name));
   if (row.tenant_id != caller.tenant_id) {
     return PermissionDenied(std::string(PackageKindName(kind)) + " " + name.ToString() +
                             " belongs to tenant " + name.tenant);
@@ -161,7 +170,7 @@ Result<Repository::ObjectRow> Repository::FindOwned(const Caller& caller, Packag
   return row;
 }
 
-Result<Repository::VersionRow> Repository::ResolveVersion(const ObjectRow& object,
+Result<Repository::VersionRow> Repository::ResolveVersion(Database& db, const ObjectRow& object,
                                                           const VersionRef& version) {
   std::string where;
   if (version.is_number()) {
@@ -173,11 +182,11 @@ Result<Repository::VersionRow> Repository::ResolveVersion(const ObjectRow& objec
   }
   ASSIGN_OR_RETURN(
       Statement find,
-      db_->Prepare("SELECT v.id, v.number, v.digest, v.size, v.file_count, v.manifest, v.title, "
-                   "v.published_at, IFNULL(t.name, '') FROM versions v LEFT JOIN tokens k ON "
-                   "k.id = v.published_by LEFT JOIN tenants t ON t.id = k.tenant_id WHERE "
-                   "v.object_id = ?1 AND v.deleted_at IS NULL AND " +
-                   where));
+      db.Prepare("SELECT v.id, v.number, v.digest, v.size, v.file_count, v.manifest, v.title, "
+                 "v.published_at, IFNULL(t.name, '') FROM versions v LEFT JOIN tokens k ON "
+                 "k.id = v.published_by LEFT JOIN tenants t ON t.id = k.tenant_id WHERE "
+                 "v.object_id = ?1 AND v.deleted_at IS NULL AND " +
+                 where));
   find.Bind(1, object.id);
   if (version.is_number())
     find.Bind(2, version.number);
@@ -200,9 +209,9 @@ Result<Repository::VersionRow> Repository::ResolveVersion(const ObjectRow& objec
   return row;
 }
 
-Result<std::vector<Repository::FileRow>> Repository::FilesOf(int64_t version_id) {
-  ASSIGN_OR_RETURN(Statement files, db_->Prepare("SELECT path, blob, size, executable FROM files "
-                                                 "WHERE version_id = ? ORDER BY path"));
+Result<std::vector<Repository::FileRow>> Repository::FilesOf(Database& db, int64_t version_id) {
+  ASSIGN_OR_RETURN(Statement files, db.Prepare("SELECT path, blob, size, executable FROM files "
+                                               "WHERE version_id = ? ORDER BY path"));
   files.Bind(1, version_id);
   std::vector<FileRow> rows;
   while (true) {
@@ -214,7 +223,8 @@ Result<std::vector<Repository::FileRow>> Repository::FilesOf(int64_t version_id)
   return rows;
 }
 
-Result<nlohmann::json> Repository::VersionJson(const ObjectRow& object, const VersionRow& version) {
+Result<nlohmann::json> Repository::VersionJson(Database& db, const ObjectRow& object,
+                                               const VersionRow& version) {
   nlohmann::json out = {
       {"tenant", object.tenant},
       {"name", object.name},
@@ -226,7 +236,7 @@ Result<nlohmann::json> Repository::VersionJson(const ObjectRow& object, const Ve
       {"published_by", version.published_by},
       {"manifest", nlohmann::json::parse(version.manifest, nullptr, false)},
   };
-  ASSIGN_OR_RETURN(std::vector<FileRow> files, FilesOf(version.id));
+  ASSIGN_OR_RETURN(std::vector<FileRow> files, FilesOf(db, version.id));
   out["files"] = nlohmann::json::array();
   for (const FileRow& file : files) {
     out["files"].push_back({{"path", file.path},
@@ -237,7 +247,7 @@ Result<nlohmann::json> Repository::VersionJson(const ObjectRow& object, const Ve
   std::vector<std::string> aliases;
   if (version.id == object.latest_version_id) aliases.push_back("latest");
   ASSIGN_OR_RETURN(Statement alias_rows,
-                   db_->Prepare("SELECT name FROM aliases WHERE version_id = ? ORDER BY name"));
+                   db.Prepare("SELECT name FROM aliases WHERE version_id = ? ORDER BY name"));
   alias_rows.Bind(1, version.id);
   while (true) {
     ASSIGN_OR_RETURN(bool more, alias_rows.Step());
@@ -250,37 +260,40 @@ Result<nlohmann::json> Repository::VersionJson(const ObjectRow& object, const Ve
 
 Status Repository::AppendAudit(const Caller& caller, std::string_view action,
                                std::string_view object, std::string_view detail) {
+  Database& db = *db_;
   ASSIGN_OR_RETURN(Statement insert,
-                   db_->Prepare("INSERT INTO audit(at, tenant_id, token_id, action, object, "
-                                "detail) VALUES (?, ?, ?, ?, ?, ?)"));
+                   db.Prepare("INSERT INTO audit(at, tenant_id, token_id, action, object, "
+                              "detail) VALUES (?, ?, ?, ?, ?, ?)"));
   insert.Bind(1, NowUnixSeconds()).Bind(2, caller.tenant_id).Bind(3, caller.token_id);
   insert.Bind(4, action).Bind(5, object).Bind(6, detail);
   return insert.Run();
 }
 
 Status Repository::RefreshLatest(int64_t object_id) {
+  Database& db = *db_;
   ASSIGN_OR_RETURN(
       Statement update,
-      db_->Prepare("UPDATE objects SET latest_version_id = (SELECT id FROM versions WHERE "
-                   "object_id = ?1 AND deleted_at IS NULL ORDER BY number DESC LIMIT 1) "
-                   "WHERE id = ?1"));
+      db.Prepare("UPDATE objects SET latest_version_id = (SELECT id FROM versions WHERE "
+                 "object_id = ?1 AND deleted_at IS NULL ORDER BY number DESC LIMIT 1) "
+                 "WHERE id = ?1"));
   RETURN_IF_ERROR(update.Bind(1, object_id).Run());
-  ASSIGN_OR_RETURN(Statement remove, db_->Prepare("DELETE FROM search WHERE rowid = ?"));
+  ASSIGN_OR_RETURN(Statement remove, db.Prepare("DELETE FROM search WHERE rowid = ?"));
   RETURN_IF_ERROR(remove.Bind(1, object_id).Run());
   ASSIGN_OR_RETURN(
       Statement insert,
-      db_->Prepare("INSERT INTO search(rowid, name, title, description, creators, tags) "
-                   "SELECT o.id, o.name, v.title, v.description, v.creators, "
-                   "IFNULL((SELECT group_concat(tag, ' ') FROM version_tags WHERE version_id = "
-                   "v.id), '') FROM objects o JOIN versions v ON v.id = o.latest_version_id "
-                   "WHERE o.id = ? AND o.deleted_at IS NULL"));
+      db.Prepare("INSERT INTO search(rowid, name, title, description, creators, tags) "
+                 "SELECT o.id, o.name, v.title, v.description, v.creators, "
+                 "IFNULL((SELECT group_concat(tag, ' ') FROM version_tags WHERE version_id = "
+                 "v.id), '') FROM objects o JOIN versions v ON v.id = o.latest_version_id "
+                 "WHERE o.id = ? AND o.deleted_at IS NULL"));
   return insert.Bind(1, object_id).Run();
 }
 
 Result<bool> Repository::BlobReferenced(const std::string& digest) {
+  Database& db = *db_;
   ASSIGN_OR_RETURN(Statement find,
-                   db_->Prepare("SELECT 1 FROM files f JOIN versions v ON v.id = f.version_id "
-                                "WHERE f.blob = ? AND v.deleted_at IS NULL LIMIT 1"));
+                   db.Prepare("SELECT 1 FROM files f JOIN versions v ON v.id = f.version_id "
+                              "WHERE f.blob = ? AND v.deleted_at IS NULL LIMIT 1"));
   find.Bind(1, digest);
   return find.Step();
 }
@@ -299,6 +312,7 @@ Result<nlohmann::json> Repository::CollectBlobs(const std::vector<std::string>& 
     bool referenced = false;
     {
       std::lock_guard lock(db_mutex_);
+      Database& db = *db_;
       ASSIGN_OR_RETURN(referenced, BlobReferenced(digest));
     }
     if (referenced) continue;
@@ -331,19 +345,19 @@ Result<nlohmann::json> Repository::Check(const Caller& caller) {
   std::vector<std::string> problems;
   std::set<std::string> blobs;
   {
-    std::lock_guard lock(db_mutex_);
+    ConnectionPool::Lease lease = readers_->Acquire();
+    Database& db = lease.db();
     ASSIGN_OR_RETURN(Statement files,
-                     db_->Prepare("SELECT DISTINCT f.blob FROM files f JOIN versions v ON v.id "
-                                  "= f.version_id WHERE v.deleted_at IS NULL"));
+                     db.Prepare("SELECT DISTINCT f.blob FROM files f JOIN versions v ON v.id "
+                                "= f.version_id WHERE v.deleted_at IS NULL"));
     while (true) {
       ASSIGN_OR_RETURN(bool more, files.Step());
       if (!more) break;
       blobs.insert(files.ColumnText(0));
     }
-    ASSIGN_OR_RETURN(
-        Statement counts,
-        db_->Prepare("SELECT v.id, v.file_count, (SELECT count(*) FROM files f WHERE "
-                     "f.version_id = v.id) FROM versions v WHERE v.deleted_at IS NULL"));
+    ASSIGN_OR_RETURN(Statement counts,
+                     db.Prepare("SELECT v.id, v.file_count, (SELECT count(*) FROM files f WHERE "
+                                "f.version_id = v.id) FROM versions v WHERE v.deleted_at IS NULL"));
     while (true) {
       ASSIGN_OR_RETURN(bool more, counts.Step());
       if (!more) break;
@@ -355,9 +369,9 @@ Result<nlohmann::json> Repository::Check(const Caller& caller) {
     }
     ASSIGN_OR_RETURN(
         Statement latest,
-        db_->Prepare("SELECT o.id FROM objects o WHERE o.deleted_at IS NULL AND "
-                     "IFNULL(o.latest_version_id, 0) != IFNULL((SELECT id FROM versions WHERE "
-                     "object_id = o.id AND deleted_at IS NULL ORDER BY number DESC LIMIT 1), 0)"));
+        db.Prepare("SELECT o.id FROM objects o WHERE o.deleted_at IS NULL AND "
+                   "IFNULL(o.latest_version_id, 0) != IFNULL((SELECT id FROM versions WHERE "
+                   "object_id = o.id AND deleted_at IS NULL ORDER BY number DESC LIMIT 1), 0)"));
     while (true) {
       ASSIGN_OR_RETURN(bool more, latest.Step());
       if (!more) break;

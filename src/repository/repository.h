@@ -14,9 +14,11 @@
 //
 // Ownership: owns the Database and the BlobStore.
 // Thread-safety: all public methods are safe to call concurrently. Catalog
-// access is serialised by `db_mutex_`; blob writes of publishes run outside
-// it, concurrently with each other; `gc_mutex_` keeps garbage collection from
-// removing blobs a publish has written but not yet committed.
+// writes are serialised by `db_mutex_` on the one writing connection; reads
+// (auth, list, search, describe, download) lease a connection of `readers_`
+// and run in parallel, each seeing the last commit (WAL). Blob writes of
+// publishes run outside both, concurrently with each other; `gc_mutex_` keeps garbage collection
+// from removing blobs a publish has written but not yet committed.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +37,7 @@
 #include "repository/manifest.h"
 #include "repository/names.h"
 #include "storage/blob_store.h"
+#include "storage/connection_pool.h"
 #include "storage/database.h"
 
 namespace orrery {
@@ -82,6 +85,7 @@ class Repository {
     ArchiveLimits archive_limits;
     int64_t gc_min_age_s = 600;      // full GC spares blobs younger than this
     bool reset_admin_token = false;  // write a new hub admin token even if the hub exists
+    int read_connections = 4;        // catalog readers used in parallel (lists, auth, ...)
   };
 
   // Opens or creates the data directory, migrates the catalog, removes
@@ -160,19 +164,24 @@ class Repository {
   struct FileRow;  // public so that implementation helpers can name it
 
  private:
-  Repository(Options options, std::unique_ptr<Database> db, std::unique_ptr<BlobStore> blobs);
+  Repository(Options options, std::unique_ptr<Database> db, std::unique_ptr<ConnectionPool> readers,
+             std::unique_ptr<BlobStore> blobs);
   Status Bootstrap();
   // Creates a hub admin token and writes it to AdminTokenPath().
   // REQUIRES(db_mutex_), inside a transaction.
   Status WriteAdminToken(int64_t hub_tenant_id, std::string_view description);
 
   // Catalog helpers; each REQUIRES(db_mutex_).
-  Result<ObjectRow> FindVisible(const Caller& caller, PackageKind kind, const QualifiedName& name);
-  Result<ObjectRow> FindOwned(const Caller& caller, PackageKind kind, const QualifiedName& name);
-  Result<VersionRow> ResolveVersion(const ObjectRow& object, const VersionRef& version);
-  Result<std::vector<FileRow>> FilesOf(int64_t version_id);
-  Result<nlohmann::json> VersionJson(const ObjectRow& object, const VersionRow& version);
-  Result<int64_t> TenantId(std::string_view tenant);
+  Result<ObjectRow> FindVisible(Database& db, const Caller& caller, PackageKind kind,
+                                const QualifiedName& name);
+  Result<ObjectRow> FindOwned(Database& db, const Caller& caller, PackageKind kind,
+                              const QualifiedName& name);
+  Result<VersionRow> ResolveVersion(Database& db, const ObjectRow& object,
+                                    const VersionRef& version);
+  Result<std::vector<FileRow>> FilesOf(Database& db, int64_t version_id);
+  Result<nlohmann::json> VersionJson(Database& db, const ObjectRow& object,
+                                     const VersionRow& version);
+  Result<int64_t> TenantId(Database& db, std::string_view tenant);
   Status AppendAudit(const Caller& caller, std::string_view action, std::string_view object,
                      std::string_view detail);
   // Points `latest` at the highest live version and refreshes the search row.
@@ -183,7 +192,7 @@ class Repository {
                                       const PublishOptions& options, std::vector<FileRow>& files);
   Result<int64_t> UpsertObject(const Caller& caller, PackageKind kind, const QualifiedName& name,
                                const std::string& visibility);
-  Result<nlohmann::json> SharedWith(int64_t object_id);
+  Result<nlohmann::json> SharedWith(Database& db, int64_t object_id);
   Result<nlohmann::json> ListPage(const Caller& caller, const ListQuery& query, bool search);
 
   // Removes those of `digests` that no live version references; takes
@@ -193,7 +202,8 @@ class Repository {
 
   Options options_;
   std::mutex db_mutex_;
-  std::unique_ptr<Database> db_;  // GUARDED_BY(db_mutex_)
+  std::unique_ptr<Database> db_;             // GUARDED_BY(db_mutex_)
+  std::unique_ptr<ConnectionPool> readers_;  // read-only catalog connections
   std::unique_ptr<BlobStore> blobs_;
   // Publishes hold it shared from their first blob write to their commit;
   // garbage collection holds it exclusively.

@@ -25,11 +25,12 @@ nlohmann::json OptionalTime(const std::optional<int64_t>& at) {
 Result<Caller> Repository::Authenticate(std::string_view token) {
   if (token.empty()) return Unauthenticated("missing token (Authorization: Bearer <token>)");
   if (!WellFormedToken(token)) return Unauthenticated("malformed token");
-  std::lock_guard lock(db_mutex_);
+  ConnectionPool::Lease lease = readers_->Acquire();
+  Database& db = lease.db();
   ASSIGN_OR_RETURN(Statement find,
-                   db_->Prepare("SELECT k.id, k.tenant_id, t.name, k.role, k.expires_at, "
-                                "k.revoked_at FROM tokens k JOIN tenants t ON t.id = k.tenant_id "
-                                "WHERE k.hash = ?"));
+                   db.Prepare("SELECT k.id, k.tenant_id, t.name, k.role, k.expires_at, "
+                              "k.revoked_at FROM tokens k JOIN tenants t ON t.id = k.tenant_id "
+                              "WHERE k.hash = ?"));
   find.Bind(1, Sha256Hex(token));
   ASSIGN_OR_RETURN(bool found, find.Step());
   if (!found) return Unauthenticated("invalid token");
@@ -44,10 +45,11 @@ Result<nlohmann::json> Repository::CreateTenant(const Caller& caller, std::strin
   if (!caller.IsHubAdmin()) return PermissionDenied("creating tenants needs the hub admin");
   RETURN_IF_ERROR(ValidateTenantName(name));
   std::lock_guard lock(db_mutex_);
-  ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(*db_));
+  Database& db = *db_;
+  ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
   int64_t now = NowUnixSeconds();
   ASSIGN_OR_RETURN(Statement insert,
-                   db_->Prepare("INSERT INTO tenants(name, created_at) VALUES (?, ?)"));
+                   db.Prepare("INSERT INTO tenants(name, created_at) VALUES (?, ?)"));
   Status inserted = insert.Bind(1, name).Bind(2, now).Run();
   if (inserted.code() == Code::kConflict) {
     return Conflict("tenant " + std::string(name) + " already exists");
@@ -60,9 +62,10 @@ Result<nlohmann::json> Repository::CreateTenant(const Caller& caller, std::strin
 
 Result<nlohmann::json> Repository::ListTenants(const Caller& caller) {
   if (!caller.IsHubAdmin()) return PermissionDenied("listing tenants needs the hub admin");
-  std::lock_guard lock(db_mutex_);
+  ConnectionPool::Lease lease = readers_->Acquire();
+  Database& db = lease.db();
   ASSIGN_OR_RETURN(Statement rows,
-                   db_->Prepare("SELECT name, created_at FROM tenants ORDER BY name"));
+                   db.Prepare("SELECT name, created_at FROM tenants ORDER BY name"));
   nlohmann::json tenants = nlohmann::json::array();
   while (true) {
     ASSIGN_OR_RETURN(bool more, rows.Step());
@@ -88,18 +91,19 @@ Result<nlohmann::json> Repository::CreateToken(const Caller& caller, std::string
   }
   if (description.size() > 256) return InvalidArgument("description is over 256 characters");
   std::lock_guard lock(db_mutex_);
-  ASSIGN_OR_RETURN(int64_t tenant_id, TenantId(target));
+  Database& db = *db_;
+  ASSIGN_OR_RETURN(int64_t tenant_id, TenantId(db, target));
   std::string token = std::string(kTokenPrefix) + RandomHex(32);
   int64_t now = NowUnixSeconds();
   std::optional<int64_t> expires_at;
   if (expires_in_s > 0) expires_at = now + expires_in_s;
-  ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(*db_));
+  ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
   ASSIGN_OR_RETURN(Statement insert,
-                   db_->Prepare("INSERT INTO tokens(tenant_id, role, hash, description, "
-                                "created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)"));
+                   db.Prepare("INSERT INTO tokens(tenant_id, role, hash, description, "
+                              "created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)"));
   insert.Bind(1, tenant_id).Bind(2, RoleName(role)).Bind(3, Sha256Hex(token));
   RETURN_IF_ERROR(insert.Bind(4, description).Bind(5, now).Bind(6, expires_at).Run());
-  int64_t id = db_->LastInsertId();
+  int64_t id = db.LastInsertId();
   RETURN_IF_ERROR(AppendAudit(caller, "token.create", target,
                               "token " + std::to_string(id) + " role " + RoleName(role)));
   RETURN_IF_ERROR(txn.Commit());
@@ -116,11 +120,12 @@ Result<nlohmann::json> Repository::ListTokens(const Caller& caller, std::string_
   if (target != caller.tenant && !caller.IsHubAdmin()) {
     return PermissionDenied("an admin of " + caller.tenant + " cannot list tokens of " + target);
   }
-  std::lock_guard lock(db_mutex_);
-  ASSIGN_OR_RETURN(int64_t tenant_id, TenantId(target));
+  ConnectionPool::Lease lease = readers_->Acquire();
+  Database& db = lease.db();
+  ASSIGN_OR_RETURN(int64_t tenant_id, TenantId(db, target));
   ASSIGN_OR_RETURN(Statement rows,
-                   db_->Prepare("SELECT id, role, description, created_at, expires_at, "
-                                "revoked_at FROM tokens WHERE tenant_id = ? ORDER BY id"));
+                   db.Prepare("SELECT id, role, description, created_at, expires_at, "
+                              "revoked_at FROM tokens WHERE tenant_id = ? ORDER BY id"));
   rows.Bind(1, tenant_id);
   nlohmann::json tokens = nlohmann::json::array();
   while (true) {
@@ -140,11 +145,12 @@ Result<nlohmann::json> Repository::ListTokens(const Caller& caller, std::string_
 Result<nlohmann::json> Repository::RevokeToken(const Caller& caller, int64_t token_id) {
   if (caller.role != Role::kAdmin) return PermissionDenied("revoking tokens needs an admin token");
   std::lock_guard lock(db_mutex_);
+  Database& db = *db_;
   // A token of another tenant is "not found" for a tenant admin: token ids of
   // other tenants are not theirs to probe.
   ASSIGN_OR_RETURN(Statement find,
-                   db_->Prepare("SELECT t.name, k.revoked_at FROM tokens k JOIN tenants t ON "
-                                "t.id = k.tenant_id WHERE k.id = ?"));
+                   db.Prepare("SELECT t.name, k.revoked_at FROM tokens k JOIN tenants t ON "
+                              "t.id = k.tenant_id WHERE k.id = ?"));
   find.Bind(1, token_id);
   ASSIGN_OR_RETURN(bool found, find.Step());
   std::string not_found = "token " + std::to_string(token_id) + " not found";
@@ -154,8 +160,8 @@ Result<nlohmann::json> Repository::RevokeToken(const Caller& caller, int64_t tok
   if (!find.ColumnIsNull(1))
     return Conflict("token " + std::to_string(token_id) + " is already revoked");
   int64_t now = NowUnixSeconds();
-  ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(*db_));
-  ASSIGN_OR_RETURN(Statement update, db_->Prepare("UPDATE tokens SET revoked_at = ? WHERE id = ?"));
+  ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
+  ASSIGN_OR_RETURN(Statement update, db.Prepare("UPDATE tokens SET revoked_at = ? WHERE id = ?"));
   RETURN_IF_ERROR(update.Bind(1, now).Bind(2, token_id).Run());
   RETURN_IF_ERROR(AppendAudit(caller, "token.revoke", tenant, "token " + std::to_string(token_id)));
   RETURN_IF_ERROR(txn.Commit());

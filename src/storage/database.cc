@@ -166,8 +166,9 @@ std::optional<int64_t> Statement::ColumnOptionalInt(int column) const {
 
 Result<std::unique_ptr<Database>> Database::Open(const Options& options) {
   sqlite3* handle = nullptr;
-  int flags = options.read_only ? SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX
-                                : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
+  int flags = options.read_only
+                  ? SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX
+                  : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX;
   int rc = sqlite3_open_v2(options.path.c_str(), &handle, flags, nullptr);
   // Even a failed open allocates a handle (for its error message); the
   // unique_ptr closes it on every path from here.
@@ -176,9 +177,9 @@ Result<std::unique_ptr<Database>> Database::Open(const Options& options) {
 
   sqlite3_busy_timeout(handle, options.busy_timeout_ms);
   // Set before journal_mode, which itself may need to wait for a lock.
-  ASSIGN_OR_RETURN(std::string journal,
-                   QueryPragma(*db, options.read_only ? "PRAGMA journal_mode"
-                                                      : "PRAGMA journal_mode=WAL"));
+  ASSIGN_OR_RETURN(
+      std::string journal,
+      QueryPragma(*db, options.read_only ? "PRAGMA journal_mode" : "PRAGMA journal_mode=WAL"));
   // An in-memory database (tests) cannot use WAL and reports "memory".
   if (journal != "wal" && !(journal == "memory" && options.path == ":memory:")) {
     return Internal("sqlite: " + options.path.string() +
