@@ -7,14 +7,10 @@
 // the audit row and moves `latest`. A crash before (3) commits leaves only
 // unreferenced blobs, which GC removes; a failure after (2) removes the blobs
 // this publish added at once.
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <map>
 
 #include "core/clock.h"
-#include "core/files.h"
 #include "core/hash.h"
 #include "repository/rows.h"
 
@@ -206,9 +202,8 @@ Result<PublishResult> Repository::Publish(const Caller& caller, PackageKind kind
     return InvalidArgument("visibility must be private or public when publishing");
   }
   if (name.tenant != caller.tenant) {
-    std::lock_guard lock(db_mutex_);
-    Database& db = *db_;
-    RETURN_IF_ERROR(TenantId(db, name.tenant).status());
+    ConnectionPool::Lease lease = readers_->Acquire();
+    RETURN_IF_ERROR(TenantId(lease.db(), name.tenant).status());
     return PermissionDenied("a token of tenant " + caller.tenant + " cannot publish into " +
                             name.tenant);
   }
@@ -226,12 +221,12 @@ Result<PublishResult> Repository::Publish(const Caller& caller, PackageKind kind
   ASSIGN_OR_RETURN(ArchiveScan scan, ScanPackageArchive(archive, options_.archive_limits));
   ASSIGN_OR_RETURN(Manifest manifest, CheckedManifest(scan, kind, name));
   {
-    // A name is one object per tenant, whatever its kind.
-    std::lock_guard lock(db_mutex_);
-    Database& db = *db_;
+    // A name is one object per tenant, whatever its kind. A read is enough
+    // here: UpsertObject checks again under the writer lock.
+    ConnectionPool::Lease lease = readers_->Acquire();
     ASSIGN_OR_RETURN(Statement other,
-                     db.Prepare("SELECT kind FROM objects WHERE tenant_id = ? AND name = ? "
-                                "AND deleted_at IS NULL AND kind != ?"));
+                     lease.db().Prepare("SELECT kind FROM objects WHERE tenant_id = ? AND name = ? "
+                                        "AND deleted_at IS NULL AND kind != ?"));
     other.Bind(1, caller.tenant_id).Bind(2, name.name).Bind(3, PackageKindName(kind));
     ASSIGN_OR_RETURN(bool clash, other.Step());
     if (clash) {
