@@ -1,0 +1,110 @@
+// Backend: how one kind of servable (torchscript, xgboost, onnx, python,
+// native, ...) is loaded into an Instance that runs inference.
+//
+// Each backend lives in its own folder under src/backends/ and registers
+// itself with ORRERY_REGISTER_BACKEND in one of its .cc files; the serving
+// core finds it by the manifest's `backend` name and knows nothing else
+// about it. Adding a backend touches no core code.
+//
+// Contracts:
+// - Load() runs on a model-manager load thread, never on a request thread;
+//   it may take seconds. Errors are kUnprocessable for a bad servable (a
+//   corrupt file, an operator the runtime cannot run: the message names
+//   it), kUnavailable for environment failures (a worker that cannot start).
+// - Instance::Infer is called by at most one thread at a time per instance
+//   (the serving core owns the scheduling). `inputs` are already checked
+//   against the signature: one tensor per signature input, in signature
+//   order, datatypes equal, shapes compatible (-1 matches any size).
+//   It returns one tensor per signature output, in signature order, named
+//   as in the signature. Errors: kInvalidArgument for inputs the model
+//   rejects, kUnavailable when a worker crashed or hung (the request failed,
+//   the instance recovers by itself), kInternal otherwise.
+// - Instances must tolerate NaN/Inf inputs (pass them through).
+//
+// Thread-safety: Backend objects are shared and must be thread-safe;
+// Instance as above.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "repository/manifest.h"
+#include "tensor/tensor.h"
+
+namespace orrery {
+
+using Deadline = std::chrono::steady_clock::time_point;
+
+// Limits and isolation of worker processes (python, untrusted native).
+struct SandboxOptions {
+  bool use_bubblewrap = true;               // namespaces via bwrap when it works here
+  uint64_t memory_bytes = 4ull << 30;       // RLIMIT_AS of a worker
+  uint64_t cpu_seconds = 24 * 3600;         // RLIMIT_CPU of a worker
+  uint64_t open_files = 256;                // RLIMIT_NOFILE of a worker
+  uint32_t max_restarts = 5;                // crash loop: give up after this many in a row
+  std::chrono::milliseconds first_backoff{100};  // doubles per consecutive crash
+  std::chrono::milliseconds start_timeout{60'000};  // worker start + servable load
+  std::string python = "/usr/bin/python3";
+  std::filesystem::path python_worker;      // python/orrery_worker.py (found at start)
+  std::filesystem::path native_worker;      // the orrery-native-worker executable
+  std::filesystem::path scratch_root;       // per-worker scratch dirs (under data/tmp)
+};
+
+// Everything a backend gets to load one instance.
+struct LoadContext {
+  std::filesystem::path dir;       // the unpacked package (read-only to backends)
+  const Manifest* manifest = nullptr;  // backend, files, config, signature
+  std::string tenant;              // the servable's owner
+  std::string label;               // "tenant/name:version", for messages and logs
+  bool allow_network = false;      // manifest asks (config.network: true) and admin allows
+  bool trusted = false;            // admin marked it trusted (native may run in process)
+  const SandboxOptions* sandbox = nullptr;
+};
+
+// Health of an instance, for readiness, /metrics and the model manager.
+struct InstanceHealth {
+  bool ready = true;
+  std::string reason;     // why not ready, e.g. "worker crashed (signal 11); restarting"
+  uint64_t restarts = 0;  // worker restarts so far
+  bool gave_up = false;   // crash loop: no more restarts, the instance is dead
+};
+
+class Instance {
+ public:
+  virtual ~Instance() = default;
+  virtual Result<std::vector<Tensor>> Infer(const std::vector<Tensor>& inputs,
+                                            Deadline deadline) = 0;
+  // Estimated bytes this instance holds (resident set for workers).
+  virtual uint64_t MemoryBytes() const = 0;
+  virtual InstanceHealth Health() const { return {}; }
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  // True when Infer computes on the calling thread; false when it waits on
+  // another process (the serving core then keeps it off request threads).
+  virtual bool InProcess(const LoadContext& context) const = 0;
+  virtual Result<std::unique_ptr<Instance>> Load(const LoadContext& context) = 0;
+};
+
+// The registry of backends by name. Thread-safe; registration happens
+// during static initialisation.
+using BackendFactory = std::function<std::unique_ptr<Backend>()>;
+bool RegisterBackend(const std::string& name, BackendFactory factory);
+// nullptr when no backend of that name is linked in.
+Backend* FindBackend(std::string_view name);
+std::vector<std::string> RegisteredBackends();
+
+}  // namespace orrery
+
+#define ORRERY_REGISTER_BACKEND(name, type)                        \
+  static const bool ORRERY_CONCAT(orrery_backend_registered_, __LINE__) = \
+      ::orrery::RegisterBackend(name, [] { return std::unique_ptr<::orrery::Backend>(new type()); })

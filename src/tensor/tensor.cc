@@ -1,0 +1,93 @@
+#include "tensor/tensor.h"
+
+#include <array>
+#include <cstring>
+
+namespace orrery {
+namespace {
+
+struct TypeInfo {
+  DataType type;
+  std::string_view name;
+  size_t size;
+};
+
+constexpr std::array<TypeInfo, 14> kTypes = {{
+    {DataType::kBool, "BOOL", 1},
+    {DataType::kUint8, "UINT8", 1},
+    {DataType::kUint16, "UINT16", 2},
+    {DataType::kUint32, "UINT32", 4},
+    {DataType::kUint64, "UINT64", 8},
+    {DataType::kInt8, "INT8", 1},
+    {DataType::kInt16, "INT16", 2},
+    {DataType::kInt32, "INT32", 4},
+    {DataType::kInt64, "INT64", 8},
+    {DataType::kFp16, "FP16", 2},
+    {DataType::kFp32, "FP32", 4},
+    {DataType::kFp64, "FP64", 8},
+    {DataType::kBf16, "BF16", 2},
+    {DataType::kBytes, "BYTES", 0},
+}};
+
+}  // namespace
+
+std::string_view DataTypeName(DataType type) { return kTypes[static_cast<size_t>(type)].name; }
+
+std::optional<DataType> ParseDataType(std::string_view name) {
+  for (const TypeInfo& info : kTypes) {
+    if (info.name == name) return info.type;
+  }
+  return std::nullopt;
+}
+
+size_t DataTypeSize(DataType type) { return kTypes[static_cast<size_t>(type)].size; }
+
+std::optional<int64_t> Tensor::ElementCount() const {
+  int64_t count = 1;
+  for (int64_t dim : shape) {
+    if (dim < 0) return std::nullopt;
+    if (dim != 0 && count > INT64_MAX / dim) return std::nullopt;
+    count *= dim;
+  }
+  return count;
+}
+
+Status ValidateTensor(const Tensor& tensor) {
+  for (int64_t dim : tensor.shape) {
+    if (dim < 0) return InvalidArgument("tensor '" + tensor.name + "': negative dimension");
+  }
+  std::optional<int64_t> count = tensor.ElementCount();
+  if (!count) return InvalidArgument("tensor '" + tensor.name + "': shape overflows");
+  if (tensor.datatype != DataType::kBytes) {
+    size_t element = DataTypeSize(tensor.datatype);
+    if (static_cast<uint64_t>(*count) > UINT64_MAX / element ||
+        static_cast<uint64_t>(*count) * element != tensor.data.size()) {
+      return InvalidArgument("tensor '" + tensor.name + "': " + std::to_string(tensor.data.size()) +
+                             " bytes do not match shape of " + std::to_string(*count) + " " +
+                             std::string(DataTypeName(tensor.datatype)) + " elements");
+    }
+    return Status::Ok();
+  }
+  // BYTES: walk the uint32 LE length prefixes.
+  int64_t elements = 0;
+  size_t offset = 0;
+  while (offset < tensor.data.size()) {
+    if (tensor.data.size() - offset < 4) break;
+    uint32_t length = 0;
+    std::memcpy(&length, tensor.data.data() + offset, 4);  // little-endian host (x86_64)
+    offset += 4;
+    if (tensor.data.size() - offset < length) {
+      return InvalidArgument("tensor '" + tensor.name + "': BYTES element runs past the data");
+    }
+    offset += length;
+    ++elements;
+  }
+  if (offset != tensor.data.size() || elements != *count) {
+    return InvalidArgument("tensor '" + tensor.name + "': BYTES data holds " +
+                           std::to_string(elements) + " elements, shape says " +
+                           std::to_string(*count));
+  }
+  return Status::Ok();
+}
+
+}  // namespace orrery
