@@ -1,0 +1,79 @@
+// WorkerInstance: an Instance whose model runs in a sandboxed child
+// process (Python servables, untrusted native plugins), spoken to over the
+// frame protocol of frames.h.
+//
+// The worker is started by Start() and supervised for its whole life:
+// - isolation (sandbox.h): bubblewrap namespaces when they work on this
+//   host (no network unless allowed, own uid, only /usr, the servable and
+//   the worker program visible), else the fallback the log names; always
+//   rlimits on memory, CPU time and open files;
+// - a crash (EOF, signal, exit) or a hang (no answer by the request's
+//   deadline: the worker is killed with SIGKILL) fails the in-flight
+//   request with kUnavailable naming the cause, marks the instance not
+//   ready with that reason, and restarts the worker on a background thread
+//   with exponential backoff (SandboxOptions::first_backoff doubling);
+//   after SandboxOptions::max_restarts consecutive failed lives (a life
+//   that answered at least one request, or lasted 30 s, resets the count)
+//   it gives up: Health().gave_up, and Infer fails at once;
+// - Infer while the worker is restarting fails at once with kUnavailable
+//   ("worker restarting after <cause>").
+//
+// Ownership: owns the child process (killed and reaped by the destructor)
+// and its socket.
+// Thread-safety: Infer from one thread at a time (the Instance contract);
+// Health(), MemoryBytes() and pid() from any thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "backends/backend.h"
+
+namespace orrery {
+
+struct WorkerSpec {
+  // argv of the worker as seen inside the sandbox, e.g.
+  // {"/usr/bin/python3", "/orrery/orrery_worker.py", "--entrypoint", "predict:predict"}.
+  std::vector<std::string> command;
+  // Extra read-only files or directories: host path -> path inside the
+  // sandbox (e.g. python/orrery_worker.py -> /orrery/orrery_worker.py).
+  std::vector<std::pair<std::filesystem::path, std::string>> read_only_binds;
+  std::filesystem::path servable_dir;  // bound read-only at /servable, the working directory
+  std::map<std::string, std::string> env;  // added to a minimal environment
+  std::string label;                       // "tenant/name:version", for messages
+  bool allow_network = false;
+  SandboxOptions sandbox;
+};
+
+class WorkerInstance final : public Instance {
+ public:
+  // Starts the worker and waits (up to sandbox.start_timeout) for kReady.
+  // kUnprocessable with the worker's message on kLoadError (the servable
+  // is broken: retrying will not help); kUnavailable when the process
+  // cannot start, dies before kReady, or times out.
+  static Result<std::unique_ptr<WorkerInstance>> Start(WorkerSpec spec);
+  ~WorkerInstance() override;
+
+  Result<std::vector<Tensor>> Infer(const std::vector<Tensor>& inputs, Deadline deadline) override;
+  uint64_t MemoryBytes() const override;  // resident set of the worker process tree
+  InstanceHealth Health() const override;
+  pid_t pid() const;                      // the current worker's pid; 0 while none runs
+
+ private:
+  struct State;
+  explicit WorkerInstance(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+// One line saying which isolation workers get on this host, e.g.
+// "bubblewrap (user, pid, net, ipc, mount namespaces), rlimits" or
+// "no namespaces (bwrap unusable: ...), separate uid 65534, seccomp: no inet sockets, rlimits".
+std::string DescribeWorkerIsolation(const SandboxOptions& options);
+
+}  // namespace orrery
