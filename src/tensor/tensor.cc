@@ -52,6 +52,15 @@ std::optional<int64_t> Tensor::ElementCount() const {
   return count;
 }
 
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  std::string text = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) text += ',';
+    text += std::to_string(shape[i]);
+  }
+  return text + "]";
+}
+
 Status ValidateTensor(const Tensor& tensor) {
   for (int64_t dim : tensor.shape) {
     if (dim < 0) return InvalidArgument("tensor '" + tensor.name + "': negative dimension");

@@ -52,6 +52,9 @@ struct Tensor {
   std::optional<int64_t> ElementCount() const;
 };
 
+// "[2,3]": a shape as messages show it.
+std::string ShapeString(const std::vector<int64_t>& shape);
+
 // kInvalidArgument naming the tensor when a dimension is negative, the
 // element count overflows, the byte size disagrees with shape x element
 // size, or (BYTES) the length-prefixed elements do not parse to exactly
