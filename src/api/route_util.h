@@ -19,6 +19,19 @@ Result<std::string> StringField(const nlohmann::json& object, const std::string&
 // "servables" / "datasets" in a URL.
 Result<PackageKind> KindFromSegment(const std::string& segment);
 
+// A model named in a /v2 URL after ".../models/": "tenant/name" raw (two
+// segments) or %2F-encoded (one), a bare "name" (the caller's tenant), then
+// optionally "versions/{v}", then optionally one of `actions` ("infer",
+// "ready", ...). No version means "latest".
+struct ModelPath {
+  QualifiedName name;
+  VersionRef version;
+  bool has_version = false;
+  std::string action;  // "" for the metadata route
+};
+Result<ModelPath> ParseModelPath(std::vector<std::string> rest, const std::string& caller_tenant,
+                                 const std::vector<std::string>& actions);
+
 // 200 (or `success`) with the value, or the error.
 HttpResponse Respond(const Result<nlohmann::json>& result, int success = 200);
 

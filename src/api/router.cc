@@ -70,16 +70,8 @@ HttpResponse Router::Handle(const HttpRequest& request) const {
   Result<Caller> caller = Authenticate(request.Header("authorization"));
   if (!caller.ok()) return HttpResponse::Error(caller.status());
 
-  if (!s.empty() && s[0] == "v2") {
-    if (s == std::vector<std::string>{"v2", "health", "ready"} && request.method == "GET") {
-      return HttpResponse::Json(200, {{"ready", true}});
-    }
-    if (s.size() == 1 && request.method == "GET") {
-      return HttpResponse::Json(
-          200, {{"name", "orrery"}, {"version", "0.1.0"}, {"extensions", nlohmann::json::array()}});
-    }
-    return HttpResponse::Error(NotFound("no route for " + request.method + " /" + s[0] + "/..."));
-  }
+  if (!s.empty() && s[0] == "v2") return HandleV2(request, *caller);
+  if (s == std::vector<std::string>{"metrics"} && request.method == "GET") return Metrics(*caller);
   if (s.size() >= 3 && s[0] == "api" && s[1] == "v1") return HandleApi(request, *caller);
   return HttpResponse::Error(NotFound("no such route"));
 }

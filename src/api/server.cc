@@ -7,12 +7,14 @@
 // the body is read; every other body is held in memory under a small limit.
 #include "api/server.h"
 
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <iostream>
 #include <limits>
@@ -20,6 +22,7 @@
 #include <thread>
 
 #include "api/router.h"
+#include "backends/worker/worker_instance.h"
 #include "core/log.h"
 #include "core/random.h"
 
@@ -37,6 +40,13 @@ constexpr size_t kUploadReadBuffer = 256 * 1024;
 // closed after this; a body must arrive within kBodyTimeout.
 constexpr std::chrono::seconds kHeaderTimeout{60};
 constexpr std::chrono::seconds kBodyTimeout{15 * 60};
+
+// Inference bodies carry tensors and get their own, larger limit.
+bool IsInference(const HttpRequest& request) {
+  const auto& s = request.segments;
+  return request.method == "POST" && s.size() >= 4 && s[0] == "v2" && s[1] == "models" &&
+         s.back() == "infer";
+}
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
@@ -79,13 +89,14 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (Router::IsUpload(request_.method, request_.segments)) return StartUpload();
     auto length = header_parser_->content_length();
-    if (length && *length > options_.max_json_bytes) {
-      return Fail(TooLarge("request body is over the " + std::to_string(options_.max_json_bytes) +
+    body_limit_ = IsInference(request_) ? options_.max_infer_bytes : options_.max_json_bytes;
+    if (length && *length > body_limit_) {
+      return Fail(TooLarge("request body is over the " + std::to_string(body_limit_) +
                            "-byte limit"));
     }
     stream_.expires_after(kBodyTimeout);
     string_parser_.emplace(std::move(*header_parser_));
-    string_parser_->body_limit(options_.max_json_bytes);
+    string_parser_->body_limit(body_limit_);
     SendContinueIfAsked([self = shared_from_this()] {
       http::async_read(self->stream_, self->buffer_, *self->string_parser_,
                        beast::bind_front_handler(&Session::OnStringBody, self));
@@ -141,7 +152,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnStringBody(beast::error_code error, size_t) {
     if (error == http::error::body_limit) {
-      return Fail(TooLarge("request body is over the " + std::to_string(options_.max_json_bytes) +
+      return Fail(TooLarge("request body is over the " + std::to_string(body_limit_) +
                            "-byte limit"));
     }
     if (error) return Close();
@@ -162,19 +173,26 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Dispatch() {
     stream_.expires_never();  // the route's own work is not a client stall
-    HttpResponse response;
+    // Routes may answer from another thread (a model's): the answer is sent
+    // on this connection's strand, and only the first answer counts.
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    Router::Responder respond = [self = shared_from_this(), answered](HttpResponse response) {
+      if (answered->exchange(true)) return;
+      asio::dispatch(self->stream_.get_executor(),
+                     [self, response = std::move(response)]() mutable {
+                       self->RemoveUpload();
+                       self->Send(std::move(response));
+                     });
+    };
     try {
-      response = router_.Handle(request_);
+      router_.HandleAsync(std::move(request_), respond);
     } catch (const nlohmann::json::exception& error) {
       // A JSON field of the wrong type read by a route (e.g. a number as a string).
-      response =
-          HttpResponse::Error(InvalidArgument(std::string("bad JSON field: ") + error.what()));
+      respond(HttpResponse::Error(InvalidArgument(std::string("bad JSON field: ") + error.what())));
     } catch (const std::exception& error) {
       LogError(std::string("request failed: ") + error.what());
-      response = HttpResponse::Error(Internal("internal error"));
+      respond(HttpResponse::Error(Internal("internal error")));
     }
-    RemoveUpload();
-    Send(std::move(response));
   }
 
   // Answers with the error and closes: the rest of the body is unread.
@@ -247,6 +265,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::file_body>> file_parser_;
   std::filesystem::path upload_path_;
   HttpRequest request_;
+  uint64_t body_limit_ = 0;
   bool keep_alive_ = true;
 };
 
@@ -282,6 +301,21 @@ class Listener : public std::enable_shared_from_this<Listener> {
   const ServerOptions& options_;
   std::filesystem::path temp_root_;
 };
+
+ModelManager::Options ModelOptions(const ServerOptions& options, const Repository& repository) {
+  ModelManager::Options models;
+  models.memory_budget_bytes = options.memory_budget_bytes;
+  models.instances = options.instances;
+  models.max_queue = options.max_queue;
+  models.timeout_ms = options.timeout_ms;
+  models.warmup = options.warmup;
+  models.trusted = options.trusted_native;
+  models.network = options.network_allowed;
+  models.sandbox.use_bubblewrap = options.bubblewrap;
+  models.sandbox.memory_bytes = options.worker_memory_bytes;
+  models.sandbox.scratch_root = repository.TempRoot();
+  return models;
+}
 
 Result<tcp::acceptor> Bind(asio::io_context& io, const ServerOptions& options) {
   beast::error_code error;
@@ -319,7 +353,14 @@ int RunServer(const ServerOptions& options) {
               << "\n";
     return 1;
   }
-  Router router(**repository, options);
+  Result<std::unique_ptr<ModelManager>> models = ModelManager::Create(**repository, ModelOptions(options, **repository));
+  if (!models.ok()) {
+    std::cerr << "orrery: " << models.status().message() << "\n";
+    return 1;
+  }
+  LogInfo("python and untrusted native servables run in workers: " +
+          DescribeWorkerIsolation((*models)->options().sandbox));
+  Router router(**repository, **models, options);
 
   asio::io_context io(options.threads);
   Result<tcp::acceptor> acceptor = Bind(io, options);

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <set>
 #include <string>
 
 namespace orrery {
@@ -22,6 +23,17 @@ struct ServerOptions {
   uint64_t max_unpacked_bytes = 4ull << 30;        // sum of file sizes in a package (413)
   int64_t gc_min_age_s = 600;                      // full GC spares blobs younger than this
   bool reset_admin_token = false;                  // write a new hub admin token at start
+  // Serving (see ModelManager::Options and SandboxOptions).
+  uint64_t max_infer_bytes = 64ull << 20;          // inference request body limit (413)
+  uint64_t memory_budget_bytes = 8ull << 30;       // loaded models; LRU idle ones unloaded beyond
+  int instances = 1;                               // instances per servable version
+  size_t max_queue = 128;                          // waiting requests per version (503 beyond)
+  int64_t timeout_ms = 30'000;                     // per inference request
+  bool warmup = true;                              // run manifest examples after a load
+  std::set<std::string> trusted_native;            // "tenant/name" native servables run in process
+  std::set<std::string> network_allowed;           // "tenant/name" servables that may use the network
+  bool bubblewrap = true;                          // sandbox workers with bwrap when it works
+  uint64_t worker_memory_bytes = 4ull << 30;       // RLIMIT_AS of each worker process
 };
 
 // Serves until SIGINT or SIGTERM; returns the process exit code. Prints

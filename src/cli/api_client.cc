@@ -88,6 +88,16 @@ Result<nlohmann::json> ApiClient::Upload(const std::string& target,
   return ParseJson(response);
 }
 
+Result<HttpResponse> ApiClient::Post(const std::string& target, std::string body,
+                                     std::vector<std::pair<std::string, std::string>> headers) {
+  HttpRequest request;
+  request.method = "POST";
+  request.target = target;
+  request.body = std::move(body);
+  request.headers = std::move(headers);
+  return Send(std::move(request));
+}
+
 Status ApiClient::Download(const std::string& target, const std::filesystem::path& file) {
   HttpRequest request;
   request.target = target;

@@ -42,6 +42,13 @@ class ApiClient {
   Result<nlohmann::json> Upload(const std::string& target, const std::filesystem::path& file,
                                 std::vector<std::pair<std::string, std::string>> headers);
 
+  // POSTs `body` with the given extra headers and returns the raw answer
+  // (status, headers, body), for bodies that are not plain JSON such as the
+  // inference protocol's binary tensor extension. 4xx/5xx become a Status
+  // as for Call.
+  Result<HttpResponse> Post(const std::string& target, std::string body,
+                            std::vector<std::pair<std::string, std::string>> headers);
+
   // GETs `target` and streams the body into `file`.
   Status Download(const std::string& target, const std::filesystem::path& file);
 

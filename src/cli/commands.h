@@ -21,6 +21,10 @@
 #include "cli/config.h"
 #include "core/status.h"
 
+namespace orrery {
+struct ServerOptions;  // api/server.h
+}  // namespace orrery
+
 namespace orrery::cli {
 
 // What the parsed command line asks for; returns the exit status.
@@ -62,11 +66,17 @@ struct Target {
 Result<Target> ResolveTarget(ApiClient& api, const std::string& text, const std::string& kind_flag,
                              bool allow_version);
 
+// The flags of `orrery serve`, filling `options` and `data_dir`
+// (serve_flags.cc, apart from the command so that tests need not link the
+// server).
+void AddServeFlags(CLI::App& serve, ServerOptions& options, std::string& data_dir);
+
 // Registration, one function per commands_*.cc file.
 void AddServeCommand(CLI::App& app, CommandSet& set);      // serve
 void AddPackageCommands(CLI::App& app, CommandSet& set);   // publish, download
 void AddObjectCommands(CLI::App& app, CommandSet& set);    // show, alias, share, delete
 void AddDiscoverCommands(CLI::App& app, CommandSet& set);  // list, search
-void AddAdminCommands(CLI::App& app, CommandSet& set);  // tenant, token, whoami, audit, gc, check
+void AddAdminCommands(CLI::App& app, CommandSet& set);    // tenant, token, whoami, audit, gc, check
+void AddServingCommands(CLI::App& app, CommandSet& set);  // infer, verify
 
 }  // namespace orrery::cli

@@ -93,6 +93,9 @@ class Connection {
     HttpResponse response;
     response.status = static_cast<int>(parser.get().result_int());
     response.content_type = std::string(parser.get()[http::field::content_type]);
+    for (const auto& field : parser.get()) {
+      response.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
     BodySink sink = choose_sink(response);
     std::vector<char> chunk(kChunkBytes);
     while (!parser.is_done()) {
@@ -177,6 +180,13 @@ BodySink FdSink(int fd, const std::string& name) {
 }
 
 }  // namespace
+
+std::string HttpResponse::Header(std::string_view name) const {
+  for (const auto& [key, value] : headers) {
+    if (beast::iequals(key, beast::string_view(name.data(), name.size()))) return value;
+  }
+  return "";
+}
 
 Result<std::unique_ptr<HttpClient>> HttpClient::Create(const HttpClientOptions& options) {
   ASSIGN_OR_RETURN(ServerAddress address, ParseServerUrl(options.url));

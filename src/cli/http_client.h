@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -34,7 +35,12 @@ struct HttpRequest {
 struct HttpResponse {
   int status = 0;
   std::string content_type;
+  // Every response header as received (names as the server spelled them).
+  std::vector<std::pair<std::string, std::string>> headers;
   std::string body;  // empty when the body went to response_file
+
+  // The value of header `name` (compared case-insensitively); "" when absent.
+  std::string Header(std::string_view name) const;
 };
 
 struct HttpClientOptions {

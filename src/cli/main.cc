@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   AddObjectCommands(app, set);
   AddDiscoverCommands(app, set);
   AddAdminCommands(app, set);
+  AddServingCommands(app, set);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

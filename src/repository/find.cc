@@ -304,3 +304,32 @@ Result<std::filesystem::path> Repository::Materialize(const Caller& caller,
 }
 
 }  // namespace orrery
+
+namespace orrery {
+
+Result<Repository::ServableVersion> Repository::ResolveServable(const Caller& caller,
+                                                                const QualifiedName& name,
+                                                                const VersionRef& version) {
+  ConnectionPool::Lease lease = readers_->Acquire();
+  Database& db = lease.db();
+  ASSIGN_OR_RETURN(ObjectRow object, FindVisible(db, caller, PackageKind::kServable, name));
+  ASSIGN_OR_RETURN(VersionRow row, ResolveVersion(db, object, version));
+  ServableVersion out;
+  out.name = QualifiedName{object.tenant, object.name};
+  out.version = row.number;
+  out.digest = row.digest;
+  out.manifest = row.manifest;
+  out.visibility = object.visibility;
+  ASSIGN_OR_RETURN(Statement numbers,
+                   db.Prepare("SELECT number FROM versions WHERE object_id = ? AND "
+                              "deleted_at IS NULL ORDER BY number"));
+  numbers.Bind(1, object.id);
+  while (true) {
+    ASSIGN_OR_RETURN(bool more, numbers.Step());
+    if (!more) break;
+    out.live_versions.push_back(numbers.ColumnInt(0));
+  }
+  return out;
+}
+
+}  // namespace orrery

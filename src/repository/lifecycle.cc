@@ -28,7 +28,7 @@ Result<nlohmann::json> Repository::SetAlias(const Caller& caller, PackageKind ki
                                             int64_t version) {
   RETURN_IF_ERROR(ValidateAliasName(alias));
   if (version < 1) return InvalidArgument("version must be a positive number");
-  std::lock_guard lock(db_mutex_);
+  WriteLock lock(*this);
   Database& db = *db_;
   ASSIGN_OR_RETURN(ObjectRow object, FindOwned(db, caller, kind, name));
   ASSIGN_OR_RETURN(VersionRow row, ResolveVersion(db, object, VersionRef{version, ""}));
@@ -47,7 +47,7 @@ Result<nlohmann::json> Repository::SetAlias(const Caller& caller, PackageKind ki
 Result<nlohmann::json> Repository::DeleteAlias(const Caller& caller, PackageKind kind,
                                                const QualifiedName& name, std::string_view alias) {
   RETURN_IF_ERROR(ValidateAliasName(alias));
-  std::lock_guard lock(db_mutex_);
+  WriteLock lock(*this);
   Database& db = *db_;
   ASSIGN_OR_RETURN(ObjectRow object, FindOwned(db, caller, kind, name));
   ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
@@ -68,7 +68,7 @@ Result<nlohmann::json> Repository::SetVisibility(const Caller& caller, PackageKi
   if (visibility != "private" && visibility != "public" && visibility != "shared") {
     return InvalidArgument("visibility must be private, public or shared");
   }
-  std::lock_guard lock(db_mutex_);
+  WriteLock lock(*this);
   Database& db = *db_;
   ASSIGN_OR_RETURN(ObjectRow object, FindOwned(db, caller, kind, name));
   ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
@@ -87,7 +87,7 @@ Result<nlohmann::json> Repository::SetVisibility(const Caller& caller, PackageKi
 Result<nlohmann::json> Repository::AddShare(const Caller& caller, PackageKind kind,
                                             const QualifiedName& name, std::string_view tenant) {
   RETURN_IF_ERROR(ValidateTenantName(tenant));
-  std::lock_guard lock(db_mutex_);
+  WriteLock lock(*this);
   Database& db = *db_;
   ASSIGN_OR_RETURN(ObjectRow object, FindOwned(db, caller, kind, name));
   ASSIGN_OR_RETURN(int64_t tenant_id, TenantId(db, tenant));
@@ -109,7 +109,7 @@ Result<nlohmann::json> Repository::AddShare(const Caller& caller, PackageKind ki
 Result<nlohmann::json> Repository::RemoveShare(const Caller& caller, PackageKind kind,
                                                const QualifiedName& name, std::string_view tenant) {
   RETURN_IF_ERROR(ValidateTenantName(tenant));
-  std::lock_guard lock(db_mutex_);
+  WriteLock lock(*this);
   Database& db = *db_;
   ASSIGN_OR_RETURN(ObjectRow object, FindOwned(db, caller, kind, name));
   ASSIGN_OR_RETURN(int64_t tenant_id, TenantId(db, tenant));
@@ -139,7 +139,7 @@ Result<nlohmann::json> Repository::DeleteVersion(const Caller& caller, PackageKi
   std::vector<std::string> digests;
   int64_t number = 0;
   {
-    std::lock_guard lock(db_mutex_);
+    WriteLock lock(*this);
     Database& db = *db_;
     ASSIGN_OR_RETURN(ObjectRow object, FindOwned(db, caller, kind, name));
     ASSIGN_OR_RETURN(VersionRow row, ResolveVersion(db, object, version));
@@ -166,7 +166,7 @@ Result<nlohmann::json> Repository::DeleteObject(const Caller& caller, PackageKin
                                                 const QualifiedName& name) {
   std::vector<std::string> digests;
   {
-    std::lock_guard lock(db_mutex_);
+    WriteLock lock(*this);
     Database& db = *db_;
     ASSIGN_OR_RETURN(ObjectRow object, FindOwned(db, caller, kind, name));
     ASSIGN_OR_RETURN(digests,

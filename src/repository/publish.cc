@@ -101,7 +101,7 @@ Result<PublishResult> Repository::CommitVersion(const Caller& caller, PackageKin
   std::string digest = PackageDigest(files);
   int64_t total_size = 0;
   for (const FileRow& file : files) total_size += file.size;
-  std::lock_guard lock(db_mutex_);
+  WriteLock lock(*this);
   Database& db = *db_;
   ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
   ASSIGN_OR_RETURN(int64_t object_id, UpsertObject(caller, kind, name, options.visibility));

@@ -81,7 +81,7 @@ Result<std::unique_ptr<Repository>> Repository::Open(const Options& options) {
 // First start (or --reset-admin-token): the hub tenant and an admin token,
 // written where the CLI on this machine finds it.
 Status Repository::Bootstrap() {
-  std::lock_guard lock(db_mutex_);
+  WriteLock lock(*this);
   Database& db = *db_;
   ASSIGN_OR_RETURN(Statement find, db.Prepare("SELECT id FROM tenants WHERE name = ?"));
   find.Bind(1, kHubTenant);
@@ -311,8 +311,7 @@ Result<nlohmann::json> Repository::CollectBlobs(const std::vector<std::string>& 
     if (min_age_s > 0 && info->modified_at > cutoff) continue;
     bool referenced = false;
     {
-      std::lock_guard lock(db_mutex_);
-      Database& db = *db_;
+      WriteLock lock(*this);
       ASSIGN_OR_RETURN(referenced, BlobReferenced(digest));
     }
     if (referenced) continue;

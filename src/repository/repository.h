@@ -21,8 +21,10 @@
 // from removing blobs a publish has written but not yet committed.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <unordered_map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -132,6 +134,24 @@ class Repository {
   Result<std::filesystem::path> Materialize(const Caller& caller, const QualifiedName& name,
                                             const VersionRef& version);
 
+  // What serving needs to know of a servable version the caller may see:
+  // resolves an alias to its number. kNotFound as for Describe.
+  struct ServableVersion {
+    QualifiedName name;        // the owner's tenant and the servable's name
+    int64_t version = 0;       // the number `version` resolved to
+    std::string digest;        // package digest (names the Materialize directory)
+    std::string manifest;      // canonical manifest JSON
+    std::string visibility;    // private | public | shared
+    std::vector<int64_t> live_versions;  // every live version number, ascending
+  };
+  Result<ServableVersion> ResolveServable(const Caller& caller, const QualifiedName& name,
+                                          const VersionRef& version);
+
+  // Increases after every catalog write of this process. Caches of catalog
+  // answers (auth, name resolution) compare it to drop stale entries; read
+  // it before the catalog read whose answer you cache.
+  uint64_t CatalogGeneration() const { return generation_.load(std::memory_order_acquire); }
+
   // ---- lifecycle (lifecycle.cc)
   Result<nlohmann::json> SetAlias(const Caller& caller, PackageKind kind, const QualifiedName& name,
                                   std::string_view alias, int64_t version);
@@ -200,7 +220,34 @@ class Repository {
   Result<nlohmann::json> CollectBlobs(const std::vector<std::string>& digests, int64_t min_age_s);
   Result<nlohmann::json> CollectAllBlobs(int64_t min_age_s);
 
+  // Holds db_mutex_ and bumps generation_ when released, after the write's
+  // transaction (declared after it) has committed or rolled back.
+  class WriteLock {
+   public:
+    explicit WriteLock(Repository& repository)
+        : repository_(repository), lock_(repository.db_mutex_) {}
+    ~WriteLock() { repository_.generation_.fetch_add(1, std::memory_order_acq_rel); }
+
+   private:
+    Repository& repository_;
+    std::lock_guard<std::mutex> lock_;
+  };
+
+  // Authenticated tokens, so that a request does not query the catalog;
+  // an entry holds while the catalog generation is unchanged and for at
+  // most kAuthCacheSeconds (other processes' writes).
+  struct CachedCaller {
+    Caller caller;
+    std::optional<int64_t> expires_at;
+    uint64_t generation = 0;
+    int64_t cached_at = 0;
+  };
+  Result<Caller> AuthenticateUncached(std::string_view token, std::optional<int64_t>* expires);
+
   Options options_;
+  std::atomic<uint64_t> generation_{1};
+  std::mutex auth_cache_mutex_;
+  std::unordered_map<std::string, CachedCaller> auth_cache_;  // GUARDED_BY(auth_cache_mutex_)
   std::mutex db_mutex_;
   std::unique_ptr<Database> db_;             // GUARDED_BY(db_mutex_)
   std::unique_ptr<ConnectionPool> readers_;  // read-only catalog connections

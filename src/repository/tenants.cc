@@ -22,9 +22,39 @@ nlohmann::json OptionalTime(const std::optional<int64_t>& at) {
 
 }  // namespace
 
+// How long a cached token answer may miss another process's revoke.
+constexpr int64_t kAuthCacheSeconds = 2;
+// Bounds the cache; it is cleared when full (tokens are few in practice).
+constexpr size_t kAuthCacheEntries = 4096;
+
 Result<Caller> Repository::Authenticate(std::string_view token) {
   if (token.empty()) return Unauthenticated("missing token (Authorization: Bearer <token>)");
   if (!WellFormedToken(token)) return Unauthenticated("malformed token");
+  uint64_t generation = CatalogGeneration();  // before the read whose answer is cached
+  int64_t now = NowUnixSeconds();
+  std::string key(token);
+  {
+    std::lock_guard lock(auth_cache_mutex_);
+    auto it = auth_cache_.find(key);
+    if (it != auth_cache_.end()) {
+      const CachedCaller& cached = it->second;
+      bool fresh = cached.generation == generation && now - cached.cached_at < kAuthCacheSeconds &&
+                   (!cached.expires_at || *cached.expires_at > now);
+      if (fresh) return cached.caller;
+      auth_cache_.erase(it);
+    }
+  }
+  // Only successes are cached: a wrong token always costs a catalog read.
+  std::optional<int64_t> expires_at;
+  ASSIGN_OR_RETURN(Caller caller, AuthenticateUncached(token, &expires_at));
+  std::lock_guard lock(auth_cache_mutex_);
+  if (auth_cache_.size() >= kAuthCacheEntries) auth_cache_.clear();
+  auth_cache_[key] = CachedCaller{caller, expires_at, generation, now};
+  return caller;
+}
+
+Result<Caller> Repository::AuthenticateUncached(std::string_view token,
+                                                std::optional<int64_t>* expires) {
   ConnectionPool::Lease lease = readers_->Acquire();
   Database& db = lease.db();
   ASSIGN_OR_RETURN(Statement find,
@@ -38,13 +68,14 @@ Result<Caller> Repository::Authenticate(std::string_view token) {
   std::optional<int64_t> expires_at = find.ColumnOptionalInt(4);
   if (expires_at && *expires_at <= NowUnixSeconds()) return Unauthenticated("token expired");
   ASSIGN_OR_RETURN(Role role, ParseRole(find.ColumnText(3)));
+  *expires = expires_at;
   return Caller{find.ColumnInt(1), find.ColumnText(2), role, find.ColumnInt(0)};
 }
 
 Result<nlohmann::json> Repository::CreateTenant(const Caller& caller, std::string_view name) {
   if (!caller.IsHubAdmin()) return PermissionDenied("creating tenants needs the hub admin");
   RETURN_IF_ERROR(ValidateTenantName(name));
-  std::lock_guard lock(db_mutex_);
+  WriteLock lock(*this);
   Database& db = *db_;
   ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
   int64_t now = NowUnixSeconds();
@@ -90,7 +121,7 @@ Result<nlohmann::json> Repository::CreateToken(const Caller& caller, std::string
                            std::to_string(kMaxExpiresInS) + " (100 years)");
   }
   if (description.size() > 256) return InvalidArgument("description is over 256 characters");
-  std::lock_guard lock(db_mutex_);
+  WriteLock lock(*this);
   Database& db = *db_;
   ASSIGN_OR_RETURN(int64_t tenant_id, TenantId(db, target));
   std::string token = std::string(kTokenPrefix) + RandomHex(32);
@@ -144,7 +175,7 @@ Result<nlohmann::json> Repository::ListTokens(const Caller& caller, std::string_
 
 Result<nlohmann::json> Repository::RevokeToken(const Caller& caller, int64_t token_id) {
   if (caller.role != Role::kAdmin) return PermissionDenied("revoking tokens needs an admin token");
-  std::lock_guard lock(db_mutex_);
+  WriteLock lock(*this);
   Database& db = *db_;
   // A token of another tenant is "not found" for a tenant admin: token ids of
   // other tenants are not theirs to probe.

@@ -15,7 +15,17 @@
 // ends after the header and the tensor bytes live in a memfd sent with the
 // frame as SCM_RIGHTS ancillary data; the receiver maps it read-only and
 // closes it. kReady's header is {"pid": n}; kLoadError's and kError's are
-// {"error": "message"}.
+// {"error": "message"}; kError's may add "code": one of "InvalidArgument",
+// "Unprocessable", "TooLarge", "Internal" (CodeName), the Status code the
+// server returns for it (default Unprocessable: the servable failed on this
+// input).
+//
+// Shared memory, in detail: the sender seals a memfd it will not write again
+// (F_SEAL_SHRINK | F_SEAL_GROW), and the receiver maps only sealed memfds: a
+// peer could otherwise truncate the file under the mapping and crash the
+// receiver with SIGBUS. Unsealed memfds (a ShmBuffer's, below) are read with
+// pread(). Receivers copy the tensors out and close the descriptor before
+// they answer. Tensor bytes in one shared-memory frame: at most 4 GiB.
 //
 // Sequence: the worker loads the servable, then sends kReady or
 // kLoadError. After kReady the server sends kInfer frames one at a time
@@ -44,7 +54,7 @@ enum class FrameType : uint8_t {
   kError = 5,
 };
 
-constexpr uint64_t kShmThreshold = 1u << 20;    // tensor bytes at which a memfd is used
+constexpr uint64_t kShmThreshold = 1u << 20;     // tensor bytes at which a memfd is used
 constexpr uint64_t kMaxFramePayload = 1u << 30;  // a larger length is a protocol error
 
 struct Frame {
@@ -54,9 +64,35 @@ struct Frame {
 };
 
 // Writes one frame (choosing inline or shared-memory mode). kUnavailable
-// when the peer is gone or the deadline passes.
+// when the peer is gone or the deadline passes (possibly after part of the
+// frame went out); any other code means nothing was sent (kInvalidArgument:
+// the frame is too large; kInternal: no memfd could be made).
 Status WriteFrame(int fd, FrameType type, const nlohmann::json& header,
                   const std::vector<Tensor>& tensors, Deadline deadline);
+
+// A memfd that WriteFrame may rewrite for every shared-memory frame instead
+// of creating one per frame: fresh shared-memory pages are costly (8 MiB
+// take ~10 ms to allocate in a VM, ~2 ms to rewrite). Only for a request /
+// response exchange, where the peer has read the previous frame before the
+// next one is written (the server's side of a worker socket). The memfd is
+// not sealed (its size follows each frame), so receivers pread() it.
+// Not thread-safe: one writer.
+class ShmBuffer {
+ public:
+  ShmBuffer() = default;
+  ~ShmBuffer();
+  ShmBuffer(const ShmBuffer&) = delete;
+  ShmBuffer& operator=(const ShmBuffer&) = delete;
+
+ private:
+  friend Status WriteFrame(int, FrameType, const nlohmann::json&, const std::vector<Tensor>&,
+                           Deadline, ShmBuffer&);
+  int fd_ = -1;        // the memfd, once a frame needed one
+  uint64_t size_ = 0;  // its current size
+};
+Status WriteFrame(int fd, FrameType type, const nlohmann::json& header,
+                  const std::vector<Tensor>& tensors, Deadline deadline, ShmBuffer& reuse);
+
 // Reads one frame. kUnavailable when the peer closed the socket or the
 // deadline passed (the message says which: "worker closed the socket",
 // "timed out"); kInternal for a malformed frame (bad length, bad JSON,

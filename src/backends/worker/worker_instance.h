@@ -11,17 +11,29 @@
 //   deadline: the worker is killed with SIGKILL) fails the in-flight
 //   request with kUnavailable naming the cause, marks the instance not
 //   ready with that reason, and restarts the worker on a background thread
-//   with exponential backoff (SandboxOptions::first_backoff doubling);
-//   after SandboxOptions::max_restarts consecutive failed lives (a life
-//   that answered at least one request, or lasted 30 s, resets the count)
-//   it gives up: Health().gave_up, and Infer fails at once;
+//   with exponential backoff (SandboxOptions::first_backoff doubling,
+//   at most 30 s); a worker that dies while idle is noticed (pidfd) and
+//   restarted the same way. Failed lives are counted in a row (a life that
+//   answered at least one request, or lasted 30 s, restarts the count at
+//   1; a restart that fails to start counts too): when the count exceeds
+//   SandboxOptions::max_restarts, i.e. max_restarts restarts in a row have
+//   failed, it gives up: Health().gave_up, and Infer fails at once;
 // - Infer while the worker is restarting fails at once with kUnavailable
-//   ("worker restarting after <cause>").
+//   ("worker restarting after <cause>");
+// - a kError answer (the servable raised) is kUnprocessable with the
+//   worker's message, or the code the frame names (frames.h); the worker
+//   stays up.
+// Messages: "worker crashed (exit code N)" / "(signal S)", "worker timed
+// out after X ms; killed". Health().restarts counts replacement workers
+// launched.
 //
-// Ownership: owns the child process (killed and reaped by the destructor)
-// and its socket.
+// Ownership: owns the child process (killed and reaped by the destructor,
+// which also ends a start in progress) and its socket. Threads: a
+// supervisor (restarts, idle deaths) and a log drain (the workers' stdout
+// and stderr, line by line into the server log) per instance.
 // Thread-safety: Infer from one thread at a time (the Instance contract);
-// Health(), MemoryBytes() and pid() from any thread.
+// Health(), MemoryBytes() and pid() from any thread. pid() is the process
+// the server forked: bwrap's monitor, or the worker itself in fallback mode.
 #pragma once
 
 #include <sys/types.h>
@@ -40,11 +52,15 @@ namespace orrery {
 struct WorkerSpec {
   // argv of the worker as seen inside the sandbox, e.g.
   // {"/usr/bin/python3", "/orrery/orrery_worker.py", "--entrypoint", "predict:predict"}.
+  // command[0] must be an absolute path. In the fallback sandbox (no mount
+  // namespace) arguments naming /servable/... or a read_only_binds
+  // destination are rewritten to where the worker finds them there
+  // (/proc/self/fd/4/...); other sandbox paths are not.
   std::vector<std::string> command;
   // Extra read-only files or directories: host path -> path inside the
   // sandbox (e.g. python/orrery_worker.py -> /orrery/orrery_worker.py).
   std::vector<std::pair<std::filesystem::path, std::string>> read_only_binds;
-  std::filesystem::path servable_dir;  // bound read-only at /servable, the working directory
+  std::filesystem::path servable_dir;      // bound read-only at /servable, the working directory
   std::map<std::string, std::string> env;  // added to a minimal environment
   std::string label;                       // "tenant/name:version", for messages
   bool allow_network = false;
@@ -63,7 +79,7 @@ class WorkerInstance final : public Instance {
   Result<std::vector<Tensor>> Infer(const std::vector<Tensor>& inputs, Deadline deadline) override;
   uint64_t MemoryBytes() const override;  // resident set of the worker process tree
   InstanceHealth Health() const override;
-  pid_t pid() const;                      // the current worker's pid; 0 while none runs
+  pid_t pid() const;  // the current worker's pid; 0 while none runs
 
  private:
   struct State;

@@ -1,0 +1,151 @@
+// Asynchronous routes: inference (POST /v2/models/{m}[/versions/{v}]/infer),
+// explicit loads (POST /v2/repository/models/{m}/load) and verify
+// (POST /api/v1/servables/{t}/{n}[/versions/{v}]/verify). They hand work to
+// the ModelManager and answer from the thread that finishes it.
+#include <charconv>
+
+#include "api/route_util.h"
+#include "api/router.h"
+#include "serving/signature.h"
+
+namespace orrery {
+namespace {
+
+Result<std::optional<uint64_t>> HeaderLength(const HttpRequest& request) {
+  std::string text = request.Header("inference-header-content-length");
+  if (text.empty()) return std::optional<uint64_t>();
+  uint64_t value = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size()) {
+    return InvalidArgument("Inference-Header-Content-Length must be a non-negative integer");
+  }
+  return std::optional<uint64_t>(value);
+}
+
+// The request as the codec sees it; a raw binary body (header length 0)
+// becomes one input named after the servable's only input.
+Result<InferRequest> DecodeRequest(const HttpRequest& http, const Manifest& manifest, bool* raw) {
+  ASSIGN_OR_RETURN(std::optional<uint64_t> header_length, HeaderLength(http));
+  *raw = header_length && *header_length == 0;
+  if (!*raw) return DecodeInferRequest(http.body, header_length);
+  if (manifest.inputs.size() != 1) {
+    return InvalidArgument("a raw binary request needs a servable with exactly one input");
+  }
+  const TensorSpec& spec = manifest.inputs[0];
+  InferRequest request;
+  ASSIGN_OR_RETURN(Tensor tensor, DecodeRawBinaryInput(http.body, spec.name,
+                                                       *ParseDataType(spec.datatype), spec.shape));
+  request.inputs.push_back(std::move(tensor));
+  return request;
+}
+
+Result<Deadline> DeadlineFor(const InferRequest& request, int64_t configured_ms) {
+  auto timeout = std::chrono::microseconds(configured_ms * 1000);
+  if (request.timeout_us) {
+    if (*request.timeout_us <= 0) return InvalidArgument("timeout must be a positive integer (µs)");
+    // The parameter may only shorten the configured timeout.
+    timeout = std::min(timeout, std::chrono::microseconds(*request.timeout_us));
+  }
+  if (request.priority && *request.priority != 0) {
+    return InvalidArgument("priority levels are not enabled on this server (send 0 or omit it)");
+  }
+  return std::chrono::steady_clock::now() + timeout;
+}
+
+HttpResponse OutcomeResponse(InferOutcome outcome, const ResolvedServable& servable,
+                             const InferRequest& request, const std::vector<size_t>& selected,
+                             bool raw) {
+  if (outcome.status.ok()) outcome.status = CheckOutputs(servable.manifest, outcome.outputs);
+  if (!outcome.status.ok()) {
+    HttpResponse error = HttpResponse::Error(outcome.status);
+    if (outcome.retry_later) error.headers.emplace_back("Retry-After", "1");
+    return error;
+  }
+  InferResponse response;
+  response.model_name = servable.info.name.ToString();
+  response.model_version = std::to_string(servable.info.version);
+  response.id = request.id;
+  response.has_id = request.has_id;
+  for (size_t index : selected) response.outputs.push_back(std::move(outcome.outputs[index]));
+  EncodedBody encoded = EncodeInferResponse(response, request, raw);
+  HttpResponse http;
+  http.body = std::move(encoded.body);
+  if (encoded.json_length) {
+    http.content_type = "application/octet-stream";
+    http.headers.emplace_back("Inference-Header-Content-Length",
+                              std::to_string(*encoded.json_length));
+  }
+  return http;
+}
+
+}  // namespace
+
+void Router::HandleAsync(HttpRequest request, Responder respond) const {
+  const auto& s = request.segments;
+  bool infer = s.size() >= 4 && s[0] == "v2" && s[1] == "models" && s.back() == "infer" &&
+               request.method == "POST";
+  bool load = s.size() >= 5 && s[0] == "v2" && s[1] == "repository" && s[2] == "models" &&
+              s.back() == "load" && request.method == "POST";
+  bool verify = s.size() >= 6 && s[0] == "api" && s[1] == "v1" && s[2] == "servables" &&
+                s.back() == "verify" && request.method == "POST";
+  if (!infer && !load && !verify) return respond(Handle(request));
+  Result<Caller> caller = Authenticate(request.Header("authorization"));
+  if (!caller.ok()) return respond(HttpResponse::Error(caller.status()));
+  if (infer) return Infer(std::move(request), *caller, std::move(respond));
+  if (verify) return Verify(request, *caller, std::move(respond));
+  Result<ModelPath> path =
+      ParseModelPath({s.begin() + 3, s.end()}, caller->tenant, {"load", "unload"});
+  if (!path.ok()) return respond(HttpResponse::Error(path.status()));
+  RepositoryLoad(*path, *caller, std::move(respond));
+}
+
+void Router::Infer(HttpRequest http, const Caller& caller, Responder respond) const {
+  Result<ModelPath> path = ParseModelPath({http.segments.begin() + 2, http.segments.end()},
+                                          caller.tenant, {"infer"});
+  if (!path.ok()) return respond(HttpResponse::Error(path.status()));
+  auto servable = models_.Resolve(caller, path->name, path->version);
+  if (!servable.ok()) return respond(HttpResponse::Error(servable.status()));
+  const Manifest& manifest = (*servable)->manifest;
+  bool raw = false;
+  Result<InferRequest> request = DecodeRequest(http, manifest, &raw);
+  if (!request.ok()) return respond(HttpResponse::Error(request.status()));
+  for (const RequestedOutput& output : request->outputs) {
+    if (output.parameters.is_object() && output.parameters.contains("classification")) {
+      return respond(HttpResponse::Error(InvalidArgument(
+          "output '" + output.name + "': the classification extension is not supported")));
+    }
+  }
+  Result<std::vector<size_t>> selected = SelectOutputs(manifest, request->outputs);
+  if (!selected.ok()) return respond(HttpResponse::Error(selected.status()));
+  Result<Deadline> deadline = DeadlineFor(*request, models_.options().timeout_ms);
+  if (!deadline.ok()) return respond(HttpResponse::Error(deadline.status()));
+  Result<std::vector<Tensor>> inputs = BindInputs(manifest, std::move(request->inputs));
+  if (!inputs.ok()) return respond(HttpResponse::Error(inputs.status()));
+
+  std::shared_ptr<Model> model = models_.Acquire(caller, *servable);
+  InferJob job;
+  job.inputs = std::move(*inputs);
+  job.deadline = *deadline;
+  auto state = std::make_shared<InferRequest>(std::move(*request));
+  job.done = [respond = std::move(respond), servable = *servable, state,
+              selected = std::move(*selected), raw](InferOutcome outcome) {
+    respond(OutcomeResponse(std::move(outcome), *servable, *state, selected, raw));
+  };
+  model->Submit(std::move(job));
+}
+
+void Router::RepositoryLoad(const ModelPath& path, const Caller& caller,
+                            Responder respond) const {
+  auto servable = models_.Resolve(caller, path.name, path.version);
+  if (!servable.ok()) return respond(HttpResponse::Error(servable.status()));
+  std::shared_ptr<Model> model = models_.Load(caller, *servable);
+  model->OnSettled([model, respond = std::move(respond)] {
+    if (model->state() == ModelState::kReady) {
+      return respond(HttpResponse::Json(200, {{"name", model->key()}, {"state", "READY"}}));
+    }
+    respond(HttpResponse::Error(
+        Unprocessable("servable " + model->key() + " failed to load: " + model->reason())));
+  });
+}
+
+}  // namespace orrery

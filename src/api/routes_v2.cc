@@ -1,0 +1,209 @@
+// The Open Inference Protocol routes other than inference itself: server
+// and model metadata, readiness, statistics, the model-repository
+// extension and /metrics. Inference and verify are in routes_infer.cc.
+#include <algorithm>
+
+#include "api/route_util.h"
+#include "api/router.h"
+
+namespace orrery {
+namespace {
+
+// What GET /v2 advertises: only what is implemented.
+const char* const kExtensions[] = {"binary_tensor_data", "model_repository", "statistics"};
+
+std::string Platform(const std::string& backend) {
+  if (backend == "torchscript") return "pytorch_torchscript";
+  if (backend == "onnx") return "onnx_onnxv1";
+  return backend;  // xgboost, python, native, pipeline
+}
+
+nlohmann::json TensorSpecs(const std::vector<TensorSpec>& specs) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const TensorSpec& spec : specs) {
+    out.push_back({{"name", spec.name}, {"datatype", spec.datatype}, {"shape", spec.shape}});
+  }
+  return out;
+}
+
+nlohmann::json Duration(uint64_t count, uint64_t ns) { return {{"count", count}, {"ns", ns}}; }
+
+nlohmann::json ModelStatsJson(const Model& model) {
+  const ServingMetrics& m = model.metrics();
+  uint64_t requests = m.requests.load(), failures = m.failures.load();
+  return {{"name", model.servable().info.name.ToString()},
+          {"version", std::to_string(model.servable().info.version)},
+          {"state", ModelStateName(model.state())},
+          {"last_inference", m.last_inference_ms.load()},
+          {"inference_count", requests - failures},
+          {"execution_count", m.compute.Count()},
+          {"inference_stats",
+           {{"success", Duration(requests - failures, m.total.SumNanos())},
+            {"fail", Duration(failures, 0)},
+            {"queue", Duration(m.queue.Count(), m.queue.SumNanos())},
+            {"compute_input", Duration(0, 0)},
+            {"compute_infer", Duration(m.compute.Count(), m.compute.SumNanos())},
+            {"compute_output", Duration(0, 0)}}},
+          {"batch_stats", nlohmann::json::array()}};
+}
+
+}  // namespace
+
+Result<ModelPath> ParseModelPath(std::vector<std::string> rest, const std::string& caller_tenant,
+                                 const std::vector<std::string>& actions) {
+  ModelPath path;
+  if (!rest.empty() && std::find(actions.begin(), actions.end(), rest.back()) != actions.end()) {
+    path.action = rest.back();
+    rest.pop_back();
+  }
+  if (rest.size() >= 3 && rest[rest.size() - 2] == "versions") {
+    ASSIGN_OR_RETURN(path.version, ParseVersionRef(rest.back()));
+    path.has_version = true;
+    rest.resize(rest.size() - 2);
+  } else {
+    path.version.alias = "latest";
+  }
+  if (rest.empty() || rest.size() > 2) return NotFound("no such model route");
+  std::string name = rest.size() == 2 ? rest[0] + "/" + rest[1] : rest[0];
+  ASSIGN_OR_RETURN(path.name, ParseQualifiedName(name, caller_tenant));
+  return path;
+}
+
+HttpResponse Router::HandleV2(const HttpRequest& request, const Caller& caller) const {
+  const auto& s = request.segments;
+  const std::string& m = request.method;
+  if (s.size() == 1 && m == "GET") {
+    nlohmann::json extensions = nlohmann::json::array();
+    for (const char* extension : kExtensions) extensions.push_back(extension);
+    return HttpResponse::Json(200,
+                              {{"name", "orrery"}, {"version", "0.1.0"}, {"extensions", extensions}});
+  }
+  if (s.size() == 3 && s[1] == "health" && s[2] == "ready" && m == "GET") {
+    return HttpResponse::Json(200, {{"ready", true}});
+  }
+  if (s.size() >= 3 && s[1] == "models") {
+    std::vector<std::string> rest(s.begin() + 2, s.end());
+    if (rest == std::vector<std::string>{"stats"} && m == "GET") return ModelStats(request, caller);
+    Result<ModelPath> path = ParseModelPath(rest, caller.tenant, {"ready", "stats"});
+    if (!path.ok()) return HttpResponse::Error(path.status());
+    if (m != "GET") return HttpResponse::Error(NotFound("no route for " + m + " on a model"));
+    if (path->action.empty()) return ModelMetadata(*path, caller);
+    if (path->action == "ready") return ModelReady(*path, caller);
+    return ModelStats(request, caller);
+  }
+  if (s.size() == 3 && s[1] == "repository" && s[2] == "index" && m == "POST") {
+    return RepositoryIndex(request, caller);
+  }
+  if (s.size() >= 5 && s[1] == "repository" && s[2] == "models" && m == "POST") {
+    Result<ModelPath> path =
+        ParseModelPath({s.begin() + 3, s.end()}, caller.tenant, {"load", "unload"});
+    if (!path.ok()) return HttpResponse::Error(path.status());
+    if (path->action == "unload") return RepositoryUnload(*path, caller);
+  }
+  return HttpResponse::Error(NotFound("no route for " + m + " /" + s[0] + "/..."));
+}
+
+HttpResponse Router::ModelMetadata(const ModelPath& path, const Caller& caller) const {
+  auto servable = models_.Resolve(caller, path.name, path.version);
+  if (!servable.ok()) return HttpResponse::Error(servable.status());
+  const auto& info = (*servable)->info;
+  const Manifest& manifest = (*servable)->manifest;
+  nlohmann::json versions = nlohmann::json::array();
+  for (int64_t version : info.live_versions) versions.push_back(std::to_string(version));
+  return HttpResponse::Json(200, {{"name", info.name.ToString()},
+                                  {"versions", versions},
+                                  {"platform", Platform(manifest.backend)},
+                                  {"inputs", TensorSpecs(manifest.inputs)},
+                                  {"outputs", TensorSpecs(manifest.outputs)}});
+}
+
+HttpResponse Router::ModelReady(const ModelPath& path, const Caller& caller) const {
+  auto servable = models_.Resolve(caller, path.name, path.version);
+  if (!servable.ok()) return HttpResponse::Error(servable.status());
+  std::shared_ptr<Model> model = models_.Find((*servable)->key);
+  if (model && model->Ready()) {
+    return HttpResponse::Json(200, {{"name", (*servable)->key}, {"ready", true}});
+  }
+  std::string reason = model ? model->reason() : "not loaded";
+  return HttpResponse::Json(
+      503, {{"name", (*servable)->key}, {"ready", false}, {"error", "not ready: " + reason}});
+}
+
+HttpResponse Router::ModelStats(const HttpRequest& request, const Caller& caller) const {
+  std::vector<std::string> rest(request.segments.begin() + 2, request.segments.end());
+  std::string only;  // one servable version's key, or all visible
+  if (rest != std::vector<std::string>{"stats"}) {
+    Result<ModelPath> path = ParseModelPath(rest, caller.tenant, {"stats"});
+    if (!path.ok()) return HttpResponse::Error(path.status());
+    auto servable = models_.Resolve(caller, path->name, path->version);
+    if (!servable.ok()) return HttpResponse::Error(servable.status());
+    only = (*servable)->key;
+  }
+  nlohmann::json stats = nlohmann::json::array();
+  for (const auto& model : models_.Models()) {
+    if (!only.empty() && model->key() != only) continue;
+    const auto& info = model->servable().info;
+    if (!models_.Resolve(caller, info.name, VersionRef{info.version, ""}).ok()) continue;
+    stats.push_back(ModelStatsJson(*model));
+  }
+  return HttpResponse::Json(200, {{"model_stats", stats}});
+}
+
+HttpResponse Router::RepositoryIndex(const HttpRequest& request, const Caller& caller) const {
+  bool ready_only = false;
+  if (!request.body.empty()) {
+    Result<nlohmann::json> body = ParseJsonObject(request);
+    if (!body.ok()) return HttpResponse::Error(body.status());
+    auto ready = body->find("ready");
+    if (ready != body->end()) {
+      if (!ready->is_boolean()) return HttpResponse::Error(InvalidArgument("ready must be a bool"));
+      ready_only = ready->get<bool>();
+    }
+  }
+  nlohmann::json index = nlohmann::json::array();
+  for (const auto& model : models_.Models()) {
+    const auto& info = model->servable().info;
+    if (!models_.Resolve(caller, info.name, VersionRef{info.version, ""}).ok()) continue;
+    bool ready = model->Ready();
+    if (ready_only && !ready) continue;
+    index.push_back({{"name", info.name.ToString()},
+                     {"version", std::to_string(info.version)},
+                     {"state", ready ? "READY" : ModelStateName(model->state())},
+                     {"reason", model->reason()}});
+  }
+  return HttpResponse::Json(200, index);
+}
+
+HttpResponse Router::RepositoryUnload(const ModelPath& path, const Caller& caller) const {
+  // Only the owner's publishers and admins, or the hub admin, take a model
+  // away from everyone who uses it.
+  bool owner = caller.tenant == path.name.tenant && caller.role != Role::kReader;
+  if (!owner && !caller.IsHubAdmin()) {
+    if (!models_.Resolve(caller, path.name, path.version).ok()) {
+      return HttpResponse::Error(NotFound("servable " + path.name.ToString() + " not found"));
+    }
+    return HttpResponse::Error(
+        PermissionDenied("unloading needs a publisher or admin token of " + path.name.tenant));
+  }
+  std::string prefix = path.name.ToString() + ":";
+  int unloaded = 0;
+  for (const auto& model : models_.Models()) {
+    bool match = path.has_version && path.version.is_number()
+                     ? model->key() == prefix + std::to_string(path.version.number)
+                     : model->key().rfind(prefix, 0) == 0;
+    if (match && models_.Unload(model->key()).ok()) ++unloaded;
+  }
+  if (unloaded == 0) {
+    return HttpResponse::Error(NotFound("servable " + path.name.ToString() + " is not loaded"));
+  }
+  return HttpResponse::Json(200, {{"unloaded", unloaded}});
+}
+
+HttpResponse Router::Metrics(const Caller& caller) const {
+  HttpResponse response;
+  response.content_type = "text/plain; version=0.0.4";
+  response.body = models_.RenderMetrics(caller.IsHubAdmin() ? "" : caller.tenant);
+  return response;
+}
+
+}  // namespace orrery

@@ -1,0 +1,160 @@
+#include "backends/onnx/onnx_support.h"
+
+#include <algorithm>
+#include <cctype>
+#include <sstream>
+#include <system_error>
+
+namespace orrery::onnx {
+namespace {
+
+std::string Join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& name : names) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
+std::string ShapeText(const std::vector<int64_t>& dims) {
+  std::string out = "[";
+  for (size_t i = 0; i < dims.size(); ++i) out += (i ? ", " : "") + std::to_string(dims[i]);
+  return out + "]";
+}
+
+Result<std::string> ModelFile(const LoadContext& context) {
+  const nlohmann::json& config = context.manifest->config;
+  std::string file;
+  if (config.contains("file")) {
+    if (!config["file"].is_string()) return Unprocessable("onnx: config.file must be a path");
+    file = config["file"].get<std::string>();
+    Status valid = ValidatePackagePath(file);
+    if (!valid.ok()) return Unprocessable("onnx: config.file: " + valid.message());
+  }
+  for (size_t i = 0; file.empty() && i < context.manifest->files.size(); ++i) {
+    std::string ext = std::filesystem::path(context.manifest->files[i].path).extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    if (ext == ".onnx") file = context.manifest->files[i].path;
+  }
+  if (file.empty()) {
+    return Unprocessable("onnx: no .onnx file among the package files (name one with config.file)");
+  }
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(context.dir / file, ec)) {
+    return Unprocessable("cannot load " + file + ": file not found");
+  }
+  return file;
+}
+
+// The text between `open` and the next `close` after `from`; npos-safe.
+std::string Between(std::string_view text, size_t from, std::string_view open,
+                    std::string_view close) {
+  size_t start = text.find(open, from);
+  if (start == std::string_view::npos) return "";
+  start += open.size();
+  size_t end = text.find(close, start);
+  return end == std::string_view::npos ? "" : std::string(text.substr(start, end - start));
+}
+
+}  // namespace
+
+Result<Options> ParseOptions(const LoadContext& context) {
+  const nlohmann::json& config = context.manifest->config;
+  Options options;
+  if (config.contains("threads")) {
+    const nlohmann::json& threads = config["threads"];
+    if (!threads.is_number_integer() || threads.get<int64_t>() < 1 || threads.get<int64_t>() > 64) {
+      return Unprocessable("onnx: config.threads must be an integer from 1 to 64");
+    }
+    options.threads = threads.get<int>();
+  }
+  ASSIGN_OR_RETURN(options.file, ModelFile(context));
+  return options;
+}
+
+Result<std::vector<std::string>> Bind(const std::vector<TensorSpec>& specs,
+                                      const std::vector<std::string>& graph_names,
+                                      const std::string& role, const std::string& file) {
+  std::vector<std::string> declared;
+  declared.reserve(specs.size());
+  for (const TensorSpec& spec : specs) declared.push_back(spec.name);
+  if (declared.size() != graph_names.size()) {
+    return Unprocessable("onnx: " + file + " has " + std::to_string(graph_names.size()) + " " +
+                         role + " (" + Join(graph_names) + ") but the signature declares " +
+                         std::to_string(declared.size()) + " (" + Join(declared) + ")");
+  }
+  std::vector<std::string> sorted_declared = declared, sorted_graph = graph_names;
+  std::sort(sorted_declared.begin(), sorted_declared.end());
+  std::sort(sorted_graph.begin(), sorted_graph.end());
+  return sorted_declared == sorted_graph ? declared : graph_names;
+}
+
+Status LoadError(std::string_view what, const std::string& file) {
+  size_t at = what.find("Can't create layer \"");
+  if (at != std::string_view::npos) {
+    std::string layer = Between(what, at, "layer \"", "\"");
+    std::string type = Between(what, at, "of type \"", "\"");
+    if (layer.rfind("onnx_node!", 0) == 0) layer.erase(0, 10);
+    if (!type.empty()) {
+      return Unprocessable("onnx: operator '" + CleanMessage(type) +
+                           "' is not supported by the OpenCV DNN runtime (layer '" +
+                           CleanMessage(layer) + "')");
+    }
+  }
+  return Unprocessable("cannot load " + file + ": " + CleanMessage(what));
+}
+
+std::string CleanMessage(std::string_view what) {
+  std::string text;
+  std::istringstream lines{std::string(what)};
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("> ", 0) == 0) line.erase(0, 2);
+    // "OpenCV(4.6.0) ./modules/x.cpp:12: error: (-215:Assertion failed) cond in function 'f'"
+    for (size_t start; (start = line.find("OpenCV(")) != std::string::npos;) {
+      size_t code = line.find("error: (", start);
+      size_t end = code == std::string::npos ? std::string::npos : line.find(") ", code);
+      if (end == std::string::npos) break;
+      bool assertion = line.compare(code, end - code, "error: (-215:Assertion failed") == 0;
+      line.replace(start, end + 2 - start, assertion ? "assertion failed: " : "");
+    }
+    for (size_t start; (start = line.find("in function '")) != std::string::npos;) {
+      size_t end = line.find('\'', start + 13);
+      if (start > 0 && line[start - 1] == ' ') --start;
+      line.erase(start, end == std::string::npos ? std::string::npos : end + 1 - start);
+    }
+    if (line.find_first_not_of(' ') == std::string::npos) continue;
+    text += (text.empty() ? "" : " ") + line;
+  }
+  std::string out;
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (unsigned char c : text) {
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out.empty() ? "unknown error" : out;
+}
+
+Result<std::vector<int64_t>> FitShape(const TensorSpec& spec, const std::vector<int64_t>& shape) {
+  bool fits = shape.size() == spec.shape.size();
+  for (size_t i = 0; fits && i < shape.size(); ++i) {
+    fits = spec.shape[i] == -1 || spec.shape[i] == shape[i];
+  }
+  if (fits) return shape;
+  int64_t count = 1, fixed = 1;
+  for (int64_t d : shape) count *= d;
+  std::vector<int64_t> out = spec.shape;
+  auto variable = std::find(out.begin(), out.end(), -1);
+  for (int64_t d : out) fixed *= d == -1 ? 1 : d;
+  if (std::count(out.begin(), out.end(), -1) <= 1) {
+    if (variable != out.end() && fixed > 0 && count % fixed == 0) *variable = count / fixed;
+    if (variable != out.end() ? fixed > 0 && count % fixed == 0 : fixed == count) return out;
+  }
+  return Internal("onnx: output '" + spec.name + "' has shape " + ShapeText(shape) +
+                  " but the signature says " + ShapeText(spec.shape));
+}
+
+}  // namespace orrery::onnx

@@ -1,0 +1,112 @@
+// The flags of `orrery serve`, apart from commands_serve.cc so that tests can
+// check them without linking the server.
+#include "api/server.h"
+#include "cli/commands.h"
+#include "repository/names.h"
+
+namespace orrery::cli {
+
+namespace {
+
+// Accepts "tenant/name" only (both parts valid), for the per-servable lists.
+const CLI::Validator kQualifiedName(
+    [](std::string& text) {
+      Result<QualifiedName> name = ParseQualifiedName(text);
+      return name.ok() ? std::string() : name.status().message();
+    },
+    "TENANT/NAME");
+
+void AddListenFlags(CLI::App& serve, ServerOptions& options, std::string& data_dir) {
+  serve.add_option("--data-dir", data_dir,
+                   "catalog, blobs and admin token (default: $ORRERY_DATA_DIR, else "
+                   "./orrery-data)");
+  serve.add_option("--host", options.host, "address to listen on; 0.0.0.0 to expose")
+      ->capture_default_str();
+  serve.add_option("--port", options.port, "TCP port; 0 picks a free one")->capture_default_str();
+  serve.add_option("--threads", options.threads, "HTTP worker threads")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  serve.add_flag("--reset-admin-token", options.reset_admin_token,
+                 "write a new hub admin token to <data-dir>/admin.token (for an operator who "
+                 "lost it); existing tokens stay valid until revoked");
+}
+
+void AddRepositoryFlags(CLI::App& serve, ServerOptions& options) {
+  serve
+      .add_option("--max-upload-bytes", options.max_upload_bytes,
+                  "largest archive upload (413 above)")
+      ->capture_default_str();
+  serve
+      .add_option("--max-json-bytes", options.max_json_bytes,
+                  "largest other request body (413 above)")
+      ->capture_default_str();
+  serve
+      .add_option("--max-archive-entries", options.max_archive_entries,
+                  "most files and directories in a package (413 above)")
+      ->capture_default_str();
+  serve
+      .add_option("--max-unpacked-bytes", options.max_unpacked_bytes,
+                  "largest sum of file sizes in a package (413 above)")
+      ->capture_default_str();
+  serve
+      .add_option("--gc-min-age-s", options.gc_min_age_s,
+                  "a full garbage collection spares blobs younger than this")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+}
+
+void AddInferenceFlags(CLI::App& serve, ServerOptions& options) {
+  serve
+      .add_option("--max-infer-bytes", options.max_infer_bytes,
+                  "largest inference request body (413 above)")
+      ->capture_default_str();
+  serve
+      .add_option("--memory-budget-bytes", options.memory_budget_bytes,
+                  "memory for loaded models; idle ones are unloaded, least recently used "
+                  "first, beyond it")
+      ->capture_default_str();
+  serve.add_option("--instances", options.instances, "instances of each servable version")
+      ->check(CLI::Range(1, 8))
+      ->capture_default_str();
+  serve
+      .add_option("--max-queue", options.max_queue,
+                  "requests waiting per servable version (503 beyond)")
+      ->capture_default_str();
+  serve
+      .add_option("--timeout-ms", options.timeout_ms,
+                  "longest an inference request may take; its \"timeout\" parameter may "
+                  "only shorten it")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  serve.add_flag("--no-warmup{false}", options.warmup,
+                 "do not run a servable's manifest examples after loading it");
+}
+
+void AddSandboxFlags(CLI::App& serve, ServerOptions& options) {
+  serve
+      .add_option("--trusted-native", options.trusted_native,
+                  "a native servable to run inside the server process instead of a sandboxed "
+                  "worker (repeatable)")
+      ->check(kQualifiedName);
+  serve
+      .add_option("--allow-network", options.network_allowed,
+                  "a servable whose workers may use the network (repeatable)")
+      ->check(kQualifiedName);
+  serve.add_flag("--no-bubblewrap{false}", options.bubblewrap,
+                 "do not sandbox workers with bwrap, even where it works");
+  serve
+      .add_option("--worker-memory-bytes", options.worker_memory_bytes,
+                  "address-space limit (RLIMIT_AS) of each worker process")
+      ->capture_default_str();
+}
+
+}  // namespace
+
+void AddServeFlags(CLI::App& serve, ServerOptions& options, std::string& data_dir) {
+  AddListenFlags(serve, options, data_dir);
+  AddRepositoryFlags(serve, options);
+  AddInferenceFlags(serve, options);
+  AddSandboxFlags(serve, options);
+}
+
+}  // namespace orrery::cli

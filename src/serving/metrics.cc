@@ -1,0 +1,51 @@
+#include "serving/metrics.h"
+
+namespace orrery {
+
+void LatencyHistogram::Observe(std::chrono::nanoseconds elapsed) {
+  double seconds = std::chrono::duration<double>(elapsed).count();
+  for (size_t i = 0; i < kBoundsSeconds.size(); ++i) {
+    if (seconds <= kBoundsSeconds[i]) {
+      buckets_[i].fetch_add(1, std::memory_order_relaxed);
+      break;
+    }
+  }  // above the last bound: only +Inf (count) holds it
+  count_.fetch_add(1, std::memory_order_relaxed);
+  sum_ns_.fetch_add(static_cast<uint64_t>(elapsed.count()), std::memory_order_relaxed);
+}
+
+void LatencyHistogram::Render(const std::string& name, const std::string& labels,
+                              std::string& out) const {
+  uint64_t cumulative = 0;
+  std::string prefix = labels.empty() ? "" : labels + ",";
+  for (size_t i = 0; i < kBoundsSeconds.size(); ++i) {
+    cumulative += buckets_[i].load(std::memory_order_relaxed);
+    char bound[32];
+    std::snprintf(bound, sizeof(bound), "%g", kBoundsSeconds[i]);
+    out += name + "_bucket{" + prefix + "le=\"" + bound + "\"} " + std::to_string(cumulative) +
+           "\n";
+  }
+  uint64_t count = Count();
+  out += name + "_bucket{" + prefix + "le=\"+Inf\"} " + std::to_string(count) + "\n";
+  char sum[48];
+  std::snprintf(sum, sizeof(sum), "%.9f", static_cast<double>(SumNanos()) / 1e9);
+  out += name + "_sum{" + labels + "} " + sum + "\n";
+  out += name + "_count{" + labels + "} " + std::to_string(count) + "\n";
+}
+
+std::string PrometheusLabel(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace orrery

@@ -1,0 +1,321 @@
+// Why the scheduler looks like this: see model.h. The invariant that keeps
+// it simple: a Slot is owned by exactly one party at a time — the idle_
+// list, the thread running a job on it (in-process), or its worker thread.
+#include "serving/model.h"
+
+#include "core/log.h"
+#include "serving/signature.h"
+
+namespace orrery {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t NowUnixMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+const char* ModelStateName(ModelState state) {
+  switch (state) {
+    case ModelState::kLoading:
+      return "LOADING";
+    case ModelState::kReady:
+      return "READY";
+    case ModelState::kFailed:
+      return "UNAVAILABLE";
+    case ModelState::kUnloading:
+      return "UNLOADING";
+    case ModelState::kUnloaded:
+      return "UNAVAILABLE";
+  }
+  return "UNKNOWN";
+}
+
+Model::Model(std::shared_ptr<const ResolvedServable> servable, Options options)
+    : servable_(std::move(servable)), options_(options) {
+  last_used_ms_ = NowUnixMs();
+}
+
+Model::~Model() { Unload(); }
+
+ModelState Model::state() const {
+  std::lock_guard lock(mutex_);
+  return state_;
+}
+
+std::string Model::reason() const {
+  std::lock_guard lock(mutex_);
+  if (state_ != ModelState::kReady) return reason_;
+  for (const auto& slot : slots_) {
+    InstanceHealth health = slot->instance->Health();
+    if (health.ready) return "";
+  }
+  return slots_.empty() ? "no instances" : slots_.front()->instance->Health().reason;
+}
+
+bool Model::Ready() const { return state() == ModelState::kReady && ReadyInstances() > 0; }
+
+void Model::Load(Backend& backend, const LoadContext& context) {
+  std::vector<std::unique_ptr<Slot>> slots;
+  Status status;
+  for (int i = 0; i < options_.instances && status.ok(); ++i) {
+    Result<std::unique_ptr<Instance>> instance = backend.Load(context);
+    if (instance.ok()) {
+      slots.push_back(std::make_unique<Slot>(Slot{std::move(*instance)}));
+    } else {
+      status = instance.status();
+    }
+  }
+  std::unique_lock lock(mutex_);
+  if (!status.ok() || stopping_) {
+    state_ = ModelState::kFailed;
+    reason_ = status.ok() ? "unloaded while loading" : status.message();
+    LogError("servable " + key() + " failed to load: " + reason_);
+    std::deque<InferJob> queued = std::move(queue_);
+    queue_.clear();
+    std::string why = reason_;
+    lock.unlock();
+    for (InferJob& job : queued) {
+      Finish(job, {Unavailable("servable " + key() + " failed to load: " + why), {}, false},
+             /*accepted=*/true);
+    }
+    drained_.notify_all();
+    RunSettled();
+    return;
+  }
+  slots_ = std::move(slots);
+  lock.unlock();
+  if (options_.warmup) {
+    Status warm = WarmUp();
+    if (!warm.ok()) LogInfo("servable " + key() + ": warm-up failed: " + warm.message());
+  }
+  lock.lock();
+  state_ = ModelState::kReady;
+  reason_.clear();
+  worker_threads_ = !backend.InProcess(context);
+  LogInfo("servable " + key() + " ready (" + std::to_string(slots_.size()) + " instance(s))");
+  if (worker_threads_) {
+    for (auto& slot : slots_) threads_.emplace_back([this, s = slot.get()] { WorkerLoop(s); });
+    lock.unlock();
+    work_.notify_all();
+    RunSettled();
+    return;
+  }
+  // In-process: each slot drains what queued during the load, on this thread.
+  std::vector<Slot*> free;
+  for (auto& slot : slots_) free.push_back(slot.get());
+  for (Slot* slot : free) {
+    InferJob job;
+    if (PopNext(lock, &job)) {
+      lock.unlock();
+      RunAndDrain(slot, std::move(job));
+      lock.lock();
+    } else {
+      idle_.push_back(slot);
+    }
+  }
+  lock.unlock();
+  RunSettled();
+}
+
+void Model::OnSettled(std::function<void()> callback) {
+  std::unique_lock lock(mutex_);
+  if (state_ == ModelState::kLoading) {
+    settled_.push_back(std::move(callback));
+    return;
+  }
+  lock.unlock();
+  callback();
+}
+
+void Model::RunSettled() {
+  std::unique_lock lock(mutex_);
+  std::vector<std::function<void()>> callbacks = std::move(settled_);
+  settled_.clear();
+  lock.unlock();
+  for (auto& callback : callbacks) callback();
+}
+
+Status Model::WarmUp() {
+  const Manifest& manifest = servable_->manifest;
+  for (const nlohmann::json& example : manifest.examples) {
+    ASSIGN_OR_RETURN(std::vector<Tensor> inputs, ExampleInputs(manifest, example));
+    for (auto& slot : slots_) {
+      Result<std::vector<Tensor>> outputs =
+          slot->instance->Infer(inputs, Clock::now() + std::chrono::seconds(60));
+      if (!outputs.ok()) return outputs.status();
+    }
+  }
+  return Status::Ok();
+}
+
+void Model::Unload() {
+  std::unique_lock lock(mutex_);
+  if (state_ == ModelState::kUnloaded || state_ == ModelState::kUnloading) return;
+  bool was_loading = state_ == ModelState::kLoading;
+  stopping_ = true;
+  if (was_loading) return;  // Load() sees stopping_ and fails; the manager retries unload
+  state_ = ModelState::kUnloading;
+  reason_ = "unloading";
+  work_.notify_all();
+  // Requests already accepted finish first: they hold the version.
+  drained_.wait(lock, [&] { return queue_.empty() && in_flight_.load() == 0; });
+  std::vector<std::thread> threads = std::move(threads_);
+  lock.unlock();
+  work_.notify_all();
+  for (std::thread& thread : threads) thread.join();
+  lock.lock();
+  idle_.clear();
+  std::vector<std::unique_ptr<Slot>> slots = std::move(slots_);
+  state_ = ModelState::kUnloaded;
+  reason_ = "unloaded";
+  lock.unlock();
+  slots.clear();  // instance destructors stop workers, free runtimes
+  LogInfo("servable " + key() + " unloaded");
+}
+
+void Model::Submit(InferJob job) {
+  metrics_.requests.fetch_add(1, std::memory_order_relaxed);
+  last_used_ms_.store(NowUnixMs(), std::memory_order_relaxed);
+  std::unique_lock lock(mutex_);
+  if (state_ != ModelState::kReady && state_ != ModelState::kLoading) {
+    std::string why = reason_;
+    lock.unlock();
+    return Finish(job, {Unavailable("servable " + key() + " is not ready: " + why), {}, false},
+                  /*accepted=*/false);
+  }
+  if (state_ == ModelState::kReady && !idle_.empty()) {
+    in_flight_.fetch_add(1, std::memory_order_relaxed);
+    Slot* slot = idle_.back();
+    idle_.pop_back();
+    lock.unlock();
+    return RunAndDrain(slot, std::move(job));
+  }
+  if (queue_.size() >= options_.max_queue) {
+    lock.unlock();
+    metrics_.rejected.fetch_add(1, std::memory_order_relaxed);
+    return Finish(job, {Unavailable("servable " + key() + ": queue is full (" +
+                                    std::to_string(options_.max_queue) + " requests waiting)"),
+                        {},
+                        true},
+                  /*accepted=*/false);
+  }
+  in_flight_.fetch_add(1, std::memory_order_relaxed);
+  queue_.push_back(std::move(job));
+  lock.unlock();
+  work_.notify_one();
+}
+
+void Model::RunAndDrain(Slot* slot, InferJob job) {
+  while (true) {
+    Execute(slot, job);
+    std::unique_lock lock(mutex_);
+    if (!PopNext(lock, &job)) {
+      idle_.push_back(slot);
+      return;
+    }
+  }
+}
+
+bool Model::PopNext(std::unique_lock<std::mutex>& lock, InferJob* job) {
+  while (!queue_.empty()) {
+    InferJob next = std::move(queue_.front());
+    queue_.pop_front();
+    if (Clock::now() < next.deadline) {
+      *job = std::move(next);
+      return true;
+    }
+    lock.unlock();
+    auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() -
+                                                                        next.submitted);
+    Finish(next, {Unavailable("request timed out after " + std::to_string(waited.count()) +
+                              " ms waiting in the queue of " + key()),
+                  {},
+                  false},
+           /*accepted=*/true);
+    lock.lock();
+  }
+  return false;
+}
+
+void Model::WorkerLoop(Slot* slot) {
+  std::unique_lock lock(mutex_);
+  while (true) {
+    work_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+    InferJob job;
+    if (!PopNext(lock, &job)) {
+      if (stopping_) return;
+      continue;
+    }
+    lock.unlock();
+    Execute(slot, job);
+    lock.lock();
+  }
+}
+
+void Model::Execute(Slot* slot, InferJob& job) {
+  auto start = Clock::now();
+  metrics_.queue.Observe(start - job.submitted);
+  Result<std::vector<Tensor>> outputs = slot->instance->Infer(job.inputs, job.deadline);
+  metrics_.compute.Observe(Clock::now() - start);
+  if (!outputs.ok()) {
+    if (outputs.status().code() == Code::kUnavailable) CheckInstancesAlive();
+    return Finish(job, {outputs.status().WithContext(key()), {}, false}, /*accepted=*/true);
+  }
+  metrics_.last_inference_ms.store(NowUnixMs(), std::memory_order_relaxed);
+  Finish(job, {Status::Ok(), std::move(*outputs), false}, /*accepted=*/true);
+}
+
+void Model::Finish(InferJob& job, InferOutcome outcome, bool accepted) {
+  metrics_.total.Observe(Clock::now() - job.submitted);
+  if (!outcome.status.ok()) metrics_.failures.fetch_add(1, std::memory_order_relaxed);
+  auto done = std::move(job.done);
+  done(std::move(outcome));
+  // Only after done(): Unload() may destroy instances once this reaches 0.
+  if (accepted) {
+    std::lock_guard lock(mutex_);
+    in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    drained_.notify_all();
+  }
+}
+
+void Model::CheckInstancesAlive() {
+  std::lock_guard lock(mutex_);
+  if (state_ != ModelState::kReady) return;
+  for (const auto& slot : slots_) {
+    if (!slot->instance->Health().gave_up) return;
+  }
+  state_ = ModelState::kFailed;
+  reason_ = slots_.empty() ? "no instances" : slots_.front()->instance->Health().reason;
+  LogError("servable " + key() + " failed: " + reason_);
+}
+
+uint64_t Model::MemoryBytes() const {
+  std::lock_guard lock(mutex_);
+  if (state_ != ModelState::kReady && state_ != ModelState::kFailed) return 0;
+  uint64_t bytes = 0;
+  for (const auto& slot : slots_) bytes += slot->instance->MemoryBytes();
+  return bytes;
+}
+
+int Model::ReadyInstances() const {
+  std::lock_guard lock(mutex_);
+  if (state_ != ModelState::kReady) return 0;
+  int ready = 0;
+  for (const auto& slot : slots_) ready += slot->instance->Health().ready ? 1 : 0;
+  return ready;
+}
+
+uint64_t Model::WorkerRestarts() const {
+  std::lock_guard lock(mutex_);
+  if (state_ != ModelState::kReady && state_ != ModelState::kFailed) return 0;
+  uint64_t restarts = 0;
+  for (const auto& slot : slots_) restarts += slot->instance->Health().restarts;
+  return restarts;
+}
+
+}  // namespace orrery

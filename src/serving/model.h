@@ -1,0 +1,144 @@
+// Model: one servable version inside the model manager — its state
+// machine, its instances, its bounded request queue and its metrics.
+//
+// States: kLoading -> kReady | kFailed; kReady -> kUnloading -> kUnloaded.
+// A model that is still loading queues requests (up to max_queue) and runs
+// them once ready; a failed one refuses them with the reason.
+//
+// Scheduling: an instance runs one request at a time. In-process backends
+// run on the submitting thread when an instance is idle (no thread hop on
+// the fast path); the thread that finishes a request takes the next queued
+// one before it returns its instance. Worker backends (whose Infer waits on
+// another process) get one thread per instance, so request threads never
+// block on a worker. A queued request whose deadline passes is failed
+// without running.
+//
+// Ownership: the manager and every request in flight share a Model
+// (shared_ptr): the handle that keeps the version loaded. Unload() waits for
+// queued and running requests to finish before it destroys the instances.
+// Thread-safety: all methods are safe from any thread; Load() and
+// Unload() are called by the manager's load threads only.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "backends/backend.h"
+#include "repository/repository.h"
+#include "serving/metrics.h"
+
+namespace orrery {
+
+enum class ModelState { kLoading, kReady, kFailed, kUnloading, kUnloaded };
+// Triton's names: LOADING, READY, UNAVAILABLE (failed), UNLOADING, UNAVAILABLE.
+const char* ModelStateName(ModelState state);
+
+// A servable version as resolved from the catalog, with its parsed manifest.
+struct ResolvedServable {
+  Repository::ServableVersion info;
+  Manifest manifest;
+  std::string key;  // "tenant/name:version", the manager's map key
+};
+
+struct InferOutcome {
+  Status status;
+  std::vector<Tensor> outputs;  // signature order, when status is OK
+  bool retry_later = false;     // refused because the queue is full (503 + Retry-After)
+};
+
+struct InferJob {
+  std::vector<Tensor> inputs;  // signature order, checked by BindInputs
+  Deadline deadline;
+  std::chrono::steady_clock::time_point submitted = std::chrono::steady_clock::now();
+  // Called exactly once, on whichever thread finished the job.
+  std::function<void(InferOutcome)> done;
+};
+
+class Model {
+ public:
+  struct Options {
+    int instances = 1;        // loaded copies; requests run in parallel across them
+    size_t max_queue = 128;   // waiting requests beyond this are refused (503)
+    bool warmup = true;       // run the manifest's examples once after load
+  };
+
+  Model(std::shared_ptr<const ResolvedServable> servable, Options options);
+  ~Model();
+
+  const ResolvedServable& servable() const { return *servable_; }
+  const std::string& key() const { return servable_->key; }
+  ModelState state() const;
+  // Why the model is not ready ("" when ready).
+  std::string reason() const;
+  // Ready to answer: loaded and at least one instance healthy.
+  bool Ready() const;
+
+  // Creates the instances with `backend` and moves to kReady or kFailed.
+  // Runs queued requests once ready (or fails them).
+  void Load(Backend& backend, const LoadContext& context);
+  // kReady/kFailed -> kUnloading -> kUnloaded; waits for queued and running
+  // requests, then destroys the instances. Idempotent.
+  void Unload();
+
+  // Calls `callback` once the model has left kLoading (at once if it has),
+  // on the thread that finished the load.
+  void OnSettled(std::function<void()> callback);
+
+  // Runs the job now, later, or fails it; job.done is always called.
+  void Submit(InferJob job);
+
+  // Requests queued or running.
+  int InFlight() const { return in_flight_.load(std::memory_order_relaxed); }
+  int64_t LastUsedMs() const { return last_used_ms_.load(std::memory_order_relaxed); }
+  uint64_t MemoryBytes() const;
+  int ReadyInstances() const;
+  uint64_t WorkerRestarts() const;
+  ServingMetrics& metrics() { return metrics_; }
+  const ServingMetrics& metrics() const { return metrics_; }
+
+ private:
+  struct Slot {
+    std::unique_ptr<Instance> instance;
+  };
+
+  void RunAndDrain(Slot* slot, InferJob job);
+  void Execute(Slot* slot, InferJob& job);
+  // Pops the next job whose deadline has not passed; fails expired ones.
+  // REQUIRES(mutex_) held by `lock`, which it may release and retake.
+  bool PopNext(std::unique_lock<std::mutex>& lock, InferJob* job);
+  void WorkerLoop(Slot* slot);
+  // Calls job.done; `accepted`: the job was counted in in_flight_.
+  void Finish(InferJob& job, InferOutcome outcome, bool accepted);
+  void CheckInstancesAlive();
+  Status WarmUp();
+
+  const std::shared_ptr<const ResolvedServable> servable_;
+  const Options options_;
+  ServingMetrics metrics_;
+  std::atomic<int> in_flight_{0};
+  std::atomic<int64_t> last_used_ms_{0};
+
+  mutable std::mutex mutex_;
+  std::condition_variable work_;     // a job was queued, or stopping
+  std::condition_variable drained_;  // a job finished
+  ModelState state_ = ModelState::kLoading;  // GUARDED_BY(mutex_)
+  std::string reason_ = "loading";          // GUARDED_BY(mutex_)
+  bool worker_threads_ = false;              // GUARDED_BY(mutex_)
+  bool stopping_ = false;                    // GUARDED_BY(mutex_)
+  std::deque<InferJob> queue_;               // GUARDED_BY(mutex_)
+  std::vector<Slot*> idle_;                  // GUARDED_BY(mutex_), in-process only
+  std::vector<std::unique_ptr<Slot>> slots_;  // written by Load/Unload only
+  std::vector<std::thread> threads_;         // worker backends: one per slot
+  std::vector<std::function<void()>> settled_;  // GUARDED_BY(mutex_), OnSettled callbacks
+  void RunSettled();
+};
+
+}  // namespace orrery

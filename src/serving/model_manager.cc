@@ -1,0 +1,236 @@
+#include "serving/model_manager.h"
+
+#include <algorithm>
+
+#include "core/log.h"
+
+namespace orrery {
+namespace {
+
+// How long a cached name resolution may miss another process's catalog write.
+constexpr int64_t kResolutionCacheMs = 2000;
+constexpr size_t kResolutionCacheEntries = 16384;
+constexpr int kMaxInstances = 8;
+
+int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+bool ConfigFlag(const Manifest& manifest, const char* key) {
+  auto it = manifest.config.find(key);
+  return it != manifest.config.end() && it->is_boolean() && it->get<bool>();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ModelManager>> ModelManager::Create(Repository& repository,
+                                                           Options options) {
+  if (options.load_threads < 1) return InvalidArgument("load_threads must be at least 1");
+  if (options.instances < 1 || options.instances > kMaxInstances) {
+    return InvalidArgument("instances must be 1.." + std::to_string(kMaxInstances));
+  }
+  std::unique_ptr<ModelManager> manager(new ModelManager(repository, std::move(options)));
+  for (int i = 0; i < manager->options_.load_threads; ++i) {
+    manager->load_threads_.emplace_back([m = manager.get()] { m->LoadThread(); });
+  }
+  return manager;
+}
+
+ModelManager::ModelManager(Repository& repository, Options options)
+    : repository_(repository), options_(std::move(options)) {
+  models_.store(std::make_shared<const ModelMap>());
+}
+
+ModelManager::~ModelManager() {
+  std::shared_ptr<const ModelMap> models = models_.load();
+  for (const auto& [key, model] : *models) Post([model] { model->Unload(); });
+  {
+    std::lock_guard lock(tasks_mutex_);
+    stopping_ = true;  // the queue is still drained: the unloads above run
+  }
+  tasks_ready_.notify_all();
+  for (std::thread& thread : load_threads_) thread.join();
+}
+
+Result<std::shared_ptr<const ResolvedServable>> ModelManager::Resolve(const Caller& caller,
+                                                                     const QualifiedName& name,
+                                                                     const VersionRef& version) {
+  std::string cache_key =
+      std::to_string(caller.tenant_id) + "\n" + name.ToString() + "\n" + version.ToString();
+  uint64_t generation = repository_.CatalogGeneration();  // before the read it stamps
+  int64_t now = SteadyMs();
+  {
+    std::lock_guard lock(cache_mutex_);
+    auto it = resolutions_.find(cache_key);
+    if (it != resolutions_.end() && it->second.generation == generation &&
+        now - it->second.cached_at_ms < kResolutionCacheMs) {
+      return it->second.servable;
+    }
+  }
+  ASSIGN_OR_RETURN(Repository::ServableVersion info,
+                   repository_.ResolveServable(caller, name, version));
+  ASSIGN_OR_RETURN(Manifest manifest, ParseManifest(info.manifest));
+  auto servable = std::make_shared<ResolvedServable>();
+  servable->key = info.name.ToString() + ":" + std::to_string(info.version);
+  servable->info = std::move(info);
+  servable->manifest = std::move(manifest);
+  std::lock_guard lock(cache_mutex_);
+  if (resolutions_.size() >= kResolutionCacheEntries) resolutions_.clear();
+  resolutions_[cache_key] = CachedResolution{servable, generation, now};
+  return std::shared_ptr<const ResolvedServable>(servable);
+}
+
+std::shared_ptr<Model> ModelManager::Acquire(
+    const Caller& caller, const std::shared_ptr<const ResolvedServable>& servable) {
+  std::shared_ptr<const ModelMap> models = models_.load(std::memory_order_acquire);
+  auto it = models->find(servable->key);
+  if (it != models->end()) return it->second;
+  return StartLoad(caller, servable, /*replace_failed=*/false);
+}
+
+std::shared_ptr<Model> ModelManager::StartLoad(
+    const Caller& caller, const std::shared_ptr<const ResolvedServable>& servable,
+    bool replace_failed) {
+  std::lock_guard lock(control_mutex_);
+  std::shared_ptr<const ModelMap> models = models_.load();
+  auto it = models->find(servable->key);
+  if (it != models->end() && !(replace_failed && it->second->state() == ModelState::kFailed)) {
+    return it->second;  // loaded or loading meanwhile
+  }
+  Model::Options model_options;
+  model_options.instances = options_.instances;
+  auto configured = servable->manifest.config.find("instances");
+  if (configured != servable->manifest.config.end() && configured->is_number_integer()) {
+    model_options.instances = std::clamp(configured->get<int>(), 1, kMaxInstances);
+  }
+  model_options.max_queue = options_.max_queue;
+  model_options.warmup = options_.warmup;
+  auto model = std::make_shared<Model>(servable, model_options);
+  ModelMap next = *models;
+  next[servable->key] = model;
+  Publish(std::move(next));
+  Post([this, model, caller] { RunLoad(model, caller); });
+  return model;
+}
+
+void ModelManager::RunLoad(std::shared_ptr<Model> model, Caller caller) {
+  const ResolvedServable& servable = model->servable();
+  const Manifest& manifest = servable.manifest;
+  std::string owner = servable.info.name.ToString();
+  Backend* backend = FindBackend(manifest.backend);
+  Result<std::filesystem::path> dir =
+      repository_.Materialize(caller, servable.info.name, VersionRef{servable.info.version, ""});
+  LoadContext context;
+  context.manifest = &manifest;
+  context.tenant = servable.info.name.tenant;
+  context.label = servable.key;
+  context.allow_network = ConfigFlag(manifest, "network") && options_.network.count(owner) > 0;
+  context.trusted = options_.trusted.count(owner) > 0;
+  context.sandbox = &options_.sandbox;
+  if (dir.ok()) context.dir = *dir;
+  if (backend == nullptr || !dir.ok()) {
+    // A Backend that fails every load, so the model records the reason.
+    class Refuse final : public Backend {
+     public:
+      explicit Refuse(Status status) : status_(std::move(status)) {}
+      bool InProcess(const LoadContext&) const override { return true; }
+      Result<std::unique_ptr<Instance>> Load(const LoadContext&) override { return status_; }
+
+     private:
+      Status status_;
+    } refuse(dir.ok() ? Unprocessable("backend '" + manifest.backend +
+                                      "' is not available in this build")
+                      : dir.status());
+    model->Load(refuse, context);
+    return;
+  }
+  model->Load(*backend, context);
+  EnforceBudget(servable.key);
+}
+
+std::shared_ptr<Model> ModelManager::Load(
+    const Caller& caller, const std::shared_ptr<const ResolvedServable>& servable) {
+  return StartLoad(caller, servable, /*replace_failed=*/true);
+}
+
+Status ModelManager::Unload(const std::string& key) {
+  std::shared_ptr<Model> model;
+  {
+    std::lock_guard lock(control_mutex_);
+    std::shared_ptr<const ModelMap> models = models_.load();
+    auto it = models->find(key);
+    if (it == models->end()) return NotFound("servable " + key + " is not loaded");
+    model = it->second;
+    ModelMap next = *models;
+    next.erase(key);
+    Publish(std::move(next));
+  }
+  Post([model] { model->Unload(); });
+  return Status::Ok();
+}
+
+std::shared_ptr<Model> ModelManager::Find(const std::string& key) const {
+  std::shared_ptr<const ModelMap> models = models_.load(std::memory_order_acquire);
+  auto it = models->find(key);
+  return it == models->end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<Model>> ModelManager::Models() const {
+  std::shared_ptr<const ModelMap> models = models_.load(std::memory_order_acquire);
+  std::vector<std::shared_ptr<Model>> out;
+  for (const auto& [key, model] : *models) out.push_back(model);
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a->key() < b->key(); });
+  return out;
+}
+
+void ModelManager::EnforceBudget(const std::string& just_loaded) {
+  std::vector<std::shared_ptr<Model>> models = Models();
+  uint64_t total = 0;
+  std::vector<std::pair<std::shared_ptr<Model>, uint64_t>> idle;
+  for (const auto& model : models) {
+    uint64_t bytes = model->MemoryBytes();
+    total += bytes;
+    if (model->key() != just_loaded && model->state() == ModelState::kReady &&
+        model->InFlight() == 0) {
+      idle.emplace_back(model, bytes);
+    }
+  }
+  std::sort(idle.begin(), idle.end(), [](const auto& a, const auto& b) {
+    return a.first->LastUsedMs() < b.first->LastUsedMs();
+  });
+  for (const auto& [model, bytes] : idle) {
+    if (total <= options_.memory_budget_bytes) break;
+    LogInfo("memory budget: unloading idle servable " + model->key() + " (" +
+            std::to_string(bytes) + " bytes)");
+    if (Unload(model->key()).ok()) total -= bytes;
+  }
+}
+
+void ModelManager::Publish(ModelMap map) {
+  models_.store(std::make_shared<const ModelMap>(std::move(map)), std::memory_order_release);
+}
+
+void ModelManager::Post(std::function<void()> task) {
+  {
+    std::lock_guard lock(tasks_mutex_);
+    tasks_.push_back(std::move(task));
+  }
+  tasks_ready_.notify_one();
+}
+
+void ModelManager::LoadThread() {
+  std::unique_lock lock(tasks_mutex_);
+  while (true) {
+    tasks_ready_.wait(lock, [&] { return !tasks_.empty() || stopping_; });
+    if (tasks_.empty()) return;  // stopping, and nothing left to run
+    std::function<void()> task = std::move(tasks_.front());
+    tasks_.pop_front();
+    lock.unlock();
+    task();
+    lock.lock();
+  }
+}
+
+}  // namespace orrery

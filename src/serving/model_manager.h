@@ -1,0 +1,115 @@
+// ModelManager: decides which servable versions are loaded, resolves the
+// names requests use, and hands requests the Model that serves them.
+//
+// - Resolution: (caller's tenant, "tenant/name", version or alias) -> the
+//   version the caller may see, cached while the catalog is unchanged
+//   (Repository::CatalogGeneration) and for at most a few seconds.
+// - Loading: on first request or explicitly; loads and unloads run on the
+//   manager's load threads, never on request threads, so a slow load never
+//   stalls another model's requests. A request to a loading model waits in
+//   that model's queue.
+// - The request path never takes the manager's lock: the map of models is
+//   an immutable snapshot swapped atomically (read-copy-update).
+// - Memory budget: after each load, idle ready models are unloaded in
+//   least-recently-used order until the total is within the budget.
+//
+// Ownership: borrows the Repository (must outlive the manager); owns the
+// models (shared with requests in flight) and the load threads.
+// Thread-safety: all public methods are safe from any thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "backends/backend.h"
+#include "repository/repository.h"
+#include "serving/model.h"
+
+namespace orrery {
+
+class ModelManager {
+ public:
+  struct Options {
+    uint64_t memory_budget_bytes = 8ull << 30;  // loaded models beyond it: LRU idle ones unloaded
+    int instances = 1;                  // per version, unless config.instances says (1..8)
+    size_t max_queue = 128;             // per version: more waiting requests get 503
+    int64_t timeout_ms = 30'000;        // per request; the `timeout` parameter can only shorten it
+    bool warmup = true;                 // run the manifest's examples after each load
+    int load_threads = 2;
+    SandboxOptions sandbox;             // worker processes (python, untrusted native)
+    std::set<std::string> trusted;      // "tenant/name": native code allowed in process
+    std::set<std::string> network;      // "tenant/name": may open connections if it asks
+  };
+
+  static Result<std::unique_ptr<ModelManager>> Create(Repository& repository, Options options);
+  ~ModelManager();  // unloads every model, stops the load threads
+
+  const Options& options() const { return options_; }
+
+  // The servable version `caller` names, visible to it.
+  Result<std::shared_ptr<const ResolvedServable>> Resolve(const Caller& caller,
+                                                          const QualifiedName& name,
+                                                          const VersionRef& version);
+  // The model for `servable`, starting its load when it is not loaded (or
+  // unloaded); never blocks on a load.
+  std::shared_ptr<Model> Acquire(const Caller& caller,
+                                 const std::shared_ptr<const ResolvedServable>& servable);
+  // Explicit load: like Acquire, but a failed model is loaded afresh. Use
+  // Model::OnSettled to learn the outcome.
+  std::shared_ptr<Model> Load(const Caller& caller,
+                              const std::shared_ptr<const ResolvedServable>& servable);
+  // Unloads the version (waits for its requests); NotFound when not loaded.
+  Status Unload(const std::string& key);
+  // The model of `key` if loaded or loading; nullptr otherwise.
+  std::shared_ptr<Model> Find(const std::string& key) const;
+  // Every model the manager knows (loading, ready, failed), by key.
+  std::vector<std::shared_ptr<Model>> Models() const;
+
+  // Prometheus text for the models whose owner is `tenant` (all for "").
+  std::string RenderMetrics(const std::string& tenant) const;
+
+ private:
+  using ModelMap = std::unordered_map<std::string, std::shared_ptr<Model>>;
+  struct CachedResolution {
+    std::shared_ptr<const ResolvedServable> servable;
+    uint64_t generation = 0;
+    int64_t cached_at_ms = 0;
+  };
+
+  ModelManager(Repository& repository, Options options);
+  std::shared_ptr<Model> StartLoad(const Caller& caller,
+                                   const std::shared_ptr<const ResolvedServable>& servable,
+                                   bool replace_failed);
+  void RunLoad(std::shared_ptr<Model> model, Caller caller);
+  void EnforceBudget(const std::string& just_loaded);
+  void Post(std::function<void()> task);
+  void LoadThread();
+  void Publish(ModelMap map);  // REQUIRES(control_mutex_)
+
+  Repository& repository_;
+  const Options options_;
+
+  std::atomic<std::shared_ptr<const ModelMap>> models_;  // the RCU snapshot
+  mutable std::mutex control_mutex_;                     // serialises map updates
+
+  std::mutex cache_mutex_;
+  std::unordered_map<std::string, CachedResolution> resolutions_;  // GUARDED_BY(cache_mutex_)
+
+  std::mutex tasks_mutex_;
+  std::condition_variable tasks_ready_;
+  std::deque<std::function<void()>> tasks_;  // GUARDED_BY(tasks_mutex_)
+  bool stopping_ = false;                    // GUARDED_BY(tasks_mutex_)
+  std::vector<std::thread> load_threads_;
+};
+
+}  // namespace orrery

@@ -1,0 +1,73 @@
+// ModelManager::RenderMetrics: the Prometheus text of /metrics.
+#include "serving/model_manager.h"
+
+namespace orrery {
+namespace {
+
+void Header(std::string& out, const char* name, const char* type, const char* help) {
+  out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+}
+
+void Line(std::string& out, const char* name, const std::string& labels, uint64_t value) {
+  out += std::string(name) + "{" + labels + "} " + std::to_string(value) + "\n";
+}
+
+}  // namespace
+
+std::string ModelManager::RenderMetrics(const std::string& tenant) const {
+  std::vector<std::shared_ptr<Model>> models;
+  for (const auto& model : Models()) {
+    if (tenant.empty() || model->servable().info.name.tenant == tenant) models.push_back(model);
+  }
+  std::vector<std::string> labels;
+  for (const auto& model : models) {
+    const auto& info = model->servable().info;
+    labels.push_back("servable=\"" + PrometheusLabel(info.name.ToString()) + "\",version=\"" +
+                     std::to_string(info.version) + "\"");
+  }
+  std::string out;
+  auto counter = [&](const char* name, const char* help, auto value_of) {
+    Header(out, name, "counter", help);
+    for (size_t i = 0; i < models.size(); ++i) Line(out, name, labels[i], value_of(*models[i]));
+  };
+  auto gauge = [&](const char* name, const char* help, auto value_of) {
+    Header(out, name, "gauge", help);
+    for (size_t i = 0; i < models.size(); ++i) Line(out, name, labels[i], value_of(*models[i]));
+  };
+  counter("orrery_inference_requests_total", "Inference requests that reached the servable.",
+          [](const Model& m) { return m.metrics().requests.load(); });
+  counter("orrery_inference_failures_total", "Inference requests that failed (any reason).",
+          [](const Model& m) { return m.metrics().failures.load(); });
+  counter("orrery_inference_rejected_total", "Requests refused at once because the queue was full.",
+          [](const Model& m) { return m.metrics().rejected.load(); });
+  counter("orrery_worker_restarts_total", "Worker process restarts of the servable's instances.",
+          [](const Model& m) { return m.WorkerRestarts(); });
+  gauge("orrery_servable_ready", "1 when the servable version can answer.",
+        [](const Model& m) { return static_cast<uint64_t>(m.Ready() ? 1 : 0); });
+  gauge("orrery_servable_instances", "Loaded instances that are ready.",
+        [](const Model& m) { return static_cast<uint64_t>(m.ReadyInstances()); });
+  gauge("orrery_servable_memory_bytes", "Estimated memory held by the servable's instances.",
+        [](const Model& m) { return m.MemoryBytes(); });
+  struct HistogramInfo {
+    const char* name;
+    const char* help;
+    const LatencyHistogram& (*get)(const Model&);
+  };
+  const HistogramInfo histograms[] = {
+      {"orrery_inference_queue_seconds", "Time from arrival to the start of compute.",
+       [](const Model& m) -> const LatencyHistogram& { return m.metrics().queue; }},
+      {"orrery_inference_compute_seconds", "Time the backend computed.",
+       [](const Model& m) -> const LatencyHistogram& { return m.metrics().compute; }},
+      {"orrery_inference_request_seconds", "Time from arrival to the answer.",
+       [](const Model& m) -> const LatencyHistogram& { return m.metrics().total; }},
+  };
+  for (const HistogramInfo& histogram : histograms) {
+    Header(out, histogram.name, "histogram", histogram.help);
+    for (size_t i = 0; i < models.size(); ++i) {
+      histogram.get(*models[i]).Render(histogram.name, labels[i], out);
+    }
+  }
+  return out;
+}
+
+}  // namespace orrery

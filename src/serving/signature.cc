@@ -1,0 +1,226 @@
+#include "serving/signature.h"
+
+#include <cmath>
+#include <cstring>
+#include <map>
+
+namespace orrery {
+namespace {
+
+Status CheckShape(const TensorSpec& spec, const Tensor& tensor) {
+  bool fits = spec.shape.size() == tensor.shape.size();
+  for (size_t i = 0; fits && i < spec.shape.size(); ++i) {
+    fits = spec.shape[i] == -1 || spec.shape[i] == tensor.shape[i];
+  }
+  if (fits) return Status::Ok();
+  return InvalidArgument("input '" + spec.name + "' has shape " + ShapeString(tensor.shape) +
+                         ", the servable expects " + ShapeString(spec.shape));
+}
+
+float HalfToFloat(uint16_t half) {
+  uint32_t sign = (half >> 15) & 1u, exponent = (half >> 10) & 0x1fu, mantissa = half & 0x3ffu;
+  float magnitude;
+  if (exponent == 0) {
+    magnitude = std::ldexp(static_cast<float>(mantissa), -24);
+  } else if (exponent == 31) {
+    magnitude = mantissa ? NAN : INFINITY;
+  } else {
+    magnitude = std::ldexp(static_cast<float>(mantissa | 0x400u), static_cast<int>(exponent) - 25);
+  }
+  return sign ? -magnitude : magnitude;
+}
+
+template <typename T>
+void AppendValues(const std::string& data, std::vector<double>& out) {
+  size_t count = data.size() / sizeof(T);
+  out.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
+    T value;
+    std::memcpy(&value, data.data() + i * sizeof(T), sizeof(T));
+    out.push_back(static_cast<double>(value));
+  }
+}
+
+// {"inputs": [...]} built from a {name: {datatype, shape, data}} map, so
+// that the protocol codec turns example data into tensors.
+Result<std::vector<Tensor>> DecodeTensorMap(const nlohmann::json& map, const std::string& what) {
+  if (!map.is_object() || map.empty()) return InvalidArgument("example " + what + " missing");
+  nlohmann::json request = {{"inputs", nlohmann::json::array()}};
+  for (const auto& [name, tensor] : map.items()) {
+    nlohmann::json entry = tensor;
+    entry["name"] = name;
+    request["inputs"].push_back(std::move(entry));
+  }
+  ASSIGN_OR_RETURN(InferRequest decoded, DecodeInferRequest(request.dump(), std::nullopt));
+  return std::move(decoded.inputs);
+}
+
+bool Close(double actual, double expected, double tolerance) {
+  if (std::isnan(expected)) return std::isnan(actual);
+  if (std::isinf(expected)) return actual == expected;
+  return std::fabs(actual - expected) <= tolerance * std::max(1.0, std::fabs(expected));
+}
+
+nlohmann::json CompareTensor(const Tensor& actual, const Tensor& expected, double tolerance) {
+  nlohmann::json result = {{"name", expected.name}, {"ok", false}};
+  if (actual.shape != expected.shape) {
+    result["message"] = "shape " + ShapeString(actual.shape) + ", expected " +
+                        ShapeString(expected.shape);
+    return result;
+  }
+  if (expected.datatype == DataType::kBytes || actual.datatype == DataType::kBytes) {
+    result["ok"] = actual.data == expected.data && actual.datatype == expected.datatype;
+    if (!result["ok"]) result["message"] = "BYTES differ";
+    return result;
+  }
+  std::vector<double> got = TensorValues(actual), want = TensorValues(expected);
+  double max_error = 0;
+  bool ok = got.size() == want.size();
+  for (size_t i = 0; ok && i < got.size(); ++i) {
+    if (!std::isnan(got[i]) || !std::isnan(want[i])) {
+      max_error = std::max(max_error, std::fabs(got[i] - want[i]));
+    }
+    ok = Close(got[i], want[i], tolerance);
+  }
+  result["ok"] = ok;
+  result["max_abs_error"] = std::isfinite(max_error) ? max_error : -1.0;
+  if (!ok) result["message"] = "values differ beyond tolerance " + std::to_string(tolerance);
+  return result;
+}
+
+}  // namespace
+
+Result<std::vector<Tensor>> BindInputs(const Manifest& manifest, std::vector<Tensor> inputs) {
+  std::map<std::string, Tensor*> by_name;
+  for (Tensor& tensor : inputs) {
+    if (!by_name.emplace(tensor.name, &tensor).second) {
+      return InvalidArgument("input '" + tensor.name + "' is given twice");
+    }
+    bool known = false;
+    for (const TensorSpec& spec : manifest.inputs) known = known || spec.name == tensor.name;
+    if (!known) return InvalidArgument("unknown input '" + tensor.name + "'");
+  }
+  std::vector<Tensor> bound;
+  bound.reserve(manifest.inputs.size());
+  for (const TensorSpec& spec : manifest.inputs) {
+    auto it = by_name.find(spec.name);
+    if (it == by_name.end()) return InvalidArgument("missing input '" + spec.name + "'");
+    Tensor& tensor = *it->second;
+    std::string_view datatype = DataTypeName(tensor.datatype);
+    if (datatype != spec.datatype) {
+      return InvalidArgument("input '" + spec.name + "' has datatype " + std::string(datatype) +
+                             ", the servable expects " + spec.datatype);
+    }
+    RETURN_IF_ERROR(CheckShape(spec, tensor));
+    bound.push_back(std::move(tensor));
+  }
+  return bound;
+}
+
+Result<std::vector<size_t>> SelectOutputs(const Manifest& manifest,
+                                          const std::vector<RequestedOutput>& requested) {
+  std::vector<size_t> indexes;
+  if (requested.empty()) {
+    for (size_t i = 0; i < manifest.outputs.size(); ++i) indexes.push_back(i);
+    return indexes;
+  }
+  for (const RequestedOutput& output : requested) {
+    size_t i = 0;
+    while (i < manifest.outputs.size() && manifest.outputs[i].name != output.name) ++i;
+    if (i == manifest.outputs.size()) {
+      return InvalidArgument("unknown output '" + output.name + "'");
+    }
+    indexes.push_back(i);
+  }
+  return indexes;
+}
+
+Status CheckOutputs(const Manifest& manifest, const std::vector<Tensor>& outputs) {
+  if (outputs.size() != manifest.outputs.size()) {
+    return Internal("the servable returned " + std::to_string(outputs.size()) +
+                    " outputs, its signature has " + std::to_string(manifest.outputs.size()));
+  }
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const TensorSpec& spec = manifest.outputs[i];
+    if (outputs[i].name != spec.name || DataTypeName(outputs[i].datatype) != spec.datatype ||
+        outputs[i].shape.size() != spec.shape.size()) {
+      return Internal("the servable's output '" + outputs[i].name + "' (" +
+                      std::string(DataTypeName(outputs[i].datatype)) + " " +
+                      ShapeString(outputs[i].shape) + ") does not match its signature (" +
+                      spec.name + ": " + spec.datatype + " " + ShapeString(spec.shape) + ")");
+    }
+    RETURN_IF_ERROR(ValidateTensor(outputs[i]));
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<Tensor>> ExampleInputs(const Manifest& manifest, const nlohmann::json& example) {
+  if (!example.is_object()) return InvalidArgument("example is not an object");
+  ASSIGN_OR_RETURN(std::vector<Tensor> inputs,
+                   DecodeTensorMap(example.value("inputs", nlohmann::json()), "inputs"));
+  return BindInputs(manifest, std::move(inputs));
+}
+
+nlohmann::json CompareExample(const Manifest& manifest, const nlohmann::json& example,
+                              const std::vector<Tensor>& outputs) {
+  nlohmann::json report = {{"ok", false}, {"outputs", nlohmann::json::array()}};
+  Result<std::vector<Tensor>> expected =
+      DecodeTensorMap(example.value("outputs", nlohmann::json()), "outputs");
+  if (!expected.ok()) {
+    report["message"] = expected.status().message();
+    return report;
+  }
+  double tolerance = example.value("tolerance", 1e-6);
+  bool all = true;
+  for (const Tensor& want : *expected) {
+    const Tensor* got = nullptr;
+    for (const Tensor& output : outputs) got = output.name == want.name ? &output : got;
+    nlohmann::json result = got ? CompareTensor(*got, want, tolerance)
+                                : nlohmann::json{{"name", want.name},
+                                                 {"ok", false},
+                                                 {"message", "output missing"}};
+    all = all && result["ok"].get<bool>();
+    report["outputs"].push_back(std::move(result));
+  }
+  report["ok"] = all;
+  return report;
+}
+
+std::vector<double> TensorValues(const Tensor& tensor) {
+  std::vector<double> out;
+  const std::string& d = tensor.data;
+  switch (tensor.datatype) {
+    case DataType::kBool: AppendValues<uint8_t>(d, out); break;
+    case DataType::kUint8: AppendValues<uint8_t>(d, out); break;
+    case DataType::kUint16: AppendValues<uint16_t>(d, out); break;
+    case DataType::kUint32: AppendValues<uint32_t>(d, out); break;
+    case DataType::kUint64: AppendValues<uint64_t>(d, out); break;
+    case DataType::kInt8: AppendValues<int8_t>(d, out); break;
+    case DataType::kInt16: AppendValues<int16_t>(d, out); break;
+    case DataType::kInt32: AppendValues<int32_t>(d, out); break;
+    case DataType::kInt64: AppendValues<int64_t>(d, out); break;
+    case DataType::kFp32: AppendValues<float>(d, out); break;
+    case DataType::kFp64: AppendValues<double>(d, out); break;
+    case DataType::kFp16:
+    case DataType::kBf16: {
+      std::vector<double> raw;
+      AppendValues<uint16_t>(d, raw);
+      for (double bits : raw) {
+        auto half = static_cast<uint16_t>(bits);
+        if (tensor.datatype == DataType::kFp16) {
+          out.push_back(HalfToFloat(half));
+        } else {
+          uint32_t word = static_cast<uint32_t>(half) << 16;
+          float value;
+          std::memcpy(&value, &word, 4);
+          out.push_back(value);
+        }
+      }
+      break;
+    }
+    case DataType::kBytes: break;
+  }
+  return out;
+}
+
+}  // namespace orrery
