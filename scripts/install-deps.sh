@@ -3,6 +3,7 @@
 # first and installs only what is missing, so a second run changes nothing.
 #   scripts/install-deps.sh             build, run and test dependencies
 #   scripts/install-deps.sh --examples  also what examples/train.py needs
+#   scripts/install-deps.sh --bench     also the peers and load tools of bench/
 set -euo pipefail
 
 packages=(
@@ -10,12 +11,20 @@ packages=(
   cmake ninja-build g++ ccache pkg-config
   libssl-dev libsqlite3-dev libarchive-dev libzstd-dev libboost-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev
+  # backends: TorchScript (with OpenBLAS, else 10x slower), XGBoost, ONNX via OpenCV DNN
+  libtorch-dev libopenblas0-pthread libxgboost-dev libopencv-dnn-dev
+  # worker processes of Python and native servables, and their sandbox
+  python3-numpy bubblewrap libseccomp-dev
   # tests and tools
   python3 sqlite3 zstd tar coreutils procps curl clang-format clang-tidy
 )
-if [[ "${1:-}" == "--examples" ]]; then
-  packages+=(python3-numpy python3-sklearn python3-torch python3-onnx python3-xgboost python3-yaml)
-fi
+for option in "$@"; do
+  case "$option" in
+    --examples) packages+=(python3-sklearn python3-torch python3-onnx python3-xgboost python3-yaml) ;;
+    --bench) packages+=(wrk nginx-light python3-torch python3-flask python3-fastapi python3-uvicorn) ;;
+    *) echo "install-deps: unknown option $option" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for package in "${packages[@]}"; do

@@ -31,5 +31,13 @@ for package in examples/*/; do
 done
 $orrery list --tenant examples
 $orrery list --kind datasets --tenant examples
+# Every example servable answers a real inference: verify runs the examples
+# of its manifest through the serving path and compares the outputs.
+for package in examples/*/; do
+  [[ -f "$package/orrery.yaml" ]] || continue
+  grep -q '^kind: dataset' "$package/orrery.yaml" && continue
+  name=$(sed -n 's/^name: *//p' "$package/orrery.yaml")
+  ORRERY_TOKEN=$publisher $orrery verify "examples/$name"
+done
 echo "run-hub: the hub is up at $ORRERY_URL (admin token: orrery-data/admin.token). Ctrl-C stops it."
 wait $server
