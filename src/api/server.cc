@@ -8,6 +8,7 @@
 #include "api/server.h"
 
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/strand.hpp>
@@ -21,6 +22,7 @@
 #include <optional>
 #include <thread>
 
+#include "api/connection_deadlines.h"
 #include "api/router.h"
 #include "backends/worker/worker_instance.h"
 #include "core/log.h"
@@ -48,34 +50,47 @@ bool IsInference(const HttpRequest& request) {
          s.back() == "infer";
 }
 
-class Session : public std::enable_shared_from_this<Session> {
+class Session : public DeadlineHolder, public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket socket, const Router& router, const ServerOptions& options,
-          std::filesystem::path temp_root)
-      : stream_(std::move(socket)),
+          std::filesystem::path temp_root, std::shared_ptr<ConnectionDeadlines> deadlines)
+      : socket_(std::move(socket)),
         router_(router),
         options_(options),
-        temp_root_(std::move(temp_root)) {}
+        temp_root_(std::move(temp_root)),
+        deadlines_(std::move(deadlines)) {}
 
-  ~Session() { RemoveUpload(); }
+  ~Session() override {
+    RemoveUpload();
+    deadlines_->Remove(deadline_id_);
+  }
 
-  void Start() { ReadHeader(); }
+  void Start() {
+    deadline_id_ = deadlines_->Add(weak_from_this());
+    ReadHeader();
+  }
+
+  void Expire() override {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->Close(); });
+  }
 
  private:
   void ReadHeader() {
-    header_parser_.emplace();
-    header_parser_->header_limit(kHeaderLimit);
+    // One parser per request: the header is read first, then the body into
+    // the same parser (or, for uploads, into a file parser made from it).
+    parser_.emplace();
+    parser_->header_limit(kHeaderLimit);
     // The real limit is set once the route is known (upload or not); Beast
     // would otherwise refuse a large Content-Length before we can answer.
-    header_parser_->body_limit(std::numeric_limits<uint64_t>::max());
-    stream_.expires_after(kHeaderTimeout);
-    http::async_read_header(stream_, buffer_, *header_parser_,
+    parser_->body_limit(std::numeric_limits<uint64_t>::max());
+    SetDeadline(kHeaderTimeout);
+    http::async_read_header(socket_, buffer_, *parser_,
                             beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
   }
 
   void OnHeader(beast::error_code error, size_t) {
     if (error) return Close();  // closed, or a malformed request line/header
-    auto& header = header_parser_->get();
+    auto& header = parser_->get();
     keep_alive_ = header.keep_alive();
     std::string_view target(header.target().data(), header.target().size());
     request_ = HttpRequest();
@@ -88,17 +103,17 @@ class Session : public std::enable_shared_from_this<Session> {
       request_.headers[name] = std::string(field.value());
     }
     if (Router::IsUpload(request_.method, request_.segments)) return StartUpload();
-    auto length = header_parser_->content_length();
+    auto length = parser_->content_length();
     body_limit_ = IsInference(request_) ? options_.max_infer_bytes : options_.max_json_bytes;
     if (length && *length > body_limit_) {
       return Fail(TooLarge("request body is over the " + std::to_string(body_limit_) +
                            "-byte limit"));
     }
-    stream_.expires_after(kBodyTimeout);
-    string_parser_.emplace(std::move(*header_parser_));
-    string_parser_->body_limit(body_limit_);
+    SetDeadline(kBodyTimeout);
+    parser_->body_limit(body_limit_);
+    if (parser_->is_done()) return OnStringBody({}, 0);  // no body (GET)
     SendContinueIfAsked([self = shared_from_this()] {
-      http::async_read(self->stream_, self->buffer_, *self->string_parser_,
+      http::async_read(self->socket_, self->buffer_, *self->parser_,
                        beast::bind_front_handler(&Session::OnStringBody, self));
     });
   }
@@ -115,7 +130,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void StartUpload() {
     Result<Caller> caller = router_.Authenticate(request_.Header("authorization"));
     if (!caller.ok()) return Fail(caller.status());
-    auto length = header_parser_->content_length();
+    auto length = parser_->content_length();
     if (length && *length > options_.max_upload_bytes) {
       return Fail(TooLarge("package is over the " + std::to_string(options_.max_upload_bytes) +
                            "-byte upload limit"));
@@ -123,15 +138,15 @@ class Session : public std::enable_shared_from_this<Session> {
     // Beast sizes each socket read by the buffer's free capacity: without room
     // a 50 MB upload arrives in 512-byte reads.
     buffer_.reserve(kUploadReadBuffer);
-    stream_.expires_after(kBodyTimeout);
-    file_parser_.emplace(std::move(*header_parser_));
+    SetDeadline(kBodyTimeout);
+    file_parser_.emplace(std::move(*parser_));
     file_parser_->body_limit(options_.max_upload_bytes);
     upload_path_ = temp_root_ / ("upload-" + RandomHex(8));
     beast::error_code error;
     file_parser_->get().body().open(upload_path_.c_str(), beast::file_mode::write_new, error);
     if (error) return Fail(Internal("cannot stage the upload: " + error.message()));
     SendContinueIfAsked([self = shared_from_this()] {
-      http::async_read(self->stream_, self->buffer_, *self->file_parser_,
+      http::async_read(self->socket_, self->buffer_, *self->file_parser_,
                        beast::bind_front_handler(&Session::OnFileBody, self));
     });
   }
@@ -143,7 +158,7 @@ class Session : public std::enable_shared_from_this<Session> {
     for (char& c : expect) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (expect != "100-continue") return next();
     static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    asio::async_write(stream_, asio::buffer(kContinue),
+    asio::async_write(socket_, asio::buffer(kContinue),
                       [self = shared_from_this(), next](beast::error_code error, size_t) {
                         if (error) return self->Close();
                         next();
@@ -156,7 +171,7 @@ class Session : public std::enable_shared_from_this<Session> {
                            "-byte limit"));
     }
     if (error) return Close();
-    request_.body = std::move(string_parser_->get().body());
+    request_.body = std::move(parser_->get().body());
     Dispatch();
   }
 
@@ -172,13 +187,13 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Dispatch() {
-    stream_.expires_never();  // the route's own work is not a client stall
+    ClearDeadline();  // the route's own work is not a client stall
     // Routes may answer from another thread (a model's): the answer is sent
     // on this connection's strand, and only the first answer counts.
     auto answered = std::make_shared<std::atomic<bool>>(false);
     Router::Responder respond = [self = shared_from_this(), answered](HttpResponse response) {
       if (answered->exchange(true)) return;
-      asio::dispatch(self->stream_.get_executor(),
+      asio::dispatch(self->socket_.get_executor(),
                      [self, response = std::move(response)]() mutable {
                        self->RemoveUpload();
                        self->Send(std::move(response));
@@ -203,7 +218,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Send(HttpResponse response) {
-    stream_.expires_after(kBodyTimeout);  // a reader that stalls is dropped
+    SetDeadline(kBodyTimeout);  // a reader that stalls is dropped
     if (!response.file.empty()) return SendFile(std::move(response));
     auto message = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(response.status), 11);
@@ -213,7 +228,7 @@ class Session : public std::enable_shared_from_this<Session> {
     message->body() = std::move(response.body);
     message->keep_alive(keep_alive_);
     message->prepare_payload();
-    http::async_write(stream_, *message,
+    http::async_write(socket_, *message,
                       [self = shared_from_this(), message](beast::error_code error, size_t) {
                         self->AfterWrite(error);
                       });
@@ -231,7 +246,7 @@ class Session : public std::enable_shared_from_this<Session> {
     for (const auto& [name, value] : response.headers) message->set(name, value);
     message->keep_alive(keep_alive_);
     message->prepare_payload();
-    http::async_write(stream_, *message,
+    http::async_write(socket_, *message,
                       [self = shared_from_this(), message](beast::error_code error, size_t) {
                         self->AfterWrite(error);
                       });
@@ -244,8 +259,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Close() {
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.socket().close(ignored);
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
   }
 
   void RemoveUpload() {
@@ -255,13 +270,14 @@ class Session : public std::enable_shared_from_this<Session> {
     upload_path_.clear();
   }
 
-  beast::tcp_stream stream_;
+  tcp::socket socket_;  // on this connection's strand
   beast::flat_buffer buffer_;
   const Router& router_;
   const ServerOptions& options_;
   std::filesystem::path temp_root_;
-  std::optional<http::request_parser<http::empty_body>> header_parser_;
-  std::optional<http::request_parser<http::string_body>> string_parser_;
+  std::shared_ptr<ConnectionDeadlines> deadlines_;
+  uint64_t deadline_id_ = 0;
+  std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::request_parser<http::file_body>> file_parser_;
   std::filesystem::path upload_path_;
   HttpRequest request_;
@@ -277,7 +293,10 @@ class Listener : public std::enable_shared_from_this<Listener> {
         acceptor_(std::move(acceptor)),
         router_(router),
         options_(options),
-        temp_root_(std::move(temp_root)) {}
+        temp_root_(std::move(temp_root)),
+        deadlines_(std::make_shared<ConnectionDeadlines>(io)) {
+    deadlines_->Start();
+  }
 
   void Accept() {
     acceptor_.async_accept(asio::make_strand(io_),
@@ -288,7 +307,8 @@ class Listener : public std::enable_shared_from_this<Listener> {
   void OnAccept(beast::error_code error, tcp::socket socket) {
     if (!error) {
       socket.set_option(tcp::no_delay(true), error);
-      std::make_shared<Session>(std::move(socket), router_, options_, temp_root_)->Start();
+      std::make_shared<Session>(std::move(socket), router_, options_, temp_root_, deadlines_)
+          ->Start();
     } else if (error == asio::error::operation_aborted) {
       return;
     }
@@ -300,6 +320,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
   const Router& router_;
   const ServerOptions& options_;
   std::filesystem::path temp_root_;
+  std::shared_ptr<ConnectionDeadlines> deadlines_;
 };
 
 ModelManager::Options ModelOptions(const ServerOptions& options, const Repository& repository) {
