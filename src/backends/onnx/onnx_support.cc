@@ -1,5 +1,7 @@
 #include "backends/onnx/onnx_support.h"
 
+#include "backends/backend_util.h"
+
 #include <algorithm>
 #include <cctype>
 #include <sstream>
@@ -20,30 +22,6 @@ std::string ShapeText(const std::vector<int64_t>& dims) {
   return out + "]";
 }
 
-Result<std::string> ModelFile(const LoadContext& context) {
-  const nlohmann::json& config = context.manifest->config;
-  std::string file;
-  if (config.contains("file")) {
-    if (!config["file"].is_string()) return Unprocessable("onnx: config.file must be a path");
-    file = config["file"].get<std::string>();
-    Status valid = ValidatePackagePath(file);
-    if (!valid.ok()) return Unprocessable("onnx: config.file: " + valid.message());
-  }
-  for (size_t i = 0; file.empty() && i < context.manifest->files.size(); ++i) {
-    std::string ext = std::filesystem::path(context.manifest->files[i].path).extension().string();
-    std::transform(ext.begin(), ext.end(), ext.begin(),
-                   [](unsigned char c) { return std::tolower(c); });
-    if (ext == ".onnx") file = context.manifest->files[i].path;
-  }
-  if (file.empty()) {
-    return Unprocessable("onnx: no .onnx file among the package files (name one with config.file)");
-  }
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(context.dir / file, ec)) {
-    return Unprocessable("cannot load " + file + ": file not found");
-  }
-  return file;
-}
 
 // The text between `open` and the next `close` after `from`; npos-safe.
 std::string Between(std::string_view text, size_t from, std::string_view open,
@@ -58,16 +36,9 @@ std::string Between(std::string_view text, size_t from, std::string_view open,
 }  // namespace
 
 Result<Options> ParseOptions(const LoadContext& context) {
-  const nlohmann::json& config = context.manifest->config;
   Options options;
-  if (config.contains("threads")) {
-    const nlohmann::json& threads = config["threads"];
-    if (!threads.is_number_integer() || threads.get<int64_t>() < 1 || threads.get<int64_t>() > 64) {
-      return Unprocessable("onnx: config.threads must be an integer from 1 to 64");
-    }
-    options.threads = threads.get<int>();
-  }
-  ASSIGN_OR_RETURN(options.file, ModelFile(context));
+  ASSIGN_OR_RETURN(options.threads, ConfigThreads(context, "onnx"));
+  ASSIGN_OR_RETURN(options.file, FindModelFile(context, "onnx", {".onnx"}));
   return options;
 }
 

@@ -32,6 +32,7 @@
 #include <torch/script.h>
 
 #include "backends/backend.h"
+#include "backends/backend_util.h"
 #include "backends/torchscript/torchscript_support.h"
 
 namespace orrery {
@@ -69,7 +70,7 @@ std::string TorchMessage(const std::exception& error) {
   bool traceback = text.find("TorchScript interpreter") != std::string::npos ||
                    text.find("Traceback of TorchScript") != std::string::npos;
   std::string line = traceback ? lines.back() : lines.front();
-  return torchscript::Printable(line.substr(line.find_first_not_of(" \t")));
+  return PrintableText(line.substr(line.find_first_not_of(" \t")));
 }
 
 // A signature output with its torch type.

@@ -1,47 +1,13 @@
 #include "backends/torchscript/torchscript_support.h"
 
+#include "backends/backend_util.h"
+
 #include <algorithm>
 #include <cctype>
 #include <system_error>
 
 namespace orrery::torchscript {
 namespace {
-
-bool HasModelExtension(const std::string& path) {
-  std::string ext = std::filesystem::path(path).extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
-  return ext == ".pt" || ext == ".pth";
-}
-
-Result<std::string> ModelFile(const LoadContext& context) {
-  const nlohmann::json& config = context.manifest->config;
-  std::string file;
-  if (config.contains("file")) {
-    if (!config["file"].is_string())
-      return Unprocessable("torchscript: config.file must be a path");
-    file = config["file"].get<std::string>();
-    Status valid = ValidatePackagePath(file);
-    if (!valid.ok()) return Unprocessable("torchscript: config.file: " + valid.message());
-  } else {
-    for (const ManifestFile& f : context.manifest->files) {
-      if (HasModelExtension(f.path)) {
-        file = f.path;
-        break;
-      }
-    }
-    if (file.empty()) {
-      return Unprocessable(
-          "torchscript: no .pt or .pth file among the package files "
-          "(name one with config.file)");
-    }
-  }
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(context.dir / file, ec)) {
-    return Unprocessable("cannot load " + file + ": file not found");
-  }
-  return file;
-}
 
 }  // namespace
 
@@ -53,14 +19,8 @@ Result<Options> ParseOptions(const LoadContext& context) {
         "torchscript: config.in_process: running TorchScript out of process "
         "is not implemented yet");
   }
-  if (config.contains("threads")) {
-    const nlohmann::json& threads = config["threads"];
-    if (!threads.is_number_integer() || threads.get<int64_t>() < 1 || threads.get<int64_t>() > 64) {
-      return Unprocessable("torchscript: config.threads must be an integer from 1 to 64");
-    }
-    options.threads = threads.get<int>();
-  }
-  ASSIGN_OR_RETURN(options.file, ModelFile(context));
+  ASSIGN_OR_RETURN(options.threads, ConfigThreads(context, "torchscript"));
+  ASSIGN_OR_RETURN(options.file, FindModelFile(context, "torchscript", {".pt", ".pth"}));
   return options;
 }
 
@@ -77,21 +37,6 @@ Status CheckOutputShape(const TensorSpec& spec, const std::vector<int64_t>& shap
   };
   return Internal("torchscript: output '" + spec.name + "' has shape " + text(shape) +
                   " but the signature says " + text(spec.shape));
-}
-
-std::string Printable(std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : text) {
-    if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
 }
 
 }  // namespace orrery::torchscript

@@ -26,8 +26,6 @@ Result<Options> ParseOptions(const LoadContext& context);
 // kInternal unless `shape` has the rank of `spec` and its fixed dimensions.
 Status CheckOutputShape(const TensorSpec& spec, const std::vector<int64_t>& shape);
 
-// `text` with bytes outside printable ASCII written as \xNN (a message may
-// quote a corrupt file and must stay valid UTF-8 for the JSON error body).
-std::string Printable(std::string_view text);
+
 
 }  // namespace orrery::torchscript

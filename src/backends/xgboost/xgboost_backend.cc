@@ -27,6 +27,7 @@
 
 #include "backends/backend.h"
 #include "backends/xgboost/model_check.h"
+#include "backends/backend_util.h"
 #include "backends/xgboost/xgboost_support.h"
 #include "core/files.h"
 
@@ -159,7 +160,7 @@ class XGBoostInstance final : public Instance {
     xgboost::ModelFormat format = xgboost::DetectFormat(path, *bytes);
     Status valid = xgboost::CheckModelBytes(format, *bytes);
     if (!valid.ok()) {
-      return Unprocessable("cannot load " + file + ": " + xgboost::Printable(valid.message()));
+      return Unprocessable("cannot load " + file + ": " + PrintableText(valid.message()));
     }
     memory_bytes_ = xgboost::EstimateMemory(file, bytes->size());
     return format;
@@ -176,7 +177,7 @@ class XGBoostInstance final : public Instance {
     }
     Status valid = xgboost::CheckModelBytes(xgboost::ModelFormat::kUbjson, {data, size});
     if (!valid.ok()) {
-      return Unprocessable("cannot load " + file + ": " + xgboost::Printable(valid.message()));
+      return Unprocessable("cannot load " + file + ": " + PrintableText(valid.message()));
     }
     return Status::Ok();
   }

@@ -1,5 +1,7 @@
 #include "backends/xgboost/xgboost_support.h"
 
+#include "backends/backend_util.h"
+
 #include <algorithm>
 #include <cctype>
 #include <system_error>
@@ -14,34 +16,6 @@ std::string Extension(const std::string& path) {
   return ext;
 }
 
-Result<std::string> ModelFile(const LoadContext& context) {
-  const nlohmann::json& config = context.manifest->config;
-  std::string file;
-  for (const char* key : {"file", "model_file"}) {
-    if (!config.contains(key)) continue;
-    if (!config[key].is_string())
-      return Unprocessable(std::string("xgboost: config.") + key + " must be a path");
-    file = config[key].get<std::string>();
-    Status valid = ValidatePackagePath(file);
-    if (!valid.ok())
-      return Unprocessable(std::string("xgboost: config.") + key + ": " + valid.message());
-    break;
-  }
-  for (size_t i = 0; file.empty() && i < context.manifest->files.size(); ++i) {
-    std::string ext = Extension(context.manifest->files[i].path);
-    if (ext == ".ubj" || ext == ".json" || ext == ".model") file = context.manifest->files[i].path;
-  }
-  if (file.empty()) {
-    return Unprocessable(
-        "xgboost: no .ubj, .json or .model file among the package files "
-        "(name one with config.file)");
-  }
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(context.dir / file, ec)) {
-    return Unprocessable("cannot load " + file + ": file not found");
-  }
-  return file;
-}
 
 std::string ShapeText(const std::vector<int64_t>& dims) {
   std::string out = "[";
@@ -59,16 +33,10 @@ Result<DataType> FloatType(const TensorSpec& spec, const char* role) {
 }  // namespace
 
 Result<Options> ParseOptions(const LoadContext& context) {
-  const nlohmann::json& config = context.manifest->config;
   Options options;
-  if (config.contains("threads")) {
-    const nlohmann::json& threads = config["threads"];
-    if (!threads.is_number_integer() || threads.get<int64_t>() < 1 || threads.get<int64_t>() > 64) {
-      return Unprocessable("xgboost: config.threads must be an integer from 1 to 64");
-    }
-    options.threads = threads.get<int>();
-  }
-  ASSIGN_OR_RETURN(options.file, ModelFile(context));
+  ASSIGN_OR_RETURN(options.threads, ConfigThreads(context, "xgboost"));
+  ASSIGN_OR_RETURN(options.file,
+                   FindModelFile(context, "xgboost", {".ubj", ".json", ".model"}, {"model_file"}));
   return options;
 }
 
@@ -139,23 +107,9 @@ std::string CleanMessage(std::string_view message, const std::string& path,
     text.replace(at, path.size(), file);
   }
   while (!text.empty() && (text.back() == ' ' || text.back() == ':')) text.pop_back();
-  return text.empty() ? "unknown error" : Printable(text);
+  return text.empty() ? "unknown error" : PrintableText(text);
 }
 
-std::string Printable(std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : text) {
-    if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
 
 uint64_t EstimateMemory(const std::string& file, uint64_t file_size) {
   std::string ext = Extension(file);

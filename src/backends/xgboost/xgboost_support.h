@@ -44,9 +44,7 @@ Result<std::vector<int64_t>> OutputShape(const TensorSpec& spec, int64_t rows, i
 std::string CleanMessage(std::string_view message, const std::string& path,
                          const std::string& file);
 
-// `text` with bytes outside printable ASCII written as \xNN (messages may
-// quote a corrupt file and must stay valid UTF-8 for the JSON error body).
-std::string Printable(std::string_view text);
+
 
 // Estimated bytes a loaded booster holds: 1.5x the file size for UBJSON and
 // JSON, 2x for the legacy binary format (measured: RSS per booster of the
