@@ -7,7 +7,6 @@
 // the body is read; every other body is held in memory under a small limit.
 #include "api/server.h"
 
-#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -42,6 +41,9 @@ constexpr size_t kUploadReadBuffer = 256 * 1024;
 // closed after this; a body must arrive within kBodyTimeout.
 constexpr std::chrono::seconds kHeaderTimeout{60};
 constexpr std::chrono::seconds kBodyTimeout{15 * 60};
+
+// Header names are ASCII; std::tolower would consult the locale per byte.
+char AsciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 // Inference bodies carry tensors and get their own, larger limit.
 bool IsInference(const HttpRequest& request) {
@@ -99,7 +101,7 @@ class Session : public DeadlineHolder, public std::enable_shared_from_this<Sessi
     if (!parsed.ok()) return Fail(parsed);
     for (const auto& field : header) {
       std::string name(field.name_string());
-      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      for (char& c : name) c = AsciiLower(c);
       request_.headers[name] = std::string(field.value());
     }
     if (Router::IsUpload(request_.method, request_.segments)) return StartUpload();
@@ -155,7 +157,7 @@ class Session : public DeadlineHolder, public std::enable_shared_from_this<Sessi
   template <typename Next>
   void SendContinueIfAsked(Next next) {
     std::string expect = request_.Header("expect");
-    for (char& c : expect) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (char& c : expect) c = AsciiLower(c);
     if (expect != "100-continue") return next();
     static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     asio::async_write(socket_, asio::buffer(kContinue),
@@ -188,16 +190,23 @@ class Session : public DeadlineHolder, public std::enable_shared_from_this<Sessi
 
   void Dispatch() {
     ClearDeadline();  // the route's own work is not a client stall
-    // Routes may answer from another thread (a model's): the answer is sent
-    // on this connection's strand, and only the first answer counts.
-    auto answered = std::make_shared<std::atomic<bool>>(false);
-    Router::Responder respond = [self = shared_from_this(), answered](HttpResponse response) {
-      if (answered->exchange(true)) return;
-      asio::dispatch(self->socket_.get_executor(),
-                     [self, response = std::move(response)]() mutable {
-                       self->RemoveUpload();
-                       self->Send(std::move(response));
-                     });
+    // Routes may answer from another thread (a model's): that answer is
+    // posted to this connection's strand. An answer given while HandleAsync
+    // runs (the usual case: in-process models run on this thread) is sent
+    // at once. Only the first answer counts; one request is in flight per
+    // connection, so the flags are per connection.
+    answered_.store(false);
+    routing_thread_.store(std::this_thread::get_id());
+    Router::Responder respond = [self = shared_from_this()](HttpResponse response) {
+      if (self->answered_.exchange(true)) return;
+      if (self->routing_thread_.load() == std::this_thread::get_id()) {
+        self->RemoveUpload();
+        return self->Send(std::move(response));
+      }
+      asio::post(self->socket_.get_executor(), [self, response = std::move(response)]() mutable {
+        self->RemoveUpload();
+        self->Send(std::move(response));
+      });
     };
     try {
       router_.HandleAsync(std::move(request_), respond);
@@ -208,6 +217,7 @@ class Session : public DeadlineHolder, public std::enable_shared_from_this<Sessi
       LogError(std::string("request failed: ") + error.what());
       respond(HttpResponse::Error(Internal("internal error")));
     }
+    routing_thread_.store(std::thread::id());
   }
 
   // Answers with the error and closes: the rest of the body is unread.
@@ -283,6 +293,8 @@ class Session : public DeadlineHolder, public std::enable_shared_from_this<Sessi
   HttpRequest request_;
   uint64_t body_limit_ = 0;
   bool keep_alive_ = true;
+  std::atomic<bool> answered_{false};              // this request has its answer
+  std::atomic<std::thread::id> routing_thread_{};  // the thread inside HandleAsync, if any
 };
 
 class Listener : public std::enable_shared_from_this<Listener> {
