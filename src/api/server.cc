@@ -193,12 +193,14 @@ class Session : public DeadlineHolder, public std::enable_shared_from_this<Sessi
     // Routes may answer from another thread (a model's): that answer is
     // posted to this connection's strand. An answer given while HandleAsync
     // runs (the usual case: in-process models run on this thread) is sent
-    // at once. Only the first answer counts; one request is in flight per
-    // connection, so the flags are per connection.
-    answered_.store(false);
+    // at once. Only the first answer to this request counts: requests on a
+    // connection are numbered, and the next is read only after this one's
+    // answer went out, so answered_through_ is sequence - 1 until then.
+    uint64_t sequence = ++sequence_;
     routing_thread_.store(std::this_thread::get_id());
-    Router::Responder respond = [self = shared_from_this()](HttpResponse response) {
-      if (self->answered_.exchange(true)) return;
+    Router::Responder respond = [self = shared_from_this(), sequence](HttpResponse response) {
+      uint64_t previous = sequence - 1;
+      if (!self->answered_through_.compare_exchange_strong(previous, sequence)) return;
       if (self->routing_thread_.load() == std::this_thread::get_id()) {
         self->RemoveUpload();
         return self->Send(std::move(response));
@@ -293,7 +295,8 @@ class Session : public DeadlineHolder, public std::enable_shared_from_this<Sessi
   HttpRequest request_;
   uint64_t body_limit_ = 0;
   bool keep_alive_ = true;
-  std::atomic<bool> answered_{false};              // this request has its answer
+  uint64_t sequence_ = 0;                          // requests routed on this connection
+  std::atomic<uint64_t> answered_through_{0};      // the last request that has its answer
   std::atomic<std::thread::id> routing_thread_{};  // the thread inside HandleAsync, if any
 };
 
