@@ -143,7 +143,7 @@ TEST(ModelTest, FullQueueRefusesAtOnceWithRetryLater) {
   model.Load(backend, Context());
   std::vector<std::future<InferOutcome>> outcomes;
   auto first = Submit(model, 0);
-  std::this_thread::sleep_for(50ms);  // the worker thread has taken the first
+  while (config.running.load() == 0) std::this_thread::sleep_for(1ms);  // the worker took it
   for (int i = 0; i < 5; ++i) outcomes.push_back(Submit(model, 1));
   int refused = 0, succeeded = first.get().status.ok() ? 1 : 0;
   for (auto& outcome : outcomes) {

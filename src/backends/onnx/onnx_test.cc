@@ -272,7 +272,9 @@ TEST(OnnxTest, PrintsLatency) {
     });
     std::printf("  300 calls: %.1f ms CPU on the calling thread, %.1f ms in the process\n",
                 cpu.thread_ms, cpu.process_ms);
-    EXPECT_LT(cpu.process_ms, cpu.thread_ms * 1.1 + 2) << "another thread helped";
+    // A helper thread sharing the work would add about as much again; the margin
+    // absorbs other threads' bookkeeping on a busy machine.
+    EXPECT_LT(cpu.process_ms, cpu.thread_ms * 1.5 + 5) << "another thread helped";
   }
 }
 
