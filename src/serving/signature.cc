@@ -17,30 +17,6 @@ Status CheckShape(const TensorSpec& spec, const Tensor& tensor) {
                          ", the servable expects " + ShapeString(spec.shape));
 }
 
-float HalfToFloat(uint16_t half) {
-  uint32_t sign = (half >> 15) & 1u, exponent = (half >> 10) & 0x1fu, mantissa = half & 0x3ffu;
-  float magnitude;
-  if (exponent == 0) {
-    magnitude = std::ldexp(static_cast<float>(mantissa), -24);
-  } else if (exponent == 31) {
-    magnitude = mantissa ? NAN : INFINITY;
-  } else {
-    magnitude = std::ldexp(static_cast<float>(mantissa | 0x400u), static_cast<int>(exponent) - 25);
-  }
-  return sign ? -magnitude : magnitude;
-}
-
-template <typename T>
-void AppendValues(const std::string& data, std::vector<double>& out) {
-  size_t count = data.size() / sizeof(T);
-  out.reserve(count);
-  for (size_t i = 0; i < count; ++i) {
-    T value;
-    std::memcpy(&value, data.data() + i * sizeof(T), sizeof(T));
-    out.push_back(static_cast<double>(value));
-  }
-}
-
 // {"inputs": [...]} built from a {name: {datatype, shape, data}} map, so
 // that the protocol codec turns example data into tensors.
 Result<std::vector<Tensor>> DecodeTensorMap(const nlohmann::json& map, const std::string& what) {
@@ -64,8 +40,8 @@ bool Close(double actual, double expected, double tolerance) {
 nlohmann::json CompareTensor(const Tensor& actual, const Tensor& expected, double tolerance) {
   nlohmann::json result = {{"name", expected.name}, {"ok", false}};
   if (actual.shape != expected.shape) {
-    result["message"] = "shape " + ShapeString(actual.shape) + ", expected " +
-                        ShapeString(expected.shape);
+    result["message"] =
+        "shape " + ShapeString(actual.shape) + ", expected " + ShapeString(expected.shape);
     return result;
   }
   if (expected.datatype == DataType::kBytes || actual.datatype == DataType::kBytes) {
@@ -175,52 +151,14 @@ nlohmann::json CompareExample(const Manifest& manifest, const nlohmann::json& ex
   for (const Tensor& want : *expected) {
     const Tensor* got = nullptr;
     for (const Tensor& output : outputs) got = output.name == want.name ? &output : got;
-    nlohmann::json result = got ? CompareTensor(*got, want, tolerance)
-                                : nlohmann::json{{"name", want.name},
-                                                 {"ok", false},
-                                                 {"message", "output missing"}};
+    nlohmann::json result =
+        got ? CompareTensor(*got, want, tolerance)
+            : nlohmann::json{{"name", want.name}, {"ok", false}, {"message", "output missing"}};
     all = all && result["ok"].get<bool>();
     report["outputs"].push_back(std::move(result));
   }
   report["ok"] = all;
   return report;
-}
-
-std::vector<double> TensorValues(const Tensor& tensor) {
-  std::vector<double> out;
-  const std::string& d = tensor.data;
-  switch (tensor.datatype) {
-    case DataType::kBool: AppendValues<uint8_t>(d, out); break;
-    case DataType::kUint8: AppendValues<uint8_t>(d, out); break;
-    case DataType::kUint16: AppendValues<uint16_t>(d, out); break;
-    case DataType::kUint32: AppendValues<uint32_t>(d, out); break;
-    case DataType::kUint64: AppendValues<uint64_t>(d, out); break;
-    case DataType::kInt8: AppendValues<int8_t>(d, out); break;
-    case DataType::kInt16: AppendValues<int16_t>(d, out); break;
-    case DataType::kInt32: AppendValues<int32_t>(d, out); break;
-    case DataType::kInt64: AppendValues<int64_t>(d, out); break;
-    case DataType::kFp32: AppendValues<float>(d, out); break;
-    case DataType::kFp64: AppendValues<double>(d, out); break;
-    case DataType::kFp16:
-    case DataType::kBf16: {
-      std::vector<double> raw;
-      AppendValues<uint16_t>(d, raw);
-      for (double bits : raw) {
-        auto half = static_cast<uint16_t>(bits);
-        if (tensor.datatype == DataType::kFp16) {
-          out.push_back(HalfToFloat(half));
-        } else {
-          uint32_t word = static_cast<uint32_t>(half) << 16;
-          float value;
-          std::memcpy(&value, &word, 4);
-          out.push_back(value);
-        }
-      }
-      break;
-    }
-    case DataType::kBytes: break;
-  }
-  return out;
 }
 
 }  // namespace orrery

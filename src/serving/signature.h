@@ -41,7 +41,4 @@ Result<std::vector<Tensor>> ExampleInputs(const Manifest& manifest, const nlohma
 nlohmann::json CompareExample(const Manifest& manifest, const nlohmann::json& example,
                               const std::vector<Tensor>& outputs);
 
-// The tensor's elements as doubles (every datatype but BYTES).
-std::vector<double> TensorValues(const Tensor& tensor);
-
 }  // namespace orrery

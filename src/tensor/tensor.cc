@@ -1,6 +1,7 @@
 #include "tensor/tensor.h"
 
 #include <array>
+#include <cmath>
 #include <cstring>
 
 namespace orrery {
@@ -29,9 +30,71 @@ constexpr std::array<TypeInfo, 14> kTypes = {{
     {DataType::kBytes, "BYTES", 0},
 }};
 
+template <typename T>
+T Load(const char* p) {
+  T value;
+  std::memcpy(&value, p, sizeof(T));  // Tensor::data has no alignment guarantee
+  return value;
+}
+
+float HalfToFloat(uint16_t half) {
+  uint32_t sign = (half & 0x8000u) << 16;
+  uint32_t exponent = (half >> 10) & 0x1f;
+  uint32_t mantissa = half & 0x3ff;
+  if (exponent == 0) {  // zero or subnormal
+    float value = std::ldexp(static_cast<float>(mantissa), -24);
+    return sign ? -value : value;
+  }
+  uint32_t bits = exponent == 0x1f ? (sign | 0x7f800000 | (mantissa << 13))
+                                   : (sign | ((exponent - 15 + 127) << 23) | (mantissa << 13));
+  float out;
+  std::memcpy(&out, &bits, 4);
+  return out;
+}
+
+float Bf16ToFloat(uint16_t half) {
+  uint32_t bits = static_cast<uint32_t>(half) << 16;
+  float out;
+  std::memcpy(&out, &bits, 4);
+  return out;
+}
+
+double ReadElement(DataType type, const char* p) {
+  switch (type) {
+    case DataType::kBool: return Load<uint8_t>(p) != 0;
+    case DataType::kUint8: return Load<uint8_t>(p);
+    case DataType::kUint16: return Load<uint16_t>(p);
+    case DataType::kUint32: return Load<uint32_t>(p);
+    case DataType::kUint64: return static_cast<double>(Load<uint64_t>(p));
+    case DataType::kInt8: return Load<int8_t>(p);
+    case DataType::kInt16: return Load<int16_t>(p);
+    case DataType::kInt32: return Load<int32_t>(p);
+    case DataType::kInt64: return static_cast<double>(Load<int64_t>(p));
+    case DataType::kFp16: return HalfToFloat(Load<uint16_t>(p));
+    case DataType::kFp32: return Load<float>(p);
+    case DataType::kFp64: return Load<double>(p);
+    case DataType::kBf16: return Bf16ToFloat(Load<uint16_t>(p));
+    case DataType::kBytes: break;
+  }
+  return 0;
+}
+
 }  // namespace
 
-std::string_view DataTypeName(DataType type) { return kTypes[static_cast<size_t>(type)].name; }
+std::vector<double> TensorValues(const Tensor& tensor) {
+  size_t size = DataTypeSize(tensor.datatype);
+  std::vector<double> values;
+  if (size == 0) return values;  // BYTES
+  values.reserve(tensor.data.size() / size);
+  for (size_t offset = 0; offset + size <= tensor.data.size(); offset += size) {
+    values.push_back(ReadElement(tensor.datatype, tensor.data.data() + offset));
+  }
+  return values;
+}
+
+std::string_view DataTypeName(DataType type) {
+  return kTypes[static_cast<size_t>(type)].name;
+}
 
 std::optional<DataType> ParseDataType(std::string_view name) {
   for (const TypeInfo& info : kTypes) {
@@ -40,7 +103,9 @@ std::optional<DataType> ParseDataType(std::string_view name) {
   return std::nullopt;
 }
 
-size_t DataTypeSize(DataType type) { return kTypes[static_cast<size_t>(type)].size; }
+size_t DataTypeSize(DataType type) {
+  return kTypes[static_cast<size_t>(type)].size;
+}
 
 std::optional<int64_t> Tensor::ElementCount() const {
   int64_t count = 1;

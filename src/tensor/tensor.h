@@ -55,6 +55,11 @@ struct Tensor {
 // "[2,3]": a shape as messages show it.
 std::string ShapeString(const std::vector<int64_t>& shape);
 
+// The elements as doubles, for comparisons and reports: BOOL as 0/1, FP16
+// and BF16 widened, 64-bit integers rounded to the nearest double. Empty
+// for BYTES.
+std::vector<double> TensorValues(const Tensor& tensor);
+
 // kInvalidArgument naming the tensor when a dimension is negative, the
 // element count overflows, the byte size disagrees with shape x element
 // size, or (BYTES) the length-prefixed elements do not parse to exactly

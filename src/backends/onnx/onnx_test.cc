@@ -98,7 +98,7 @@ TEST(OnnxTest, NanAndInfPassThrough) {
   ASSERT_TRUE(package);
   auto instance = MustLoad(*package);
   ASSERT_TRUE(instance);
-  std::vector<double> values = ToDoubles(ExampleRow(*package, 0));
+  std::vector<double> values = TensorValues(ExampleRow(*package, 0));
   values[0] = NAN;
   values[9] = INFINITY;
   auto out = instance->Infer({Fp32("input", {1, 1, 8, 8}, values)}, kFar);
@@ -110,7 +110,7 @@ TEST(OnnxTest, NanAndInfPassThrough) {
   ASSERT_TRUE(instance);
   out = instance->Infer({Fp32("x", {1, 4}, {NAN, INFINITY, -INFINITY, 0})}, kFar);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
-  std::vector<double> y = ToDoubles(out->at(0));
+  std::vector<double> y = TensorValues(out->at(0));
   EXPECT_TRUE(std::isnan(y[0]));
   EXPECT_EQ(y[1], INFINITY);
   EXPECT_EQ(y[2], -INFINITY);
@@ -126,11 +126,11 @@ TEST(OnnxTest, Fp64InputAndOutput) {
   for (size_t i = 0; i < package->manifest.examples.size(); ++i) {
     Tensor row = ExampleRow(*package, i);
     auto out =
-        instance->Infer({FromDoubles("input", DataType::kFp64, row.shape, ToDoubles(row))}, kFar);
+        instance->Infer({FromDoubles("input", DataType::kFp64, row.shape, TensorValues(row))}, kFar);
     ASSERT_TRUE(out.ok()) << out.status().ToString();
     auto expected = TensorFromJson("logits", package->manifest.examples[i]["outputs"]["logits"]);
     EXPECT_TRUE(TensorNear(
-        out->at(0), FromDoubles("logits", DataType::kFp64, {1, 10}, ToDoubles(*expected)), 1e-4));
+        out->at(0), FromDoubles("logits", DataType::kFp64, {1, 10}, TensorValues(*expected)), 1e-4));
   }
 }
 

@@ -38,33 +38,11 @@ uint16_t FloatToHalf(float value) {
   return static_cast<uint16_t>(half);
 }
 
-float HalfToFloat(uint16_t h) {
-  uint32_t sign = (h & 0x8000u) << 16;
-  uint32_t exp = (h >> 10) & 0x1f;
-  uint32_t mant = h & 0x3ff;
-  if (exp == 0) {
-    float v = std::ldexp(static_cast<float>(mant), -24);
-    return sign ? -v : v;
-  }
-  uint32_t bits = exp == 0x1f ? (sign | 0x7f800000 | (mant << 13))
-                              : (sign | ((exp - 15 + 127) << 23) | (mant << 13));
-  float out;
-  std::memcpy(&out, &bits, 4);
-  return out;
-}
-
 uint16_t FloatToBf16(float value) {
   uint32_t x;
   std::memcpy(&x, &value, 4);
   if (std::isnan(value)) return static_cast<uint16_t>((x >> 16) | 0x40);
   return static_cast<uint16_t>((x + 0x7fff + ((x >> 16) & 1)) >> 16);
-}
-
-float Bf16ToFloat(uint16_t h) {
-  uint32_t bits = static_cast<uint32_t>(h) << 16;
-  float out;
-  std::memcpy(&out, &bits, 4);
-  return out;
 }
 
 template <typename T>
@@ -77,27 +55,6 @@ T Load(const char* p) {
 template <typename T>
 void Append(std::string& out, T v) {
   out.append(reinterpret_cast<const char*>(&v), sizeof(T));
-}
-
-double ReadElement(DataType type, const char* p) {
-  switch (type) {
-    case DataType::kBool: return Load<uint8_t>(p) != 0;
-    case DataType::kUint8: return Load<uint8_t>(p);
-    case DataType::kUint16: return Load<uint16_t>(p);
-    case DataType::kUint32: return Load<uint32_t>(p);
-    case DataType::kUint64: return static_cast<double>(Load<uint64_t>(p));
-    case DataType::kInt8: return Load<int8_t>(p);
-    case DataType::kInt16: return Load<int16_t>(p);
-    case DataType::kInt32: return Load<int32_t>(p);
-    case DataType::kInt64: return static_cast<double>(Load<int64_t>(p));
-    case DataType::kFp16: return HalfToFloat(Load<uint16_t>(p));
-    case DataType::kFp32: return Load<float>(p);
-    case DataType::kFp64: return Load<double>(p);
-    case DataType::kBf16: return Bf16ToFloat(Load<uint16_t>(p));
-    case DataType::kBytes: break;
-  }
-  ADD_FAILURE() << "BYTES tensors are not supported by backend_test_util";
-  return 0;
 }
 
 void AppendElement(DataType type, double v, std::string& out) {
@@ -180,16 +137,6 @@ Result<std::vector<Tensor>> ExampleInputs(const Manifest& manifest, const nlohma
   return inputs;
 }
 
-std::vector<double> ToDoubles(const Tensor& tensor) {
-  size_t size = DataTypeSize(tensor.datatype);
-  std::vector<double> values;
-  if (size == 0) return values;
-  for (size_t offset = 0; offset + size <= tensor.data.size(); offset += size) {
-    values.push_back(ReadElement(tensor.datatype, tensor.data.data() + offset));
-  }
-  return values;
-}
-
 Tensor FromDoubles(std::string name, DataType type, std::vector<int64_t> shape,
                    const std::vector<double>& values) {
   Tensor tensor{std::move(name), type, std::move(shape), {}};
@@ -223,8 +170,8 @@ Tensor Rows(const Tensor& tensor, int64_t begin, int64_t end) {
            << ShapeText(actual.shape) << ", expected " << expected.name << " "
            << DataTypeName(expected.datatype) << " " << ShapeText(expected.shape);
   }
-  std::vector<double> a = ToDoubles(actual);
-  std::vector<double> e = ToDoubles(expected);
+  std::vector<double> a = TensorValues(actual);
+  std::vector<double> e = TensorValues(expected);
   if (a.size() != e.size()) return ::testing::AssertionFailure() << "byte sizes differ";
   for (size_t i = 0; i < a.size(); ++i) {
     bool both_nan = std::isnan(a[i]) && std::isnan(e[i]);

@@ -47,8 +47,7 @@ Result<Tensor> TensorFromJson(const std::string& name, const nlohmann::json& val
 // The inputs of one manifest example, in signature order.
 Result<std::vector<Tensor>> ExampleInputs(const Manifest& manifest, const nlohmann::json& example);
 
-// The elements of a numeric tensor as doubles, and back.
-std::vector<double> ToDoubles(const Tensor& tensor);
+// A tensor of `type` from doubles (TensorValues in tensor.h goes back).
 Tensor FromDoubles(std::string name, DataType type, std::vector<int64_t> shape,
                    const std::vector<double>& values);
 

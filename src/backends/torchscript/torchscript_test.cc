@@ -100,7 +100,7 @@ TEST(TorchScriptTest, NanAndInfPassThrough) {
   values[1] = INFINITY;
   auto out = instance->Infer({Fp32("input", {1, 64}, values)}, kFar);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
-  EXPECT_TRUE(std::isnan(ToDoubles(out->at(0))[0]));
+  EXPECT_TRUE(std::isnan(TensorValues(out->at(0))[0]));
 }
 
 class TorchScriptFileTest : public ::testing::Test {

@@ -89,14 +89,14 @@ TEST(XGBoostTest, NanIsMissingAndInfPassesThrough) {
   ASSERT_TRUE(package);
   auto instance = MustLoad(*package);
   ASSERT_TRUE(instance);
-  std::vector<double> values = ToDoubles(ExampleRow(*package, 0));
+  std::vector<double> values = TensorValues(ExampleRow(*package, 0));
   values[10] = NAN;
   values[20] = INFINITY;
   values[30] = -INFINITY;
   auto out = instance->Infer({FromDoubles("input", DataType::kFp32, {1, 64}, values)}, kFar);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   double sum = 0;
-  for (double p : ToDoubles(out->at(0))) sum += p;
+  for (double p : TensorValues(out->at(0))) sum += p;
   EXPECT_NEAR(sum, 1.0, 1e-5);  // still a distribution
 }
 
@@ -110,12 +110,12 @@ TEST(XGBoostTest, Fp64InputAndOutput) {
   ASSERT_TRUE(fp32 && fp64);
   Tensor row = ExampleRow(*package, 1);
   auto expected = fp32->Infer({row}, kFar);
-  auto out = fp64->Infer({FromDoubles("input", DataType::kFp64, {1, 64}, ToDoubles(row))}, kFar);
+  auto out = fp64->Infer({FromDoubles("input", DataType::kFp64, {1, 64}, TensorValues(row))}, kFar);
   ASSERT_TRUE(out.ok() && expected.ok()) << out.status().ToString();
   EXPECT_EQ(out->at(0).datatype, DataType::kFp64);
   EXPECT_TRUE(TensorNear(
       out->at(0),
-      FromDoubles("probabilities", DataType::kFp64, {1, 10}, ToDoubles(expected->at(0))), 1e-7));
+      FromDoubles("probabilities", DataType::kFp64, {1, 10}, TensorValues(expected->at(0))), 1e-7));
 }
 
 TEST(XGBoostTest, RegressorInUbjAndJsonShapedAsTheSignatureSays) {
