@@ -96,9 +96,9 @@ void Model::Load(Backend& backend, const LoadContext& context) {
   lock.lock();
   state_ = ModelState::kReady;
   reason_.clear();
-  worker_threads_ = !backend.InProcess(context);
+  bool worker_threads = !backend.InProcess(context);
   LogInfo("servable " + key() + " ready (" + std::to_string(slots_.size()) + " instance(s))");
-  if (worker_threads_) {
+  if (worker_threads) {
     for (auto& slot : slots_) threads_.emplace_back([this, s = slot.get()] { WorkerLoop(s); });
     lock.unlock();
     work_.notify_all();

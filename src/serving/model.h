@@ -131,7 +131,6 @@ class Model {
   std::condition_variable drained_;  // a job finished
   ModelState state_ = ModelState::kLoading;  // GUARDED_BY(mutex_)
   std::string reason_ = "loading";          // GUARDED_BY(mutex_)
-  bool worker_threads_ = false;              // GUARDED_BY(mutex_)
   bool stopping_ = false;                    // GUARDED_BY(mutex_)
   std::deque<InferJob> queue_;               // GUARDED_BY(mutex_)
   std::vector<Slot*> idle_;                  // GUARDED_BY(mutex_), in-process only
