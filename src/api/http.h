@@ -1,11 +1,13 @@
-// Plain request/response values between the HTTP transport (server.cc, the
-// only code that knows Boost.Beast) and the routes (routes_*.cc).
+// Plain request/response values between the HTTP transport
+// (http_transport.h, the only code that knows sockets) and the routes
+// (routes_*.cc).
 // Thread-safety: values.
 #pragma once
 
 #include <filesystem>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -19,13 +21,17 @@ struct HttpRequest {
   std::string method;                          // "GET", "POST", ...
   std::vector<std::string> segments;           // path split on '/', each percent-decoded
   std::map<std::string, std::string> query;    // decoded
-  std::map<std::string, std::string> headers;  // lower-case names
+  // Lower-case names, in arrival order (a handful: a scan beats a map).
+  std::vector<std::pair<std::string, std::string>> headers;
   std::string body;                            // non-upload routes
   std::filesystem::path body_file;             // upload routes: the body on disk
 
-  std::string Header(const std::string& name) const {
-    auto it = headers.find(name);
-    return it == headers.end() ? std::string() : it->second;
+  // The first field named `name` (lower case), or "".
+  std::string Header(std::string_view name) const {
+    for (const auto& [key, value] : headers) {
+      if (key == name) return value;
+    }
+    return std::string();
   }
   std::string Query(const std::string& name) const {
     auto it = query.find(name);

@@ -22,6 +22,13 @@
 // (matched to the signature's outputs by position) or a Dict[str, Tensor]
 // (matched by output name). Each is converted to the signature's datatype
 // with Tensor.to() and must have the signature's rank and fixed dimensions.
+//
+// Speed. A loaded module is frozen (parameters become constants) and passed
+// through torch's optimize_for_inference (e.g. Linear's weight is transposed
+// once at load instead of on every call); a module either step refuses is
+// served as saved. Small models are dominated by per-call dispatch, so Infer
+// calls forward through a Method found once, and skips conversions of
+// outputs that already have the declared datatype and layout.
 #include <dlfcn.h>
 
 #include <cstring>
@@ -29,6 +36,7 @@
 #include <sstream>
 
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <torch/script.h>
 
 #include "backends/backend.h"
@@ -180,7 +188,9 @@ class TorchScriptInstance final : public Instance {
       return Unprocessable("torchscript: cannot read forward() of " + options.file + ": " +
                            TorchMessage(e));
     }
-    return std::unique_ptr<Instance>(new TorchScriptInstance(module, std::move(input_types),
+    uint64_t memory_bytes = ParameterBytes(module);
+    return std::unique_ptr<Instance>(new TorchScriptInstance(Optimized(module), memory_bytes,
+                                                             std::move(input_types),
                                                              std::move(outputs), options.threads));
   }
 
@@ -190,6 +200,8 @@ class TorchScriptInstance final : public Instance {
     // tensors cannot be saved for backward") when one module is run both
     // with and without it.
     c10::InferenceMode inference_mode;
+    // Per-op profiling callbacks are for torch's profiler, never used here.
+    at::DisableRecordFunctionGuard no_record_function;
     c10::IValue result;
     try {
       if (at::get_num_threads() != threads_) at::set_num_threads(threads_);
@@ -197,7 +209,7 @@ class TorchScriptInstance final : public Instance {
       args.reserve(inputs.size());
       for (size_t i = 0; i < inputs.size(); ++i)
         args.emplace_back(ToTorch(inputs[i], input_types_[i]));
-      result = module_.forward(args);
+      result = forward_(std::move(args));
     } catch (const std::exception& e) {
       return InvalidArgument("torchscript: the model failed on this input: " + TorchMessage(e));
     }
@@ -212,14 +224,33 @@ class TorchScriptInstance final : public Instance {
 
  private:
   // A Module is a reference-counted handle: copying it shares the object.
-  TorchScriptInstance(const torch::jit::Module& module, std::vector<c10::ScalarType> input_types,
-                      std::vector<OutputSpec> outputs, int threads)
+  TorchScriptInstance(const torch::jit::Module& module, uint64_t memory_bytes,
+                      std::vector<c10::ScalarType> input_types, std::vector<OutputSpec> outputs,
+                      int threads)
       : module_(module),
+        forward_(module_.get_method("forward")),
         input_types_(std::move(input_types)),
         outputs_(std::move(outputs)),
-        threads_(threads) {
-    for (const at::Tensor& p : module_.parameters()) memory_bytes_ += p.nbytes();
-    for (const at::Tensor& b : module_.buffers()) memory_bytes_ += b.nbytes();
+        threads_(threads),
+        memory_bytes_(memory_bytes) {}
+
+  // Counted before freezing, which turns parameters into graph constants.
+  static uint64_t ParameterBytes(const torch::jit::Module& module) {
+    uint64_t bytes = 0;
+    for (const at::Tensor& p : module.parameters()) bytes += p.nbytes();
+    for (const at::Tensor& b : module.buffers()) bytes += b.nbytes();
+    return bytes;
+  }
+
+  // Frozen and optimised for inference, or the module as saved when torch
+  // refuses (freezing needs every attribute forward() uses to be constant).
+  static torch::jit::Module Optimized(const torch::jit::Module& module) {
+    try {
+      torch::jit::Module handle = module;  // freezing works on a clone; this stays as saved
+      return torch::jit::optimize_for_inference(handle);
+    } catch (const std::exception&) {
+      return module;
+    }
   }
 
   // A copy: Tensor::data need not be aligned, and the model may write to its inputs.
@@ -282,7 +313,8 @@ class TorchScriptInstance final : public Instance {
                       ", which cannot be converted to " + output.spec.datatype);
     }
     if (t.layout() != c10::kStrided) t = t.to_dense();
-    t = t.to(output.torch_type).contiguous();
+    if (t.scalar_type() != output.torch_type) t = t.to(output.torch_type);
+    if (!t.is_contiguous()) t = t.contiguous();
     Tensor out{name, output.datatype, t.sizes().vec(), {}};
     RETURN_IF_ERROR(torchscript::CheckOutputShape(output.spec, out.shape));
     out.data.assign(static_cast<const char*>(t.data_ptr()), t.nbytes());
@@ -290,10 +322,11 @@ class TorchScriptInstance final : public Instance {
   }
 
   torch::jit::Module module_;
+  torch::jit::Method forward_;                // module_'s, looked up once
   std::vector<c10::ScalarType> input_types_;  // per signature input
   std::vector<OutputSpec> outputs_;           // per signature output
   int threads_;
-  uint64_t memory_bytes_ = 0;  // parameters + buffers
+  uint64_t memory_bytes_;  // parameters + buffers
 };
 
 // Ownership: stateless; instances own their modules.

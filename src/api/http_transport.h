@@ -1,0 +1,69 @@
+// The HTTP/1.1 transport of `orrery serve`: a few event-loop threads on
+// Linux epoll that read requests, hand them to the Router, and write the
+// answers. Routes never see sockets (see http.h).
+//
+// Why not Boost.Beast: on one core Beast's Asio machinery (a composed
+// operation, an executor hop and a handler allocation per step) cost as much
+// CPU per request as the whole request path of nginx; the inference path
+// has to be within about 2x of nginx, so the transport is a plain
+// edge-triggered epoll loop: one read and one write system call per
+// request when the client keeps up, no per-request timers.
+//
+// Behaviour (tests/e2e/test_http_transport.py):
+// - keep-alive and pipelining (answers in request order; the next request
+//   is parsed only after the previous one's answer is written);
+// - request heads parsed strictly (http_parser.h): 400, 431 or 505 and the
+//   connection is closed;
+// - bodies by Content-Length or chunked, bounded before they are read:
+//   package uploads stream into a file under the data directory's tmp/ and
+//   are authenticated from the head before a body byte is read; other
+//   bodies are held in memory under max_infer_bytes (inference) or
+//   max_json_bytes (413 beyond); "Expect: 100-continue" is answered;
+// - after an error answer the connection stops reading requests and closes
+//   (lingering briefly so the client reads the answer, not a reset);
+// - a head must arrive within 60 s (also the keep-alive idle time), a body
+//   or the writing of an answer within 15 minutes; checked once a second.
+//
+// Ownership: borrows the Router and the ServerOptions (they outlive Run).
+// Thread-safety: Run() once, from one thread; Stop() from any thread or a
+// signal handler (it only writes to an eventfd).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include "api/router.h"
+#include "api/server.h"
+#include "core/status.h"
+
+namespace orrery {
+
+class EventLoop;
+
+class HttpTransport {
+ public:
+  // Binds options.host:options.port (0 = a free port) and prepares
+  // options.threads loops; nothing runs until Run().
+  static Result<std::unique_ptr<HttpTransport>> Create(const Router& router,
+                                                       const ServerOptions& options,
+                                                       std::filesystem::path temp_root);
+  ~HttpTransport();
+
+  uint16_t port() const { return port_; }
+
+  // Serves on options.threads threads (this one included) until Stop().
+  void Run();
+  // Async-signal-safe: asks every loop to stop; Run() returns once they have.
+  void Stop();
+
+ private:
+  HttpTransport() = default;
+
+  int listen_fd_ = -1;
+  uint16_t port_ = 0;
+  std::vector<std::shared_ptr<EventLoop>> loops_;
+};
+
+}  // namespace orrery
