@@ -26,12 +26,12 @@ struct HttpRequest {
   std::string body;                            // non-upload routes
   std::filesystem::path body_file;             // upload routes: the body on disk
 
-  // The first field named `name` (lower case), or "".
-  std::string Header(std::string_view name) const {
+  // The first field named `name` (lower case), or "". Valid while the request is.
+  std::string_view Header(std::string_view name) const {
     for (const auto& [key, value] : headers) {
       if (key == name) return value;
     }
-    return std::string();
+    return {};
   }
   std::string Query(const std::string& name) const {
     auto it = query.find(name);

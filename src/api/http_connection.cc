@@ -157,6 +157,12 @@ void Connection::OnAnswer(uint64_t sequence, HttpResponse response) {
   if (!in_drive_) Drive();
 }
 
+void Connection::WriteDeferred() {
+  write_now_ = true;
+  Drive();
+  write_now_ = false;
+}
+
 void Connection::CheckDeadline(int64_t now_ms) {
   if (deadline_ms_ != 0 && now_ms >= deadline_ms_) Close();
 }
@@ -174,7 +180,7 @@ bool Connection::Step() {
     case State::kBody: return ReadBody();
     case State::kUpload: return ReadUpload();
     case State::kRouting: return false;  // until OnAnswer
-    case State::kWriting: return Flush();
+    case State::kWriting: return write_now_ || !loop_.DeferWrite(id_) ? Flush() : false;
     case State::kLinger: return Discard();
     case State::kClosed: return false;
   }

@@ -38,6 +38,9 @@ class ConnectionLoop {
   virtual void EndRouting() = 0;
   // Delivers its answer to connection `id`'s OnAnswer on the loop's thread.
   virtual Router::Responder MakeResponder(uint64_t id, uint64_t sequence) = 0;
+  // True when the loop takes connection `id`'s answer to write after the
+  // events at hand (it then calls WriteDeferred); false: write it now.
+  virtual bool DeferWrite(uint64_t id) = 0;
 };
 
 struct ConnectionContext {
@@ -79,6 +82,8 @@ class Connection {
   // The router's answer to request `sequence`; ignored unless it is the one
   // being waited for (a late answer to an abandoned request is dropped).
   void OnAnswer(uint64_t sequence, HttpResponse response);
+  // Writes an answer whose write was deferred (ConnectionLoop::DeferWrite).
+  void WriteDeferred();
   // Closes the connection if its current step is past its deadline.
   void CheckDeadline(int64_t now_ms);
   bool closed() const { return state_ == State::kClosed; }
@@ -115,6 +120,7 @@ class Connection {
   int fd_;
   State state_ = State::kHead;
   bool in_drive_ = false;
+  bool write_now_ = false;      // inside WriteDeferred
   bool may_read_ = true;        // the socket may have unread bytes
   size_t head_scanned_ = 0;     // bytes of an incomplete head already looked at
   int64_t deadline_ms_ = 0;     // 0: none

@@ -7,6 +7,12 @@
 // small state machine (Connection::Step) driven by socket events and by its
 // answer; epoll events carry the connection's id, never a pointer, so an
 // event for a connection closed earlier in the same batch is just ignored.
+//
+// Answers produced while a batch of events is handled are written after the
+// batch: the client (often one thread with many connections) is then woken
+// once for several answers instead of once per answer. On a loaded loop that
+// wake-up (an inter-processor interrupt, costly in a VM) was about a tenth of
+// the CPU of a small inference request; with one connection nothing waits.
 #include "api/http_transport.h"
 
 #include <fcntl.h>
@@ -92,8 +98,11 @@ class EventLoop final : public ConnectionLoop, public std::enable_shared_from_th
         break;
       }
       now_ms_ = SteadyMs();
+      in_batch_ = true;
       for (int i = 0; i < count; ++i) OnEvent(events[i]);
       RunPosted();
+      in_batch_ = false;
+      WriteDeferred();
       if (now_ms_ >= next_sweep) {
         Sweep();
         next_sweep = now_ms_ + kSweepIntervalMs;
@@ -128,6 +137,12 @@ class EventLoop final : public ConnectionLoop, public std::enable_shared_from_th
     return [loop = shared_from_this(), id, sequence](HttpResponse response) {
       loop->Deliver(id, sequence, std::move(response));
     };
+  }
+
+  bool DeferWrite(uint64_t id) override {
+    if (!in_batch_) return false;
+    deferred_writes_.push_back(id);
+    return true;
   }
 
   void BeginRouting(uint64_t id) override { routing_id_ = id; }
@@ -218,6 +233,16 @@ class EventLoop final : public ConnectionLoop, public std::enable_shared_from_th
     });
   }
 
+  void WriteDeferred() {
+    for (uint64_t id : deferred_writes_) {
+      auto it = connections_.find(id);
+      if (it == connections_.end()) continue;
+      it->second->WriteDeferred();
+      if (it->second->closed()) connections_.erase(it);
+    }
+    deferred_writes_.clear();
+  }
+
   void RunPosted() {
     if (!has_tasks_.load(std::memory_order_acquire)) return;
     std::vector<std::function<void()>> tasks;
@@ -244,6 +269,8 @@ class EventLoop final : public ConnectionLoop, public std::enable_shared_from_th
   bool accepting_ = false;
   uint64_t next_id_ = kFirstConnectionId;
   uint64_t routing_id_ = 0;  // the connection inside Router::HandleAsync, 0 if none
+  bool in_batch_ = false;    // handling epoll events or posted tasks
+  std::vector<uint64_t> deferred_writes_;  // connections with an answer to write
   int64_t now_ms_ = 0;       // steady clock, read once per wake-up
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
   std::atomic<bool> stopping_{false};

@@ -50,12 +50,12 @@ bool Router::IsUpload(const std::string& method, const std::vector<std::string>&
          (segments[2] == "servables" || segments[2] == "datasets") && segments[5] == "versions";
 }
 
-Result<Caller> Router::Authenticate(const std::string& authorization) const {
+Result<Caller> Router::Authenticate(std::string_view authorization) const {
   constexpr std::string_view kBearer = "Bearer ";
   if (authorization.empty()) {
     return Unauthenticated("missing token (send Authorization: Bearer <token>)");
   }
-  if (authorization.compare(0, kBearer.size(), kBearer) != 0) {
+  if (authorization.substr(0, kBearer.size()) != kBearer) {
     return Unauthenticated("Authorization must be 'Bearer <token>'");
   }
   return repository_.Authenticate(std::string_view(authorization).substr(kBearer.size()));

@@ -29,7 +29,7 @@ class Router {
   // True for routes whose body is a package archive (streamed to a file).
   static bool IsUpload(const std::string& method, const std::vector<std::string>& segments);
   // Authenticates the "Authorization: Bearer ..." header value.
-  Result<Caller> Authenticate(const std::string& authorization) const;
+  Result<Caller> Authenticate(std::string_view authorization) const;
 
   // Answers through `respond`, at once or later.
   void HandleAsync(HttpRequest request, Responder respond) const;

@@ -12,7 +12,7 @@ namespace orrery {
 namespace {
 
 Result<std::optional<uint64_t>> HeaderLength(const HttpRequest& request) {
-  std::string text = request.Header("inference-header-content-length");
+  std::string text(request.Header("inference-header-content-length"));
   if (text.empty()) return std::optional<uint64_t>();
   uint64_t value = 0;
   auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);

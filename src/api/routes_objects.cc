@@ -29,7 +29,7 @@ Result<ListQuery> ListQueryFrom(const HttpRequest& request) {
 
 Result<PublishOptions> PublishOptionsFrom(const HttpRequest& request) {
   PublishOptions options;
-  std::string digest = request.Header("x-orrery-sha256");
+  std::string digest(request.Header("x-orrery-sha256"));
   if (!digest.empty()) {
     options.expected_sha256 = NormalizeSha256(digest);
     if (options.expected_sha256.empty()) {

@@ -36,7 +36,6 @@
 #include <sstream>
 
 #include <ATen/Parallel.h>
-#include <ATen/record_function.h>
 #include <torch/script.h>
 
 #include "backends/backend.h"
@@ -200,8 +199,6 @@ class TorchScriptInstance final : public Instance {
     // tensors cannot be saved for backward") when one module is run both
     // with and without it.
     c10::InferenceMode inference_mode;
-    // Per-op profiling callbacks are for torch's profiler, never used here.
-    at::DisableRecordFunctionGuard no_record_function;
     c10::IValue result;
     try {
       if (at::get_num_threads() != threads_) at::set_num_threads(threads_);
