@@ -490,19 +490,16 @@ bool Connection::AfterWrite() {
   if (out_body_.capacity() > kReadChunk) std::string().swap(out_body_);
   out_body_.clear();
   head_method_ = false;
-  if (close_after_write_) {
-    // The request's rest may still be arriving: shut our side and drain
-    // theirs, or closing with unread input would reset the connection and
-    // could destroy the answer before the client read it.
+  if (close_after_write_ || !keep_alive_) {
+    // Unread input may remain (the rest of a refused body, pipelined
+    // requests): shut our side and drain theirs, or closing with unread
+    // input would reset the connection and could destroy the answer before
+    // the client read it.
     ::shutdown(fd_, SHUT_WR);
     in_.Clear();
     state_ = State::kLinger;
     deadline_ms_ = loop_.now_ms() + kLingerMs;
     return true;
-  }
-  if (!keep_alive_) {
-    Close();
-    return false;
   }
   in_.ShrinkIfIdle(kReadChunk * 4);
   state_ = State::kHead;

@@ -1,6 +1,6 @@
 // The `orrery serve` process: opens the repository under the data directory
-// and answers the REST API (docs/api.md) and the Open Inference Protocol's
-// health routes over HTTP/1.1 (Boost.Beast).
+// and answers the REST API (docs/api.md) and the Open Inference Protocol
+// (docs/inference.md) over HTTP/1.1 (http_transport.h).
 //
 // Thread-safety: RunServer is called once per process.
 #pragma once
@@ -16,7 +16,7 @@ struct ServerOptions {
   std::filesystem::path data_dir = "orrery-data";  // catalog.db, blobs/, work/, tmp/, admin.token
   std::string host = "127.0.0.1";                  // loopback by default; 0.0.0.0 to expose
   uint16_t port = 7070;                            // 0 picks a free port (printed at start)
-  int threads = 4;                                 // HTTP worker threads
+  int threads = 4;                                 // HTTP event-loop threads
   uint64_t max_upload_bytes = 1ull << 30;          // archive upload body limit (413)
   uint64_t max_json_bytes = 1ull << 20;            // any other request body (413)
   uint64_t max_archive_entries = 10000;            // files + directories in a package (413)

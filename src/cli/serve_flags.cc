@@ -23,7 +23,7 @@ void AddListenFlags(CLI::App& serve, ServerOptions& options, std::string& data_d
   serve.add_option("--host", options.host, "address to listen on; 0.0.0.0 to expose")
       ->capture_default_str();
   serve.add_option("--port", options.port, "TCP port; 0 picks a free one")->capture_default_str();
-  serve.add_option("--threads", options.threads, "HTTP worker threads")
+  serve.add_option("--threads", options.threads, "HTTP event-loop threads")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   serve.add_flag("--reset-admin-token", options.reset_admin_token,
