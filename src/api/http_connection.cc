@@ -146,6 +146,7 @@ Connection::~Connection() { Close(); }
 
 void Connection::OnEvents(uint32_t events) {
   if (events & (EPOLLERR | EPOLLHUP)) return Close();
+  if (events & EPOLLRDHUP) peer_shut_write_ = true;
   if (events & (EPOLLIN | EPOLLRDHUP)) may_read_ = true;
   Drive();
 }
@@ -197,7 +198,10 @@ bool Connection::Fill(size_t chunk) {
   ssize_t n = ::recv(fd_, at, room, 0);
   if (n > 0) {
     in_.Commit(static_cast<size_t>(n));
-    if (static_cast<size_t>(n) < room) may_read_ = false;  // drained: wait for the next edge
+    // A short read drained the socket: the next edge says when more came.
+    // Not so once the peer shut its side: its FIN raised no edge of its own,
+    // and only the read that returns 0 tells this connection is over.
+    if (static_cast<size_t>(n) < room && !peer_shut_write_) may_read_ = false;
     return true;
   }
   if (n < 0 && errno == EINTR) return true;

@@ -122,6 +122,7 @@ class Connection {
   bool in_drive_ = false;
   bool write_now_ = false;      // inside WriteDeferred
   bool may_read_ = true;        // the socket may have unread bytes
+  bool peer_shut_write_ = false;  // EPOLLRDHUP seen: reads end in EOF
   size_t head_scanned_ = 0;     // bytes of an incomplete head already looked at
   int64_t deadline_ms_ = 0;     // 0: none
   uint64_t sequence_ = 0;       // requests routed on this connection

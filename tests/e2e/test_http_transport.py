@@ -590,6 +590,27 @@ class HttpTransportTest(HubTestCase):
         status, data = self.server.describe(self.t.name, name, self.tok)
         self.assertEqual(status, 404, data)
 
+    def test_half_close_with_partial_request_closes_promptly(self):
+        # The partial request and the client's FIN arrive together: the
+        # server must still notice the end of the stream (not wait for the
+        # 60 s head timeout) and release the connection.
+        pid = self.server.proc.pid
+        before = fd_count(pid)
+        partials = [b"GET /v2/health/li",
+                    request("POST", "/api/v1/tenants", self.server.admin,
+                            ["Content-Type: application/json", "Content-Length: 100"]) + b'{"na']
+        conns = []
+        for partial in partials * 5:
+            c = self.conn(timeout=3)
+            c.send(partial)
+            c.sock.shutdown(socket.SHUT_WR)
+            conns.append(c)
+        for c in conns:
+            self.assertTrue(c.is_closed(timeout=3), "the server kept a half-closed connection open")
+        self.wait_for("the server releases the connections' descriptors (had %d)" % before,
+                      lambda: fd_count(pid) <= before)
+        self.assertServerHealthy()
+
     def test_head_answer_has_no_body(self):
         c = self.conn()
         c.send(request("HEAD", "/v2/health/live") + request("GET", "/v2/health/live"))
