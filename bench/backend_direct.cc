@@ -1,16 +1,19 @@
 // orrery-bench-backend: the in-process cost of one Infer() call through
 // Orrery's own backend code, without HTTP, JSON or the serving core.
 //
-//   orrery-bench-backend PACKAGE_DIR [--calls N] [--warmup N] [--data v1,v2,...]
+//   orrery-bench-backend PACKAGE_DIR [--trusted] [--calls N] [--warmup N] [--data v1,v2,...]
 //
 // Reads PACKAGE_DIR/orrery.yaml (ParseManifest), loads the backend it names
-// (FindBackend(manifest.backend)->Load), builds one FP32 input per signature
+// (FindBackend(manifest.backend)->Load; --trusted sets LoadContext.trusted,
+// as `orrery serve --trusted-native` does, so a native servable runs in this
+// process rather than in a sandboxed worker), builds one FP32 input per signature
 // input with shape [1, d...] (the -1 dimensions set to 1) filled from --data
 // (default: element i = i/8 - 1, cycled), runs --warmup calls, then times
 // --calls calls (20000) one by one with steady_clock on the calling thread.
-// Prints one JSON line: {"backend", "calls", "median_us", "p90_us", "p99_us",
-// "mean_us", "min_us", "outputs": [{"name", "shape", "data"}]} (outputs of the
-// last call, for the caller to check). Exit 1 with a message on any error.
+// Prints one JSON line: {"backend", "trusted", "in_process", "calls", "warmup",
+// "median_us", "p90_us", "p99_us", "mean_us", "min_us", "outputs": [{"name",
+// "datatype", "shape", "data"}]} (outputs of the last call, for the caller to
+// check). Exit 1 with a message on any error (an unknown flag included).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -47,16 +50,25 @@ std::vector<float> ParseFloats(const std::string& text) {
 
 int main(int argc, char** argv) {
   using namespace orrery;
-  if (argc < 2) Fail("usage: orrery-bench-backend PACKAGE_DIR [--calls N] [--warmup N] [--data v,...]");
+  if (argc < 2) {
+    Fail("usage: orrery-bench-backend PACKAGE_DIR [--trusted] [--calls N] [--warmup N] [--data v,...]");
+  }
   std::filesystem::path dir = argv[1];
   long calls = 20000, warmup = 1000;
+  bool trusted = false;
   std::vector<float> data;
-  for (int i = 2; i + 1 < argc; i += 2) {
+  for (int i = 2; i < argc; ++i) {
     std::string flag = argv[i];
-    if (flag == "--calls") calls = std::atol(argv[i + 1]);
-    else if (flag == "--warmup") warmup = std::atol(argv[i + 1]);
-    else if (flag == "--data") data = ParseFloats(argv[i + 1]);
-    else Fail("unknown flag " + flag);
+    if (flag == "--trusted") {
+      trusted = true;
+      continue;
+    }
+    if (flag != "--calls" && flag != "--warmup" && flag != "--data") Fail("unknown flag " + flag);
+    if (i + 1 >= argc) Fail(flag + " needs a value");
+    const char* value = argv[++i];
+    if (flag == "--calls") calls = std::atol(value);
+    else if (flag == "--warmup") warmup = std::atol(value);
+    else data = ParseFloats(value);
   }
   if (calls < 1) Fail("--calls must be >= 1");
 
@@ -76,6 +88,7 @@ int main(int argc, char** argv) {
   context.tenant = "bench";
   context.label = "bench/" + manifest->name + ":1";
   context.sandbox = &sandbox;
+  context.trusted = trusted;
   auto loaded = backend->Load(context);
   if (!loaded.ok()) Fail("load: " + loaded.status().message());
   std::unique_ptr<Instance> instance = std::move(loaded).value();
@@ -124,7 +137,9 @@ int main(int argc, char** argv) {
   std::sort(us.begin(), us.end());
   auto pct = [&](double p) { return us[std::min<size_t>(us.size() - 1, static_cast<size_t>(p * us.size()))]; };
 
-  nlohmann::json result = {{"backend", manifest->backend}, {"calls", calls}, {"warmup", warmup},
+  nlohmann::json result = {{"backend", manifest->backend}, {"trusted", trusted},
+                           {"in_process", backend->InProcess(context)},
+                           {"calls", calls}, {"warmup", warmup},
                            {"median_us", pct(0.5)}, {"p90_us", pct(0.9)}, {"p99_us", pct(0.99)},
                            {"mean_us", mean}, {"min_us", us.front()}};
   nlohmann::json outputs = nlohmann::json::array();

@@ -5,19 +5,27 @@
 
 Builds nothing. Makes its test models at run time in a temp dir (with Debian's torch, in a
 subprocess), starts one `orrery serve` per `--orrery-threads` value (pinned to CPU 0, each on its
-own data dir and a free loopback port), nginx with a fixed body (CPU 0), and for the peer part
-Flask and FastAPI apps (CPU 0); load comes from wrk pinned to CPU 1. Every process it starts is
-stopped by PID at the end, also on an error, Ctrl-C or SIGTERM. Measures, side by side in one run,
-medians of --runs repetitions (interleaved, the order rotating per repetition):
+own data dir and a free loopback port, with `--trusted-native bench/linear16-native`), nginx with
+a fixed body (CPU 0), and for the peer part Flask and FastAPI apps (CPU 0); load comes from wrk
+pinned to CPU 1. Every process it starts is stopped by PID at the end, also on an error, Ctrl-C or
+SIGTERM. Measures, side by side in one run, medians of --runs repetitions (interleaved, the order
+rotating per repetition):
 
-  1. overhead: a TorchScript Linear(16,16) (16 FP32 in, 16 out) through POST /v2/.../infer vs
-     nginx answering the same request with a fixed body of Orrery's exact answer:
-     wrk -t1 -c32 -d10s; req/s, latency percentiles, ratio. Bar: Orrery >= 0.45 x nginx.
+  1. overhead: the tiny model y = W x + b, Linear(16,16) (16 FP32 in, 16 out), through
+     POST /v2/.../infer vs nginx answering the same request with a fixed body of Orrery's exact
+     answer: wrk -t1 -c32 -d10s; req/s, latency percentiles, ratio. The model is served twice
+     with the same weights: `linear16-native`, a native servable run in the server process
+     (bench/native_linear16.cc, the plugin built as liborrery-bench-linear16.so, reading
+     weights.bin), the leanest backend, so its row measures the server itself; and `linear16`,
+     TorchScript (libtorch's per-call cost included). Bar: Orrery (native) >= 0.45 x nginx; the
+     TorchScript ratio is printed as information.
   2. latency: one connection (wrk -t1 -c1), p50 of /infer minus nginx's p50 (the transport
-     floor) minus the backend called directly in process: for TorchScript, the C++ program
-     orrery-bench-backend (bench/backend_direct.cc, Orrery's own backend, median of 20k calls);
-     for Python, `identity16` (numpy, returns its input) timed with timeit in a Python process.
-     Bars: <= 25 us (in-process backends), <= 60 us (Python).
+     floor, with the same answer body) minus the backend called directly in process: for the
+     native and TorchScript linear16, the C++ program orrery-bench-backend
+     (bench/backend_direct.cc, Orrery's own backend, median of 20k calls; `--trusted` for the
+     native one, in process as in the server); for Python, `identity16` (numpy, returns its
+     input) timed with timeit in a Python process. Bars: <= 25 us in-process (the native
+     linear16; TorchScript as information), <= 60 us (Python).
   3. peer: examples/digits-mlp-torchscript served by Flask (threaded dev server), FastAPI +
      uvicorn and Orrery, same wrk load. Bars: Orrery >= 20 x the best peer, and a lower p99.
 
@@ -46,25 +54,35 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 PY = "/usr/bin/python3"  # Debian's interpreter: torch, numpy, flask, fastapi (shared/recipes.md)
 TENANT = "bench"
+NATIVE = "linear16-native"                  # the native servable's name (trusted: in process)
+NATIVE_LIB = "liborrery-bench-linear16.so"  # its plugin's file name in the package
 X16 = [i / 8.0 - 1.0 for i in range(16)]  # exact in FP32 and short in JSON
 TOL = 1e-4
 
 BARS = {
-    "overhead_ratio": 0.45,       # Orrery req/s >= 0.45 x nginx, linear16, 32 connections
-    "ts_overhead_us": 25.0,       # server-side overhead at p50, in-process backend
+    "overhead_ratio": 0.45,       # Orrery req/s >= 0.45 x nginx, native linear16, 32 connections
+    "inproc_overhead_us": 25.0,   # server-side overhead at p50, in-process (native) backend
     "py_overhead_us": 60.0,       # server-side overhead at p50, Python backend
     "peer_ratio": 20.0,           # Orrery req/s >= 20 x max(Flask, FastAPI)
 }
 
 # Runs in a subprocess with Debian's torch: makes linear16 and computes expected answers.
 PREP_SCRIPT = r"""
-import json, os, sys
+import json, os, struct, sys
 import torch, yaml
 out_dir, digits_dir, x16 = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 torch.manual_seed(0)
-linear = torch.jit.script(torch.nn.Linear(16, 16).eval())
+eager = torch.nn.Linear(16, 16).eval()
+linear = torch.jit.script(eager)
 os.makedirs(os.path.join(out_dir, "linear16"))
 linear.save(os.path.join(out_dir, "linear16", "model.pt"))
+# The same weights for the native plugin (bench/native_linear16.cc): W (16x16, out x in,
+# row-major) then b (16), 272 little-endian float32.
+w = eager.weight.detach().to(torch.float32).reshape(-1).tolist()
+b = eager.bias.detach().to(torch.float32).tolist()
+os.makedirs(os.path.join(out_dir, "linear16-native"))
+with open(os.path.join(out_dir, "linear16-native", "weights.bin"), "wb") as f:
+    f.write(struct.pack("<272f", *(w + b)))
 with torch.no_grad():
     y = linear(torch.tensor([x16], dtype=torch.float32))
 manifest = yaml.safe_load(open(os.path.join(digits_dir, "orrery.yaml")))
@@ -524,16 +542,26 @@ def check_nginx(port, path, body):
 
 
 # ------------------------------------------------------------------ benches
+# Part 1's Orrery rows: key suffix -> (model, backend). The native row is the bar's tiny model.
+OVERHEAD_ROWS = {"native": (NATIVE, "native"), "infer": ("linear16", "torchscript")}
+
+
 def bench_overhead(ctx):
     a = ctx.args
-    targets = [Target("nginx", "nginx, fixed body of Orrery's answer", ctx.nginx_port, "/linear16",
-                      ctx.tmp, [ctx.nginx_proc.pid], body=ctx.linear_req, headers=ctx.v2_headers(None))]
+    # nginx's body: the bar model's (native) answer when it loaded; the TorchScript answer differs
+    # only in "model_name" (and is the body when the native servable is missing).
+    nginx_path = "/" + NATIVE if ctx.native_answer else "/linear16"
+    targets = [Target("nginx", "nginx, fixed body of Orrery's answer (%s)" % nginx_path[1:], ctx.nginx_port,
+                      nginx_path, ctx.tmp, [ctx.nginx_proc.pid], body=ctx.linear_req,
+                      headers=ctx.v2_headers(None))]
     for s in ctx.servers:
-        if "linear16" not in s.ready:
-            continue
-        targets.append(Target("orrery-t%d infer" % s.threads, "Orrery /infer, --threads %d" % s.threads,
-                              s.port, "/v2/models/%s/linear16/infer" % TENANT, ctx.tmp, [s.proc.pid],
-                              body=ctx.linear_req, headers=ctx.v2_headers(s)))
+        for suffix, (model, backend) in OVERHEAD_ROWS.items():
+            if model not in s.ready:
+                continue
+            targets.append(Target("orrery-t%d %s" % (s.threads, suffix),
+                                  "Orrery /infer, %s %s, --threads %d" % (backend, model, s.threads),
+                                  s.port, "/v2/models/%s/%s/infer" % (TENANT, model), ctx.tmp, [s.proc.pid],
+                                  body=ctx.linear_req, headers=ctx.v2_headers(s)))
     for s in ctx.servers:
         targets.append(Target("orrery-t%d health" % s.threads,
                               "Orrery GET /v2/health/live, --threads %d" % s.threads, s.port,
@@ -542,46 +570,63 @@ def bench_overhead(ctx):
     res = measure(targets, a.connections, a.duration, a.runs, a.client_cpu, a.warmup, ctx.checks, "overhead")
     nginx = res["nginx"]["median_req_per_s"]
     nginx_cpu = res["nginx"]["median_server_cpu_us_per_req"]
-    best = None
     for key, e in res.items():
         e["vs_nginx"] = e["median_req_per_s"] / nginx if nginx and e["median_req_per_s"] else None
         # On a shared machine CPU time per request is steadier than req/s: the ratio of the
         # capacities one dedicated core would give (nginx CPU/req over this target's).
         cpu = e["median_server_cpu_us_per_req"]
         e["cpu_capacity_vs_nginx"] = nginx_cpu / cpu if nginx_cpu and cpu else None
-        if key.endswith(" infer") and e["vs_nginx"] and (best is None or e["vs_nginx"] > res[best]["vs_nginx"]):
-            best = key
-    return {"model": "linear16", "connections": a.connections, "duration_s": a.duration,
-            "runs": a.runs, "response_bytes": len(ctx.linear_answer), "targets": res, "best": best,
-            "ratio": res[best]["vs_nginx"] if best else None,
-            "cpu_capacity_ratio": res[best]["cpu_capacity_vs_nginx"] if best else None,
-            "header_bytes": ctx.header_bytes}
+    # Per backend, the best thread count: "native" is the bar, "torchscript" information.
+    by_backend = {}
+    for suffix, (model, backend) in OVERHEAD_ROWS.items():
+        keys = [k for k in res if k.endswith(" " + suffix) and res[k]["vs_nginx"]]
+        best = max(keys, key=lambda k: res[k]["vs_nginx"]) if keys else None
+        by_backend[backend] = {"model": model, "best": best,
+                               "ratio": res[best]["vs_nginx"] if best else None,
+                               "cpu_capacity_ratio": res[best]["cpu_capacity_vs_nginx"] if best else None}
+    return {"model": "linear16", "bar_backend": "native", "nginx_body": nginx_path[1:],
+            "connections": a.connections, "duration_s": a.duration, "runs": a.runs,
+            "response_bytes": {m: len(b) for m, b in (("linear16", ctx.linear_answer),
+                                                       (NATIVE, ctx.native_answer)) if b},
+            "targets": res, "by_backend": by_backend, "header_bytes": ctx.header_bytes}
 
 
-def direct_torchscript(ctx):
+def direct_cpp(ctx, backend, pkg, trusted=False):
+    """orrery-bench-backend on a linear16 package: Orrery's backend's Infer() in process."""
     a = ctx.args
+    if pkg is None:
+        return {"error": "no package"}
     if not a.backend_direct.exists():
         ctx.checks.append("latency: no %s (build target orrery-bench-backend)" % a.backend_direct)
         return {"error": "binary missing: %s" % a.backend_direct}
+    # --trusted right after the package: a binary without it answers "unknown flag --trusted"
+    # (were it last, an old binary's flag/value loop would skip it and load a worker).
+    flags = ["--trusted"] if trusted else []
     runs = []
     for rep in range(a.runs):
-        r = run_cmd(pinned(a.server_cpu, [a.backend_direct, ctx.tmp / "linear16", "--calls", a.direct_calls,
-                                          "--data", ",".join(repr(v) for v in X16)]), timeout=600)
+        r = run_cmd(pinned(a.server_cpu, [a.backend_direct, pkg] + flags +
+                           ["--calls", a.direct_calls, "--data", ",".join(repr(v) for v in X16)]), timeout=600)
         if r.returncode != 0:
-            ctx.checks.append("direct torchscript: " + r.stderr[-300:])
+            if trusted and "unknown flag --trusted" in r.stderr:
+                ctx.checks.append("direct %s: skipped: orrery-bench-backend has no --trusted (rebuild)" % backend)
+                return {"error": "skipped: orrery-bench-backend has no --trusted (rebuild)"}
+            ctx.checks.append("direct %s: %s" % (backend, r.stderr[-300:]))
             return {"error": r.stderr[-500:]}
         out = json.loads(r.stdout)
         got = out["outputs"][0]["data"]
         if not close_to(got, ctx.expected["linear16"]["output"]):
-            ctx.checks.append("direct torchscript: wrong answer %s" % got[:4])
+            ctx.checks.append("direct %s: wrong answer %s" % (backend, got[:4]))
             return {"error": "wrong answer"}
+        if trusted and out.get("in_process") is False:
+            ctx.checks.append("direct %s: the backend did not run in process" % backend)
+            return {"error": "not in process"}
         del out["outputs"]
         runs.append(out)
-        print("  direct torchscript (C++ Infer) rep %d: median %.2f us, p99 %.2f us"
-              % (rep, out["median_us"], out["p99_us"]), flush=True)
+        print("  direct %s (C++ Infer) rep %d: median %.2f us, p99 %.2f us"
+              % (backend, rep, out["median_us"], out["p99_us"]), flush=True)
     return {"runs": runs, "median_us": median([r["median_us"] for r in runs]),
-            "how": "orrery-bench-backend: FindBackend(\"torchscript\")->Load()->Infer(), %d calls, "
-                   "pinned to CPU %s" % (a.direct_calls, a.server_cpu)}
+            "how": "orrery-bench-backend%s: FindBackend(\"%s\")->Load()->Infer(), %d calls, "
+                   "pinned to CPU %s" % (" --trusted" if trusted else "", backend, a.direct_calls, a.server_cpu)}
 
 
 def direct_python(ctx):
@@ -607,15 +652,25 @@ def direct_python(ctx):
 def bench_latency(ctx):
     a = ctx.args
     print("\n2. latency, one connection: direct calls ...", flush=True)
-    direct = {"torchscript": direct_torchscript(ctx), "python": direct_python(ctx)}
+    direct = {"native": direct_cpp(ctx, "native", ctx.native_pkg, trusted=True),
+              "torchscript": direct_cpp(ctx, "torchscript", ctx.tmp / "linear16"),
+              "python": direct_python(ctx)}
     targets = [Target("nginx linear16-body", "nginx, fixed body (linear16 answer)", ctx.nginx_port,
                       "/linear16", ctx.tmp, [ctx.nginx_proc.pid], body=ctx.linear_req,
                       headers=ctx.v2_headers(None))]
+    if ctx.native_answer:
+        targets.append(Target("nginx %s-body" % NATIVE, "nginx, fixed body (%s answer)" % NATIVE,
+                              ctx.nginx_port, "/" + NATIVE, ctx.tmp, [ctx.nginx_proc.pid],
+                              body=ctx.linear_req, headers=ctx.v2_headers(None)))
     if ctx.identity_answer:
         targets.append(Target("nginx identity16-body", "nginx, fixed body (identity16 answer)",
                               ctx.nginx_port, "/identity16", ctx.tmp, [ctx.nginx_proc.pid],
                               body=ctx.identity_req, headers=ctx.v2_headers(None)))
     for s in ctx.servers:
+        if NATIVE in s.ready:
+            targets.append(Target("orrery-t%d %s" % (s.threads, NATIVE), "Orrery native (in process) /infer, "
+                                  "--threads %d" % s.threads, s.port, "/v2/models/%s/%s/infer" % (TENANT, NATIVE),
+                                  ctx.tmp, [s.proc.pid], body=ctx.linear_req, headers=ctx.v2_headers(s)))
         if "linear16" in s.ready:
             targets.append(Target("orrery-t%d linear16" % s.threads, "Orrery torchscript /infer, --threads %d"
                                   % s.threads, s.port, "/v2/models/%s/linear16/infer" % TENANT, ctx.tmp,
@@ -630,7 +685,8 @@ def bench_latency(ctx):
     res = measure(targets, 1, a.latency_duration, a.runs, a.client_cpu, a.warmup, ctx.checks, "latency")
     overheads = {}
     for s in ctx.servers:
-        for backend, model, floor_key in (("torchscript", "linear16", "nginx linear16-body"),
+        for backend, model, floor_key in (("native", NATIVE, "nginx %s-body" % NATIVE),
+                                          ("torchscript", "linear16", "nginx linear16-body"),
                                           ("python", "identity16", "nginx identity16-body")):
             key = "orrery-t%d %s" % (s.threads, model)
             d = direct[backend].get("median_us")
@@ -717,24 +773,35 @@ def bench_peer(ctx):
 
 
 # -------------------------------------------------------------------- report
+INFO = "info"  # a bar row shown for information: the bar's target, no PASS/FAIL
+
+
 def bars(res):
+    """(label, value, target, ok) rows; ok is True, False, None (not measured) or INFO."""
     rows = []
     ov = res.get("overhead")
     if ov:
-        r = ov.get("ratio")
-        rows.append(("1. Orrery req/s / nginx (linear16, c%d; best of %s)" % (ov["connections"], ov.get("best")),
-                     "%.3f (cpu %s)" % (r, fmt(ov.get("cpu_capacity_ratio"), "%.2f")) if r else "n/a",
-                     ">= %.2f" % BARS["overhead_ratio"],
-                     None if r is None else r >= BARS["overhead_ratio"]))
+        for backend, label in (("native", "1. Orrery req/s / nginx (tiny model = native linear16 in process"),
+                               ("torchscript", "   (torchscript linear16")):  # the bar, then information
+            b = ov["by_backend"][backend]
+            r = b["ratio"]
+            ok = INFO if backend != "native" else None if r is None else r >= BARS["overhead_ratio"]
+            rows.append(("%s, c%d; %s)" % (label, ov["connections"], b["best"] or "not measured"),
+                         "%.3f (cpu %s)" % (r, fmt(b["cpu_capacity_ratio"], "%.2f")) if r else "n/a",
+                         ">= %.2f" % BARS["overhead_ratio"], ok))
     lat = res.get("latency")
     if lat:
-        for backend, bar in (("torchscript", "ts_overhead_us"), ("python", "py_overhead_us")):
+        for backend, bar, label in (
+                ("native", "inproc_overhead_us",
+                 "2. server-side overhead p50, in process (tiny model = native linear16"),
+                ("torchscript", "inproc_overhead_us", "   (torchscript linear16"),
+                ("python", "py_overhead_us", "2. server-side overhead p50, python (identity16")):
             cands = {k: v for k, v in lat["overheads"].items() if v["backend"] == backend}
             best = min(cands, key=lambda k: cands[k]["overhead_us"]) if cands else None
             v = cands[best]["overhead_us"] if best else None
-            rows.append(("2. server-side overhead p50, %s (%s)" % (backend, best or "not measured"),
-                         "%.1f us" % v if v is not None else "n/a", "<= %.0f us" % BARS[bar],
-                         None if v is None else v <= BARS[bar]))
+            ok = INFO if backend == "torchscript" else None if v is None else v <= BARS[bar]
+            rows.append(("%s; %s)" % (label, best or "not measured"),
+                         "%.1f us" % v if v is not None else "n/a", "<= %.0f us" % BARS[bar], ok))
     pe = res.get("peer")
     if pe:
         r = pe.get("ratio")
@@ -754,23 +821,26 @@ def fmt(v, spec="%.1f"):
 
 def print_table(res):
     def table(entries, ref=None):
-        print("%-24s %9s %8s %8s %8s %8s %8s %9s %8s" % (
-            "", "req/s", "p50 us", "p90 us", "p99 us", "max us", ref and "vs " + ref or "",
+        w = max([24] + [len(k) for k in entries])
+        print("%-*s %9s %8s %8s %8s %8s %8s %9s %8s" % (
+            w, "", "req/s", "p50 us", "p90 us", "p99 us", "max us", ref and "vs " + ref or "",
             "cpu us/req", ref and "cpu cap." or ""))
         for key, e in entries.items():
             vs = e.get("vs_" + ref) if ref else None
             cap = e.get("cpu_capacity_vs_" + ref) if ref else None
-            print("%-24s %9s %8s %8s %8s %8s %8s %9s %8s" % (
-                key, fmt(e["median_req_per_s"]), fmt(e["median_p50_us"]), fmt(e["median_p90_us"]),
+            print("%-*s %9s %8s %8s %8s %8s %8s %9s %8s" % (
+                w, key, fmt(e["median_req_per_s"]), fmt(e["median_p50_us"]), fmt(e["median_p90_us"]),
                 fmt(e["median_p99_us"]), fmt(e["median_max_us"], "%.0f"), fmt(vs, "%.3f") if ref else "",
                 fmt(e["median_server_cpu_us_per_req"]), fmt(cap, "%.3f") if ref else ""))
     ov = res.get("overhead")
     if ov:
-        print("\n== 1. Overhead: linear16 (16 FP32 -> 16 FP32, answer %d B), wrk -t1 -c%d -d%ds, "
+        print("\n== 1. Overhead: linear16 (16 FP32 -> 16 FP32, answer %s), wrk -t1 -c%d -d%ds, "
               "server CPU %s, wrk CPU %s; medians of %d ==" % (
-                  ov["response_bytes"], ov["connections"], ov["duration_s"], res["config"]["server_cpu"],
-                  res["config"]["client_cpu"], ov["runs"]))
+                  ", ".join("%s %d B" % kv for kv in ov["response_bytes"].items()), ov["connections"],
+                  ov["duration_s"], res["config"]["server_cpu"], res["config"]["client_cpu"], ov["runs"]))
         table(ov["targets"], "nginx")
+        print("  native: %s, a native servable in the server process (the bar's tiny model); infer: linear16, "
+              "TorchScript; nginx: fixed body of the %s answer" % (NATIVE, ov["nginx_body"]))
         print("  cpu us/req: CPU time of the server's process tree per request (from /proc); cpu cap.: "
               "nginx's cpu us/req over the row's (the throughput ratio one dedicated core would give)")
     lat = res.get("latency")
@@ -794,9 +864,12 @@ def print_table(res):
     rows = bars(res)
     if rows:
         print("\n== Bars ==")
+        w = max(len(r[0]) for r in rows)
         for label, value, bar, ok in rows:
-            print("%-62s %18s %11s  %s" % (label, value, bar, {True: "PASS", False: "FAIL", None: "n/a"}[ok]))
-    res["bars"] = [{"bar": l, "value": v, "target": b, "pass": ok} for l, v, b, ok in rows]
+            print("%-*s %18s %11s  %s" % (w, label, value, bar,
+                                           {True: "PASS", False: "FAIL", None: "n/a", INFO: "info"}[ok]))
+    res["bars"] = [{"bar": l, "value": v, "target": b, "pass": None if ok == INFO else ok,
+                    "informational": ok == INFO} for l, v, b, ok in rows]
 
 
 # ---------------------------------------------------------------------- main
@@ -813,6 +886,9 @@ def main():
                     help="orrery binary (default build-bench/orrery, else build/orrery)")
     ap.add_argument("--backend-direct", type=Path, default=REPO / "build-bench" / "bench" / "orrery-bench-backend",
                     help="orrery-bench-backend binary (bench/CMakeLists.txt)")
+    ap.add_argument("--native-plugin", type=Path, default=None,
+                    help="the linear16 native plugin, %s (target orrery-bench-linear16; default: "
+                         "beside --backend-direct, build-bench/bench/%s)" % (NATIVE_LIB, NATIVE_LIB))
     ap.add_argument("--orrery-threads", default="1,2", help="comma list of `serve --threads` values")
     ap.add_argument("--runs", type=int, help="repetitions per target (default 3, quick 1)")
     ap.add_argument("--duration", type=int, help="seconds per wrk run, 32 connections (default 10, quick 2)")
@@ -843,6 +919,8 @@ def main():
         args.orrery = next((p for p in (REPO / "build-bench" / "orrery", REPO / "build" / "orrery") if p.exists()),
                            REPO / "build-bench" / "orrery")
     args.orrery = args.orrery.resolve()
+    if args.native_plugin is None:
+        args.native_plugin = args.backend_direct.parent / NATIVE_LIB
     threads = [int(t) for t in args.orrery_threads.split(",") if t.strip()]
     NICE[0] = args.nice
     for tool in ("wrk", "nginx", "taskset"):
@@ -862,7 +940,8 @@ def main():
     ctx.header_bytes = {}
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     res = {"benchmark": "serving",
-           "machine": machine_facts({"orrery_binary": args.orrery, "backend_direct_binary": args.backend_direct}),
+           "machine": machine_facts({"orrery_binary": args.orrery, "backend_direct_binary": args.backend_direct,
+                                     "native_plugin": args.native_plugin}),
            "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
            "bars_config": BARS}
     t_start = time.perf_counter()
@@ -890,20 +969,40 @@ def main():
             'year: 2026\nbackend: python\nfiles: ["identity.py"]\nconfig: {entrypoint: "identity:predict"}\n'
             "signature: {inputs: [{name: x, datatype: FP32, shape: [-1, 16]}], "
             "outputs: [{name: y, datatype: FP32, shape: [-1, 16]}]}\n")
+        # The same Linear as a native servable run in the server process (--trusted-native):
+        # the plugin plus the weights.bin the prep step wrote.
+        nat = ctx.tmp / NATIVE
+        if args.native_plugin.is_file():
+            shutil.copyfile(args.native_plugin, nat / NATIVE_LIB)
+            (nat / "orrery.yaml").write_text(
+                'name: %s\ntitle: "Linear 16x16, native in-process plugin (benchmark)"\n'
+                'creators: [{name: "Orrery bench"}]\nyear: 2026\nbackend: native\n'
+                'files: ["%s", "weights.bin"]\nconfig: {library: "%s", weights: "weights.bin"}\n'
+                "signature: {inputs: [{name: x, datatype: FP32, shape: [-1, 16]}], "
+                "outputs: [{name: y, datatype: FP32, shape: [-1, 16]}]}\n" % (NATIVE, NATIVE_LIB, NATIVE_LIB))
+        else:
+            nat = None
+            ctx.checks.append("%s: no plugin %s (build target orrery-bench-linear16, or pass --native-plugin)"
+                              % (NATIVE, args.native_plugin))
         digits_dir = ctx.tmp / "digits-mlp-torchscript"
         shutil.copytree(REPO / "examples" / "digits-mlp-torchscript", digits_dir)
+        ctx.native_pkg = nat
 
         ctx.linear_req = v2_body("x", X16, [1, 16])
         ctx.identity_req = v2_body("x", X16, [1, 16])
         ctx.digits_req = v2_body("input", dg["input"], [1, 64])
         ctx.v2_headers = lambda s: {"Content-Type": "application/json",
                                     "Authorization": "Bearer " + (s.reader if s else ctx.servers[0].reader)}
+        # The native linear16 is checked against torch's answer, like the TorchScript one.
         packages = [("linear16", lin, "y", ctx.expected["linear16"]["output"], ctx.linear_req),
+                    (NATIVE, nat, "y", ctx.expected["linear16"]["output"], ctx.linear_req),
                     ("identity16", ident, "y", X16, ctx.identity_req),
                     ("digits-mlp-torchscript", digits_dir, "logits", dg["output"], ctx.digits_req)]
+        packages = [p for p in packages if p[1] is not None]
         answers = {}
+        server_args = ["--trusted-native", "%s/%s" % (TENANT, NATIVE)] + list(args.server_arg)
         for t in threads:
-            s = Orrery(ctx.procs, args.orrery, ctx.tmp, t, args.server_cpu, args.server_arg)
+            s = Orrery(ctx.procs, args.orrery, ctx.tmp, t, args.server_cpu, server_args)
             s.ready = set()
             ctx.servers.append(s)
             print("orrery --threads %d: pid %d, port %d" % (t, s.proc.pid, s.port), flush=True)
@@ -921,9 +1020,12 @@ def main():
                     print("  %s: FAILED %s" % (name, str(e)[:300]), flush=True)
         # nginx answers with Orrery's exact answer bytes for the same request.
         ctx.linear_answer = answers.get("linear16")
+        ctx.native_answer = answers.get(NATIVE)
         ctx.identity_answer = answers.get("identity16")
         if ("overhead" in args.bench or "latency" in args.bench) and ctx.linear_answer:
             bodies = {"/linear16": ctx.linear_answer}
+            if ctx.native_answer:
+                bodies["/" + NATIVE] = ctx.native_answer
             if ctx.identity_answer:
                 bodies["/identity16"] = ctx.identity_answer
             ctx.nginx_proc, ctx.nginx_port = start_nginx(ctx.procs, ctx.tmp, args.server_cpu, bodies)
