@@ -310,11 +310,12 @@ int Model::ReadyInstances() const {
   return ready;
 }
 
-uint64_t Model::WorkerRestarts() const {
+std::vector<uint64_t> Model::WorkerRestarts() const {
   std::lock_guard lock(mutex_);
-  if (state_ != ModelState::kReady && state_ != ModelState::kFailed) return 0;
-  uint64_t restarts = 0;
-  for (const auto& slot : slots_) restarts += slot->instance->Health().restarts;
+  std::vector<uint64_t> restarts;
+  if (state_ != ModelState::kReady && state_ != ModelState::kFailed) return restarts;
+  if (threads_.empty()) return restarts;  // in process: no workers
+  for (const auto& slot : slots_) restarts.push_back(slot->instance->Health().restarts);
   return restarts;
 }
 

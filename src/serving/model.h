@@ -100,7 +100,8 @@ class Model {
   int64_t LastUsedMs() const { return last_used_ms_.load(std::memory_order_relaxed); }
   uint64_t MemoryBytes() const;
   int ReadyInstances() const;
-  uint64_t WorkerRestarts() const;
+  // Worker process restarts, one entry per instance; empty for in-process backends.
+  std::vector<uint64_t> WorkerRestarts() const;
   ServingMetrics& metrics() { return metrics_; }
   const ServingMetrics& metrics() const { return metrics_; }
 

@@ -40,8 +40,15 @@ std::string ModelManager::RenderMetrics(const std::string& tenant) const {
           [](const Model& m) { return m.metrics().failures.load(); });
   counter("orrery_inference_rejected_total", "Requests refused at once because the queue was full.",
           [](const Model& m) { return m.metrics().rejected.load(); });
-  counter("orrery_worker_restarts_total", "Worker process restarts of the servable's instances.",
-          [](const Model& m) { return m.WorkerRestarts(); });
+  Header(out, "orrery_worker_restarts_total", "counter",
+         "Worker process restarts, per instance of a servable that runs in workers.");
+  for (size_t i = 0; i < models.size(); ++i) {
+    std::vector<uint64_t> restarts = models[i]->WorkerRestarts();
+    for (size_t instance = 0; instance < restarts.size(); ++instance) {
+      Line(out, "orrery_worker_restarts_total",
+           labels[i] + ",instance=\"" + std::to_string(instance) + "\"", restarts[instance]);
+    }
+  }
   gauge("orrery_servable_ready", "1 when the servable version can answer.",
         [](const Model& m) { return static_cast<uint64_t>(m.Ready() ? 1 : 0); });
   gauge("orrery_servable_instances", "Loaded instances that are ready.",

@@ -307,6 +307,10 @@ class WorkersTest(IsolationChecks, WorkerCase):
         status, data = self.x("victim", 21)
         self.assertEqual((status, data["outputs"][0]["data"]), (200, [42]), data)
         self.assertGreater(restarts(), before)
+        # Restarts are counted per worker (instance), in-process servables have none.
+        text = self.server.get("/metrics", self.a["publisher"])[1].decode()
+        self.assertRegex(text, r'(?m)^orrery_worker_restarts_total\{servable="%s/victim",'
+                               r'version="1",instance="0"\} [1-9]' % re.escape(self.a.name))
 
 
 class FallbackSandboxTest(IsolationChecks, WorkerCase):
