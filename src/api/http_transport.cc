@@ -13,6 +13,10 @@
 // once for several answers instead of once per answer. On a loaded loop that
 // wake-up (an inter-processor interrupt, costly in a VM) was about a tenth of
 // the CPU of a small inference request; with one connection nothing waits.
+//
+// A loop is also the Reactor (core/reactor.h) of its thread: the serving
+// core waits there for worker processes' answers (one-shot registrations
+// with a deadline), so a worker-backed request needs no thread of its own.
 #include "api/http_transport.h"
 
 #include <fcntl.h>
@@ -36,6 +40,7 @@
 
 #include "api/http_connection.h"
 #include "core/log.h"
+#include "core/reactor.h"
 
 namespace orrery {
 namespace {
@@ -59,7 +64,9 @@ std::string Errno(const char* what) { return std::string(what) + ": " + std::str
 // connections; borrows the listening socket. Thread-safety: Post, Stop and
 // the Responders it makes may be used from any thread; the rest only on the
 // loop's own thread (inside Run).
-class EventLoop final : public ConnectionLoop, public std::enable_shared_from_this<EventLoop> {
+class EventLoop final : public ConnectionLoop,
+                        public Reactor,
+                        public std::enable_shared_from_this<EventLoop> {
  public:
   static Result<std::shared_ptr<EventLoop>> Create(int listen_fd, ConnectionContext context) {
     auto loop = std::shared_ptr<EventLoop>(new EventLoop(listen_fd, std::move(context)));
@@ -85,6 +92,7 @@ class EventLoop final : public ConnectionLoop, public std::enable_shared_from_th
 
   void Run() {
     t_current_loop = this;
+    SetCurrent(this);
     now_ms_ = SteadyMs();
     int64_t next_sweep = now_ms_ + kSweepIntervalMs;
     epoll_event events[kMaxEvents];
@@ -92,6 +100,7 @@ class EventLoop final : public ConnectionLoop, public std::enable_shared_from_th
       int timeout = has_tasks_.load(std::memory_order_acquire)
                         ? 0
                         : static_cast<int>(std::max<int64_t>(0, next_sweep - now_ms_));
+      if (!watches_.empty()) timeout = std::min(timeout, MillisToNextWatchDeadline());
       int count = ::epoll_wait(epoll_fd_, events, kMaxEvents, timeout);
       if (count < 0 && errno != EINTR) {
         LogError(Errno("epoll_wait"));
@@ -100,6 +109,7 @@ class EventLoop final : public ConnectionLoop, public std::enable_shared_from_th
       now_ms_ = SteadyMs();
       in_batch_ = true;
       for (int i = 0; i < count; ++i) OnEvent(events[i]);
+      if (!watches_.empty()) ExpireWatches();
       RunPosted();
       in_batch_ = false;
       WriteDeferred();
@@ -108,18 +118,37 @@ class EventLoop final : public ConnectionLoop, public std::enable_shared_from_th
         next_sweep = now_ms_ + kSweepIntervalMs;
       }
     }
+    CancelWatches();
     {
       std::lock_guard<std::mutex> lock(mutex_);
       stopped_ = true;
       tasks_.clear();
     }
     connections_.clear();
+    SetCurrent(nullptr);
     t_current_loop = nullptr;
+  }
+
+  void WaitReadable(int fd, std::chrono::steady_clock::time_point deadline,
+                    std::function<void(Wake)> done) override {
+    uint64_t id = next_id_++;
+    epoll_event event{};
+    event.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+    event.data.u64 = id;
+    watches_.emplace(id, Watch{fd, deadline, std::move(done)});
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0) {
+      // Not watchable: say "readable" at once (after this returns); the
+      // reader then finds out what is wrong with the descriptor.
+      LogError(Errno("epoll_ctl (watch)"));
+      Post([this, id] {
+        if (watches_.count(id) != 0) FireWatch(id, Wake::kReadable);
+      });
+    }
   }
 
   void Stop() {
     stopping_.store(true);
-    Wake();
+    Interrupt();
   }
 
   // Runs `task` on the loop's thread; dropped once the loop has stopped.
@@ -130,7 +159,7 @@ class EventLoop final : public ConnectionLoop, public std::enable_shared_from_th
       tasks_.push_back(std::move(task));
     }
     has_tasks_.store(true, std::memory_order_release);
-    if (t_current_loop != this) Wake();
+    if (t_current_loop != this) Interrupt();
   }
 
   Router::Responder MakeResponder(uint64_t id, uint64_t sequence) override {
@@ -168,7 +197,7 @@ class EventLoop final : public ConnectionLoop, public std::enable_shared_from_th
     return accepting_;
   }
 
-  void Wake() {
+  void Interrupt() {
     uint64_t one = 1;
     ssize_t ignored = ::write(wake_fd_, &one, sizeof one);  // async-signal-safe
     (void)ignored;
@@ -184,9 +213,46 @@ class EventLoop final : public ConnectionLoop, public std::enable_shared_from_th
       return;
     }
     auto it = connections_.find(id);
-    if (it == connections_.end()) return;  // closed earlier in this batch
+    if (it == connections_.end()) {
+      if (watches_.count(id) != 0) FireWatch(id, Wake::kReadable);
+      return;  // else: closed earlier in this batch
+    }
     it->second->OnEvents(event.events);
     if (it->second->closed()) connections_.erase(it);
+  }
+
+  // Ends watch `id`: unregistered first, so that `done` may wait again.
+  void FireWatch(uint64_t id, Wake wake) {
+    auto it = watches_.find(id);
+    Watch watch = std::move(it->second);
+    watches_.erase(it);
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, watch.fd, nullptr);
+    watch.done(wake);
+  }
+
+  int MillisToNextWatchDeadline() const {
+    auto next = std::chrono::steady_clock::time_point::max();
+    for (const auto& [id, watch] : watches_) next = std::min(next, watch.deadline);
+    auto left = next - std::chrono::steady_clock::now();
+    if (left <= std::chrono::steady_clock::duration::zero()) return 0;
+    // Rounded up: waking a little after the deadline, never before it.
+    auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+    return static_cast<int>(std::min<int64_t>(ms, kSweepIntervalMs));
+  }
+
+  void ExpireWatches() {
+    auto now = std::chrono::steady_clock::now();
+    std::vector<uint64_t> expired;
+    for (const auto& [id, watch] : watches_) {
+      if (watch.deadline <= now) expired.push_back(id);
+    }
+    for (uint64_t id : expired) {
+      if (watches_.count(id) != 0) FireWatch(id, Wake::kTimedOut);
+    }
+  }
+
+  void CancelWatches() {
+    while (!watches_.empty()) FireWatch(watches_.begin()->first, Wake::kCancelled);
   }
 
   void Accept() {
@@ -273,6 +339,12 @@ class EventLoop final : public ConnectionLoop, public std::enable_shared_from_th
   std::vector<uint64_t> deferred_writes_;  // connections with an answer to write
   int64_t now_ms_ = 0;       // steady clock, read once per wake-up
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
+  struct Watch {
+    int fd;
+    std::chrono::steady_clock::time_point deadline;
+    std::function<void(Wake)> done;
+  };
+  std::unordered_map<uint64_t, Watch> watches_;  // WaitReadable's registrations by id
   std::atomic<bool> stopping_{false};
   std::atomic<bool> has_tasks_{false};
   std::mutex mutex_;

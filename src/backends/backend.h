@@ -76,6 +76,29 @@ struct InstanceHealth {
   bool gave_up = false;   // crash loop: no more restarts, the instance is dead
 };
 
+// An inference split in two so that an event loop, not a blocked thread,
+// waits for the answer (instances whose Infer waits on another process).
+// Begin sends the request and returns the descriptor that becomes readable
+// when the answer arrives; then exactly one of Complete (once readable) or
+// Abort (the deadline passed, or the loop is stopping) ends it. The three
+// calls count as one Infer for the Instance's thread-safety rules.
+class AsyncInfer {
+ public:
+  virtual ~AsyncInfer() = default;
+  // The descriptor to wait on; an error when the request ended already
+  // (nothing to wait for). Only for requests below kMaxAsyncBytes.
+  virtual Result<int> Begin(const std::vector<Tensor>& inputs, Deadline deadline) = 0;
+  // Reads the answer; the descriptor is readable, so this does not wait
+  // (beyond a short grace for an answer still being written).
+  virtual Result<std::vector<Tensor>> Complete() = 0;
+  // Ends the request without its answer: `timed_out` says whether its
+  // deadline passed (else the server is stopping); returns the error to report.
+  virtual Status Abort(bool timed_out) = 0;
+
+  // Larger requests may block while the worker reads them: they go through Infer.
+  static constexpr uint64_t kMaxAsyncBytes = 64 * 1024;
+};
+
 class Instance {
  public:
   virtual ~Instance() = default;
@@ -84,6 +107,8 @@ class Instance {
   // Estimated bytes this instance holds (resident set for workers).
   virtual uint64_t MemoryBytes() const = 0;
   virtual InstanceHealth Health() const { return {}; }
+  // The split form of Infer, or nullptr when the instance has none.
+  virtual AsyncInfer* Async() { return nullptr; }
 };
 
 class Backend {

@@ -1,9 +1,11 @@
 // Why the scheduler looks like this: see model.h. The invariant that keeps
 // it simple: a Slot is owned by exactly one party at a time — the idle_
-// list, the thread running a job on it (in-process), or its worker thread.
+// list, the thread running a job on it (in-process); for worker backends,
+// whoever set its `busy` flag: its own thread or an event loop.
 #include "serving/model.h"
 
 #include "core/log.h"
+#include "core/reactor.h"
 #include "serving/signature.h"
 
 namespace orrery {
@@ -99,6 +101,7 @@ void Model::Load(Backend& backend, const LoadContext& context) {
   bool worker_threads = !backend.InProcess(context);
   LogInfo("servable " + key() + " ready (" + std::to_string(slots_.size()) + " instance(s))");
   if (worker_threads) {
+    worker_backed_ = true;
     for (auto& slot : slots_) threads_.emplace_back([this, s = slot.get()] { WorkerLoop(s); });
     lock.unlock();
     work_.notify_all();
@@ -188,6 +191,13 @@ void Model::Submit(InferJob job) {
     return Finish(job, {Unavailable("servable " + key() + " is not ready: " + why), {}, false},
                   /*accepted=*/false);
   }
+  Reactor* reactor = nullptr;
+  if (Slot* slot = AsyncSlotLocked(job, &reactor)) {
+    in_flight_.fetch_add(1, std::memory_order_relaxed);
+    slot->busy = true;
+    lock.unlock();
+    return ExecuteAsync(slot, std::move(job), *reactor);
+  }
   if (state_ == ModelState::kReady && !idle_.empty()) {
     in_flight_.fetch_add(1, std::memory_order_relaxed);
     Slot* slot = idle_.back();
@@ -245,22 +255,74 @@ bool Model::PopNext(std::unique_lock<std::mutex>& lock, InferJob* job) {
 void Model::WorkerLoop(Slot* slot) {
   std::unique_lock lock(mutex_);
   while (true) {
-    work_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+    work_.wait(lock, [&] { return (!queue_.empty() && !slot->busy) || stopping_; });
+    if (slot->busy) return;  // stopping; an event loop still finishes its request
     InferJob job;
     if (!PopNext(lock, &job)) {
       if (stopping_) return;
       continue;
     }
+    slot->busy = true;
     lock.unlock();
     Execute(slot, job);
     lock.lock();
+    slot->busy = false;
   }
+}
+
+Model::Slot* Model::AsyncSlotLocked(const InferJob& job, Reactor** reactor) {
+  if (!worker_backed_ || state_ != ModelState::kReady || !queue_.empty()) return nullptr;
+  *reactor = Reactor::Current();
+  if (*reactor == nullptr) return nullptr;
+  uint64_t bytes = 0;
+  for (const Tensor& input : job.inputs) bytes += input.data.size();
+  if (bytes >= AsyncInfer::kMaxAsyncBytes) return nullptr;
+  for (const auto& slot : slots_) {
+    if (!slot->busy && slot->instance->Async() != nullptr) return slot.get();
+  }
+  return nullptr;
+}
+
+// The job's answer is read on `reactor`'s thread when it arrives; then the
+// slot is free again and a worker thread takes any request that queued
+// meanwhile.
+void Model::ExecuteAsync(Slot* slot, InferJob job, Reactor& reactor) {
+  auto start = Clock::now();
+  metrics_.queue.Observe(start - job.submitted);
+  AsyncInfer* async = slot->instance->Async();
+  Result<int> fd = async->Begin(job.inputs, job.deadline);
+  auto release = [this, slot] {
+    std::unique_lock lock(mutex_);
+    slot->busy = false;
+    bool queued = !queue_.empty() || stopping_;
+    lock.unlock();
+    if (queued) work_.notify_all();
+  };
+  if (!fd.ok()) {
+    release();
+    return Settle(job, start, fd.status());
+  }
+  // std::function must be copyable: the job travels in a shared_ptr.
+  auto pending = std::make_shared<InferJob>(std::move(job));
+  reactor.WaitReadable(*fd, pending->deadline,
+                       [this, async, release, pending, start](Reactor::Wake wake) {
+                         Result<std::vector<Tensor>> outputs =
+                             wake == Reactor::Wake::kReadable
+                                 ? async->Complete()
+                                 : Result<std::vector<Tensor>>(
+                                       async->Abort(wake == Reactor::Wake::kTimedOut));
+                         release();
+                         Settle(*pending, start, std::move(outputs));
+                       });
 }
 
 void Model::Execute(Slot* slot, InferJob& job) {
   auto start = Clock::now();
   metrics_.queue.Observe(start - job.submitted);
-  Result<std::vector<Tensor>> outputs = slot->instance->Infer(job.inputs, job.deadline);
+  Settle(job, start, slot->instance->Infer(job.inputs, job.deadline));
+}
+
+void Model::Settle(InferJob& job, Clock::time_point start, Result<std::vector<Tensor>> outputs) {
   metrics_.compute.Observe(Clock::now() - start);
   if (!outputs.ok()) {
     if (outputs.status().code() == Code::kUnavailable) CheckInstancesAlive();

@@ -10,8 +10,12 @@
 // the fast path); the thread that finishes a request takes the next queued
 // one before it returns its instance. Worker backends (whose Infer waits on
 // another process) get one thread per instance, so request threads never
-// block on a worker. A queued request whose deadline passes is failed
-// without running.
+// block on a worker. A worker instance that is free when a request arrives
+// on an event-loop thread (core/reactor.h) is used without its thread: the
+// request is sent at once and the loop waits for the answer (AsyncInfer),
+// which spares two thread hand-offs per request; queued requests, large
+// ones and those from other threads go through the instance's thread.
+// A queued request whose deadline passes is failed without running.
 //
 // Ownership: the manager and every request in flight share a Model
 // (shared_ptr): the handle that keeps the version loaded. Unload() waits for
@@ -108,10 +112,18 @@ class Model {
  private:
   struct Slot {
     std::unique_ptr<Instance> instance;
+    bool busy = false;  // GUARDED_BY(mutex_); worker backends: a request is using it
   };
 
   void RunAndDrain(Slot* slot, InferJob job);
   void Execute(Slot* slot, InferJob& job);
+  // The free worker slot for a request that can be sent from this thread
+  // without a thread hop, or nullptr. REQUIRES(mutex_).
+  Slot* AsyncSlotLocked(const InferJob& job, class Reactor** reactor);
+  void ExecuteAsync(Slot* slot, InferJob job, class Reactor& reactor);
+  // Records the compute time and finishes the job with the outputs or error.
+  void Settle(InferJob& job, std::chrono::steady_clock::time_point start,
+              Result<std::vector<Tensor>> outputs);
   // Pops the next job whose deadline has not passed; fails expired ones.
   // REQUIRES(mutex_) held by `lock`, which it may release and retake.
   bool PopNext(std::unique_lock<std::mutex>& lock, InferJob* job);
@@ -137,6 +149,7 @@ class Model {
   std::vector<Slot*> idle_;                  // GUARDED_BY(mutex_), in-process only
   std::vector<std::unique_ptr<Slot>> slots_;  // written by Load/Unload only
   std::vector<std::thread> threads_;         // worker backends: one per slot
+  bool worker_backed_ = false;               // GUARDED_BY(mutex_): instances are workers
   std::vector<std::function<void()>> settled_;  // GUARDED_BY(mutex_), OnSettled callbacks
   void RunSettled();
 };

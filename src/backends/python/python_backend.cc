@@ -78,7 +78,7 @@ nlohmann::json SignatureJson(const Manifest& manifest) {
 
 // A Python servable's instance: the worker plus the output check.
 // Thread-safety: as WorkerInstance (Infer from one thread at a time).
-class PythonInstance final : public Instance {
+class PythonInstance final : public Instance, public AsyncInfer {
  public:
   PythonInstance(std::unique_ptr<WorkerInstance> worker, std::vector<TensorSpec> outputs)
       : worker_(std::move(worker)), outputs_(std::move(outputs)) {}
@@ -88,6 +88,16 @@ class PythonInstance final : public Instance {
     RETURN_IF_ERROR(CheckOutputs(outputs, outputs_));
     return outputs;
   }
+  AsyncInfer* Async() override { return this; }
+  Result<int> Begin(const std::vector<Tensor>& inputs, Deadline deadline) override {
+    return worker_->Begin(inputs, deadline);
+  }
+  Result<std::vector<Tensor>> Complete() override {
+    ASSIGN_OR_RETURN(std::vector<Tensor> outputs, worker_->Complete());
+    RETURN_IF_ERROR(CheckOutputs(outputs, outputs_));
+    return outputs;
+  }
+  Status Abort(bool timed_out) override { return worker_->Abort(timed_out); }
   uint64_t MemoryBytes() const override { return worker_->MemoryBytes(); }
   InstanceHealth Health() const override { return worker_->Health(); }
 

@@ -1,14 +1,17 @@
 // WorkerInstance: supervision of one sandboxed worker (worker_instance.h).
 //
-// Threads: the request thread runs Infer() and talks to the worker directly
-// (no hop through another thread: that would add two wake-ups to every
-// request). A supervisor thread per instance restarts the worker with
+// Threads: the thread that runs Infer() talks to the worker directly (no
+// hop through another thread: that would add two wake-ups to every
+// request); with the split form (Begin, then Complete or Abort) an event
+// loop sends the request and reads the answer itself, and no thread waits
+// in between. A supervisor thread per instance restarts the worker with
 // backoff and notices a worker that dies while idle (through its pidfd). A
 // log thread per instance drains the workers' stdout and stderr (one pipe
 // shared by all lives of the instance) into the server log.
 //
-// Who owns a life: `life` is guarded by the mutex, but an Infer uses it
-// outside the lock while `busy` is set; then only that Infer may end it.
+// Who owns a life: `life` is guarded by the mutex, but a request (Infer, or
+// Begin to Complete/Abort) uses it outside the lock while `busy` is set;
+// then only that request may end it.
 // The supervisor ends only an idle life. Either way the ending life is
 // taken out of the state, reaped outside the lock, and OnFailure() decides
 // on the restart.
@@ -40,6 +43,8 @@ constexpr auto kStableLife = std::chrono::seconds(30);        // resets the fail
 constexpr auto kMaxBackoff = std::chrono::milliseconds(30'000);
 constexpr size_t kMaxLogLine = 2048;
 constexpr int kLogLinesPerSecond = 200;  // per instance; beyond: counted, not logged
+// How long a readable worker socket may take to deliver the rest of an answer.
+constexpr auto kAnswerGrace = std::chrono::milliseconds(100);
 
 int64_t MillisBetween(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count();
@@ -183,6 +188,9 @@ struct WorkerInstance::State {
   std::optional<Clock::time_point> restart_at;  // GUARDED_BY(mutex)
   std::string cause;                            // GUARDED_BY(mutex): of the last failure
   bool stopping = false;                        // GUARDED_BY(mutex)
+  // The request that holds `busy` (only its calls use these).
+  Clock::time_point call_started;
+  Deadline call_deadline;
 
   Result<std::unique_ptr<Life>> StartLife();
   void OnFailureLocked(const std::string& why, const Life* ended);  // REQUIRES(mutex)
@@ -345,6 +353,11 @@ WorkerInstance::~WorkerInstance() {
 
 Result<std::vector<Tensor>> WorkerInstance::Infer(const std::vector<Tensor>& inputs,
                                                   Deadline deadline) {
+  ASSIGN_OR_RETURN(int socket, Begin(inputs, deadline));
+  return Settle(ReadFrame(socket, deadline));
+}
+
+Result<int> WorkerInstance::Begin(const std::vector<Tensor>& inputs, Deadline deadline) {
   State& s = *state_;
   auto started = Clock::now();
   std::unique_lock lock(s.mutex);
@@ -352,23 +365,44 @@ Result<std::vector<Tensor>> WorkerInstance::Infer(const std::vector<Tensor>& inp
   if (!s.life) return Unavailable("worker restarting after " + s.cause);
   if (deadline <= started) return Unavailable("the request's deadline passed before it ran");
   s.busy = true;
+  s.call_started = started;
+  s.call_deadline = deadline;
   Life& life = *s.life;
   int socket = life.process->socket();
   lock.unlock();
 
   Status sent =
       WriteFrame(socket, FrameType::kInfer, nlohmann::json::object(), inputs, deadline, life.shm);
-  if (!sent.ok() && sent.code() != Code::kUnavailable) {
+  if (sent.ok()) return socket;
+  if (sent.code() != Code::kUnavailable) {
     // Too large, or no memfd here: nothing reached the worker, which is fine.
     lock.lock();
     s.busy = false;
     return sent;
   }
-  Result<Frame> frame = sent.ok() ? ReadFrame(socket, deadline) : Result<Frame>(sent);
+  return EndLife(Ending::kCrashed, "");
+}
+
+Result<std::vector<Tensor>> WorkerInstance::Complete() {
+  State& s = *state_;
+  int socket = s.life->process->socket();  // `busy`: this call owns the life
+  // Readable, so the answer is here or being written: a worker that stops
+  // midway is broken, and must not hold the event loop until the deadline.
+  Deadline grace = std::min(s.call_deadline, Clock::now() + kAnswerGrace);
+  return Settle(ReadFrame(socket, grace));
+}
+
+Status WorkerInstance::Abort(bool timed_out) {
+  return EndLife(timed_out ? Ending::kTimedOut : Ending::kStopping, "");
+}
+
+// The answer, or the end of the life that failed to give one.
+Result<std::vector<Tensor>> WorkerInstance::Settle(Result<Frame> frame) {
+  State& s = *state_;
   if (frame.ok() && (frame->type == FrameType::kResult || frame->type == FrameType::kError)) {
-    lock.lock();
+    std::unique_lock lock(s.mutex);
     s.busy = false;
-    life.answered = true;
+    s.life->answered = true;
     s.failures = 0;
     if (s.wake_after_infer) {
       s.wake_after_infer = false;
@@ -378,26 +412,45 @@ Result<std::vector<Tensor>> WorkerInstance::Infer(const std::vector<Tensor>& inp
     if (frame->type == FrameType::kResult) return std::move(frame->tensors);
     return ServableError(frame->header);
   }
+  if (!frame.ok() && frame.status().message() == "timed out") {
+    if (Clock::now() >= s.call_deadline) return EndLife(Ending::kTimedOut, "");
+    return EndLife(Ending::kBrokeProtocol, "its answer stalled midway");
+  }
+  if (!frame.ok() && frame.status().code() == Code::kUnavailable) {
+    return EndLife(Ending::kCrashed, "");
+  }
+  return EndLife(Ending::kBrokeProtocol,
+                 frame.ok() ? std::string("unexpected frame type") : frame.status().message());
+}
 
-  // The life ends here: take it out, reap it, schedule the restart.
-  lock.lock();
+// Ends the life the current request holds: takes it out, reaps it,
+// schedules the restart. Returns the error the request gets.
+Status WorkerInstance::EndLife(Ending ending, const std::string& detail) {
+  State& s = *state_;
+  std::unique_lock lock(s.mutex);
   std::unique_ptr<Life> ended = std::move(s.life);
   s.busy = false;
   s.health.ready = false;
   s.cause = "a failed request";
+  auto waited = std::chrono::round<std::chrono::milliseconds>(s.call_deadline - s.call_started);
   lock.unlock();
   std::string why;
-  if (!frame.ok() && frame.status().message() == "timed out") {
-    ended->process->Reap(std::chrono::milliseconds(0));
-    auto waited = std::chrono::round<std::chrono::milliseconds>(deadline - started);
-    why = "worker timed out after " + std::to_string(waited.count()) + " ms; killed";
-  } else if (!frame.ok() && frame.status().code() == Code::kUnavailable) {
-    why = "worker crashed (" + ended->process->Reap(kReapGrace) + ")";
-  } else {
-    ended->process->Reap(std::chrono::milliseconds(0));
-    why = "worker broke the protocol (" +
-          (frame.ok() ? std::string("unexpected frame type") : frame.status().message()) +
-          "); killed";
+  switch (ending) {
+    case Ending::kTimedOut:
+      ended->process->Reap(std::chrono::milliseconds(0));
+      why = "worker timed out after " + std::to_string(waited.count()) + " ms; killed";
+      break;
+    case Ending::kCrashed:
+      why = "worker crashed (" + ended->process->Reap(kReapGrace) + ")";
+      break;
+    case Ending::kBrokeProtocol:
+      ended->process->Reap(std::chrono::milliseconds(0));
+      why = "worker broke the protocol (" + detail + "); killed";
+      break;
+    case Ending::kStopping:
+      ended->process->Reap(std::chrono::milliseconds(0));
+      why = "the server is stopping; worker killed";
+      break;
   }
   lock.lock();
   s.OnFailureLocked(why, ended.get());

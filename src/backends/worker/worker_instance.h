@@ -31,7 +31,8 @@
 // which also ends a start in progress) and its socket. Threads: a
 // supervisor (restarts, idle deaths) and a log drain (the workers' stdout
 // and stderr, line by line into the server log) per instance.
-// Thread-safety: Infer from one thread at a time (the Instance contract);
+// Thread-safety: Infer, or Begin then Complete or Abort, from one thread at
+// a time (the Instance contract);
 // Health(), MemoryBytes() and pid() from any thread. pid() is the process
 // the server forked: bwrap's monitor, or the worker itself in fallback mode.
 #pragma once
@@ -48,6 +49,8 @@
 #include "backends/backend.h"
 
 namespace orrery {
+
+struct Frame;  // frames.h
 
 struct WorkerSpec {
   // argv of the worker as seen inside the sandbox, e.g.
@@ -67,7 +70,7 @@ struct WorkerSpec {
   SandboxOptions sandbox;
 };
 
-class WorkerInstance final : public Instance {
+class WorkerInstance final : public Instance, public AsyncInfer {
  public:
   // Starts the worker and waits (up to sandbox.start_timeout) for kReady.
   // kUnprocessable with the worker's message on kLoadError (the servable
@@ -77,13 +80,24 @@ class WorkerInstance final : public Instance {
   ~WorkerInstance() override;
 
   Result<std::vector<Tensor>> Infer(const std::vector<Tensor>& inputs, Deadline deadline) override;
+  AsyncInfer* Async() override { return this; }
+  // AsyncInfer: Infer in two steps for an event loop. A readable socket
+  // whose answer does not complete within 100 ms is a broken worker
+  // (killed); Abort kills the worker too (its late answer would otherwise
+  // be taken for the next request's).
+  Result<int> Begin(const std::vector<Tensor>& inputs, Deadline deadline) override;
+  Result<std::vector<Tensor>> Complete() override;
+  Status Abort(bool timed_out) override;
   uint64_t MemoryBytes() const override;  // resident set of the worker process tree
   InstanceHealth Health() const override;
   pid_t pid() const;  // the current worker's pid; 0 while none runs
 
  private:
   struct State;
+  enum class Ending { kTimedOut, kCrashed, kBrokeProtocol, kStopping };
   explicit WorkerInstance(std::unique_ptr<State> state);
+  Result<std::vector<Tensor>> Settle(Result<Frame> frame);
+  Status EndLife(Ending ending, const std::string& detail);
   std::unique_ptr<State> state_;
 };
 

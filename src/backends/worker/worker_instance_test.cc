@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -343,6 +344,81 @@ TEST_P(WorkerTest, HangIsKilledAtTheDeadlineThenItRestarts) {
   for (pid_t pid : tree) EXPECT_FALSE(Alive(pid)) << pid;
   ASSERT_TRUE(WaitReady(*instance));
   EXPECT_TRUE(instance->Infer({Floats("x", {0})}, In(5000)).ok());
+}
+
+// The split form an event loop uses: Begin, wait for the socket, Complete.
+bool WaitReadable(int fd, int ms) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, ms) == 1;
+}
+
+TEST_P(WorkerTest, SplitInferAnswersAndCrashesLikeInfer) {
+  auto instance =
+      StartOk(Spec("import os\n"
+                   "def f(inputs):\n"
+                   "    if inputs['x'][0, 0] == 3:\n"
+                   "        os._exit(3)\n"
+                   "    return {'y': inputs['x'] * 2}\n"));
+  ASSERT_TRUE(instance);
+  ASSERT_EQ(instance->Async(), instance.get());
+  Result<int> fd = instance->Begin({Floats("x", {1.5f})}, In(5000));
+  ASSERT_TRUE(fd.ok()) << fd.status().ToString();
+  ASSERT_TRUE(WaitReadable(*fd, 5000));
+  auto answer = instance->Complete();
+  ASSERT_TRUE(answer.ok()) << answer.status().ToString();
+  float y;
+  std::memcpy(&y, (*answer)[0].data.data(), 4);
+  EXPECT_EQ(y, 3.0f);
+
+  fd = instance->Begin({Floats("x", {3})}, In(5000));
+  ASSERT_TRUE(fd.ok());
+  ASSERT_TRUE(WaitReadable(*fd, 5000));  // EOF
+  auto crashed = instance->Complete();
+  EXPECT_EQ(crashed.status().message(), "worker crashed (exit code 3)");
+  // While it restarts, Begin refuses at once; then the worker serves again.
+  EXPECT_EQ(instance->Begin({Floats("x", {1})}, In(5000)).status().code(), Code::kUnavailable);
+  ASSERT_TRUE(WaitReady(*instance));
+  EXPECT_TRUE(instance->Infer({Floats("x", {1})}, In(5000)).ok());
+}
+
+TEST_P(WorkerTest, AbortKillsTheWorkerSoItsLateAnswerIsNeverTakenForTheNext) {
+  auto instance =
+      StartOk(Spec("import time\n"
+                   "def f(inputs):\n"
+                   "    time.sleep(float(inputs['x'][0, 0]))\n"
+                   "    return {'y': inputs['x']}\n"));
+  ASSERT_TRUE(instance);
+  pid_t first = instance->pid();
+  Result<int> fd = instance->Begin({Floats("x", {0.5f})}, In(100));
+  ASSERT_TRUE(fd.ok());
+  EXPECT_FALSE(WaitReadable(*fd, 150));  // the loop's deadline passes first
+  Status aborted = instance->Abort(/*timed_out=*/true);
+  EXPECT_EQ(aborted.message(), "worker timed out after 100 ms; killed");
+  EXPECT_FALSE(Alive(first));
+  ASSERT_TRUE(WaitReady(*instance));
+  auto next = instance->Infer({Floats("x", {0.0f})}, In(5000));
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_EQ((*next)[0].data, Floats("x", {0.0f}).data);
+}
+
+TEST_P(WorkerTest, AnswerThatStallsMidwayIsABrokenWorker) {
+  // Writes the first bytes of a frame, then hangs: Complete must not wait
+  // for the request's deadline (it runs on an event loop).
+  auto instance =
+      StartOk(Spec("import os, time\n"
+                   "def f(inputs):\n"
+                   "    os.write(3, b'\\x40\\x00')\n"
+                   "    time.sleep(30)\n"));
+  ASSERT_TRUE(instance);
+  Result<int> fd = instance->Begin({Floats("x", {1})}, In(20'000));
+  ASSERT_TRUE(fd.ok());
+  ASSERT_TRUE(WaitReadable(*fd, 5000));
+  auto started = std::chrono::steady_clock::now();
+  auto stalled = instance->Complete();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, milliseconds(1000));
+  EXPECT_EQ(stalled.status().code(), Code::kUnavailable);
+  EXPECT_NE(stalled.status().message().find("broke the protocol"), std::string::npos)
+      << stalled.status().message();
 }
 
 TEST_P(WorkerTest, UnboundedAllocationFailsCleanly) {
