@@ -325,6 +325,8 @@ def build_mlp_torchscript(d):
         "task": DIGITS_TASK,
         "metrics": {"accuracy": r7(acc)},
         "config": {"output": "logits"},
+        # Concurrent requests share one forward() call (rows concatenated).
+        "batching": {"max_batch_size": 32, "max_queue_delay_us": 200},
         "examples": examples,
     })
     write_manifest(pkg, manifest)

@@ -194,6 +194,72 @@ Status ParseSignature(const FieldMap& top, Manifest& manifest) {
   return Status::Ok();
 }
 
+// ---- Batching ------------------------------------------------------------
+
+constexpr int64_t kMaxBatchSize = 4096;
+constexpr int64_t kMaxQueueDelayUs = 1'000'000;
+
+// The integer at `key`, which must be in min..max; `fallback` when absent.
+Result<int64_t> IntegerIn(const FieldMap& map, std::string_view key, int64_t min, int64_t max,
+                          int64_t fallback) {
+  auto node = map.Get(key);
+  if (!node) return fallback;
+  ASSIGN_OR_RETURN(int64_t value, ToInteger(*node, map.Path(key)));
+  if (value < min || value > max) {
+    return FieldError(map.Path(key), "must be " + std::to_string(min) + ".." + std::to_string(max));
+  }
+  return value;
+}
+
+// A batch joins requests along the first dimension of every tensor, so each
+// one must have a variable first dimension.
+Status CheckBatchDimension(const std::vector<TensorSpec>& specs, const char* key) {
+  for (size_t i = 0; i < specs.size(); ++i) {
+    if (specs[i].shape.empty() || specs[i].shape[0] != -1) {
+      return FieldError("batching", Item(Child("signature", key), i) + " '" + specs[i].name +
+                                        "' must have -1 as its first dimension (the batch "
+                                        "dimension) to be batched");
+    }
+  }
+  return Status::Ok();
+}
+
+// `batching`, after the signature it is checked against.
+Status ParseBatching(const FieldMap& top, Manifest& manifest) {
+  auto node = top.Get("batching");
+  if (!node) return Status::Ok();
+  ASSIGN_OR_RETURN(
+      auto map, FieldMap::Open(*node, "batching",
+                               {"max_batch_size", "max_queue_delay_us", "preferred_batch_sizes"}));
+  BatchingConfig& batching = manifest.batching;
+  ASSIGN_OR_RETURN(int64_t max_batch_size, IntegerIn(map, "max_batch_size", 0, kMaxBatchSize, 0));
+  batching.max_batch_size = static_cast<uint32_t>(max_batch_size);
+  ASSIGN_OR_RETURN(int64_t delay, IntegerIn(map, "max_queue_delay_us", 0, kMaxQueueDelayUs, 0));
+  batching.max_queue_delay_us = static_cast<uint32_t>(delay);
+  ASSIGN_OR_RETURN(auto sizes, map.List("preferred_batch_sizes", false));
+  std::string sizes_field = map.Path("preferred_batch_sizes");
+  if (!sizes.empty() && max_batch_size == 0) {
+    return FieldError(sizes_field, "only allowed when max_batch_size > 0");
+  }
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    std::string field = Item(sizes_field, i);
+    ASSIGN_OR_RETURN(int64_t size, ToInteger(sizes[i], field));
+    if (size < 1 || size > max_batch_size) {
+      return FieldError(field,
+                        "must be 1..max_batch_size (" + std::to_string(max_batch_size) + ")");
+    }
+    if (!batching.preferred_batch_sizes.empty() && size <= batching.preferred_batch_sizes.back()) {
+      return FieldError(field, "must be greater than the size before it (strictly increasing)");
+    }
+    batching.preferred_batch_sizes.push_back(static_cast<uint32_t>(size));
+  }
+  if (batching.enabled()) {
+    RETURN_IF_ERROR(CheckBatchDimension(manifest.inputs, "inputs"));
+    RETURN_IF_ERROR(CheckBatchDimension(manifest.outputs, "outputs"));
+  }
+  return Status::Ok();
+}
+
 // ---- The document ----------------------------------------------------------
 
 // Fields only servables have; only servables may carry them.
@@ -205,12 +271,13 @@ Status ParseServableFields(const FieldMap& top, Manifest& manifest, Budget& budg
   // A pipeline only references other servables; it may ship no files.
   ASSIGN_OR_RETURN(manifest.files, ParseFiles(top, manifest.backend != "pipeline"));
   RETURN_IF_ERROR(ParseSignature(top, manifest));
+  RETURN_IF_ERROR(ParseBatching(top, manifest));
   ASSIGN_OR_RETURN(manifest.examples, ParseExamples(top, manifest, budget));
   return Status::Ok();
 }
 
 Status ParseDatasetFields(const FieldMap& top, Manifest& manifest) {
-  for (const char* key : {"backend", "signature", "examples"}) {
+  for (const char* key : {"backend", "signature", "examples", "batching"}) {
     if (top.Get(key)) return FieldError(key, "not allowed for a dataset");
   }
   ASSIGN_OR_RETURN(manifest.files, ParseFiles(top, true));
@@ -223,7 +290,7 @@ Result<Manifest> ParseDocument(const YAML::Node& root) {
       FieldMap::Open(root, "",
                      {"name", "kind", "title", "creators", "description", "year", "license",
                       "identifiers", "related_identifiers", "domain", "tags", "backend", "files",
-                      "signature", "task", "metrics", "config", "examples"}));
+                      "signature", "task", "metrics", "config", "examples", "batching"}));
   Manifest manifest;
   Budget budget;
   ASSIGN_OR_RETURN(manifest.name, top.String("name", true));
@@ -340,6 +407,11 @@ nlohmann::json Manifest::ToJson() const {
   if (!metrics.empty()) out["metrics"] = metrics;
   if (config.is_object() && !config.empty()) out["config"] = config;
   if (examples.is_array() && !examples.empty()) out["examples"] = examples;
+  if (batching.enabled()) {
+    out["batching"] = {{"max_batch_size", batching.max_batch_size},
+                       {"max_queue_delay_us", batching.max_queue_delay_us},
+                       {"preferred_batch_sizes", batching.preferred_batch_sizes}};
+  }
   return out;
 }
 

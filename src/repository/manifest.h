@@ -30,6 +30,12 @@
 //     - inputs:  {x: {datatype: FP32, shape: [1, 64], data: [...]}}
 //       outputs: {y: {datatype: FP32, shape: [1, 10], data: [...]}}
 //       tolerance: 1.0e-4                 # optional
+//   batching:                             # servables: optional (dynamic batching)
+//     max_batch_size: 32                  # 0..4096; 0 (or no section): not batched
+//     max_queue_delay_us: 500             # 0..1000000
+//     preferred_batch_sizes: [8, 16]      # optional; 1..max_batch_size, increasing
+//   When max_batch_size > 0, every signature input and output must have -1 as
+//   its first dimension (the batch dimension).
 //
 // Thread-safe (pure functions and value types).
 #pragma once
@@ -84,6 +90,16 @@ struct ManifestFile {
   std::string sha256;  // empty, or the lowercase hex digest the file must have
 };
 
+// Dynamic batching of a servable's requests (`batching` in the manifest).
+// Batched requests are joined along the first dimension of every tensor, so
+// a batched servable's signature has -1 there.
+struct BatchingConfig {
+  uint32_t max_batch_size = 0;                  // 0: requests run one by one
+  uint32_t max_queue_delay_us = 0;              // the first request of a batch waits at most this
+  std::vector<uint32_t> preferred_batch_sizes;  // sizes to cut batches at when possible
+  bool enabled() const { return max_batch_size > 0; }
+};
+
 struct Manifest {
   std::string name;
   PackageKind kind = PackageKind::kServable;
@@ -104,8 +120,10 @@ struct Manifest {
   std::map<std::string, double> metrics;
   nlohmann::json config = nlohmann::json::object();
   nlohmann::json examples = nlohmann::json::array();
+  BatchingConfig batching;  // servables only; disabled unless max_batch_size > 0
 
-  // Canonical JSON form (the keys above; empty optional fields omitted).
+  // Canonical JSON form (the keys above; empty optional fields omitted, and
+  // `batching` only when enabled).
   nlohmann::json ToJson() const;
 };
 

@@ -354,6 +354,174 @@ TEST(Manifest, ExampleElementTypesFollowTheDatatype) {
   ASSERT_TRUE(uint64.ok()) << uint64.status().ToString();
 }
 
+// ---- batching ---------------------------------------------------------------
+
+Doc Batched(const std::string& batching) {
+  return Servable().Set("batching", batching);
+}
+
+TEST(Manifest, BatchingParsesAndRoundTrips) {
+  auto parsed = ParseManifest(
+      Batched("\n  max_batch_size: 32\n  max_queue_delay_us: 500\n  preferred_batch_sizes: [8, 16]")
+          .Text());
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_TRUE(parsed->batching.enabled());
+  EXPECT_EQ(parsed->batching.max_batch_size, 32u);
+  EXPECT_EQ(parsed->batching.max_queue_delay_us, 500u);
+  EXPECT_EQ(parsed->batching.preferred_batch_sizes, (std::vector<uint32_t>{8, 16}));
+  json out = parsed->ToJson();
+  EXPECT_EQ(out["batching"], json::parse(R"({"max_batch_size": 32, "max_queue_delay_us": 500,
+                                             "preferred_batch_sizes": [8, 16]})"))
+      << out.dump(2);
+  // The catalog stores ToJson(); serving parses it back.
+  auto again = ParseManifest(out.dump());
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->batching.max_batch_size, 32u);
+  EXPECT_EQ(again->batching.max_queue_delay_us, 500u);
+  EXPECT_EQ(again->batching.preferred_batch_sizes, (std::vector<uint32_t>{8, 16}));
+  EXPECT_EQ(again->ToJson(), out);
+  // The bounds themselves are accepted; preferred sizes are optional.
+  auto bounds = ParseManifest(Batched(" {max_batch_size: 4096, max_queue_delay_us: 1000000, "
+                                      "preferred_batch_sizes: [1, 4096]}")
+                                  .Text());
+  ASSERT_TRUE(bounds.ok()) << bounds.status().ToString();
+  auto plain = ParseManifest(Batched(" {max_batch_size: 1}").Text());
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_EQ(plain->batching.max_queue_delay_us, 0u);
+  EXPECT_EQ(plain->ToJson()["batching"],
+            json::parse(R"({"max_batch_size": 1, "max_queue_delay_us": 0,
+                            "preferred_batch_sizes": []})"));
+}
+
+TEST(Manifest, BatchingAbsentOrZeroIsDisabled) {
+  auto absent = ParseManifest(Servable().Text());
+  ASSERT_TRUE(absent.ok()) << absent.status().ToString();
+  EXPECT_FALSE(absent->batching.enabled());
+  EXPECT_EQ(absent->batching.max_queue_delay_us, 0u);
+  EXPECT_TRUE(absent->batching.preferred_batch_sizes.empty());
+  EXPECT_FALSE(absent->ToJson().contains("batching"));
+  for (const char* section : {"", " {}", " {max_batch_size: 0, max_queue_delay_us: 500}"}) {
+    SCOPED_TRACE(section);
+    auto zero = ParseManifest(Batched(section).Text());
+    ASSERT_TRUE(zero.ok()) << zero.status().ToString();
+    EXPECT_FALSE(zero->batching.enabled());
+    EXPECT_FALSE(zero->ToJson().contains("batching"));
+  }
+  // Without batching, a fixed first dimension stays legal.
+  auto fixed = Servable()
+                   .Set("signature",
+                        "\n  inputs: [{name: x, datatype: FP32, shape: [1, 4]}]"
+                        "\n  outputs: [{name: y, datatype: FP32, shape: []}]")
+                   .Drop("examples");
+  EXPECT_TRUE(ParseManifest(fixed.Text()).ok());
+  EXPECT_TRUE(ParseManifest(fixed.Set("batching", " {max_batch_size: 0}").Text()).ok());
+}
+
+TEST(Manifest, BatchingRefusesUnknownKeysAndNonMappings) {
+  ExpectRefused(Batched(" {max_batch_size: 8, timeout_us: 5}").Text(),
+                "manifest: batching.timeout_us: unknown key");
+  ExpectRefused(Batched(" 8").Text(), "manifest: batching: must be a mapping");
+}
+
+TEST(Manifest, BatchingMaxBatchSizeIsAnIntegerIn0To4096) {
+  for (const char* value : {"abc", "'8'", "8.0", "8.5", "true", "[8]"}) {
+    SCOPED_TRACE(value);
+    ExpectRefused(Batched(std::string(" {max_batch_size: ") + value + "}").Text(),
+                  "manifest: batching.max_batch_size: must be an integer");
+  }
+  for (const char* value : {"-1", "4097", "99999999999"}) {
+    SCOPED_TRACE(value);
+    ExpectRefused(Batched(std::string(" {max_batch_size: ") + value + "}").Text(),
+                  "manifest: batching.max_batch_size: must be 0..4096");
+  }
+}
+
+TEST(Manifest, BatchingMaxQueueDelayIsAnIntegerIn0To1000000) {
+  for (const char* value : {"abc", "'500'", "0.5", "1e3"}) {
+    SCOPED_TRACE(value);
+    ExpectRefused(
+        Batched(std::string(" {max_batch_size: 8, max_queue_delay_us: ") + value + "}").Text(),
+        "manifest: batching.max_queue_delay_us: must be an integer");
+  }
+  for (const char* value : {"-1", "1000001"}) {
+    SCOPED_TRACE(value);
+    ExpectRefused(
+        Batched(std::string(" {max_batch_size: 8, max_queue_delay_us: ") + value + "}").Text(),
+        "manifest: batching.max_queue_delay_us: must be 0..1000000");
+  }
+}
+
+TEST(Manifest, BatchingPreferredSizesAreIn1ToMaxBatchSize) {
+  ExpectRefused(Batched(" {max_batch_size: 16, preferred_batch_sizes: [8, 32]}").Text(),
+                "manifest: batching.preferred_batch_sizes[1]: must be 1..max_batch_size (16)");
+  ExpectRefused(Batched(" {max_batch_size: 16, preferred_batch_sizes: [0, 8]}").Text(),
+                "manifest: batching.preferred_batch_sizes[0]: must be 1..max_batch_size (16)");
+  ExpectRefused(Batched(" {max_batch_size: 16, preferred_batch_sizes: [-4]}").Text(),
+                "manifest: batching.preferred_batch_sizes[0]: must be 1..max_batch_size (16)");
+  ExpectRefused(Batched(" {max_batch_size: 16, preferred_batch_sizes: [4, 8.0]}").Text(),
+                "manifest: batching.preferred_batch_sizes[1]: must be an integer");
+  ExpectRefused(Batched(" {max_batch_size: 16, preferred_batch_sizes: 8}").Text(),
+                "manifest: batching.preferred_batch_sizes: must be a list");
+}
+
+TEST(Manifest, BatchingPreferredSizesStrictlyIncrease) {
+  ExpectRefused(Batched(" {max_batch_size: 16, preferred_batch_sizes: [8, 8]}").Text(),
+                "manifest: batching.preferred_batch_sizes[1]: must be greater than the size "
+                "before it (strictly increasing)");
+  ExpectRefused(Batched(" {max_batch_size: 16, preferred_batch_sizes: [2, 8, 4]}").Text(),
+                "manifest: batching.preferred_batch_sizes[2]: must be greater than the size "
+                "before it");
+}
+
+TEST(Manifest, BatchingPreferredSizesNeedBatching) {
+  ExpectRefused(Batched(" {preferred_batch_sizes: [8]}").Text(),
+                "manifest: batching.preferred_batch_sizes: only allowed when max_batch_size > 0");
+  ExpectRefused(Batched(" {max_batch_size: 0, preferred_batch_sizes: [8]}").Text(),
+                "manifest: batching.preferred_batch_sizes: only allowed when max_batch_size > 0");
+  EXPECT_TRUE(
+      ParseManifest(Batched(" {max_batch_size: 0, preferred_batch_sizes: []}").Text()).ok());
+}
+
+TEST(Manifest, BatchingNeedsABatchDimensionOnEveryTensor) {
+  auto with_signature = [](const std::string& inputs, const std::string& outputs) {
+    return Batched(" {max_batch_size: 8}")
+        .Set("signature", "\n  inputs: [" + inputs + "]\n  outputs: [" + outputs + "]")
+        .Drop("examples")
+        .Text();
+  };
+  const std::string x = "{name: x, datatype: FP32, shape: [-1, 4]}";
+  const std::string y = "{name: y, datatype: FP32, shape: [-1]}";
+  EXPECT_TRUE(
+      ParseManifest(with_signature(x + ", {name: z, datatype: BYTES, shape: [-1, -1]}", y)).ok());
+  ExpectRefused(with_signature(x + ", {name: z, datatype: FP32, shape: [1, 4]}", y),
+                "manifest: batching: signature.inputs[1] 'z' must have -1 as its first dimension "
+                "(the batch dimension) to be batched");
+  ExpectRefused(with_signature("{name: x, datatype: FP32, shape: []}", y),
+                "manifest: batching: signature.inputs[0] 'x' must have -1 as its first dimension "
+                "(the batch dimension) to be batched");
+  ExpectRefused(with_signature(x, "{name: y, datatype: FP32, shape: [4, -1]}"),
+                "manifest: batching: signature.outputs[0] 'y' must have -1 as its first dimension "
+                "(the batch dimension) to be batched");
+  ExpectRefused(with_signature(x, "{name: y, datatype: FP32, shape: []}"),
+                "manifest: batching: signature.outputs[0] 'y' must have -1");
+}
+
+TEST(Manifest, BatchingKeepsCheckingExamples) {
+  ExpectRefused(Batched(" {max_batch_size: 8}")
+                    .Set("examples",
+                         "\n  - {inputs: {x: {shape: [1, 5], data: [1, 2, 3, 4, 5]}}, "
+                         "outputs: {y: {shape: [1], data: [0]}}}")
+                    .Text(),
+                "examples[0].inputs.x.shape[1]: must be 4");
+}
+
+TEST(Manifest, DatasetRefusesBatching) {
+  ExpectRefused(Dataset().Set("batching", " {max_batch_size: 8}").Text(),
+                "manifest: batching: not allowed for a dataset");
+  ExpectRefused(Dataset().Set("batching", " {max_batch_size: 0}").Text(),
+                "manifest: batching: not allowed for a dataset");
+}
+
 TEST(Manifest, RefusesInvalidUtf8) {
   ExpectRefused(Servable().Set("title", " \xff\xfe").Text(), "UTF-8");
 }

@@ -33,6 +33,30 @@ void LatencyHistogram::Render(const std::string& name, const std::string& labels
   out += name + "_count{" + labels + "} " + std::to_string(count) + "\n";
 }
 
+void BatchSizeHistogram::Observe(uint64_t rows) {
+  size_t bucket = 0;
+  while (bucket + 1 < kBuckets && (uint64_t{1} << bucket) < rows) ++bucket;
+  buckets_[bucket].fetch_add(1, std::memory_order_relaxed);
+  count_.fetch_add(1, std::memory_order_relaxed);
+  sum_.fetch_add(rows, std::memory_order_relaxed);
+}
+
+void BatchSizeHistogram::Render(const std::string& name, const std::string& labels,
+                                std::string& out) const {
+  uint64_t cumulative = 0;
+  std::string prefix = labels.empty() ? "" : labels + ",";
+  for (size_t i = 0; i < kBuckets; ++i) {
+    cumulative += buckets_[i].load(std::memory_order_relaxed);
+    out += name + "_bucket{" + prefix + "le=\"" + std::to_string(uint64_t{1} << i) + "\"} " +
+           std::to_string(cumulative) + "\n";
+  }
+  uint64_t count = Count();
+  out += name + "_bucket{" + prefix + "le=\"+Inf\"} " + std::to_string(count) + "\n";
+  out += name + "_sum{" + labels + "} " + std::to_string(sum_.load(std::memory_order_relaxed)) +
+         "\n";
+  out += name + "_count{" + labels + "} " + std::to_string(count) + "\n";
+}
+
 std::string PrometheusLabel(const std::string& value) {
   std::string out;
   for (char c : value) {

@@ -32,6 +32,22 @@ class LatencyHistogram {
   std::atomic<uint64_t> sum_ns_{0};
 };
 
+// Histogram of batch sizes (rows per backend call): buckets 1, 2, 4 .. 4096.
+class BatchSizeHistogram {
+ public:
+  static constexpr size_t kBuckets = 13;  // le = 2^0 .. 2^12
+
+  void Observe(uint64_t rows);
+  uint64_t Count() const { return count_.load(std::memory_order_relaxed); }
+  // Appends `name_bucket{labels,le=".."}`, `name_sum`, `name_count` lines.
+  void Render(const std::string& name, const std::string& labels, std::string& out) const;
+
+ private:
+  std::array<std::atomic<uint64_t>, kBuckets> buckets_{};  // not cumulative
+  std::atomic<uint64_t> count_{0};
+  std::atomic<uint64_t> sum_{0};
+};
+
 // What one servable version counts. Lives as long as the version is known
 // to the model manager.
 struct ServingMetrics {
@@ -42,6 +58,7 @@ struct ServingMetrics {
   LatencyHistogram queue;    // submit -> an instance starts it
   LatencyHistogram compute;  // Instance::Infer
   LatencyHistogram total;    // submit -> done (successes and failures)
+  BatchSizeHistogram batch_sizes;  // batched servables: rows per backend call
 };
 
 // Escapes a label value for the text format (\\, \", \n).

@@ -38,7 +38,9 @@ const char* ModelStateName(ModelState state) {
 }
 
 Model::Model(std::shared_ptr<const ResolvedServable> servable, Options options)
-    : servable_(std::move(servable)), options_(options) {
+    : servable_(std::move(servable)),
+      options_(options),
+      batched_(servable_->manifest.batching.enabled()) {
   last_used_ms_ = NowUnixMs();
 }
 
@@ -99,10 +101,16 @@ void Model::Load(Backend& backend, const LoadContext& context) {
   state_ = ModelState::kReady;
   reason_.clear();
   bool worker_threads = !backend.InProcess(context);
-  LogInfo("servable " + key() + " ready (" + std::to_string(slots_.size()) + " instance(s))");
-  if (worker_threads) {
-    worker_backed_ = true;
-    for (auto& slot : slots_) threads_.emplace_back([this, s = slot.get()] { WorkerLoop(s); });
+  LogInfo("servable " + key() + " ready (" + std::to_string(slots_.size()) + " instance(s)" +
+          (batched_ ? ", batching up to " +
+                          std::to_string(servable_->manifest.batching.max_batch_size) + " rows"
+                    : std::string()) +
+          ")");
+  if (worker_threads || batched_) {
+    worker_backed_ = worker_threads;
+    for (auto& slot : slots_) {
+      threads_.emplace_back([this, s = slot.get()] { batched_ ? BatchLoop(s) : WorkerLoop(s); });
+    }
     lock.unlock();
     work_.notify_all();
     RunSettled();
@@ -191,6 +199,13 @@ void Model::Submit(InferJob job) {
     return Finish(job, {Unavailable("servable " + key() + " is not ready: " + why), {}, false},
                   /*accepted=*/false);
   }
+  if (batched_) {
+    Status batchable = CheckBatchable(job);
+    if (!batchable.ok()) {
+      lock.unlock();
+      return Finish(job, {batchable, {}, false}, /*accepted=*/false);
+    }
+  }
   Reactor* reactor = nullptr;
   if (Slot* slot = AsyncSlotLocked(job, &reactor)) {
     in_flight_.fetch_add(1, std::memory_order_relaxed);
@@ -216,8 +231,18 @@ void Model::Submit(InferJob job) {
   }
   in_flight_.fetch_add(1, std::memory_order_relaxed);
   queue_.push_back(std::move(job));
+  // A batching thread waits for its batch to fill or its delay to pass; it
+  // needs waking only for a first request or a full batch (requests have
+  // at least one row each). Waking it per request would make it preempt
+  // the event loop for nothing.
+  const BatchingConfig& batching = servable_->manifest.batching;
+  size_t full = batching.preferred_batch_sizes.empty() ? batching.max_batch_size
+                                                       : batching.preferred_batch_sizes.back();
+  bool wake = !batched_ || queue_.size() == 1 || queue_.size() >= full;
   lock.unlock();
-  work_.notify_one();
+  // All: a thread whose instance is busy (on an event loop) ignores the
+  // wake-up, so notify_one could pick it and leave the job waiting.
+  if (wake) work_.notify_all();
 }
 
 void Model::RunAndDrain(Slot* slot, InferJob job) {
@@ -271,7 +296,9 @@ void Model::WorkerLoop(Slot* slot) {
 }
 
 Model::Slot* Model::AsyncSlotLocked(const InferJob& job, Reactor** reactor) {
-  if (!worker_backed_ || state_ != ModelState::kReady || !queue_.empty()) return nullptr;
+  if (!worker_backed_ || batched_ || state_ != ModelState::kReady || !queue_.empty()) {
+    return nullptr;
+  }
   *reactor = Reactor::Current();
   if (*reactor == nullptr) return nullptr;
   uint64_t bytes = 0;

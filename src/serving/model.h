@@ -17,6 +17,14 @@
 // ones and those from other threads go through the instance's thread.
 // A queued request whose deadline passes is failed without running.
 //
+// Batched servables (manifest `batching`, max_batch_size > 0) run every
+// request through a batching thread per instance (model_batching.cc): it
+// takes the oldest request and the compatible ones queued behind it, up to
+// max_batch_size rows, waiting at most max_queue_delay_us after the oldest
+// arrived for more to come; one backend call runs the concatenated batch
+// and its outputs are split back. A batch holds requests of one servable
+// version only (a Model is one version).
+//
 // Ownership: the manager and every request in flight share a Model
 // (shared_ptr): the handle that keeps the version loaded. Unload() waits for
 // queued and running requests to finish before it destroys the instances.
@@ -128,6 +136,17 @@ class Model {
   // REQUIRES(mutex_) held by `lock`, which it may release and retake.
   bool PopNext(std::unique_lock<std::mutex>& lock, InferJob* job);
   void WorkerLoop(Slot* slot);
+  // Batched servables (model_batching.cc).
+  void BatchLoop(Slot* slot);
+  // Takes the next batch off the queue (waiting up to the delay for it to
+  // fill); empty when only expired requests were queued. REQUIRES(mutex_)
+  // held by `lock`, which it releases while it waits.
+  std::vector<InferJob> TakeBatch(std::unique_lock<std::mutex>& lock);
+  void RunBatch(Slot* slot, std::vector<InferJob>& jobs);
+  // REQUIRES(mutex_).
+  void CutToPreferredSize(std::vector<InferJob>& jobs, int64_t rows);
+  // kInvalidArgument when `job` cannot be batched (see Submit).
+  Status CheckBatchable(const InferJob& job) const;
   // Calls job.done; `accepted`: the job was counted in in_flight_.
   void Finish(InferJob& job, InferOutcome outcome, bool accepted);
   void CheckInstancesAlive();
@@ -150,6 +169,7 @@ class Model {
   std::vector<std::unique_ptr<Slot>> slots_;  // written by Load/Unload only
   std::vector<std::thread> threads_;         // worker backends: one per slot
   bool worker_backed_ = false;               // GUARDED_BY(mutex_): instances are workers
+  const bool batched_;                       // the manifest enables batching
   std::vector<std::function<void()>> settled_;  // GUARDED_BY(mutex_), OnSettled callbacks
   void RunSettled();
 };

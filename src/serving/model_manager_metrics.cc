@@ -74,6 +74,12 @@ std::string ModelManager::RenderMetrics(const std::string& tenant) const {
       histogram.get(*models[i]).Render(histogram.name, labels[i], out);
     }
   }
+  Header(out, "orrery_inference_batch_size", "histogram",
+         "Rows per backend call of servables that batch requests.");
+  for (size_t i = 0; i < models.size(); ++i) {
+    if (!models[i]->servable().manifest.batching.enabled()) continue;
+    models[i]->metrics().batch_sizes.Render("orrery_inference_batch_size", labels[i], out);
+  }
   return out;
 }
 

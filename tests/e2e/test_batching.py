@@ -1,0 +1,101 @@
+"""Dynamic batching through the real server: a servable whose manifest has `batching`.
+
+Proves that concurrent requests share backend calls (the servable reports the rows of the call
+each answer came from, and /metrics' batch-size histogram agrees) while every client gets exactly
+its own rows back; that a request over max_batch_size is refused with 400; and that a manifest
+asking for batching without a batch dimension first is refused at publish (422).
+"""
+
+import threading
+import unittest
+
+import oip
+from hub import HubTestCase
+
+# Adds 1; every answer also carries, per row, the row count of the backend call it was part of.
+CODE = '''
+import numpy as np
+
+def predict(inputs):
+    x = inputs["x"]
+    return {"y": x + 1, "rows": np.full((x.shape[0], 1), x.shape[0], dtype=np.int64)}
+'''
+IO = ([("x", "FP32", [-1, 4])], [("y", "FP32", [-1, 4]), ("rows", "INT64", [-1, 1])])
+MAX = 8
+
+
+def request(rows, base):
+    data = [float(base + i) for i in range(rows * 4)]
+    return {"inputs": [{"name": "x", "datatype": "FP32", "shape": [rows, 4], "data": data}]}
+
+
+class BatchingTest(HubTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.t = cls.server.new_tenant(("publisher",))
+        tar = oip.py_package("batched", CODE, *IO,
+                             batching={"max_batch_size": MAX, "max_queue_delay_us": 200000})
+        cls.server.publish_ok(cls.t.name, "batched", tar, cls.t["publisher"])
+        cls.model = cls.t.name + "/batched"
+
+    def infer(self, body):
+        status, data, _ = oip.infer_json(self.server, self.t["publisher"], self.model, body)
+        return status, data
+
+    def batch_metrics(self):
+        text = self.server.get("/metrics", self.t["publisher"])[1].decode()
+        return (oip.metric_value(text, "orrery_inference_batch_size_count", self.model) or 0,
+                oip.metric_value(text, "orrery_inference_batch_size_sum", self.model) or 0)
+
+    def test_concurrent_requests_share_calls_and_get_their_own_rows(self):
+        status, _ = self.infer(request(1, 0))  # loads the servable
+        self.assertEqual(status, 200)
+        calls_before, rows_before = self.batch_metrics()
+        results = {}
+
+        def client(i):
+            results[i] = self.infer(request(1 + i % 2, 100 * i))
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        biggest = 0
+        for i, (status, data) in results.items():
+            self.assertEqual(status, 200, data)
+            rows = 1 + i % 2
+            y = oip.output_values(data, {}, "y")
+            self.assertEqual(y, [100 * i + k + 1.0 for k in range(rows * 4)], "client %d" % i)
+            call_rows = oip.output_values(data, {}, "rows")
+            self.assertEqual(len(call_rows), rows)
+            biggest = max(biggest, call_rows[0])
+            self.assertLessEqual(call_rows[0], MAX)
+        self.assertGreater(biggest, 2, "no call held more than one request's rows")
+        calls, rows = self.batch_metrics()
+        self.assertEqual(rows - rows_before, 12)  # 4 clients x 1 row + 4 x 2 rows
+        self.assertLess(calls - calls_before, 8)
+
+    def test_request_over_max_batch_size_is_refused(self):
+        status, data = self.infer(request(MAX + 1, 0))
+        self.assertEqual(status, 400, data)
+        self.assertIn("max_batch_size %d" % MAX, data["error"])
+        status, data = self.infer(request(MAX, 0))  # at the limit: served
+        self.assertEqual(status, 200, data)
+        self.assertEqual(oip.output_values(data, {}, "rows"), [MAX] * MAX)
+
+    def test_manifest_needs_the_batch_dimension_first(self):
+        tar = oip.py_package("unbatchable", CODE, [("x", "FP32", [4])], [("y", "FP32", [4])],
+                             batching={"max_batch_size": 4})
+        status, data = self.server.publish(self.t.name, "unbatchable", tar, self.t["publisher"])
+        self.assertEqual(status, 422, data)
+        self.assertIn("batch dimension", data["error"])
+        status, data = self.server.get("/api/v1/servables/%s/unbatchable" % self.t.name,
+                                       self.t["publisher"])
+        self.assertEqual(status, 404, data)
+
+
+if __name__ == "__main__":
+    unittest.main()
