@@ -7,6 +7,7 @@
 
 #include "core/reactor.h"
 #include "serving/model.h"
+#include "serving/testing/test_servable.h"
 
 namespace orrery {
 namespace {
@@ -91,13 +92,7 @@ class FakeWorkerBackend final : public Backend {
 };
 
 std::shared_ptr<const ResolvedServable> Servable() {
-  auto servable = std::make_shared<ResolvedServable>();
-  servable->key = "lab/worker:1";
-  servable->info.name = {"lab", "worker"};
-  servable->info.version = 1;
-  servable->manifest.inputs = {{"x", "FP32", {-1}}};
-  servable->manifest.outputs = {{"y", "FP32", {-1}}};
-  return servable;
+  return testing::TestServable("worker", {{"x", "FP32", {-1}}}, {{"y", "FP32", {-1}}});
 }
 
 std::future<InferOutcome> Submit(Model& model, size_t floats = 1) {

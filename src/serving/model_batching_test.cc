@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "serving/model.h"
+#include "serving/testing/test_servable.h"
 
 namespace orrery {
 namespace {
@@ -55,12 +56,8 @@ class EchoBackend final : public Backend {
 };
 
 std::shared_ptr<const ResolvedServable> Batched(uint32_t max_rows, uint32_t delay_us) {
-  auto servable = std::make_shared<ResolvedServable>();
-  servable->key = "lab/batched:1";
-  servable->info.name = {"lab", "batched"};
-  servable->info.version = 1;
-  servable->manifest.inputs = {{"x", "FP32", {-1, -1}}};
-  servable->manifest.outputs = {{"y", "FP32", {-1, -1}}};
+  auto servable =
+      testing::TestServable("batched", {{"x", "FP32", {-1, -1}}}, {{"y", "FP32", {-1, -1}}});
   servable->manifest.batching.max_batch_size = max_rows;
   servable->manifest.batching.max_queue_delay_us = delay_us;
   return servable;

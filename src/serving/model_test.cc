@@ -1,6 +1,7 @@
 // Model's scheduling and state machine, with a fake backend (the real ones
 // have their own tests under src/backends/).
 #include "serving/model.h"
+#include "serving/testing/test_servable.h"
 
 #include <gtest/gtest.h>
 
@@ -56,13 +57,7 @@ class FakeBackend final : public Backend {
 };
 
 std::shared_ptr<const ResolvedServable> Servable() {
-  auto servable = std::make_shared<ResolvedServable>();
-  servable->key = "lab/fake:1";
-  servable->info.name = {"lab", "fake"};
-  servable->info.version = 1;
-  servable->manifest.inputs = {{"x", "FP32", {-1}}};
-  servable->manifest.outputs = {{"y", "FP32", {-1}}};
-  return servable;
+  return testing::TestServable("fake", {{"x", "FP32", {-1}}}, {{"y", "FP32", {-1}}});
 }
 
 Tensor Input(float value) {

@@ -20,19 +20,8 @@ Tensor Fixed(std::string name, DataType type, std::vector<int64_t> shape, std::v
   return tensor;
 }
 
-// BYTES data: per element a u32 LE length and the bytes.
-std::string BytesData(const std::vector<std::string>& elements) {
-  std::string data;
-  for (const std::string& element : elements) {
-    uint32_t length = static_cast<uint32_t>(element.size());
-    data.append(reinterpret_cast<const char*>(&length), 4);
-    data += element;
-  }
-  return data;
-}
-
 Tensor Bytes(std::string name, std::vector<int64_t> shape, const std::vector<std::string>& elements) {
-  return Tensor{std::move(name), DataType::kBytes, std::move(shape), BytesData(elements)};
+  return Tensor{std::move(name), DataType::kBytes, std::move(shape), BytesElements(elements)};
 }
 
 // One request of `n` rows with four inputs: FP32 [n,3], INT64 [n], BOOL [n]
@@ -160,7 +149,7 @@ TEST_F(ConcatTest, BytesElementsJoinInRequestOrder) {
   const Tensor& s = (*batch)[3];
   EXPECT_EQ(s.datatype, DataType::kBytes);
   EXPECT_EQ(s.shape, (std::vector<int64_t>{4, 2}));
-  EXPECT_EQ(s.data, BytesData({"s0r0a", "", "s1r0a", "", "s1r1a", "x", "s2r0a", ""}));
+  EXPECT_EQ(s.data, BytesElements({"s0r0a", "", "s1r0a", "", "s1r1a", "x", "s2r0a", ""}));
   EXPECT_TRUE(ValidateTensor(s).ok());
 }
 
@@ -210,7 +199,7 @@ TEST(ConcatErrorsTest, CountMismatchScalarsAndNullAreInvalid) {
 
 TEST(ConcatErrorsTest, BatchDimensionOverflowIsInvalid) {
   std::vector<Tensor> a = {Tensor{"x", DataType::kBytes, {INT64_MAX}, {}}};
-  std::vector<Tensor> b = {Tensor{"x", DataType::kBytes, {1}, BytesData({"z"})}};
+  std::vector<Tensor> b = {Tensor{"x", DataType::kBytes, {1}, BytesElements({"z"})}};
   Result<std::vector<Tensor>> batch = ConcatBatch({&a, &b});
   ASSERT_FALSE(batch.ok());
   EXPECT_EQ(batch.status().code(), Code::kInvalidArgument);

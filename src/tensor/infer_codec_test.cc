@@ -21,16 +21,6 @@ std::string Raw(const std::vector<T>& values) {
   return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
 }
 
-std::string BytesData(const std::vector<std::string>& elements) {
-  std::string data;
-  for (const std::string& element : elements) {
-    uint32_t length = static_cast<uint32_t>(element.size());
-    data.append(reinterpret_cast<const char*>(&length), 4);
-    data += element;
-  }
-  return data;
-}
-
 InferRequest MustDecode(std::string_view body, std::optional<uint64_t> header_length = {}) {
   Result<InferRequest> request = DecodeInferRequest(body, header_length);
   EXPECT_TRUE(request.ok()) << request.status().ToString() << "\nbody: " << body;
@@ -90,7 +80,7 @@ std::vector<Sample> JsonSamples() {
       {DataType::kBytes,
        {3},
        R"(["abc","","\u00e9\u0000\"x"])",
-       BytesData({"abc", "", std::string("\xc3\xa9\0\"x", 5)})},
+       BytesElements({"abc", "", std::string("\xc3\xa9\0\"x", 5)})},
   };
 }
 
@@ -121,7 +111,7 @@ TEST(DecodeInferRequest, NestedDataIsFlattened) {
   ASSERT_EQ(request.inputs.size(), 3u);
   EXPECT_EQ(request.inputs[0].data, Raw<int32_t>({1, 2, 3, 4, 5, 6}));
   EXPECT_EQ(request.inputs[1].data, Raw<int32_t>({1, 2, 3, 4}));
-  EXPECT_EQ(request.inputs[2].data, BytesData({"x", "y"}));
+  EXPECT_EQ(request.inputs[2].data, BytesElements({"x", "y"}));
 }
 
 TEST(DecodeInferRequest, FieldsInAnyOrderAndUnknownFieldsIgnored) {
@@ -175,7 +165,7 @@ TEST(DecodeInferRequest, EmptyIdIsStillAnId) {
 Tensor SampleTensor(DataType type) {
   Tensor tensor{"t_" + std::string(DataTypeName(type)), type, {2, 2}, {}};
   if (type == DataType::kBytes) {
-    tensor.data = BytesData({"a", std::string("\xff\0", 2), "", "xyz"});
+    tensor.data = BytesElements({"a", std::string("\xff\0", 2), "", "xyz"});
   } else {
     for (size_t i = 0; i < 4 * DataTypeSize(type); ++i)
       tensor.data += static_cast<char>(i * 37 + 1);
@@ -205,7 +195,7 @@ TEST(DecodeInferRequest, BinaryDataForEveryDatatype) {
 }
 
 TEST(DecodeInferRequest, MixedJsonAndBinaryInputsTakeBinaryInOrder) {
-  std::string first = Raw<int32_t>({1, 2}), third = BytesData({"hello", "x"});
+  std::string first = Raw<int32_t>({1, 2}), third = BytesElements({"hello", "x"});
   std::string json = R"({"inputs":[
       {"name":"a","datatype":"INT32","shape":[2],"parameters":{"binary_data_size":8}},
       {"name":"b","datatype":"FP32","shape":[1],"data":[2.5]},
@@ -244,7 +234,7 @@ TEST(DecodeRawBinaryInput, BytesBodyIsOneElement) {
   Result<Tensor> tensor = DecodeRawBinaryInput(body, "image", DataType::kBytes, {1});
   ASSERT_TRUE(tensor.ok()) << tensor.status().ToString();
   EXPECT_EQ(tensor->shape, (std::vector<int64_t>{1}));
-  EXPECT_EQ(tensor->data, BytesData({body}));
+  EXPECT_EQ(tensor->data, BytesElements({body}));
 }
 
 InferResponse ResponseWith(std::vector<Tensor> outputs) {
@@ -270,7 +260,7 @@ TEST(EncodeInferResponse, JsonBodyLayout) {
 
 TEST(EncodeInferResponse, IdParametersAndEscapes) {
   InferResponse response =
-      ResponseWith({Tensor{"o\"\n", DataType::kBytes, {2}, BytesData({"h\xc3\xa9", "\t\x01"})}});
+      ResponseWith({Tensor{"o\"\n", DataType::kBytes, {2}, BytesElements({"h\xc3\xa9", "\t\x01"})}});
   response.id = "req-\"7\"";
   response.has_id = true;
   response.parameters["note"] = "x";
@@ -369,8 +359,8 @@ TEST(EncodeInferResponse, PerOutputBinaryOverridesTheRequestDefault) {
 
 TEST(EncodeInferResponse, HalfFloatsAndNonUtf8BytesAlwaysGoBinary) {
   Tensor half = SampleTensor(DataType::kFp16), bf16 = SampleTensor(DataType::kBf16);
-  Tensor text{"text", DataType::kBytes, {1}, BytesData({"ok"})};
-  Tensor blob{"blob", DataType::kBytes, {2}, BytesData({"ok", "\xc3"})};
+  Tensor text{"text", DataType::kBytes, {1}, BytesElements({"ok"})};
+  Tensor blob{"blob", DataType::kBytes, {2}, BytesElements({"ok", "\xc3"})};
   EncodedBody encoded = EncodeInferResponse(ResponseWith({half, text, bf16, blob}), InferRequest{});
   ASSERT_TRUE(encoded.json_length.has_value());
   nlohmann::json parsed = nlohmann::json::parse(encoded.body.substr(0, *encoded.json_length));

@@ -81,6 +81,16 @@ double ReadElement(DataType type, const char* p) {
 
 }  // namespace
 
+std::string BytesElements(const std::vector<std::string>& elements) {
+  std::string data;
+  for (const std::string& element : elements) {
+    uint32_t length = static_cast<uint32_t>(element.size());
+    data.append(reinterpret_cast<const char*>(&length), 4);
+    data += element;
+  }
+  return data;
+}
+
 std::vector<double> TensorValues(const Tensor& tensor) {
   size_t size = DataTypeSize(tensor.datatype);
   std::vector<double> values;

@@ -55,6 +55,9 @@ struct Tensor {
 // "[2,3]": a shape as messages show it.
 std::string ShapeString(const std::vector<int64_t>& shape);
 
+// BYTES tensor data holding `elements` (each a u32 LE length, then its bytes).
+std::string BytesElements(const std::vector<std::string>& elements);
+
 // The elements as doubles, for comparisons and reports: BOOL as 0/1, FP16
 // and BF16 widened, 64-bit integers rounded to the nearest double. Empty
 // for BYTES.

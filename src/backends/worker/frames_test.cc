@@ -34,16 +34,6 @@ Tensor Make(std::string name, DataType type, std::vector<int64_t> shape, std::st
   return Tensor{std::move(name), type, std::move(shape), std::move(data)};
 }
 
-std::string Bytes(std::initializer_list<std::string> items) {
-  std::string out;
-  for (const std::string& item : items) {
-    auto length = static_cast<uint32_t>(item.size());
-    out.append(reinterpret_cast<const char*>(&length), 4);
-    out += item;
-  }
-  return out;
-}
-
 // A raw frame: payload = type, header length, header, rest.
 std::string RawFrame(uint8_t type, const std::string& header, const std::string& rest) {
   std::string payload(1, static_cast<char>(type));
@@ -61,7 +51,7 @@ TEST(FramesTest, EveryDatatypeRoundTripsInline) {
     auto type = static_cast<DataType>(t);
     std::string data;
     if (type == DataType::kBytes) {
-      data = Bytes({"a", "", std::string("\0\xff", 2)});
+      data = BytesElements({"a", "", std::string("\0\xff", 2)});
     } else {
       for (size_t i = 0; i < 3 * DataTypeSize(type); ++i)
         data.push_back(static_cast<char>(i * 7 + t));
