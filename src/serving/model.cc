@@ -232,13 +232,9 @@ void Model::Submit(InferJob job) {
   in_flight_.fetch_add(1, std::memory_order_relaxed);
   queue_.push_back(std::move(job));
   // A batching thread waits for its batch to fill or its delay to pass; it
-  // needs waking only for a first request or a full batch (requests have
-  // at least one row each). Waking it per request would make it preempt
-  // the event loop for nothing.
-  const BatchingConfig& batching = servable_->manifest.batching;
-  size_t full = batching.preferred_batch_sizes.empty() ? batching.max_batch_size
-                                                       : batching.preferred_batch_sizes.back();
-  bool wake = !batched_ || queue_.size() == 1 || queue_.size() >= full;
+  // needs waking only for a first request or a full batch. Waking it per
+  // request would make it preempt the event loop for nothing.
+  bool wake = !batched_ || queue_.size() == 1 || QueuedRowsLocked() >= FullBatchRows();
   lock.unlock();
   // All: a thread whose instance is busy (on an event loop) ignores the
   // wake-up, so notify_one could pick it and leave the job waiting.

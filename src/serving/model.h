@@ -147,6 +147,10 @@ class Model {
   void CutToPreferredSize(std::vector<InferJob>& jobs, int64_t rows);
   // kInvalidArgument when `job` cannot be batched (see Submit).
   Status CheckBatchable(const InferJob& job) const;
+  // Rows that make a batch worth running at once: max_batch_size, or the
+  // largest preferred batch size.
+  int64_t FullBatchRows() const;
+  int64_t QueuedRowsLocked() const;  // REQUIRES(mutex_)
   // Calls job.done; `accepted`: the job was counted in in_flight_.
   void Finish(InferJob& job, InferOutcome outcome, bool accepted);
   void CheckInstancesAlive();

@@ -43,6 +43,18 @@ Status Model::CheckBatchable(const InferJob& job) const {
   return Status::Ok();
 }
 
+int64_t Model::FullBatchRows() const {
+  const BatchingConfig& batching = servable_->manifest.batching;
+  return batching.preferred_batch_sizes.empty() ? batching.max_batch_size
+                                                : batching.preferred_batch_sizes.back();
+}
+
+int64_t Model::QueuedRowsLocked() const {
+  int64_t rows = 0;
+  for (const InferJob& job : queue_) rows += Rows(job);
+  return rows;
+}
+
 void Model::BatchLoop(Slot* slot) {
   std::unique_lock lock(mutex_);
   while (true) {
@@ -71,9 +83,7 @@ std::vector<InferJob> Model::TakeBatch(std::unique_lock<std::mutex>& lock) {
     }
     return rows;
   };
-  const int64_t full = batching.preferred_batch_sizes.empty()
-                           ? max_rows
-                           : static_cast<int64_t>(batching.preferred_batch_sizes.back());
+  const int64_t full = FullBatchRows();
   Clock::time_point until = first.submitted + std::chrono::microseconds(batching.max_queue_delay_us);
   while (!stopping_ && compatible_rows() < full && Clock::now() < until) {
     work_.wait_until(lock, until);
