@@ -1,19 +1,23 @@
 // orrery-bench-backend: the in-process cost of one Infer() call through
 // Orrery's own backend code, without HTTP, JSON or the serving core.
 //
-//   orrery-bench-backend PACKAGE_DIR [--trusted] [--calls N] [--warmup N] [--data v1,v2,...]
+//   orrery-bench-backend PACKAGE_DIR [--trusted] [--batch N] [--calls N] [--warmup N]
+//                        [--data v1,v2,...]
 //
 // Reads PACKAGE_DIR/orrery.yaml (ParseManifest), loads the backend it names
 // (FindBackend(manifest.backend)->Load; --trusted sets LoadContext.trusted,
 // as `orrery serve --trusted-native` does, so a native servable runs in this
 // process rather than in a sandboxed worker), builds one FP32 input per signature
-// input with shape [1, d...] (the -1 dimensions set to 1) filled from --data
-// (default: element i = i/8 - 1, cycled), runs --warmup calls, then times
-// --calls calls (20000) one by one with steady_clock on the calling thread.
-// Prints one JSON line: {"backend", "trusted", "in_process", "calls", "warmup",
-// "median_us", "p90_us", "p99_us", "mean_us", "min_us", "outputs": [{"name",
-// "datatype", "shape", "data"}]} (outputs of the last call, for the caller to
-// check). Exit 1 with a message on any error (an unknown flag included).
+// input with shape [1, d...] (the -1 dimensions set to 1; with --batch N the
+// first dimension, which must then be -1, set to N: N rows) filled from --data
+// (default: element i = i/8 - 1; either cycled over the whole tensor, so with
+// --data of one row's length every row is that row), runs --warmup calls, then
+// times --calls calls (20000) one by one with steady_clock on the calling thread.
+// Prints one JSON line: {"backend", "trusted", "in_process", "batch", "calls",
+// "warmup", "median_us", "p90_us", "p99_us", "mean_us", "min_us",
+// "rows_per_second" (batch * 1e6 / median_us), "outputs": [{"name", "datatype",
+// "shape", "data"}]} (outputs of the last call, for the caller to check).
+// Exit 1 with a message on any error (an unknown flag included).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -51,10 +55,11 @@ std::vector<float> ParseFloats(const std::string& text) {
 int main(int argc, char** argv) {
   using namespace orrery;
   if (argc < 2) {
-    Fail("usage: orrery-bench-backend PACKAGE_DIR [--trusted] [--calls N] [--warmup N] [--data v,...]");
+    Fail("usage: orrery-bench-backend PACKAGE_DIR [--trusted] [--batch N] [--calls N] [--warmup N] "
+         "[--data v,...]");
   }
   std::filesystem::path dir = argv[1];
-  long calls = 20000, warmup = 1000;
+  long calls = 20000, warmup = 1000, batch = 1;
   bool trusted = false;
   std::vector<float> data;
   for (int i = 2; i < argc; ++i) {
@@ -63,14 +68,18 @@ int main(int argc, char** argv) {
       trusted = true;
       continue;
     }
-    if (flag != "--calls" && flag != "--warmup" && flag != "--data") Fail("unknown flag " + flag);
+    if (flag != "--calls" && flag != "--warmup" && flag != "--data" && flag != "--batch") {
+      Fail("unknown flag " + flag);
+    }
     if (i + 1 >= argc) Fail(flag + " needs a value");
     const char* value = argv[++i];
     if (flag == "--calls") calls = std::atol(value);
     else if (flag == "--warmup") warmup = std::atol(value);
+    else if (flag == "--batch") batch = std::atol(value);
     else data = ParseFloats(value);
   }
   if (calls < 1) Fail("--calls must be >= 1");
+  if (batch < 1) Fail("--batch must be >= 1");
 
   std::ifstream file(dir / kManifestFileName, std::ios::binary);
   if (!file) Fail("cannot read " + (dir / kManifestFileName).string());
@@ -99,10 +108,14 @@ int main(int argc, char** argv) {
     Tensor tensor;
     tensor.name = spec.name;
     tensor.datatype = DataType::kFp32;
+    if (batch != 1 && (spec.shape.empty() || spec.shape[0] >= 0)) {
+      Fail("--batch: input " + spec.name + " has no -1 first dimension");
+    }
     int64_t count = 1;
-    for (int64_t d : spec.shape) {
-      tensor.shape.push_back(d < 0 ? 1 : d);
-      count *= d < 0 ? 1 : d;
+    for (size_t k = 0; k < spec.shape.size(); ++k) {
+      int64_t d = spec.shape[k] >= 0 ? spec.shape[k] : k == 0 ? batch : 1;
+      tensor.shape.push_back(d);
+      count *= d;
     }
     std::vector<float> values(count);
     for (int64_t i = 0; i < count; ++i) {
@@ -138,10 +151,11 @@ int main(int argc, char** argv) {
   auto pct = [&](double p) { return us[std::min<size_t>(us.size() - 1, static_cast<size_t>(p * us.size()))]; };
 
   nlohmann::json result = {{"backend", manifest->backend}, {"trusted", trusted},
-                           {"in_process", backend->InProcess(context)},
+                           {"in_process", backend->InProcess(context)}, {"batch", batch},
                            {"calls", calls}, {"warmup", warmup},
                            {"median_us", pct(0.5)}, {"p90_us", pct(0.9)}, {"p99_us", pct(0.99)},
-                           {"mean_us", mean}, {"min_us", us.front()}};
+                           {"mean_us", mean}, {"min_us", us.front()},
+                           {"rows_per_second", batch * 1e6 / pct(0.5)}};
   nlohmann::json outputs = nlohmann::json::array();
   for (const Tensor& tensor : *out) {
     std::vector<float> values(tensor.data.size() / sizeof(float));

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
-"""Orrery inference-serving benchmark: overhead, per-request latency, peers (stdlib only).
+"""Orrery inference-serving benchmark: overhead, per-request latency, peers, batching (stdlib only).
 
-    /usr/bin/python3 bench/serving.py [--quick] [--bench overhead|latency|peer ...]
+    /usr/bin/python3 bench/serving.py [--quick] [--bench overhead|latency|peer|batching ...]
 
 Builds nothing. Makes its test models at run time in a temp dir (with Debian's torch, in a
 subprocess), starts one `orrery serve` per `--orrery-threads` value (pinned to CPU 0, each on its
@@ -28,6 +28,17 @@ rotating per repetition):
      linear16; TorchScript as information), <= 60 us (Python).
   3. peer: examples/digits-mlp-torchscript served by Flask (threaded dev server), FastAPI +
      uvicorn and Orrery, same wrk load. Bars: Orrery >= 20 x the best peer, and a lower p99.
+  4. batching: the digits MLP is published twice on every server: `digits-mlp-torchscript` as
+     is (its manifest's `batching`, e.g. max_batch_size 32, max_queue_delay_us 200) and
+     `digits-mlp-nobatch` (the same files; the manifest without `batching`, renamed, examples
+     kept). Rows: wrk -t1 -c32 -d10s and -c1 (the latency duration) on each; req/s, p50, p99,
+     cpu us/req and the mean batch size during the run (the deltas of the _sum and _count of
+     orrery_inference_batch_size in /metrics, read before and after each run: rows per backend
+     call). The raw backend: orrery-bench-backend --batch <max_batch_size> on the package (one
+     Infer() of [32, 64], every row the checked example), pinned to the server CPU: rows/s.
+     Bars: batching req/s >= 3 x no batching (c32); batching req/s >= 0.7 x the raw backend's
+     rows/s at max_batch_size; p50 at c1 with batching <= p50 without + max_queue_delay_us + 10%
+     of p50 without. A binary without --batch is skipped (a failed check: rebuild it).
 
 Prints a table with the bars and PASS/FAIL and writes bench/out/serving-<UTC timestamp>.json.
 Exit status 1 when a check failed (a wrong answer, a non-2xx answer under load, a failed start).
@@ -56,6 +67,9 @@ PY = "/usr/bin/python3"  # Debian's interpreter: torch, numpy, flask, fastapi (s
 TENANT = "bench"
 NATIVE = "linear16-native"                  # the native servable's name (trusted: in process)
 NATIVE_LIB = "liborrery-bench-linear16.so"  # its plugin's file name in the package
+DIGITS = "digits-mlp-torchscript"           # the example as is (its manifest asks for batching)
+NOBATCH = "digits-mlp-nobatch"              # the same files, manifest without `batching`
+SHORT = {DIGITS: "digits", NOBATCH: "digits-nobatch"}  # names in Orrery.ready and the rows
 X16 = [i / 8.0 - 1.0 for i in range(16)]  # exact in FP32 and short in JSON
 TOL = 1e-4
 
@@ -64,13 +78,17 @@ BARS = {
     "inproc_overhead_us": 25.0,   # server-side overhead at p50, in-process (native) backend
     "py_overhead_us": 60.0,       # server-side overhead at p50, Python backend
     "peer_ratio": 20.0,           # Orrery req/s >= 20 x max(Flask, FastAPI)
+    "batching_speedup": 3.0,      # digits MLP req/s at c32: batching >= 3 x without batching
+    "batching_vs_backend": 0.7,   # ... and >= 0.7 x the raw backend's rows/s at max_batch_size
+    "batching_p50_slack": 0.10,   # p50 at c1: batching <= without + max_queue_delay_us + 10% of without
 }
 
-# Runs in a subprocess with Debian's torch: makes linear16 and computes expected answers.
+# Runs in a subprocess with Debian's torch: makes linear16, computes expected answers and writes
+# the no-batching digits manifest.
 PREP_SCRIPT = r"""
 import json, os, struct, sys
 import torch, yaml
-out_dir, digits_dir, x16 = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+out_dir, digits_dir, x16, nobatch_name = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
 torch.manual_seed(0)
 eager = torch.nn.Linear(16, 16).eval()
 linear = torch.jit.script(eager)
@@ -91,12 +109,19 @@ dx = example["inputs"]["input"]["data"]
 digits = torch.jit.load(os.path.join(digits_dir, "model.pt")).eval()
 with torch.no_grad():
     dy = digits(torch.tensor([dx], dtype=torch.float32))
+# The digits MLP without batching: the same manifest (examples included), `batching` removed and
+# the name changed; the caller copies the other files beside it.
+nobatch = {k: v for k, v in manifest.items() if k != "batching"}
+nobatch["name"] = nobatch_name
+os.makedirs(os.path.join(out_dir, nobatch_name))
+with open(os.path.join(out_dir, nobatch_name, "orrery.yaml"), "w") as f:
+    yaml.safe_dump(nobatch, f, sort_keys=False, width=100)
 print(json.dumps({
     "torch": torch.__version__,
     "linear16": {"input": x16, "output": y[0].tolist()},
     "digits": {"input": dx, "output": dy[0].tolist(),
                "manifest_output": example["outputs"]["logits"]["data"],
-               "tolerance": example.get("tolerance", 1e-4)},
+               "tolerance": example.get("tolerance", 1e-4), "batching": manifest.get("batching")},
 }))
 """
 
@@ -413,6 +438,21 @@ def check_v2(server, model, body, out_name, want):
     return data, head
 
 
+def batch_metrics(server, servable):
+    """(rows, backend calls) so far of the servable's `orrery_inference_batch_size` histogram
+    (its _sum and _count in /metrics, summed over versions), or None when /metrics has none."""
+    status, data, _ = Client(server.port, server.reader).request("GET", "/metrics")
+    if status != 200:
+        return None
+    label = 'servable="%s/%s"' % (TENANT, servable)
+    found = {}
+    for line in data.decode(errors="replace").splitlines():
+        m = re.match(r"orrery_inference_batch_size_(sum|count)\{([^}]*)\} (\d+)$", line)
+        if m and label in m.group(2).split(","):
+            found[m.group(1)] = found.get(m.group(1), 0) + int(m.group(3))
+    return (found["sum"], found["count"]) if len(found) == 2 else None
+
+
 # ----------------------------------------------------------------------- wrk
 UNIT_US = {"us": 1.0, "ms": 1e3, "s": 1e6, "m": 60e6}
 
@@ -440,10 +480,13 @@ def parse_wrk(text):
 
 
 class Target:
-    """One thing wrk loads: a URL, a Lua script (method, body, headers), the server's PIDs."""
+    """One thing wrk loads: a URL, a Lua script (method, body, headers), the server's PIDs; with
+    `batches`, a function returning (rows, backend calls) so far (from /metrics), read around each
+    recorded run for the mean batch size."""
 
-    def __init__(self, key, label, port, path, tmp, pids, method="POST", body=None, headers=None):
-        self.key, self.label, self.pids = key, label, pids
+    def __init__(self, key, label, port, path, tmp, pids, method="POST", body=None, headers=None,
+                 batches=None):
+        self.key, self.label, self.pids, self.batches = key, label, pids, batches
         self.url = "http://127.0.0.1:%d%s" % (port, path)
         self.lua = tmp / ("wrk-%s.lua" % re.sub(r"[^A-Za-z0-9_.-]", "_", key))
         lines = ['wrk.method = "%s"' % method]
@@ -458,6 +501,8 @@ class Target:
 def run_wrk(target, connections, duration_s, cpu, record=True):
     args = pinned(cpu, ["wrk", "-t1", "-c%d" % connections, "-d%ds" % duration_s, "--latency",
                         "-s", target.lua, target.url])
+    # /metrics is read outside the CPU meter's window.
+    before = target.batches() if record and target.batches else None
     meter = CpuMeter(target.pids)
     t0 = time.perf_counter()
     r = run_cmd(args, timeout=duration_s + 60)
@@ -465,6 +510,11 @@ def run_wrk(target, connections, duration_s, cpu, record=True):
     res = parse_wrk(r.stdout)
     if record:
         server_cpu = meter.read_s()
+        after = target.batches() if before else None
+        if before and after:
+            rows, calls = after[0] - before[0], after[1] - before[1]
+            res["batch_rows"], res["batch_calls"] = rows, calls
+            res["mean_batch_size"] = round(rows / calls, 2) if calls else None
         res["server_cpu_s"] = round(server_cpu, 3)
         if res.get("requests"):
             res["server_cpu_us_per_req"] = round(server_cpu * 1e6 / res["requests"], 2)
@@ -490,13 +540,14 @@ def measure(targets, connections, duration_s, runs, cpu, warmup_s, checks, tag):
             bad = r.get("error") or (("%d non-2xx answers" % r["non_2xx"]) if r.get("non_2xx") else None)
             if bad:
                 checks.append("%s %s rep %d: %s" % (tag, t.key, rep, bad))
-            print("  %-34s rep %d  %9.1f req/s  p50 %8.1f us  p99 %8.1f us%s" % (
+            print("  %-34s rep %d  %9.1f req/s  p50 %8.1f us  p99 %8.1f us%s%s" % (
                 t.key, rep, r.get("req_per_s") or 0, r.get("p50_us") or 0, r.get("p99_us") or 0,
+                "  mean batch %.2f" % r["mean_batch_size"] if r.get("mean_batch_size") else "",
                 "  ERROR " + bad[:100] if bad else ""), flush=True)
     for key, entry in out.items():
         ok = [r for r in entry["runs"] if not r.get("error")]
         for field in ("req_per_s", "p50_us", "p75_us", "p90_us", "p99_us", "avg_us", "max_us",
-                      "server_cpu_us_per_req"):
+                      "server_cpu_us_per_req", "mean_batch_size"):
             vals = [r[field] for r in ok if r.get(field) is not None]
             entry["median_" + field] = median(vals) if vals else None
         entry["socket_errors_total"] = sum(sum(r.get("socket_errors", {}).values()) for r in entry["runs"])
@@ -743,7 +794,7 @@ def bench_peer(ctx):
     for s in ctx.servers:
         if "digits" in s.ready:
             targets.append(Target("orrery-t%d digits" % s.threads, "Orrery /infer, --threads %d" % s.threads,
-                                  s.port, "/v2/models/%s/digits-mlp-torchscript/infer" % TENANT, ctx.tmp,
+                                  s.port, "/v2/models/%s/%s/infer" % (TENANT, DIGITS), ctx.tmp,
                                   [s.proc.pid], body=ctx.digits_req, headers=ctx.v2_headers(s)))
     print("\n3. peer: wrk -t1 -c%d -d%ds, %d runs ..." % (a.connections, a.duration, a.runs), flush=True)
     res = measure(targets, a.connections, a.duration, a.runs, a.client_cpu, a.warmup, ctx.checks, "peer")
@@ -770,6 +821,90 @@ def bench_peer(ctx):
         out["orrery_p99_us"] = res[best_ours]["median_p99_us"]
         out["min_peer_p99_us"] = min(res[k]["median_p99_us"] for k in peers if res[k]["median_p99_us"])
     return out
+
+
+def direct_batch(ctx, pkg, batch):
+    """orrery-bench-backend --batch N on the digits package: the raw backend's rows/s at N rows."""
+    a = ctx.args
+    dg = ctx.expected["digits"]
+    if not a.backend_direct.exists():
+        ctx.checks.append("batching: no %s (build target orrery-bench-backend)" % a.backend_direct)
+        return {"error": "binary missing: %s" % a.backend_direct}
+    # --batch right after the package, like --trusted: a binary without it answers "unknown flag".
+    runs = []
+    for rep in range(a.runs):
+        r = run_cmd(pinned(a.server_cpu, [a.backend_direct, pkg, "--batch", batch, "--calls", a.direct_calls,
+                                          "--data", ",".join(repr(v) for v in dg["input"])]), timeout=600)
+        if r.returncode != 0:
+            if "unknown flag --batch" in r.stderr:
+                msg = "skipped: orrery-bench-backend has no --batch (rebuild orrery-bench-backend)"
+                ctx.checks.append("batching direct backend: " + msg)
+                return {"error": msg}
+            ctx.checks.append("batching direct backend: %s" % r.stderr[-300:])
+            return {"error": r.stderr[-500:]}
+        out = json.loads(r.stdout)
+        got = flatten(out["outputs"][0]["data"])
+        if out.get("batch") != batch or not close_to(got, dg["output"] * batch):
+            ctx.checks.append("batching direct backend: wrong answer (batch %s) %s" % (out.get("batch"), got[:4]))
+            return {"error": "wrong answer"}
+        del out["outputs"]
+        runs.append(out)
+        print("  direct torchscript --batch %d (C++ Infer) rep %d: median %.2f us per call, %.0f rows/s"
+              % (batch, rep, out["median_us"], out["rows_per_second"]), flush=True)
+    return {"runs": runs, "batch": batch, "median_us": median([r["median_us"] for r in runs]),
+            "rows_per_second": median([r["rows_per_second"] for r in runs]),
+            "how": "orrery-bench-backend --batch %d: FindBackend(\"torchscript\")->Load()->Infer() of [%d, 64] "
+                   "(every row the checked example), %d calls, pinned to CPU %s; rows/s = %d x 1e6 / median us"
+                   % (batch, batch, a.direct_calls, a.server_cpu, batch)}
+
+
+def bench_batching(ctx):
+    """Part 4: the digits MLP with its manifest's batching vs the same files without it."""
+    a = ctx.args
+    cfg = ctx.expected["digits"].get("batching") or {}
+    max_batch = int(cfg.get("max_batch_size") or 0)
+    delay_us = float(cfg.get("max_queue_delay_us") or 0)
+    if not max_batch:
+        ctx.checks.append("batching: %s's manifest has no batching (max_batch_size)" % DIGITS)
+    print("\n4. batching: %s (batching %s) vs %s; direct call ..." % (DIGITS, cfg, NOBATCH), flush=True)
+    direct = direct_batch(ctx, ctx.tmp / DIGITS, max_batch or 32)
+    targets = []
+    for s in ctx.servers:
+        for kind, name in (("batching", DIGITS), ("nobatch", NOBATCH)):
+            if SHORT[name] not in s.ready:
+                continue
+            targets.append(Target("orrery-t%d %s" % (s.threads, kind), "Orrery /infer %s (%s), --threads %d" % (
+                name, "manifest batching" if kind == "batching" else "no batching", s.threads), s.port,
+                "/v2/models/%s/%s/infer" % (TENANT, name), ctx.tmp, [s.proc.pid], body=ctx.digits_req,
+                headers=ctx.v2_headers(s), batches=lambda s=s, name=name: batch_metrics(s, name)))
+    if not targets:
+        ctx.checks.append("batching: skipped, the digits MLP did not load")
+        return None
+    print("4. batching: wrk -t1 -c%d -d%ds, %d runs ..." % (a.connections, a.duration, a.runs), flush=True)
+    thr = measure(targets, a.connections, a.duration, a.runs, a.client_cpu, a.warmup, ctx.checks,
+                  "batching c%d" % a.connections)
+    print("4. batching: wrk -t1 -c1 -d%ds, %d runs ..." % (a.latency_duration, a.runs), flush=True)
+    one = measure(targets, 1, a.latency_duration, a.runs, a.client_cpu, a.warmup, ctx.checks, "batching c1")
+    rows_s = direct.get("rows_per_second")
+    by_server = {}
+    for s in ctx.servers:
+        b, n = "orrery-t%d batching" % s.threads, "orrery-t%d nobatch" % s.threads
+        if b not in thr or n not in thr:
+            continue
+        rb, rn = thr[b]["median_req_per_s"], thr[n]["median_req_per_s"]
+        pb, pn = one[b]["median_p50_us"], one[n]["median_p50_us"]
+        by_server["orrery-t%d" % s.threads] = {
+            "threads": s.threads, "batching_req_per_s": rb, "nobatch_req_per_s": rn,
+            "speedup": rb / rn if rb and rn else None,
+            "mean_batch_size": thr[b]["median_mean_batch_size"],
+            "batching_cpu_us_per_req": thr[b]["median_server_cpu_us_per_req"],
+            "nobatch_cpu_us_per_req": thr[n]["median_server_cpu_us_per_req"],
+            "vs_backend": rb / rows_s if rb and rows_s else None,
+            "p50_c1_batching_us": pb, "p50_c1_nobatch_us": pn,
+            "p50_c1_limit_us": pn * (1 + BARS["batching_p50_slack"]) + delay_us if pn is not None else None}
+    return {"model": "examples/" + DIGITS, "nobatch_servable": NOBATCH, "batching": cfg,
+            "connections": a.connections, "duration_s": a.duration, "latency_duration_s": a.latency_duration,
+            "runs": a.runs, "throughput": thr, "one_connection": one, "direct": direct, "by_server": by_server}
 
 
 # -------------------------------------------------------------------- report
@@ -812,6 +947,38 @@ def bars(res):
         o, p = pe.get("orrery_p99_us"), pe.get("min_peer_p99_us")
         rows.append(("3. Orrery p99 < every peer's p99", "%.0f us vs %.0f us" % (o, p) if o and p else "n/a",
                      "lower", None if not (o and p) else o < p))
+    ba = res.get("batching")
+    if ba:
+        bs = ba["by_server"]
+        cfg = ba["batching"] or {}
+        # Each bar at its best thread count, like parts 1 and 2.
+        cands = [k for k in bs if bs[k]["speedup"]]
+        best = max(cands, key=lambda k: bs[k]["speedup"]) if cands else None
+        v = bs[best] if best else None
+        rows.append(("4. digits MLP req/s, batching / no batching (c%d; %s)" % (ba["connections"], best or
+                                                                              "not measured"),
+                     "%.2fx (batch %s)" % (v["speedup"], fmt(v["mean_batch_size"], "%.1f")) if v else "n/a",
+                     ">= %.0fx" % BARS["batching_speedup"],
+                     None if not v else v["speedup"] >= BARS["batching_speedup"]))
+        d = ba["direct"]
+        cands = [k for k in bs if bs[k]["vs_backend"]]
+        best = max(cands, key=lambda k: bs[k]["vs_backend"]) if cands else None
+        v = bs[best] if best else None
+        rows.append(("4. batching req/s / raw backend rows/s at batch %s (%s)" % (
+                        d.get("batch", cfg.get("max_batch_size")),
+                        best or ("not measured: no raw backend" if d.get("error") else "not measured")),
+                     "%.3f (of %.0f/s)" % (v["vs_backend"], d["rows_per_second"]) if v else "n/a",
+                     ">= %.2f" % BARS["batching_vs_backend"],
+                     None if not v else v["vs_backend"] >= BARS["batching_vs_backend"]))
+        cands = [k for k in bs if bs[k]["p50_c1_batching_us"] is not None and bs[k]["p50_c1_limit_us"] is not None]
+        best = min(cands, key=lambda k: bs[k]["p50_c1_batching_us"] - bs[k]["p50_c1_limit_us"]) if cands else None
+        v = bs[best] if best else None
+        rows.append(("4. p50 c1, batching <= no batching + %s us + %.0f%% (%s)" % (
+                        fmt(cfg.get("max_queue_delay_us"), "%s"), BARS["batching_p50_slack"] * 100,
+                        best or "not measured"),
+                     "%.1f us (no b. %.1f)" % (v["p50_c1_batching_us"], v["p50_c1_nobatch_us"]) if v else "n/a",
+                     "<= %.0f us" % v["p50_c1_limit_us"] if v else "",
+                     None if not v else v["p50_c1_batching_us"] <= v["p50_c1_limit_us"]))
     return rows
 
 
@@ -861,6 +1028,34 @@ def print_table(res):
         if pe.get("ratio"):
             print("  Orrery / best peer: %.1fx req/s (%s / %s); by server CPU per request: %s" % (
                 pe["ratio"], pe["best_orrery"], pe["best_peer"], fmt(pe.get("cpu_capacity_ratio"), "%.1fx")))
+    ba = res.get("batching")
+    if ba:
+        print("\n== 4. Batching: digits MLP, %s (manifest batching %s) vs %s (no batching), wrk -t1 -c%d -d%ds "
+              "and -c1 -d%ds, medians of %d ==" % (DIGITS, json.dumps(ba["batching"], separators=(",", ":")),
+                                                   NOBATCH, ba["connections"], ba["duration_s"],
+                                                   ba["latency_duration_s"], ba["runs"]))
+        rows4 = [("%s c%d" % (k, ba["connections"]), e) for k, e in ba["throughput"].items()] + \
+                [("%s c1" % k, e) for k, e in ba["one_connection"].items()]
+        w = max([24] + [len(k) for k, _ in rows4])
+        print("%-*s %9s %8s %8s %8s %9s %10s" % (w, "", "req/s", "p50 us", "p90 us", "p99 us", "cpu us/req",
+                                                 "mean batch"))
+        for key, e in rows4:
+            print("%-*s %9s %8s %8s %8s %9s %10s" % (
+                w, key, fmt(e["median_req_per_s"]), fmt(e["median_p50_us"]), fmt(e["median_p90_us"]),
+                fmt(e["median_p99_us"]), fmt(e["median_server_cpu_us_per_req"]),
+                fmt(e.get("median_mean_batch_size"), "%.2f")))
+        d = ba["direct"]
+        print("  raw backend: %s" % ("median %.2f us per call, %.0f rows/s  (%s)" % (
+            d["median_us"], d["rows_per_second"], d["how"]) if "rows_per_second" in d
+            else "ERROR " + d.get("error", "")[:200]))
+        for key, v in ba["by_server"].items():
+            print("  %s: batching / no batching %s req/s at c%d (mean batch %s); batching / raw backend %s; "
+                  "p50 c1 %s vs %s us (limit %s)" % (
+                      key, fmt(v["speedup"], "%.2fx"), ba["connections"], fmt(v["mean_batch_size"], "%.2f"),
+                      fmt(v["vs_backend"], "%.3f"), fmt(v["p50_c1_batching_us"]), fmt(v["p50_c1_nobatch_us"]),
+                      fmt(v["p50_c1_limit_us"])))
+        print("  mean batch: rows / backend calls of the servable during the run, from the _sum and _count "
+              "of orrery_inference_batch_size in /metrics (none without batching)")
     rows = bars(res)
     if rows:
         print("\n== Bars ==")
@@ -880,8 +1075,8 @@ class Ctx:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 run of 2 s per target")
-    ap.add_argument("--bench", action="append", choices=["overhead", "latency", "peer"],
-                    help="sub-benchmark to run, repeatable (default: all three)")
+    ap.add_argument("--bench", action="append", choices=["overhead", "latency", "peer", "batching"],
+                    help="sub-benchmark to run, repeatable (default: all four)")
     ap.add_argument("--orrery", type=Path, default=None,
                     help="orrery binary (default build-bench/orrery, else build/orrery)")
     ap.add_argument("--backend-direct", type=Path, default=REPO / "build-bench" / "bench" / "orrery-bench-backend",
@@ -908,7 +1103,7 @@ def main():
     ap.add_argument("--tmp-root", default=None)
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, models, configs)")
     args = ap.parse_args()
-    args.bench = args.bench or ["overhead", "latency", "peer"]
+    args.bench = args.bench or ["overhead", "latency", "peer", "batching"]
     args.runs = args.runs or (1 if args.quick else 3)
     args.duration = args.duration or (2 if args.quick else 10)
     args.latency_duration = args.latency_duration or (2 if args.quick else 5)
@@ -947,8 +1142,8 @@ def main():
     t_start = time.perf_counter()
     try:
         print("making models in %s ..." % ctx.tmp, flush=True)
-        r = run_cmd([PY, "-c", PREP_SCRIPT, ctx.tmp, REPO / "examples" / "digits-mlp-torchscript",
-                     json.dumps(X16)], timeout=300)
+        r = run_cmd([PY, "-c", PREP_SCRIPT, ctx.tmp, REPO / "examples" / DIGITS, json.dumps(X16), NOBATCH],
+                    timeout=300)
         if r.returncode != 0:
             raise RuntimeError("making models: " + r.stderr[-1500:])
         ctx.expected = json.loads(r.stdout)
@@ -984,8 +1179,13 @@ def main():
             nat = None
             ctx.checks.append("%s: no plugin %s (build target orrery-bench-linear16, or pass --native-plugin)"
                               % (NATIVE, args.native_plugin))
-        digits_dir = ctx.tmp / "digits-mlp-torchscript"
-        shutil.copytree(REPO / "examples" / "digits-mlp-torchscript", digits_dir)
+        digits_dir = ctx.tmp / DIGITS
+        shutil.copytree(REPO / "examples" / DIGITS, digits_dir)
+        # The same MLP without batching (part 4): the prep step wrote its manifest; the files.
+        nobatch_dir = ctx.tmp / NOBATCH
+        for f in digits_dir.iterdir():
+            if f.name != "orrery.yaml":
+                shutil.copyfile(f, nobatch_dir / f.name)
         ctx.native_pkg = nat
 
         ctx.linear_req = v2_body("x", X16, [1, 16])
@@ -997,7 +1197,8 @@ def main():
         packages = [("linear16", lin, "y", ctx.expected["linear16"]["output"], ctx.linear_req),
                     (NATIVE, nat, "y", ctx.expected["linear16"]["output"], ctx.linear_req),
                     ("identity16", ident, "y", X16, ctx.identity_req),
-                    ("digits-mlp-torchscript", digits_dir, "logits", dg["output"], ctx.digits_req)]
+                    (DIGITS, digits_dir, "logits", dg["output"], ctx.digits_req),
+                    (NOBATCH, nobatch_dir, "logits", dg["output"], ctx.digits_req)]
         packages = [p for p in packages if p[1] is not None]
         answers = {}
         server_args = ["--trusted-native", "%s/%s" % (TENANT, NATIVE)] + list(args.server_arg)
@@ -1007,7 +1208,7 @@ def main():
             ctx.servers.append(s)
             print("orrery --threads %d: pid %d, port %d" % (t, s.proc.pid, s.port), flush=True)
             for name, pkg, out_name, want, req in packages:
-                short = {"digits-mlp-torchscript": "digits"}.get(name, name)
+                short = SHORT.get(name, name)
                 try:
                     load_s = s.publish_and_load(name, pkg)
                     data, head = check_v2(s, name, req, out_name, want)
@@ -1040,6 +1241,8 @@ def main():
                     ctx.checks.append("%s: skipped, linear16 did not load" % part)
         if "peer" in args.bench:
             res["peer"] = bench_peer(ctx)
+        if "batching" in args.bench:
+            res["batching"] = bench_batching(ctx)
     except KeyboardInterrupt:
         ctx.checks.append("interrupted")
     except Exception as e:

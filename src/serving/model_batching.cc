@@ -8,6 +8,8 @@
 // wait for a later batch; cut at the largest preferred size that fits, the
 // rest going back to the head of the queue), and runs them as one backend
 // call.
+#include <sys/prctl.h>
+
 #include "core/log.h"
 #include "serving/model.h"
 #include "tensor/batch.h"
@@ -56,6 +58,9 @@ int64_t Model::QueuedRowsLocked() const {
 }
 
 void Model::BatchLoop(Slot* slot) {
+  // The queue delay is a bound: without this the kernel may add its default
+  // 50 µs of timer slack to every timed wait for a batch to fill.
+  ::prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
   std::unique_lock lock(mutex_);
   while (true) {
     work_.wait(lock, [&] { return !queue_.empty() || stopping_; });
