@@ -67,7 +67,7 @@ struct DecodeLimits {
 // listed, and those sizes must add up to exactly that part's length.
 // Unknown fields are ignored. Input parameters other than binary_data_size
 // are checked (string, number or boolean) and dropped; shared_memory_* is
-// refused (the extension is not implemented).
+// refused (the shared-memory extension is not offered: GET /v2 does not list it).
 Result<InferRequest> DecodeInferRequest(std::string_view body,
                                         std::optional<uint64_t> header_length,
                                         const DecodeLimits& limits = {});

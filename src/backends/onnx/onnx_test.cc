@@ -45,12 +45,6 @@ std::unique_ptr<Package> TestGraph(const std::string& file, std::vector<TensorSp
   return MakePackage(TestData(), std::move(manifest));
 }
 
-std::unique_ptr<Instance> MustLoad(const Package& package) {
-  auto instance = LoadPackage(package);
-  EXPECT_TRUE(instance.ok()) << instance.status().ToString();
-  return instance.ok() ? std::move(instance).value() : nullptr;
-}
-
 Tensor Fp32(std::string name, std::vector<int64_t> shape, const std::vector<double>& values) {
   return FromDoubles(std::move(name), DataType::kFp32, std::move(shape), values);
 }

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/files.h"
+#include "tensor/batch.h"
 
 namespace orrery::backend_testing {
 namespace {
@@ -144,13 +145,21 @@ Tensor FromDoubles(std::string name, DataType type, std::vector<int64_t> shape,
   return tensor;
 }
 
+std::unique_ptr<Instance> MustLoad(const Package& package) {
+  auto instance = LoadPackage(package);
+  EXPECT_TRUE(instance.ok()) << instance.status().ToString();
+  return instance.ok() ? std::move(instance).value() : nullptr;
+}
+
+// The serving core's batch concatenation (tensor/batch.h), one tensor per part.
 Tensor Concat(const std::vector<Tensor>& parts) {
-  Tensor out = parts.at(0);
-  for (size_t i = 1; i < parts.size(); ++i) {
-    out.shape[0] += parts[i].shape.at(0);
-    out.data += parts[i].data;
-  }
-  return out;
+  std::vector<std::vector<Tensor>> requests;
+  for (const Tensor& part : parts) requests.push_back({part});
+  std::vector<const std::vector<Tensor>*> pointers;
+  for (const auto& request : requests) pointers.push_back(&request);
+  Result<std::vector<Tensor>> batch = ConcatBatch(pointers);
+  EXPECT_TRUE(batch.ok()) << batch.status().ToString();
+  return batch.ok() ? std::move(batch->at(0)) : Tensor{};
 }
 
 Tensor Rows(const Tensor& tensor, int64_t begin, int64_t end) {

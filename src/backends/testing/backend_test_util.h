@@ -41,6 +41,8 @@ std::unique_ptr<Package> MakePackage(const std::filesystem::path& dir, Manifest 
 
 // Loads `package` with the backend its manifest names.
 Result<std::unique_ptr<Instance>> LoadPackage(const Package& package);
+// LoadPackage, or nullptr after a test failure naming the error.
+std::unique_ptr<Instance> MustLoad(const Package& package);
 
 // An example tensor {datatype, shape, data (flat)} as a Tensor named `name`.
 Result<Tensor> TensorFromJson(const std::string& name, const nlohmann::json& value);

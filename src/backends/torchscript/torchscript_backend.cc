@@ -4,8 +4,8 @@
 // Manifest config (all optional):
 //   file: model.pt     the module file; default: the first .pt/.pth among `files`
 //   threads: 1         intra-op (OpenMP) threads this instance's Infer may use
-//   in_process: true   false (run in a worker process) is the design's opt-out;
-//                      it is not implemented yet and is refused at load
+//   in_process: true   the only value accepted: TorchScript (no arbitrary code)
+//                      runs in the server process; false is refused at load
 //
 // All torch code of Orrery lives in this one translation unit: each file that
 // includes torch headers costs ~10 s to compile.

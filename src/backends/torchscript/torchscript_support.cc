@@ -16,8 +16,8 @@ Result<Options> ParseOptions(const LoadContext& context) {
   Options options;
   if (config.contains("in_process") && config["in_process"] != true) {
     return Unprocessable(
-        "torchscript: config.in_process: running TorchScript out of process "
-        "is not implemented yet");
+        "torchscript: config.in_process: false is not supported (TorchScript servables "
+        "run in the server process; see README \"Where model code runs\")");
   }
   ASSIGN_OR_RETURN(options.threads, ConfigThreads(context, "torchscript"));
   ASSIGN_OR_RETURN(options.file, FindModelFile(context, "torchscript", {".pt", ".pth"}));

@@ -48,12 +48,6 @@ std::unique_ptr<Package> TestModule(const std::string& file, std::vector<TensorS
   return MakePackage(TestData(), std::move(manifest));
 }
 
-std::unique_ptr<Instance> MustLoad(const Package& package) {
-  auto instance = LoadPackage(package);
-  EXPECT_TRUE(instance.ok()) << instance.status().ToString();
-  return instance.ok() ? std::move(instance).value() : nullptr;
-}
-
 Tensor Fp32(std::string name, std::vector<int64_t> shape, const std::vector<double>& values) {
   return FromDoubles(std::move(name), DataType::kFp32, std::move(shape), values);
 }
@@ -273,7 +267,7 @@ TEST(TorchScriptTest, Config) {
   EXPECT_TRUE(instance->Infer({Fp32("x", {2}, {1, 2})}, kFar).ok());
   for (auto [config, message] : std::vector<std::pair<nlohmann::json, std::string>>{
            {{{"threads", 0}}, "config.threads must be an integer from 1 to 64"},
-           {{{"in_process", false}}, "out of process is not implemented yet"},
+           {{{"in_process", false}}, "in_process: false is not supported"},
            {{{"file", "../model.pt"}}, "config.file"},
            {{{"file", "absent.pt"}}, "cannot load absent.pt: file not found"}}) {
     auto package = TestModule("identity.pt", {{"x", "FP32", {-1}}}, {{"y", "FP32", {-1}}}, config);

@@ -712,16 +712,16 @@ uint64_t WorkerProcess::ResidentBytes() const {
   }
   static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
   uint64_t total = 0;
-  std::vector<pid_t> todo = {pid_};
+  std::vector<pid_t> pending = {pid_};
   std::set<pid_t> seen;
-  while (!todo.empty() && seen.size() < 1024) {
-    pid_t pid = todo.back();
-    todo.pop_back();
+  while (!pending.empty() && seen.size() < 1024) {
+    pid_t pid = pending.back();
+    pending.pop_back();
     if (!seen.insert(pid).second) continue;
     std::ifstream statm("/proc/" + std::to_string(pid) + "/statm");
     uint64_t size = 0, resident = 0;
     if (statm >> size >> resident) total += resident * page;
-    for (pid_t child : ChildrenOf(pid)) todo.push_back(child);
+    for (pid_t child : ChildrenOf(pid)) pending.push_back(child);
   }
   return total;
 }

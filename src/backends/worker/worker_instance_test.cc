@@ -39,17 +39,17 @@ Tensor Floats(const std::string& name, std::vector<float> values) {
 }
 
 std::vector<pid_t> Descendants(pid_t root) {
-  std::vector<pid_t> out, todo = {root};
-  while (!todo.empty()) {
-    pid_t pid = todo.back();
-    todo.pop_back();
+  std::vector<pid_t> out, pending = {root};
+  while (!pending.empty()) {
+    pid_t pid = pending.back();
+    pending.pop_back();
     out.push_back(pid);
     fs::path tasks = "/proc/" + std::to_string(pid) + "/task";
     std::error_code error;
     for (const auto& task : fs::directory_iterator(tasks, error)) {
       std::ifstream in(task.path() / "children");
       pid_t child;
-      while (in >> child) todo.push_back(child);
+      while (in >> child) pending.push_back(child);
     }
   }
   return out;

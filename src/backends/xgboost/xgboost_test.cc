@@ -33,12 +33,6 @@ std::unique_ptr<Package> Example() {
   return package.ok() ? std::move(package).value() : nullptr;
 }
 
-std::unique_ptr<Instance> MustLoad(const Package& package) {
-  auto instance = LoadPackage(package);
-  EXPECT_TRUE(instance.ok()) << instance.status().ToString();
-  return instance.ok() ? std::move(instance).value() : nullptr;
-}
-
 Tensor ExampleRow(const Package& package, size_t i) {
   return ExampleInputs(package.manifest, package.manifest.examples.at(i))->at(0);
 }
