@@ -272,12 +272,13 @@ Status ParseServableFields(const FieldMap& top, Manifest& manifest, Budget& budg
   ASSIGN_OR_RETURN(manifest.files, ParseFiles(top, manifest.backend != "pipeline"));
   RETURN_IF_ERROR(ParseSignature(top, manifest));
   RETURN_IF_ERROR(ParseBatching(top, manifest));
+  ASSIGN_OR_RETURN(manifest.cache, top.Bool("cache", false));
   ASSIGN_OR_RETURN(manifest.examples, ParseExamples(top, manifest, budget));
   return Status::Ok();
 }
 
 Status ParseDatasetFields(const FieldMap& top, Manifest& manifest) {
-  for (const char* key : {"backend", "signature", "examples", "batching"}) {
+  for (const char* key : {"backend", "signature", "examples", "batching", "cache"}) {
     if (top.Get(key)) return FieldError(key, "not allowed for a dataset");
   }
   ASSIGN_OR_RETURN(manifest.files, ParseFiles(top, true));
@@ -290,7 +291,7 @@ Result<Manifest> ParseDocument(const YAML::Node& root) {
       FieldMap::Open(root, "",
                      {"name", "kind", "title", "creators", "description", "year", "license",
                       "identifiers", "related_identifiers", "domain", "tags", "backend", "files",
-                      "signature", "task", "metrics", "config", "examples", "batching"}));
+                      "signature", "task", "metrics", "config", "examples", "batching", "cache"}));
   Manifest manifest;
   Budget budget;
   ASSIGN_OR_RETURN(manifest.name, top.String("name", true));
@@ -412,6 +413,7 @@ nlohmann::json Manifest::ToJson() const {
                        {"max_queue_delay_us", batching.max_queue_delay_us},
                        {"preferred_batch_sizes", batching.preferred_batch_sizes}};
   }
+  if (cache) out["cache"] = true;
   return out;
 }
 

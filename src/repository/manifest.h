@@ -36,6 +36,8 @@
 //     preferred_batch_sizes: [8, 16]      # optional; 1..max_batch_size, increasing
 //   When max_batch_size > 0, every signature input and output must have -1 as
 //   its first dimension (the batch dimension).
+//   cache: true                           # servables: optional; memoize answers
+//                                         # (deterministic servables only)
 //
 // Thread-safe (pure functions and value types).
 #pragma once
@@ -121,9 +123,10 @@ struct Manifest {
   nlohmann::json config = nlohmann::json::object();
   nlohmann::json examples = nlohmann::json::array();
   BatchingConfig batching;  // servables only; disabled unless max_batch_size > 0
+  bool cache = false;       // servables only: answers may be memoized (response cache)
 
   // Canonical JSON form (the keys above; empty optional fields omitted, and
-  // `batching` only when enabled).
+  // `batching` only when enabled, `cache` only when true).
   nlohmann::json ToJson() const;
 };
 

@@ -61,6 +61,9 @@ class FieldMap {
   // A scalar's text; "" when absent and not required. Required strings must
   // be non-empty.
   Result<std::string> String(std::string_view key, bool required) const;
+  // true/false (YAML 1.2 core spellings: true, false, True, False, TRUE,
+  // FALSE); `fallback` when absent.
+  Result<bool> Bool(std::string_view key, bool fallback) const;
   // A sequence's items; required lists must be non-empty.
   Result<std::vector<YAML::Node>> List(std::string_view key, bool required) const;
 

@@ -417,6 +417,30 @@ TEST(Manifest, BatchingAbsentOrZeroIsDisabled) {
   EXPECT_TRUE(ParseManifest(fixed.Set("batching", " {max_batch_size: 0}").Text()).ok());
 }
 
+// ---- cache ------------------------------------------------------------------
+
+TEST(Manifest, CacheIsABooleanOnlyServablesCarry) {
+  auto absent = ParseManifest(Servable().Text());
+  ASSERT_TRUE(absent.ok()) << absent.status().ToString();
+  EXPECT_FALSE(absent->cache);
+  EXPECT_FALSE(absent->ToJson().contains("cache"));
+  auto on = ParseManifest(Servable().Set("cache", " true").Text());
+  ASSERT_TRUE(on.ok()) << on.status().ToString();
+  EXPECT_TRUE(on->cache);
+  EXPECT_EQ(on->ToJson()["cache"], true);
+  auto again = ParseManifest(on->ToJson().dump());  // JSON is YAML
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE(again->cache);
+  auto off = ParseManifest(Servable().Set("cache", " false").Text());
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  EXPECT_FALSE(off->cache);
+  for (const char* bad : {" yes", " 1", " [true]", " {on: true}", " \"true\""}) {
+    SCOPED_TRACE(bad);
+    ExpectRefused(Servable().Set("cache", bad).Text(), "cache: must be true or false");
+  }
+  ExpectRefused(Dataset().Set("cache", " true").Text(), "cache: not allowed for a dataset");
+}
+
 TEST(Manifest, BatchingRefusesUnknownKeysAndNonMappings) {
   ExpectRefused(Batched(" {max_batch_size: 8, timeout_us: 5}").Text(),
                 "manifest: batching.timeout_us: unknown key");

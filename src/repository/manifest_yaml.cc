@@ -154,6 +154,17 @@ Result<std::string> FieldMap::String(std::string_view key, bool required) const 
   return node->Scalar();
 }
 
+Result<bool> FieldMap::Bool(std::string_view key, bool fallback) const {
+  auto node = Get(key);
+  if (!node) return fallback;
+  if (node->IsScalar() && !IsQuoted(*node)) {
+    const std::string& text = node->Scalar();
+    if (text == "true" || text == "True" || text == "TRUE") return true;
+    if (text == "false" || text == "False" || text == "FALSE") return false;
+  }
+  return FieldError(Path(key), "must be true or false");
+}
+
 Result<std::vector<YAML::Node>> FieldMap::List(std::string_view key, bool required) const {
   auto node = Get(key);
   std::vector<YAML::Node> items;
