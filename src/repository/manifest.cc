@@ -199,18 +199,6 @@ Status ParseSignature(const FieldMap& top, Manifest& manifest) {
 constexpr int64_t kMaxBatchSize = 4096;
 constexpr int64_t kMaxQueueDelayUs = 1'000'000;
 
-// The integer at `key`, which must be in min..max; `fallback` when absent.
-Result<int64_t> IntegerIn(const FieldMap& map, std::string_view key, int64_t min, int64_t max,
-                          int64_t fallback) {
-  auto node = map.Get(key);
-  if (!node) return fallback;
-  ASSIGN_OR_RETURN(int64_t value, ToInteger(*node, map.Path(key)));
-  if (value < min || value > max) {
-    return FieldError(map.Path(key), "must be " + std::to_string(min) + ".." + std::to_string(max));
-  }
-  return value;
-}
-
 // A batch joins requests along the first dimension of every tensor, so each
 // one must have a variable first dimension.
 Status CheckBatchDimension(const std::vector<TensorSpec>& specs, const char* key) {
@@ -273,12 +261,13 @@ Status ParseServableFields(const FieldMap& top, Manifest& manifest, Budget& budg
   RETURN_IF_ERROR(ParseSignature(top, manifest));
   RETURN_IF_ERROR(ParseBatching(top, manifest));
   ASSIGN_OR_RETURN(manifest.cache, top.Bool("cache", false));
+  RETURN_IF_ERROR(ParseQueue(top, manifest));
   ASSIGN_OR_RETURN(manifest.examples, ParseExamples(top, manifest, budget));
   return Status::Ok();
 }
 
 Status ParseDatasetFields(const FieldMap& top, Manifest& manifest) {
-  for (const char* key : {"backend", "signature", "examples", "batching", "cache"}) {
+  for (const char* key : {"backend", "signature", "examples", "batching", "cache", "queue"}) {
     if (top.Get(key)) return FieldError(key, "not allowed for a dataset");
   }
   ASSIGN_OR_RETURN(manifest.files, ParseFiles(top, true));
@@ -291,7 +280,8 @@ Result<Manifest> ParseDocument(const YAML::Node& root) {
       FieldMap::Open(root, "",
                      {"name", "kind", "title", "creators", "description", "year", "license",
                       "identifiers", "related_identifiers", "domain", "tags", "backend", "files",
-                      "signature", "task", "metrics", "config", "examples", "batching", "cache"}));
+                      "signature", "task", "metrics", "config", "examples", "batching", "cache",
+                      "queue"}));
   Manifest manifest;
   Budget budget;
   ASSIGN_OR_RETURN(manifest.name, top.String("name", true));
@@ -414,6 +404,16 @@ nlohmann::json Manifest::ToJson() const {
                        {"preferred_batch_sizes", batching.preferred_batch_sizes}};
   }
   if (cache) out["cache"] = true;
+  if (!queue.empty()) {
+    json section = json::object();
+    if (queue.max_size != 0) section["max_size"] = queue.max_size;
+    if (queue.priority_levels != 0) section["priority_levels"] = queue.priority_levels;
+    if (queue.default_priority_level != 0) {
+      section["default_priority_level"] = queue.default_priority_level;
+    }
+    if (queue.default_timeout_us != 0) section["default_timeout_us"] = queue.default_timeout_us;
+    out["queue"] = std::move(section);
+  }
   return out;
 }
 

@@ -38,6 +38,11 @@
 //   its first dimension (the batch dimension).
 //   cache: true                           # servables: optional; memoize answers
 //                                         # (deterministic servables only)
+//   queue:                                # servables: optional (scheduling)
+//     max_size: 64                        # 1..65536 waiting requests; absent: --max-queue
+//     priority_levels: 2                  # 0..16; 0 (or absent): one FIFO, no priorities
+//     default_priority_level: 2           # 1..priority_levels; absent: the lowest
+//     default_timeout_us: 500000          # 1..3600000000; may only shorten --timeout-ms
 //
 // Thread-safe (pure functions and value types).
 #pragma once
@@ -102,6 +107,23 @@ struct BatchingConfig {
   bool enabled() const { return max_batch_size > 0; }
 };
 
+// Scheduling of a servable's requests (`queue` in the manifest), batched or
+// not. Priority 1 is the highest; requests of a higher priority run before
+// lower ones, first come first served within a level. Zeros mean "not set".
+struct QueueConfig {
+  uint32_t max_size = 0;                // requests waiting (not running); 0: the server's default
+  uint32_t priority_levels = 0;         // 0: one FIFO queue, no priorities
+  uint32_t default_priority_level = 0;  // for requests that name none; 0: the lowest
+  uint64_t default_timeout_us = 0;      // 0: the server's timeout; never lengthens it
+  // The level of a request that names none: default_priority_level, or the
+  // lowest (priority_levels) when unset; 1 without priority levels.
+  uint32_t DefaultLevel() const;
+  bool empty() const {
+    return max_size == 0 && priority_levels == 0 && default_priority_level == 0 &&
+           default_timeout_us == 0;
+  }
+};
+
 struct Manifest {
   std::string name;
   PackageKind kind = PackageKind::kServable;
@@ -124,9 +146,11 @@ struct Manifest {
   nlohmann::json examples = nlohmann::json::array();
   BatchingConfig batching;  // servables only; disabled unless max_batch_size > 0
   bool cache = false;       // servables only: answers may be memoized (response cache)
+  QueueConfig queue;        // servables only; every field unset when there is no section
 
   // Canonical JSON form (the keys above; empty optional fields omitted, and
-  // `batching` only when enabled, `cache` only when true).
+  // `batching` only when enabled, `cache` only when true, `queue` with the
+  // fields that are set).
   nlohmann::json ToJson() const;
 };
 

@@ -73,6 +73,15 @@ class FieldMap {
   std::map<std::string, YAML::Node> values_;
 };
 
+// The integer at `key` of `map`, which must be in min..max; `fallback` when
+// absent.
+Result<int64_t> IntegerIn(const FieldMap& map, std::string_view key, int64_t min, int64_t max,
+                          int64_t fallback);
+
+// Parses the `queue` section of a servable into manifest.queue
+// (manifest_queue.cc).
+Status ParseQueue(const FieldMap& top, Manifest& manifest);
+
 // Parses `examples` against the already parsed signature of `manifest`.
 Result<nlohmann::json> ParseExamples(const FieldMap& top, const Manifest& manifest, Budget& budget);
 

@@ -112,6 +112,17 @@ Result<int64_t> ToInteger(const YAML::Node& node, const std::string& field) {
   return FieldError(field, "must be an integer");
 }
 
+Result<int64_t> IntegerIn(const FieldMap& map, std::string_view key, int64_t min, int64_t max,
+                          int64_t fallback) {
+  auto node = map.Get(key);
+  if (!node) return fallback;
+  ASSIGN_OR_RETURN(int64_t value, ToInteger(*node, map.Path(key)));
+  if (value < min || value > max) {
+    return FieldError(map.Path(key), "must be " + std::to_string(min) + ".." + std::to_string(max));
+  }
+  return value;
+}
+
 Result<double> ToNumber(const YAML::Node& node, const std::string& field) {
   if (node.IsScalar()) {
     json value = ScalarToJson(node);
