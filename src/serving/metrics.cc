@@ -57,6 +57,16 @@ void BatchSizeHistogram::Render(const std::string& name, const std::string& labe
   out += name + "_count{" + labels + "} " + std::to_string(count) + "\n";
 }
 
+std::vector<BatchStats::Entry> BatchStats::Snapshot() const {
+  std::vector<Entry> entries;
+  for (size_t i = 0; i < by_rows_.size(); ++i) {
+    uint64_t count = by_rows_[i].count.load(std::memory_order_relaxed);
+    if (count == 0) continue;
+    entries.push_back({i + 1, count, by_rows_[i].ns.load(std::memory_order_relaxed)});
+  }
+  return entries;
+}
+
 std::string PrometheusLabel(const std::string& value) {
   std::string out;
   for (char c : value) {

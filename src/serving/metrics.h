@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace orrery {
 
@@ -48,17 +49,58 @@ class BatchSizeHistogram {
   std::atomic<uint64_t> sum_{0};
 };
 
+// A count and a total time: Triton's statistics' {count, ns}.
+struct DurationStat {
+  std::atomic<uint64_t> count{0};
+  std::atomic<uint64_t> ns{0};
+  void Add(std::chrono::nanoseconds elapsed) {
+    count.fetch_add(1, std::memory_order_relaxed);
+    ns.fetch_add(static_cast<uint64_t>(elapsed.count()), std::memory_order_relaxed);
+  }
+};
+
+// Backend calls and their compute time per batch size (rows per call,
+// 1..max_rows), for the `batch_stats` of /v2/models/{m}/stats. Sized once,
+// at construction; larger batches are not counted.
+class BatchStats {
+ public:
+  struct Entry {
+    uint64_t batch_size = 0;
+    uint64_t count = 0;
+    uint64_t ns = 0;
+  };
+
+  explicit BatchStats(size_t max_rows) : max_rows_(max_rows), by_rows_(max_rows) {}
+  void Observe(uint64_t rows, std::chrono::nanoseconds compute) {
+    if (rows >= 1 && rows <= max_rows_) by_rows_[rows - 1].Add(compute);
+  }
+  // The sizes observed at least once, smallest first.
+  std::vector<Entry> Snapshot() const;
+
+ private:
+  const size_t max_rows_;
+  std::vector<DurationStat> by_rows_;  // [rows - 1]
+};
+
 // What one servable version counts. Lives as long as the version is known
-// to the model manager.
+// to the model manager. `max_batch_rows`: the servable's max_batch_size (0
+// when it does not batch).
 struct ServingMetrics {
-  std::atomic<uint64_t> requests{0};  // every inference request that reached the version
-  std::atomic<uint64_t> failures{0};  // of those, the ones that did not succeed
-  std::atomic<uint64_t> rejected{0};  // refused at once: queue full
+  explicit ServingMetrics(size_t max_batch_rows = 0) : batch_stats(max_batch_rows) {}
+
+  std::atomic<uint64_t> requests{0};    // every inference request that reached the version
+  std::atomic<uint64_t> failures{0};    // of those, the ones that did not succeed
+  std::atomic<uint64_t> failure_ns{0};  // their time from submit to done
+  std::atomic<uint64_t> rejected{0};    // refused at once: queue full
+  std::atomic<uint64_t> expired{0};     // their timeout passed before they could run
   std::atomic<int64_t> last_inference_ms{0};  // unix ms of the last success
   LatencyHistogram queue;    // submit -> an instance starts it
-  LatencyHistogram compute;  // Instance::Infer
+  LatencyHistogram compute;  // Instance::Infer, per request (a batch's time for each of them)
   LatencyHistogram total;    // submit -> done (successes and failures)
   BatchSizeHistogram batch_sizes;  // batched servables: rows per backend call
+  DurationStat compute_input;      // batched servables: joining a batch's inputs, per request
+  DurationStat compute_output;     // batched servables: splitting its outputs, per request
+  BatchStats batch_stats;          // batched servables: per batch size
 };
 
 // Escapes a label value for the text format (\\, \", \n).

@@ -21,6 +21,21 @@ int64_t NowUnixMs() {
 
 }  // namespace
 
+Result<uint32_t> PriorityLevel(const QueueConfig& queue, int64_t priority) {
+  if (priority == 0) return queue.DefaultLevel();
+  if (queue.priority_levels == 0) {
+    return InvalidArgument("parameter 'priority' must be 0 (or absent): this servable has no "
+                           "priority levels (manifest queue.priority_levels), got " +
+                           std::to_string(priority));
+  }
+  if (priority < 0 || priority > static_cast<int64_t>(queue.priority_levels)) {
+    return InvalidArgument(
+        "parameter 'priority' must be 0.." + std::to_string(queue.priority_levels) +
+        " (1 is the highest, 0 the servable's default level), got " + std::to_string(priority));
+  }
+  return static_cast<uint32_t>(priority);
+}
+
 const char* ModelStateName(ModelState state) {
   switch (state) {
     case ModelState::kLoading:
@@ -40,6 +55,11 @@ const char* ModelStateName(ModelState state) {
 Model::Model(std::shared_ptr<const ResolvedServable> servable, Options options)
     : servable_(std::move(servable)),
       options_(options),
+      max_queue_(servable_->manifest.queue.max_size != 0 ? servable_->manifest.queue.max_size
+                                                         : options.max_queue),
+      default_level_(servable_->manifest.queue.DefaultLevel()),
+      metrics_(servable_->manifest.batching.max_batch_size),
+      queue_(servable_->manifest.queue.priority_levels),
       batched_(servable_->manifest.batching.enabled()) {
   last_used_ms_ = NowUnixMs();
 }
@@ -79,8 +99,7 @@ void Model::Load(Backend& backend, const LoadContext& context) {
     state_ = ModelState::kFailed;
     reason_ = status.ok() ? "unloaded while loading" : status.message();
     LogError("servable " + key() + " failed to load: " + reason_);
-    std::deque<InferJob> queued = std::move(queue_);
-    queue_.clear();
+    std::vector<InferJob> queued = queue_.TakeAll();
     std::string why = reason_;
     lock.unlock();
     for (InferJob& job : queued) {
@@ -192,6 +211,9 @@ void Model::Unload() {
 void Model::Submit(InferJob job) {
   metrics_.requests.fetch_add(1, std::memory_order_relaxed);
   last_used_ms_.store(NowUnixMs(), std::memory_order_relaxed);
+  Result<uint32_t> level = PriorityLevel(servable_->manifest.queue, job.priority);
+  if (!level.ok()) return Finish(job, {level.status(), {}, false}, /*accepted=*/false);
+  if (Clock::now() >= job.deadline) return Expire(job, /*accepted=*/false);
   std::unique_lock lock(mutex_);
   if (state_ != ModelState::kReady && state_ != ModelState::kLoading) {
     std::string why = reason_;
@@ -220,22 +242,30 @@ void Model::Submit(InferJob job) {
     lock.unlock();
     return RunAndDrain(slot, std::move(job));
   }
-  if (queue_.size() >= options_.max_queue) {
-    lock.unlock();
+  // Requests whose time ran out free their places before a new one is
+  // refused for want of room.
+  std::vector<InferJob> expired;
+  if (queue_.size() >= max_queue_) expired = TakeExpiredLocked();
+  bool full = queue_.size() >= max_queue_;
+  bool wake = false;
+  if (!full) {
+    in_flight_.fetch_add(1, std::memory_order_relaxed);
+    queue_.Push(*level, std::move(job));
+    // A batching thread waits for its batch to fill or its delay to pass; it
+    // needs waking only for a first request or a full batch. Waking it per
+    // request would make it preempt the event loop for nothing.
+    wake = !batched_ || queue_.size() == 1 || QueuedRowsLocked() >= FullBatchRows();
+  }
+  lock.unlock();
+  for (InferJob& old : expired) Expire(old, /*accepted=*/true);
+  if (full) {
     metrics_.rejected.fetch_add(1, std::memory_order_relaxed);
     return Finish(job, {Unavailable("servable " + key() + ": queue is full (" +
-                                    std::to_string(options_.max_queue) + " requests waiting)"),
+                                    std::to_string(max_queue_) + " requests waiting)"),
                         {},
                         true},
                   /*accepted=*/false);
   }
-  in_flight_.fetch_add(1, std::memory_order_relaxed);
-  queue_.push_back(std::move(job));
-  // A batching thread waits for its batch to fill or its delay to pass; it
-  // needs waking only for a first request or a full batch. Waking it per
-  // request would make it preempt the event loop for nothing.
-  bool wake = !batched_ || queue_.size() == 1 || QueuedRowsLocked() >= FullBatchRows();
-  lock.unlock();
   // All: a thread whose instance is busy (on an event loop) ignores the
   // wake-up, so notify_one could pick it and leave the job waiting.
   if (wake) work_.notify_all();
@@ -253,24 +283,45 @@ void Model::RunAndDrain(Slot* slot, InferJob job) {
 }
 
 bool Model::PopNext(std::unique_lock<std::mutex>& lock, InferJob* job) {
-  while (!queue_.empty()) {
-    InferJob next = std::move(queue_.front());
-    queue_.pop_front();
+  InferJob next;
+  while (queue_.PopFront(&next)) {
     if (Clock::now() < next.deadline) {
       *job = std::move(next);
       return true;
     }
     lock.unlock();
-    auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() -
-                                                                        next.submitted);
-    Finish(next, {Unavailable("request timed out after " + std::to_string(waited.count()) +
-                              " ms waiting in the queue of " + key()),
-                  {},
-                  false},
-           /*accepted=*/true);
+    Expire(next, /*accepted=*/true);
     lock.lock();
   }
   return false;
+}
+
+std::vector<InferJob> Model::TakeExpiredLocked() {
+  using Visit = RequestQueue<InferJob>::Visit;
+  auto now = Clock::now();
+  std::vector<InferJob> expired;
+  queue_.Extract([now](const InferJob& job) { return now >= job.deadline ? Visit::kTake
+                                                                         : Visit::kSkip; },
+                 expired);
+  return expired;
+}
+
+void Model::Expire(InferJob& job, bool accepted) {
+  metrics_.expired.fetch_add(1, std::memory_order_relaxed);
+  auto waited =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - job.submitted);
+  Finish(job, {Unavailable("request timed out after " + std::to_string(waited.count()) +
+                           " ms waiting in the queue of " + key() + " (dropped before it ran)"),
+               {},
+               false},
+         accepted);
+}
+
+std::vector<size_t> Model::QueueLengths() const {
+  std::lock_guard lock(mutex_);
+  std::vector<size_t> lengths;
+  for (size_t level = 1; level <= queue_.levels(); ++level) lengths.push_back(queue_.size(level));
+  return lengths;
 }
 
 void Model::WorkerLoop(Slot* slot) {
@@ -323,7 +374,7 @@ void Model::ExecuteAsync(Slot* slot, InferJob job, Reactor& reactor) {
   };
   if (!fd.ok()) {
     release();
-    return Settle(job, start, fd.status());
+    return Settle(job, Clock::now() - start, fd.status());
   }
   // std::function must be copyable: the job travels in a shared_ptr.
   auto pending = std::make_shared<InferJob>(std::move(job));
@@ -335,18 +386,20 @@ void Model::ExecuteAsync(Slot* slot, InferJob job, Reactor& reactor) {
                                  : Result<std::vector<Tensor>>(
                                        async->Abort(wake == Reactor::Wake::kTimedOut));
                          release();
-                         Settle(*pending, start, std::move(outputs));
+                         Settle(*pending, Clock::now() - start, std::move(outputs));
                        });
 }
 
 void Model::Execute(Slot* slot, InferJob& job) {
   auto start = Clock::now();
   metrics_.queue.Observe(start - job.submitted);
-  Settle(job, start, slot->instance->Infer(job.inputs, job.deadline));
+  Result<std::vector<Tensor>> outputs = slot->instance->Infer(job.inputs, job.deadline);
+  Settle(job, Clock::now() - start, std::move(outputs));
 }
 
-void Model::Settle(InferJob& job, Clock::time_point start, Result<std::vector<Tensor>> outputs) {
-  metrics_.compute.Observe(Clock::now() - start);
+void Model::Settle(InferJob& job, std::chrono::nanoseconds compute,
+                   Result<std::vector<Tensor>> outputs) {
+  metrics_.compute.Observe(compute);
   if (!outputs.ok()) {
     if (outputs.status().code() == Code::kUnavailable) CheckInstancesAlive();
     return Finish(job, {outputs.status().WithContext(key()), {}, false}, /*accepted=*/true);
@@ -356,8 +409,13 @@ void Model::Settle(InferJob& job, Clock::time_point start, Result<std::vector<Te
 }
 
 void Model::Finish(InferJob& job, InferOutcome outcome, bool accepted) {
-  metrics_.total.Observe(Clock::now() - job.submitted);
-  if (!outcome.status.ok()) metrics_.failures.fetch_add(1, std::memory_order_relaxed);
+  auto elapsed = Clock::now() - job.submitted;
+  metrics_.total.Observe(elapsed);
+  if (!outcome.status.ok()) {
+    metrics_.failures.fetch_add(1, std::memory_order_relaxed);
+    metrics_.failure_ns.fetch_add(static_cast<uint64_t>(elapsed.count()),
+                                  std::memory_order_relaxed);
+  }
   auto done = std::move(job.done);
   done(std::move(outcome));
   // Only after done(): Unload() may destroy instances once this reaches 0.

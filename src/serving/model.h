@@ -15,14 +15,24 @@
 // request is sent at once and the loop waits for the answer (AsyncInfer),
 // which spares two thread hand-offs per request; queued requests, large
 // ones and those from other threads go through the instance's thread.
-// A queued request whose deadline passes is failed without running.
+// A queued request whose deadline passes is failed without running: it
+// is never handed to an instance (checked on submit, when it is taken off
+// the queue, and when a batch is formed).
+//
+// Queue (manifest `queue`): at most max_size requests wait (running ones do
+// not count; absent: Options::max_queue); one more is refused at once
+// (retry_later: 503 + Retry-After). With priority_levels > 0 a request
+// names a level 1 (highest) .. priority_levels, or 0 for the servable's
+// default; the next request to run is the oldest of the highest non-empty
+// level (request_queue.h).
 //
 // Batched servables (manifest `batching`, max_batch_size > 0) run every
 // request through a batching thread per instance (model_batching.cc): it
-// takes the oldest request and the compatible ones queued behind it, up to
-// max_batch_size rows, waiting at most max_queue_delay_us after the oldest
-// arrived for more to come; one backend call runs the concatenated batch
-// and its outputs are split back. A batch holds requests of one servable
+// takes the next request (as above) and the compatible ones queued behind
+// it, highest priority first, up to max_batch_size rows, waiting at most
+// max_queue_delay_us after the oldest request of that batch arrived for
+// more to come; one backend call runs the concatenated batch and its
+// outputs are split back. A batch holds requests of one servable
 // version only (a Model is one version).
 //
 // Ownership: the manager and every request in flight share a Model
@@ -46,6 +56,7 @@
 #include "backends/backend.h"
 #include "repository/repository.h"
 #include "serving/metrics.h"
+#include "serving/request_queue.h"
 
 namespace orrery {
 
@@ -66,9 +77,16 @@ struct InferOutcome {
   bool retry_later = false;     // refused because the queue is full (503 + Retry-After)
 };
 
+// The level a request asking for `priority` (0: the default) runs at on a
+// servable with `queue`; kInvalidArgument naming the allowed range when
+// there is no such level.
+Result<uint32_t> PriorityLevel(const QueueConfig& queue, int64_t priority);
+
 struct InferJob {
   std::vector<Tensor> inputs;  // signature order, checked by BindInputs
   Deadline deadline;
+  // 1 (highest) .. the servable's priority_levels; 0: its default level.
+  uint32_t priority = 0;
   std::chrono::steady_clock::time_point submitted = std::chrono::steady_clock::now();
   // Called exactly once, on whichever thread finished the job.
   std::function<void(InferOutcome)> done;
@@ -77,9 +95,10 @@ struct InferJob {
 class Model {
  public:
   struct Options {
-    int instances = 1;        // loaded copies; requests run in parallel across them
-    size_t max_queue = 128;   // waiting requests beyond this are refused (503)
-    bool warmup = true;       // run the manifest's examples once after load
+    int instances = 1;       // loaded copies; requests run in parallel across them
+    size_t max_queue = 128;  // waiting requests beyond this are refused (503), unless
+                             // the manifest's queue.max_size says otherwise
+    bool warmup = true;      // run the manifest's examples once after load
   };
 
   Model(std::shared_ptr<const ResolvedServable> servable, Options options);
@@ -107,6 +126,9 @@ class Model {
   // Runs the job now, later, or fails it; job.done is always called.
   void Submit(InferJob job);
 
+  // Requests waiting, per priority level (index 0: level 1; one entry
+  // without priority levels).
+  std::vector<size_t> QueueLengths() const;
   // Requests queued or running.
   int InFlight() const { return in_flight_.load(std::memory_order_relaxed); }
   int64_t LastUsedMs() const { return last_used_ms_.load(std::memory_order_relaxed); }
@@ -130,11 +152,18 @@ class Model {
   Slot* AsyncSlotLocked(const InferJob& job, class Reactor** reactor);
   void ExecuteAsync(Slot* slot, InferJob job, class Reactor& reactor);
   // Records the compute time and finishes the job with the outputs or error.
-  void Settle(InferJob& job, std::chrono::steady_clock::time_point start,
-              Result<std::vector<Tensor>> outputs);
+  void Settle(InferJob& job, std::chrono::nanoseconds compute, Result<std::vector<Tensor>> outputs);
   // Pops the next job whose deadline has not passed; fails expired ones.
   // REQUIRES(mutex_) held by `lock`, which it may release and retake.
   bool PopNext(std::unique_lock<std::mutex>& lock, InferJob* job);
+  // The queue level of `job`, whose priority Submit checked.
+  uint32_t LevelOf(const InferJob& job) const {
+    return job.priority != 0 ? job.priority : default_level_;
+  }
+  // Fails a job whose deadline passed before it could run.
+  void Expire(InferJob& job, bool accepted);
+  // Takes every queued job whose deadline has passed. REQUIRES(mutex_).
+  std::vector<InferJob> TakeExpiredLocked();
   void WorkerLoop(Slot* slot);
   // Batched servables (model_batching.cc).
   void BatchLoop(Slot* slot);
@@ -142,6 +171,14 @@ class Model {
   // fill); empty when only expired requests were queued. REQUIRES(mutex_)
   // held by `lock`, which it releases while it waits.
   std::vector<InferJob> TakeBatch(std::unique_lock<std::mutex>& lock);
+  // Waits until the batch forming behind `first` is full, its delay bound
+  // has passed, `first`'s deadline has passed, or the model stops.
+  // REQUIRES(mutex_) held by `lock`, which it releases while it waits.
+  void WaitToFill(std::unique_lock<std::mutex>& lock, const InferJob& first);
+  // Moves the requests that join `jobs` (holding the batch's first) into it
+  // and the expired ones it meets into the result; returns the batch's rows
+  // in `*rows`. REQUIRES(mutex_).
+  std::vector<InferJob> CollectBatchLocked(std::vector<InferJob>& jobs, int64_t* rows);
   void RunBatch(Slot* slot, std::vector<InferJob>& jobs);
   // REQUIRES(mutex_).
   void CutToPreferredSize(std::vector<InferJob>& jobs, int64_t rows);
@@ -158,6 +195,8 @@ class Model {
 
   const std::shared_ptr<const ResolvedServable> servable_;
   const Options options_;
+  const size_t max_queue_;       // manifest queue.max_size, else options_.max_queue
+  const uint32_t default_level_;  // manifest queue.DefaultLevel()
   ServingMetrics metrics_;
   std::atomic<int> in_flight_{0};
   std::atomic<int64_t> last_used_ms_{0};
@@ -168,7 +207,7 @@ class Model {
   ModelState state_ = ModelState::kLoading;  // GUARDED_BY(mutex_)
   std::string reason_ = "loading";          // GUARDED_BY(mutex_)
   bool stopping_ = false;                    // GUARDED_BY(mutex_)
-  std::deque<InferJob> queue_;               // GUARDED_BY(mutex_)
+  RequestQueue<InferJob> queue_;             // GUARDED_BY(mutex_)
   std::vector<Slot*> idle_;                  // GUARDED_BY(mutex_), in-process only
   std::vector<std::unique_ptr<Slot>> slots_;  // written by Load/Unload only
   std::vector<std::thread> threads_;         // worker backends: one per slot

@@ -1,13 +1,15 @@
 // Dynamic batching of a Model (the scheduling is described in model.h).
 //
-// Each instance has a thread running BatchLoop: it waits for the queue's
-// oldest request, then until either a full batch of requests compatible
-// with it is queued (max_batch_size rows, or the largest preferred batch
-// size when the manifest names some) or max_queue_delay_us has passed since
-// it arrived, takes them (oldest first, skipping incompatible ones, which
-// wait for a later batch; cut at the largest preferred size that fits, the
-// rest going back to the head of the queue), and runs them as one backend
-// call.
+// Each instance has a thread running BatchLoop: it waits for a request,
+// takes the next one (the oldest of the highest priority level), then waits
+// until either a full batch of requests compatible with it is queued
+// (max_batch_size rows, or the largest preferred batch size when the
+// manifest names some) or max_queue_delay_us has passed since the oldest
+// request of that batch arrived, takes them (highest level first, oldest
+// first within a level, skipping incompatible ones, which wait for a later
+// batch, and failing expired ones; cut at the largest preferred size that
+// fits, the rest going back to the head of their levels), and runs them as
+// one backend call.
 #include <sys/prctl.h>
 
 #include "core/log.h"
@@ -53,7 +55,10 @@ int64_t Model::FullBatchRows() const {
 
 int64_t Model::QueuedRowsLocked() const {
   int64_t rows = 0;
-  for (const InferJob& job : queue_) rows += Rows(job);
+  queue_.ForEach([&rows](const InferJob& job) {
+    rows += Rows(job);
+    return true;
+  });
   return rows;
 }
 
@@ -74,43 +79,81 @@ void Model::BatchLoop(Slot* slot) {
 }
 
 std::vector<InferJob> Model::TakeBatch(std::unique_lock<std::mutex>& lock) {
-  const BatchingConfig& batching = servable_->manifest.batching;
-  const int64_t max_rows = batching.max_batch_size;
   std::vector<InferJob> jobs;
   InferJob first;
   if (!PopNext(lock, &first)) return jobs;  // only expired requests were queued
-  // Rows queued behind `first` that could join it.
-  auto compatible_rows = [&] {
-    int64_t rows = Rows(first);
-    for (const InferJob& job : queue_) {
-      if (rows >= max_rows) break;
-      if (BatchCompatible(first.inputs, job.inputs)) rows += Rows(job);
-    }
-    return rows;
-  };
+  WaitToFill(lock, first);
+  if (Clock::now() >= first.deadline) {  // it ran out while the batch formed
+    lock.unlock();
+    Expire(first, /*accepted=*/true);
+    lock.lock();
+    return jobs;
+  }
+  jobs.push_back(std::move(first));
+  int64_t rows = 0;
+  std::vector<InferJob> expired = CollectBatchLocked(jobs, &rows);
+  CutToPreferredSize(jobs, rows);
+  if (!expired.empty()) {
+    lock.unlock();
+    for (InferJob& job : expired) Expire(job, /*accepted=*/true);
+    lock.lock();
+  }
+  return jobs;
+}
+
+// The batch forming behind `first` is the compatible requests in queue
+// order (highest priority first) up to max_batch_size rows; the one that
+// would go past it counts too, so that enough waiting rows make the batch
+// full. Its delay bound runs from the oldest of them, which may be an older
+// request of a lower level.
+void Model::WaitToFill(std::unique_lock<std::mutex>& lock, const InferJob& first) {
+  const BatchingConfig& batching = servable_->manifest.batching;
+  const int64_t max_rows = batching.max_batch_size;
   const int64_t full = FullBatchRows();
-  Clock::time_point until = first.submitted + std::chrono::microseconds(batching.max_queue_delay_us);
-  while (!stopping_ && compatible_rows() < full && Clock::now() < until) {
+  const auto delay = std::chrono::microseconds(batching.max_queue_delay_us);
+  while (!stopping_) {
+    int64_t rows = Rows(first);
+    Clock::time_point oldest = first.submitted;
+    queue_.ForEach([&](const InferJob& job) {
+      if (rows >= max_rows) return false;
+      if (BatchCompatible(first.inputs, job.inputs)) {
+        rows += Rows(job);
+        oldest = std::min(oldest, job.submitted);
+      }
+      return true;
+    });
+    Clock::time_point until = std::min(oldest + delay, first.deadline);
+    if (rows >= full || Clock::now() >= until) return;
     work_.wait_until(lock, until);
   }
-  int64_t rows = Rows(first);
-  jobs.push_back(std::move(first));
-  for (auto it = queue_.begin(); it != queue_.end() && rows < max_rows;) {
-    if (BatchCompatible(jobs.front().inputs, it->inputs) && rows + Rows(*it) <= max_rows &&
-        Clock::now() < it->deadline) {
-      rows += Rows(*it);
-      jobs.push_back(std::move(*it));
-      it = queue_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  CutToPreferredSize(jobs, rows);
-  return jobs;
+}
+
+std::vector<InferJob> Model::CollectBatchLocked(std::vector<InferJob>& jobs, int64_t* rows) {
+  using Visit = RequestQueue<InferJob>::Visit;
+  const int64_t max_rows = servable_->manifest.batching.max_batch_size;
+  const auto now = Clock::now();
+  *rows = Rows(jobs.front());
+  std::vector<InferJob> taken;
+  queue_.Extract(
+      [&](const InferJob& job) {
+        if (*rows >= max_rows) return Visit::kStop;
+        if (now >= job.deadline) return Visit::kTake;  // expired: failed, never run
+        if (!BatchCompatible(jobs.front().inputs, job.inputs) || *rows + Rows(job) > max_rows) {
+          return Visit::kSkip;
+        }
+        *rows += Rows(job);
+        return Visit::kTake;
+      },
+      taken);
+  std::vector<InferJob> expired;
+  for (InferJob& job : taken) (now >= job.deadline ? expired : jobs).push_back(std::move(job));
+  return expired;
 }
 
 // Gives back the newest requests of a batch until its rows are at most the
 // largest preferred size that fits (none fits: the batch stays as it is).
+// The batch is in queue order, so each goes back to the head of its level
+// in its old place.
 void Model::CutToPreferredSize(std::vector<InferJob>& jobs, int64_t rows) {
   const std::vector<uint32_t>& preferred = servable_->manifest.batching.preferred_batch_sizes;
   int64_t target = 0;
@@ -120,7 +163,7 @@ void Model::CutToPreferredSize(std::vector<InferJob>& jobs, int64_t rows) {
   if (target == 0 || target == rows) return;
   while (jobs.size() > 1 && rows > target) {
     rows -= Rows(jobs.back());
-    queue_.push_front(std::move(jobs.back()));
+    queue_.PushFront(LevelOf(jobs.back()), std::move(jobs.back()));
     jobs.pop_back();
   }
 }
@@ -140,16 +183,26 @@ void Model::RunBatch(Slot* slot, std::vector<InferJob>& jobs) {
   }
   metrics_.batch_sizes.Observe(static_cast<uint64_t>(total));
   if (jobs.size() == 1) {
-    return Settle(jobs[0], start, slot->instance->Infer(jobs[0].inputs, jobs[0].deadline));
+    Result<std::vector<Tensor>> outputs = slot->instance->Infer(jobs[0].inputs, jobs[0].deadline);
+    auto compute = Clock::now() - start;
+    metrics_.batch_stats.Observe(static_cast<uint64_t>(total), compute);
+    return Settle(jobs[0], compute, std::move(outputs));
   }
   Result<std::vector<Tensor>> batch = ConcatBatch(inputs);
+  auto joined = Clock::now();
   Result<std::vector<Tensor>> outputs =
       batch.ok() ? slot->instance->Infer(*batch, deadline) : batch.status();
+  auto computed = Clock::now();
   Result<std::vector<std::vector<Tensor>>> split =
       outputs.ok() ? SplitBatch(*outputs, rows) : outputs.status();
+  auto split_time = Clock::now() - computed;
+  metrics_.batch_stats.Observe(static_cast<uint64_t>(total), computed - joined);
   for (size_t i = 0; i < jobs.size(); ++i) {
-    Settle(jobs[i], start, split.ok() ? Result<std::vector<Tensor>>(std::move((*split)[i]))
-                                      : Result<std::vector<Tensor>>(split.status()));
+    metrics_.compute_input.Add(joined - start);
+    metrics_.compute_output.Add(split_time);
+    Settle(jobs[i], computed - joined,
+           split.ok() ? Result<std::vector<Tensor>>(std::move((*split)[i]))
+                      : Result<std::vector<Tensor>>(split.status()));
   }
 }
 

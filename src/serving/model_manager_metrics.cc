@@ -40,6 +40,9 @@ std::string ModelManager::RenderMetrics(const std::string& tenant) const {
           [](const Model& m) { return m.metrics().failures.load(); });
   counter("orrery_inference_rejected_total", "Requests refused at once because the queue was full.",
           [](const Model& m) { return m.metrics().rejected.load(); });
+  counter("orrery_inference_expired_total",
+          "Requests whose timeout passed before they could run (dropped, never run).",
+          [](const Model& m) { return m.metrics().expired.load(); });
   Header(out, "orrery_worker_restarts_total", "counter",
          "Worker process restarts, per instance of a servable that runs in workers.");
   for (size_t i = 0; i < models.size(); ++i) {
@@ -55,6 +58,23 @@ std::string ModelManager::RenderMetrics(const std::string& tenant) const {
         [](const Model& m) { return static_cast<uint64_t>(m.ReadyInstances()); });
   gauge("orrery_servable_memory_bytes", "Estimated memory held by the servable's instances.",
         [](const Model& m) { return m.MemoryBytes(); });
+  std::vector<std::vector<size_t>> queued;
+  for (const auto& model : models) queued.push_back(model->QueueLengths());
+  Header(out, "orrery_inference_queue_length", "gauge", "Requests waiting in the queue now.");
+  for (size_t i = 0; i < models.size(); ++i) {
+    size_t waiting = 0;
+    for (size_t length : queued[i]) waiting += length;
+    Line(out, "orrery_inference_queue_length", labels[i], waiting);
+  }
+  Header(out, "orrery_inference_queue_length_by_priority", "gauge",
+         "Requests waiting now per priority level, for servables with priority levels.");
+  for (size_t i = 0; i < models.size(); ++i) {
+    if (models[i]->servable().manifest.queue.priority_levels == 0) continue;
+    for (size_t level = 0; level < queued[i].size(); ++level) {
+      Line(out, "orrery_inference_queue_length_by_priority",
+           labels[i] + ",priority=\"" + std::to_string(level + 1) + "\"", queued[i][level]);
+    }
+  }
   struct HistogramInfo {
     const char* name;
     const char* help;
