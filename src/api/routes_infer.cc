@@ -39,15 +39,24 @@ Result<InferRequest> DecodeRequest(const HttpRequest& http, const Manifest& mani
   return request;
 }
 
-Result<Deadline> DeadlineFor(const InferRequest& request, int64_t configured_ms) {
+// The schedule_policy extension's `timeout` (µs) bounds: at most an hour,
+// like the manifest's queue.default_timeout_us.
+constexpr int64_t kMaxTimeoutUs = 3'600'000'000;
+
+// The server's timeout, shortened by the servable's queue.default_timeout_us
+// and then by the request's `timeout`: neither can lengthen it.
+Result<Deadline> DeadlineFor(const InferRequest& request, const QueueConfig& queue,
+                             int64_t configured_ms) {
   auto timeout = std::chrono::microseconds(configured_ms * 1000);
-  if (request.timeout_us) {
-    if (*request.timeout_us <= 0) return InvalidArgument("timeout must be a positive integer (µs)");
-    // The parameter may only shorten the configured timeout.
-    timeout = std::min(timeout, std::chrono::microseconds(*request.timeout_us));
+  if (queue.default_timeout_us != 0) {
+    timeout = std::min(timeout, std::chrono::microseconds(queue.default_timeout_us));
   }
-  if (request.priority && *request.priority != 0) {
-    return InvalidArgument("priority levels are not enabled on this server (send 0 or omit it)");
+  if (request.timeout_us) {
+    if (*request.timeout_us < 1 || *request.timeout_us > kMaxTimeoutUs) {
+      return InvalidArgument("parameter 'timeout' must be 1.." + std::to_string(kMaxTimeoutUs) +
+                             " (microseconds), got " + std::to_string(*request.timeout_us));
+    }
+    timeout = std::min(timeout, std::chrono::microseconds(*request.timeout_us));
   }
   return std::chrono::steady_clock::now() + timeout;
 }
@@ -117,8 +126,12 @@ void Router::Infer(HttpRequest http, const Caller& caller, Responder respond) co
   }
   Result<std::vector<size_t>> selected = SelectOutputs(manifest, request->outputs);
   if (!selected.ok()) return respond(HttpResponse::Error(selected.status()));
-  Result<Deadline> deadline = DeadlineFor(*request, models_.options().timeout_ms);
+  Result<Deadline> deadline = DeadlineFor(*request, manifest.queue, models_.options().timeout_ms);
   if (!deadline.ok()) return respond(HttpResponse::Error(deadline.status()));
+  // Checked here too, so that a bad priority loads nothing; Submit resolves it.
+  int64_t priority = request->priority.value_or(0);
+  Result<uint32_t> level = PriorityLevel(manifest.queue, priority);
+  if (!level.ok()) return respond(HttpResponse::Error(level.status()));
   Result<std::vector<Tensor>> inputs = BindInputs(manifest, std::move(request->inputs));
   if (!inputs.ok()) return respond(HttpResponse::Error(inputs.status()));
 
@@ -126,6 +139,7 @@ void Router::Infer(HttpRequest http, const Caller& caller, Responder respond) co
   InferJob job;
   job.inputs = std::move(*inputs);
   job.deadline = *deadline;
+  job.priority = static_cast<uint32_t>(priority);
   auto state = std::make_shared<InferRequest>(std::move(*request));
   job.done = [respond = std::move(respond), servable = *servable, state,
               selected = std::move(*selected), raw](InferOutcome outcome) {

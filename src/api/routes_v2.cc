@@ -10,7 +10,8 @@ namespace orrery {
 namespace {
 
 // What GET /v2 advertises: only what is implemented.
-const char* const kExtensions[] = {"binary_tensor_data", "model_repository", "statistics"};
+const char* const kExtensions[] = {"binary_tensor_data", "model_repository", "schedule_policy",
+                                   "statistics"};
 
 std::string Platform(const std::string& backend) {
   if (backend == "torchscript") return "pytorch_torchscript";
@@ -28,23 +29,42 @@ nlohmann::json TensorSpecs(const std::vector<TensorSpec>& specs) {
 
 nlohmann::json Duration(uint64_t count, uint64_t ns) { return {{"count", count}, {"ns", ns}}; }
 
+nlohmann::json Duration(const DurationStat& stat) {
+  return Duration(stat.count.load(), stat.ns.load());
+}
+
+// Triton's statistics extension format. Every finished request counts once
+// in success or fail (time from arrival to the answer); queue and compute_*
+// count the requests that reached an instance, a batch's time counting for
+// each of its requests. compute_input / compute_output are the joining and
+// splitting of batches (batched servables only); execution_count and
+// batch_stats (one entry per batch size seen) count backend calls.
 nlohmann::json ModelStatsJson(const Model& model) {
   const ServingMetrics& m = model.metrics();
-  uint64_t requests = m.requests.load(), failures = m.failures.load();
+  uint64_t failures = m.failures.load(), failure_ns = m.failure_ns.load();
+  uint64_t finished = m.total.Count(), total_ns = m.total.SumNanos();
+  uint64_t successes = finished > failures ? finished - failures : 0;
+  uint64_t success_ns = total_ns > failure_ns ? total_ns - failure_ns : 0;
+  bool batched = model.servable().manifest.batching.enabled();
+  nlohmann::json batches = nlohmann::json::array();
+  for (const BatchStats::Entry& entry : m.batch_stats.Snapshot()) {
+    batches.push_back(
+        {{"batch_size", entry.batch_size}, {"compute_infer", Duration(entry.count, entry.ns)}});
+  }
   return {{"name", model.servable().info.name.ToString()},
           {"version", std::to_string(model.servable().info.version)},
           {"state", ModelStateName(model.state())},
           {"last_inference", m.last_inference_ms.load()},
-          {"inference_count", requests - failures},
-          {"execution_count", m.compute.Count()},
+          {"inference_count", successes},
+          {"execution_count", batched ? m.batch_sizes.Count() : m.compute.Count()},
           {"inference_stats",
-           {{"success", Duration(requests - failures, m.total.SumNanos())},
-            {"fail", Duration(failures, 0)},
+           {{"success", Duration(successes, success_ns)},
+            {"fail", Duration(failures, failure_ns)},
             {"queue", Duration(m.queue.Count(), m.queue.SumNanos())},
-            {"compute_input", Duration(0, 0)},
+            {"compute_input", Duration(m.compute_input)},
             {"compute_infer", Duration(m.compute.Count(), m.compute.SumNanos())},
-            {"compute_output", Duration(0, 0)}}},
-          {"batch_stats", nlohmann::json::array()}};
+            {"compute_output", Duration(m.compute_output)}}},
+          {"batch_stats", std::move(batches)}};
 }
 
 }  // namespace

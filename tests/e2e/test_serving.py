@@ -135,8 +135,8 @@ class ServingTest(HubTestCase):
         self.assertEqual(data["name"], "orrery")
         self.assertIsInstance(data["version"], str)
         self.assertTrue(data["version"])
-        self.assertEqual(sorted(data["extensions"]),
-                         ["binary_tensor_data", "model_repository", "statistics"])
+        self.assertEqual(sorted(data["extensions"]), ["binary_tensor_data", "model_repository",
+                                                      "schedule_policy", "statistics"])
         self.assertEqual(self.server.get("/v2")[0], 401)
         self.assertEqual(self.server.get("/v2/health/ready", self.tok), (200, {"ready": True}))
 
