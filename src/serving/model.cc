@@ -245,8 +245,8 @@ void Model::Submit(InferJob job) {
   // Requests whose time ran out free their places before a new one is
   // refused for want of room.
   std::vector<InferJob> expired;
-  if (queue_.size() >= max_queue_) expired = TakeExpiredLocked();
-  bool full = queue_.size() >= max_queue_;
+  if (queue_.size() + forming_ >= max_queue_) expired = TakeExpiredLocked();
+  bool full = queue_.size() + forming_ >= max_queue_;
   bool wake = false;
   if (!full) {
     in_flight_.fetch_add(1, std::memory_order_relaxed);

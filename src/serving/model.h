@@ -20,7 +20,8 @@
 // the queue, and when a batch is formed).
 //
 // Queue (manifest `queue`): at most max_size requests wait (running ones do
-// not count; absent: Options::max_queue); one more is refused at once
+// not count, a batch's first request waiting for it to fill does; absent:
+// Options::max_queue); one more is refused at once
 // (retry_later: 503 + Retry-After). With priority_levels > 0 a request
 // names a level 1 (highest) .. priority_levels, or 0 for the servable's
 // default; the next request to run is the oldest of the highest non-empty
@@ -208,6 +209,7 @@ class Model {
   std::string reason_ = "loading";          // GUARDED_BY(mutex_)
   bool stopping_ = false;                    // GUARDED_BY(mutex_)
   RequestQueue<InferJob> queue_;             // GUARDED_BY(mutex_)
+  size_t forming_ = 0;  // GUARDED_BY(mutex_): requests a batch waits to fill behind
   std::vector<Slot*> idle_;                  // GUARDED_BY(mutex_), in-process only
   std::vector<std::unique_ptr<Slot>> slots_;  // written by Load/Unload only
   std::vector<std::thread> threads_;         // worker backends: one per slot

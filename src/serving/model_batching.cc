@@ -82,7 +82,9 @@ std::vector<InferJob> Model::TakeBatch(std::unique_lock<std::mutex>& lock) {
   std::vector<InferJob> jobs;
   InferJob first;
   if (!PopNext(lock, &first)) return jobs;  // only expired requests were queued
+  ++forming_;  // it still waits, out of the queue: it counts towards the bound
   WaitToFill(lock, first);
+  --forming_;
   if (Clock::now() >= first.deadline) {  // it ran out while the batch formed
     lock.unlock();
     Expire(first, /*accepted=*/true);

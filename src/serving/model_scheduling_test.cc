@@ -323,6 +323,25 @@ TEST_F(ModelSchedulingTest, BatchingPathDropsExpiredRequestsBeforeTheyRun) {
   EXPECT_EQ(model_->metrics().expired.load(), 1u);
 }
 
+TEST(ModelScheduling, ARequestAwaitingItsBatchCountsTowardsTheBound) {
+  Gate gate;
+  gate.Open();
+  GatedBackend backend(gate, /*in_process=*/true);
+  // The first request waits (up to an hour) for its batch to fill: it is
+  // waiting, not running, so with max_size 2 only one more may join it.
+  Model model(Servable({.max_size = 2}, /*max_batch_size=*/8, /*delay_us=*/3'600'000'000u), {});
+  model.Load(backend, LoadContext{});
+  auto first = Submit(model, 1), second = Submit(model, 2);
+  auto third = Submit(model, 3);
+  InferOutcome refused = Get(third);
+  EXPECT_TRUE(refused.retry_later) << refused.status.message();
+  EXPECT_EQ(first.wait_for(0s), std::future_status::timeout);
+  model.Unload();  // stops the wait: the batch runs, then the instances go
+  EXPECT_TRUE(Get(first).status.ok());
+  EXPECT_TRUE(Get(second).status.ok());
+  EXPECT_EQ(gate.Calls(), (std::vector<std::vector<float>>{{1, 2}}));
+}
+
 TEST(ModelScheduling, RequestThatExpiresWhileItsBatchFormsNeverRuns) {
   Gate gate;
   gate.Open();
