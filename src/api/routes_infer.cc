@@ -52,9 +52,11 @@ Result<Deadline> DeadlineFor(const InferRequest& request, int64_t configured_ms)
   return std::chrono::steady_clock::now() + timeout;
 }
 
+// `cached`: the servable is memoized (manifest `cache: true`, cache enabled),
+// so the answer says whether it came from the cache.
 HttpResponse OutcomeResponse(InferOutcome outcome, const ResolvedServable& servable,
                              const InferRequest& request, const std::vector<size_t>& selected,
-                             bool raw) {
+                             bool raw, bool cached) {
   if (outcome.status.ok()) outcome.status = CheckOutputs(servable.manifest, outcome.outputs);
   if (!outcome.status.ok()) {
     HttpResponse error = HttpResponse::Error(outcome.status);
@@ -66,6 +68,7 @@ HttpResponse OutcomeResponse(InferOutcome outcome, const ResolvedServable& serva
   response.model_version = std::to_string(servable.info.version);
   response.id = request.id;
   response.has_id = request.has_id;
+  if (cached) response.parameters["cache_hit"] = outcome.cache_hit;
   for (size_t index : selected) response.outputs.push_back(std::move(outcome.outputs[index]));
   EncodedBody encoded = EncodeInferResponse(response, request, raw);
   HttpResponse http;
@@ -127,9 +130,11 @@ void Router::Infer(HttpRequest http, const Caller& caller, Responder respond) co
   job.inputs = std::move(*inputs);
   job.deadline = *deadline;
   auto state = std::make_shared<InferRequest>(std::move(*request));
+  // The model's own manifest decides, as it does in Model::Submit.
+  bool cached = model->servable().manifest.cache && models_.cache().enabled();
   job.done = [respond = std::move(respond), servable = *servable, state,
-              selected = std::move(*selected), raw](InferOutcome outcome) {
-    respond(OutcomeResponse(std::move(outcome), *servable, *state, selected, raw));
+              selected = std::move(*selected), raw, cached](InferOutcome outcome) {
+    respond(OutcomeResponse(std::move(outcome), *servable, *state, selected, raw, cached));
   };
   model->Submit(std::move(job));
 }

@@ -43,7 +43,9 @@ nlohmann::json ModelStatsJson(const Model& model) {
             {"queue", Duration(m.queue.Count(), m.queue.SumNanos())},
             {"compute_input", Duration(0, 0)},
             {"compute_infer", Duration(m.compute.Count(), m.compute.SumNanos())},
-            {"compute_output", Duration(0, 0)}}},
+            {"compute_output", Duration(0, 0)},
+            {"cache_hit", Duration(m.cache_hits.load(), m.cache_hit_ns.load())},
+            {"cache_miss", Duration(m.cache_misses.load(), m.cache_miss_ns.load())}}},
           {"batch_stats", nlohmann::json::array()}};
 }
 

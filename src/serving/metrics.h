@@ -59,6 +59,13 @@ struct ServingMetrics {
   LatencyHistogram compute;  // Instance::Infer
   LatencyHistogram total;    // submit -> done (successes and failures)
   BatchSizeHistogram batch_sizes;  // batched servables: rows per backend call
+  // Response cache (servables with `cache: true`): requests answered from
+  // it and requests that were not, with the time spent in the cache for
+  // each (lookup; for misses also the insert of the answer).
+  std::atomic<uint64_t> cache_hits{0};
+  std::atomic<uint64_t> cache_misses{0};
+  std::atomic<uint64_t> cache_hit_ns{0};
+  std::atomic<uint64_t> cache_miss_ns{0};
 };
 
 // Escapes a label value for the text format (\\, \", \n).

@@ -192,6 +192,7 @@ void Model::Unload() {
 void Model::Submit(InferJob job) {
   metrics_.requests.fetch_add(1, std::memory_order_relaxed);
   last_used_ms_.store(NowUnixMs(), std::memory_order_relaxed);
+  if (AnswerFromCache(job)) return;  // response cache: a hit is answered here
   std::unique_lock lock(mutex_);
   if (state_ != ModelState::kReady && state_ != ModelState::kLoading) {
     std::string why = reason_;

@@ -25,6 +25,13 @@
 // and its outputs are split back. A batch holds requests of one servable
 // version only (a Model is one version).
 //
+// Memoized servables (manifest `cache: true`, and a manager whose response
+// cache is enabled) look each request up in the shared ResponseCache first
+// (model_cache.cc): a hit is answered at once on the submitting thread, with
+// InferOutcome::cache_hit set, without queueing or touching an instance; a
+// miss runs as usual and its successful answer is stored. Errors, timeouts
+// and answers that do not match the signature are never stored.
+//
 // Ownership: the manager and every request in flight share a Model
 // (shared_ptr): the handle that keeps the version loaded. Unload() waits for
 // queued and running requests to finish before it destroys the instances.
@@ -49,6 +56,8 @@
 
 namespace orrery {
 
+class ResponseCache;
+
 enum class ModelState { kLoading, kReady, kFailed, kUnloading, kUnloaded };
 // Triton's names: LOADING, READY, UNAVAILABLE (failed), UNLOADING, UNAVAILABLE.
 const char* ModelStateName(ModelState state);
@@ -64,6 +73,7 @@ struct InferOutcome {
   Status status;
   std::vector<Tensor> outputs;  // signature order, when status is OK
   bool retry_later = false;     // refused because the queue is full (503 + Retry-After)
+  bool cache_hit = false;       // answered from the response cache, nothing ran
 };
 
 struct InferJob {
@@ -80,6 +90,9 @@ class Model {
     int instances = 1;        // loaded copies; requests run in parallel across them
     size_t max_queue = 128;   // waiting requests beyond this are refused (503)
     bool warmup = true;       // run the manifest's examples once after load
+    // The manager's response cache, shared by its models; consulted only
+    // when the manifest says `cache: true`. nullptr: no caching.
+    std::shared_ptr<ResponseCache> cache;
   };
 
   Model(std::shared_ptr<const ResolvedServable> servable, Options options);
@@ -123,6 +136,9 @@ class Model {
     bool busy = false;  // GUARDED_BY(mutex_); worker backends: a request is using it
   };
 
+  // Response cache (model_cache.cc): true when `job` was answered from the
+  // cache (and finished); on a miss, wraps job.done to store the answer.
+  bool AnswerFromCache(InferJob& job);
   void RunAndDrain(Slot* slot, InferJob job);
   void Execute(Slot* slot, InferJob& job);
   // The free worker slot for a request that can be sent from this thread

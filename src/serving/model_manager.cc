@@ -39,7 +39,9 @@ Result<std::unique_ptr<ModelManager>> ModelManager::Create(Repository& repositor
 }
 
 ModelManager::ModelManager(Repository& repository, Options options)
-    : repository_(repository), options_(std::move(options)) {
+    : repository_(repository),
+      options_(std::move(options)),
+      cache_(std::make_shared<ResponseCache>(ResponseCache::Options{options_.cache_bytes, {}})) {
   models_.store(std::make_shared<const ModelMap>());
 }
 
@@ -107,6 +109,7 @@ std::shared_ptr<Model> ModelManager::StartLoad(
   }
   model_options.max_queue = options_.max_queue;
   model_options.warmup = options_.warmup;
+  model_options.cache = cache_;
   auto model = std::make_shared<Model>(servable, model_options);
   ModelMap next = *models;
   next[servable->key] = model;

@@ -12,6 +12,10 @@
 //   an immutable snapshot swapped atomically (read-copy-update).
 // - Memory budget: after each load, idle ready models are unloaded in
 //   least-recently-used order until the total is within the budget.
+// - Response cache: one ResponseCache of cache_bytes for every version,
+//   shared with the models, which consult it for servables whose manifest
+//   says `cache: true`. Its entries are keyed by version and digest, so they
+//   outlive an unload and serve the same version when it is loaded again.
 //
 // Ownership: borrows the Repository (must outlive the manager); owns the
 // models (shared with requests in flight) and the load threads.
@@ -34,6 +38,7 @@
 #include "backends/backend.h"
 #include "repository/repository.h"
 #include "serving/model.h"
+#include "serving/response_cache.h"
 
 namespace orrery {
 
@@ -46,6 +51,7 @@ class ModelManager {
     int64_t timeout_ms = 30'000;        // per request; the `timeout` parameter can only shorten it
     bool warmup = true;                 // run the manifest's examples after each load
     int load_threads = 2;
+    uint64_t cache_bytes = 256ull << 20;  // response cache capacity; 0 disables caching
     SandboxOptions sandbox;             // worker processes (python, untrusted native)
     std::set<std::string> trusted;      // "tenant/name": native code allowed in process
     std::set<std::string> network;      // "tenant/name": may open connections if it asks
@@ -55,6 +61,8 @@ class ModelManager {
   ~ModelManager();  // unloads every model, stops the load threads
 
   const Options& options() const { return options_; }
+  // The response cache (disabled when cache_bytes is 0); never null.
+  const ResponseCache& cache() const { return *cache_; }
 
   // The servable version `caller` names, visible to it.
   Result<std::shared_ptr<const ResolvedServable>> Resolve(const Caller& caller,
@@ -95,9 +103,14 @@ class ModelManager {
   void Post(std::function<void()> task);
   void LoadThread();
   void Publish(ModelMap map);  // REQUIRES(control_mutex_)
+  // Appends the response cache's part of /metrics (model_manager_metrics.cc).
+  void RenderCacheMetrics(const std::vector<std::shared_ptr<Model>>& models,
+                          const std::vector<std::string>& labels, bool totals,
+                          std::string& out) const;
 
   Repository& repository_;
   const Options options_;
+  const std::shared_ptr<ResponseCache> cache_;  // shared with every Model
 
   std::atomic<std::shared_ptr<const ModelMap>> models_;  // the RCU snapshot
   mutable std::mutex control_mutex_;                     // serialises map updates
