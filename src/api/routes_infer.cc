@@ -52,6 +52,14 @@ Result<Deadline> DeadlineFor(const InferRequest& request, int64_t configured_ms)
   return std::chrono::steady_clock::now() + timeout;
 }
 
+// The request parameter `pipeline_timings` (a boolean; false when absent).
+Result<bool> WantsTimings(const InferRequest& request) {
+  auto it = request.parameters.find("pipeline_timings");
+  if (it == request.parameters.end()) return false;
+  if (!it->is_boolean()) return InvalidArgument("parameter pipeline_timings must be a boolean");
+  return it->get<bool>();
+}
+
 // `cached`: the servable is memoized (manifest `cache: true`, cache enabled),
 // so the answer says whether it came from the cache.
 HttpResponse OutcomeResponse(InferOutcome outcome, const ResolvedServable& servable,
@@ -70,6 +78,9 @@ HttpResponse OutcomeResponse(InferOutcome outcome, const ResolvedServable& serva
   response.has_id = request.has_id;
   if (cached) response.parameters["cache_hit"] = outcome.cache_hit;
   for (size_t index : selected) response.outputs.push_back(std::move(outcome.outputs[index]));
+  if (outcome.parameters.is_object()) {
+    for (auto& [name, value] : outcome.parameters.items()) response.parameters[name] = value;
+  }
   EncodedBody encoded = EncodeInferResponse(response, request, raw);
   HttpResponse http;
   http.body = std::move(encoded.body);
@@ -122,6 +133,8 @@ void Router::Infer(HttpRequest http, const Caller& caller, Responder respond) co
   if (!selected.ok()) return respond(HttpResponse::Error(selected.status()));
   Result<Deadline> deadline = DeadlineFor(*request, models_.options().timeout_ms);
   if (!deadline.ok()) return respond(HttpResponse::Error(deadline.status()));
+  Result<bool> timings = WantsTimings(*request);
+  if (!timings.ok()) return respond(HttpResponse::Error(timings.status()));
   Result<std::vector<Tensor>> inputs = BindInputs(manifest, std::move(request->inputs));
   if (!inputs.ok()) return respond(HttpResponse::Error(inputs.status()));
 
@@ -129,6 +142,7 @@ void Router::Infer(HttpRequest http, const Caller& caller, Responder respond) co
   InferJob job;
   job.inputs = std::move(*inputs);
   job.deadline = *deadline;
+  job.report_timings = *timings;
   auto state = std::make_shared<InferRequest>(std::move(*request));
   // The model's own manifest decides, as it does in Model::Submit.
   bool cached = model->servable().manifest.cache && models_.cache().enabled();

@@ -272,13 +272,14 @@ Status ParseServableFields(const FieldMap& top, Manifest& manifest, Budget& budg
   ASSIGN_OR_RETURN(manifest.files, ParseFiles(top, manifest.backend != "pipeline"));
   RETURN_IF_ERROR(ParseSignature(top, manifest));
   RETURN_IF_ERROR(ParseBatching(top, manifest));
+  RETURN_IF_ERROR(ParsePipeline(top, manifest));
   ASSIGN_OR_RETURN(manifest.cache, top.Bool("cache", false));
   ASSIGN_OR_RETURN(manifest.examples, ParseExamples(top, manifest, budget));
   return Status::Ok();
 }
 
 Status ParseDatasetFields(const FieldMap& top, Manifest& manifest) {
-  for (const char* key : {"backend", "signature", "examples", "batching", "cache"}) {
+  for (const char* key : {"backend", "signature", "examples", "batching", "cache", "pipeline"}) {
     if (top.Get(key)) return FieldError(key, "not allowed for a dataset");
   }
   ASSIGN_OR_RETURN(manifest.files, ParseFiles(top, true));
@@ -291,7 +292,8 @@ Result<Manifest> ParseDocument(const YAML::Node& root) {
       FieldMap::Open(root, "",
                      {"name", "kind", "title", "creators", "description", "year", "license",
                       "identifiers", "related_identifiers", "domain", "tags", "backend", "files",
-                      "signature", "task", "metrics", "config", "examples", "batching", "cache"}));
+                      "signature", "task", "metrics", "config", "examples", "batching", "cache",
+                      "pipeline"}));
   Manifest manifest;
   Budget budget;
   ASSIGN_OR_RETURN(manifest.name, top.String("name", true));
@@ -414,6 +416,7 @@ nlohmann::json Manifest::ToJson() const {
                        {"preferred_batch_sizes", batching.preferred_batch_sizes}};
   }
   if (cache) out["cache"] = true;
+  if (!pipeline.empty()) out["pipeline"] = manifest_internal::PipelineJson(pipeline);
   return out;
 }
 

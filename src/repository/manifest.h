@@ -38,6 +38,19 @@
 //   its first dimension (the batch dimension).
 //   cache: true                           # servables: optional; memoize answers
 //                                         # (deterministic servables only)
+//   pipeline:                             # backend pipeline only, and required there
+//     steps:                              # 1..64 steps, in any order (a DAG)
+//       - name: scale                     # [A-Za-z0-9_-], unique in the pipeline
+//         servable: demo/standardise      # tenant/name; a bare name: the publisher's tenant
+//         version: 1                      # a number or an alias (publish stores the number)
+//         inputs: {x: $inputs.pixels}     # step input <- $inputs.<pipeline input>
+//       - {name: classify, servable: mlp, version: production, inputs: {x: scale.y}}
+//     outputs: {logits: classify.y}       # every signature output <- <step>.<output>
+//   A reference is `$inputs.<tensor>` or `<step>.<tensor>`, split at its
+//   first '.' (step names have none). Every step must feed another step or
+//   an output, and steps may not form a cycle. A pipeline has no batching
+//   section (each step batches as its own manifest says). Publish checks the
+//   referenced servables (repository/pipeline_publish.h).
 //
 // Thread-safe (pure functions and value types).
 #pragma once
@@ -52,6 +65,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/status.h"
+#include "repository/names.h"
 
 namespace orrery {
 
@@ -102,6 +116,32 @@ struct BatchingConfig {
   bool enabled() const { return max_batch_size > 0; }
 };
 
+// How a pipeline reference names the pipeline's own inputs.
+constexpr const char* kPipelineInputs = "$inputs";
+
+// A tensor a pipeline reads: a pipeline input (`$inputs.<tensor>`) or a
+// step's output (`<step>.<tensor>`).
+struct PipelineRef {
+  std::string step;  // empty: a pipeline input
+  std::string tensor;
+  std::string ToString() const;  // as written in the manifest
+};
+
+// One step of a pipeline: a servable version and where its inputs come from.
+struct PipelineStep {
+  std::string name;
+  std::string servable;  // "tenant/name", or "name" (the publisher's tenant) before publish
+  VersionRef version;    // a number, or an alias before publish
+  std::map<std::string, PipelineRef> inputs;  // step input name -> source
+};
+
+// The `pipeline` section of a servable with backend `pipeline`.
+struct PipelineSpec {
+  std::vector<PipelineStep> steps;            // manifest order
+  std::map<std::string, PipelineRef> outputs;  // pipeline output name -> source
+  bool empty() const { return steps.empty(); }
+};
+
 struct Manifest {
   std::string name;
   PackageKind kind = PackageKind::kServable;
@@ -124,9 +164,11 @@ struct Manifest {
   nlohmann::json examples = nlohmann::json::array();
   BatchingConfig batching;  // servables only; disabled unless max_batch_size > 0
   bool cache = false;       // servables only: answers may be memoized (response cache)
+  PipelineSpec pipeline;    // backend pipeline only
 
   // Canonical JSON form (the keys above; empty optional fields omitted, and
-  // `batching` only when enabled, `cache` only when true).
+  // `batching` only when enabled, `cache` only when true, `pipeline` only
+  // for pipelines).
   nlohmann::json ToJson() const;
 };
 

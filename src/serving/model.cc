@@ -54,6 +54,7 @@ ModelState Model::state() const {
 std::string Model::reason() const {
   std::lock_guard lock(mutex_);
   if (state_ != ModelState::kReady) return reason_;
+  if (composite_ != nullptr) return composite_->NotReadyReason();
   for (const auto& slot : slots_) {
     InstanceHealth health = slot->instance->Health();
     if (health.ready) return "";
@@ -61,7 +62,20 @@ std::string Model::reason() const {
   return slots_.empty() ? "no instances" : slots_.front()->instance->Health().reason;
 }
 
-bool Model::Ready() const { return state() == ModelState::kReady && ReadyInstances() > 0; }
+bool Model::Ready() const {
+  {
+    std::lock_guard lock(mutex_);
+    if (composite_ != nullptr) {
+      return state_ == ModelState::kReady && composite_->NotReadyReason().empty();
+    }
+  }
+  return state() == ModelState::kReady && ReadyInstances() > 0;
+}
+
+bool Model::RunsOnCaller() const {
+  std::lock_guard lock(mutex_);
+  return state_ == ModelState::kReady && composite_ == nullptr && !batched_ && !worker_backed_;
+}
 
 void Model::Load(Backend& backend, const LoadContext& context) {
   std::vector<std::unique_ptr<Slot>> slots;
@@ -75,22 +89,7 @@ void Model::Load(Backend& backend, const LoadContext& context) {
     }
   }
   std::unique_lock lock(mutex_);
-  if (!status.ok() || stopping_) {
-    state_ = ModelState::kFailed;
-    reason_ = status.ok() ? "unloaded while loading" : status.message();
-    LogError("servable " + key() + " failed to load: " + reason_);
-    std::deque<InferJob> queued = std::move(queue_);
-    queue_.clear();
-    std::string why = reason_;
-    lock.unlock();
-    for (InferJob& job : queued) {
-      Finish(job, {Unavailable("servable " + key() + " failed to load: " + why), {}, false},
-             /*accepted=*/true);
-    }
-    drained_.notify_all();
-    RunSettled();
-    return;
-  }
+  if (!status.ok() || stopping_) return FailLoad(lock, status);
   slots_ = std::move(slots);
   lock.unlock();
   if (options_.warmup) {
@@ -131,6 +130,51 @@ void Model::Load(Backend& backend, const LoadContext& context) {
   }
   lock.unlock();
   RunSettled();
+}
+
+void Model::FailLoad(std::unique_lock<std::mutex>& lock, const Status& status) {
+  state_ = ModelState::kFailed;
+  reason_ = status.ok() ? "unloaded while loading" : status.message();
+  LogError("servable " + key() + " failed to load: " + reason_);
+  std::deque<InferJob> queued = std::move(queue_);
+  queue_.clear();
+  std::string why = reason_;
+  lock.unlock();
+  for (InferJob& job : queued) {
+    Finish(job, {Unavailable("servable " + key() + " failed to load: " + why), {}, false},
+           /*accepted=*/true);
+  }
+  drained_.notify_all();
+  RunSettled();
+}
+
+void Model::LoadComposite(Result<std::unique_ptr<Composite>> composite) {
+  std::unique_lock lock(mutex_);
+  if (!composite.ok() || stopping_) return FailLoad(lock, composite.status());
+  composite_ = std::move(*composite);
+  state_ = ModelState::kReady;
+  reason_.clear();
+  std::deque<InferJob> queued = std::move(queue_);
+  queue_.clear();
+  Composite& serving = *composite_;
+  lock.unlock();
+  LogInfo("servable " + key() + " ready (composite: no instances)");
+  for (InferJob& job : queued) RunComposite(serving, std::move(job));
+  RunSettled();
+}
+
+void Model::RunComposite(Composite& composite, InferJob job) {
+  auto submitted = job.submitted;
+  job.done = [this, submitted, done = std::move(job.done)](InferOutcome outcome) {
+    InferJob finished;
+    finished.submitted = submitted;
+    finished.done = done;
+    if (outcome.status.ok()) {
+      metrics_.last_inference_ms.store(NowUnixMs(), std::memory_order_relaxed);
+    }
+    Finish(finished, std::move(outcome), /*accepted=*/true);
+  };
+  composite.Run(std::move(job));
 }
 
 void Model::OnSettled(std::function<void()> callback) {
@@ -182,6 +226,7 @@ void Model::Unload() {
   lock.lock();
   idle_.clear();
   std::vector<std::unique_ptr<Slot>> slots = std::move(slots_);
+  std::unique_ptr<Composite> composite = std::move(composite_);
   state_ = ModelState::kUnloaded;
   reason_ = "unloaded";
   lock.unlock();
@@ -199,6 +244,12 @@ void Model::Submit(InferJob job) {
     lock.unlock();
     return Finish(job, {Unavailable("servable " + key() + " is not ready: " + why), {}, false},
                   /*accepted=*/false);
+  }
+  if (composite_ != nullptr) {
+    in_flight_.fetch_add(1, std::memory_order_relaxed);
+    Composite& composite = *composite_;
+    lock.unlock();
+    return RunComposite(composite, std::move(job));
   }
   if (batched_) {
     Status batchable = CheckBatchable(job);
@@ -347,13 +398,18 @@ void Model::Execute(Slot* slot, InferJob& job) {
 }
 
 void Model::Settle(InferJob& job, Clock::time_point start, Result<std::vector<Tensor>> outputs) {
-  metrics_.compute.Observe(Clock::now() - start);
+  InferOutcome outcome;
+  outcome.queued = start - job.submitted;
+  outcome.computed = Clock::now() - start;
+  metrics_.compute.Observe(outcome.computed);
   if (!outputs.ok()) {
     if (outputs.status().code() == Code::kUnavailable) CheckInstancesAlive();
-    return Finish(job, {outputs.status().WithContext(key()), {}, false}, /*accepted=*/true);
+    outcome.status = outputs.status().WithContext(key());
+    return Finish(job, std::move(outcome), /*accepted=*/true);
   }
   metrics_.last_inference_ms.store(NowUnixMs(), std::memory_order_relaxed);
-  Finish(job, {Status::Ok(), std::move(*outputs), false}, /*accepted=*/true);
+  outcome.outputs = std::move(*outputs);
+  Finish(job, std::move(outcome), /*accepted=*/true);
 }
 
 void Model::Finish(InferJob& job, InferOutcome outcome, bool accepted) {

@@ -31,6 +31,10 @@
 // InferOutcome::cache_hit set, without queueing or touching an instance; a
 // miss runs as usual and its successful answer is stored. Errors, timeouts
 // and answers that do not match the signature are never stored.
+// Composite servables (pipelines, serving/pipeline.h) have no instances: the
+// manager gives their model a Composite instead of loading a backend, and
+// the model hands it each accepted request whole, keeping the request
+// metrics, the life cycle and the wait for requests in flight on unload.
 //
 // Ownership: the manager and every request in flight share a Model
 // (shared_ptr): the handle that keeps the version loaded. Unload() waits for
@@ -74,14 +78,30 @@ struct InferOutcome {
   std::vector<Tensor> outputs;  // signature order, when status is OK
   bool retry_later = false;     // refused because the queue is full (503 + Retry-After)
   bool cache_hit = false;       // answered from the response cache, nothing ran
+  // When an instance ran the job: submit -> start, and start -> end of compute.
+  std::chrono::nanoseconds queued{0}, computed{0};
+  // Response parameters to add to the answer (an object), or null.
+  nlohmann::json parameters = nullptr;
 };
 
 struct InferJob {
   std::vector<Tensor> inputs;  // signature order, checked by BindInputs
   Deadline deadline;
   std::chrono::steady_clock::time_point submitted = std::chrono::steady_clock::now();
+  bool report_timings = false;  // the request asked for per-step timings (pipelines)
   // Called exactly once, on whichever thread finished the job.
   std::function<void(InferOutcome)> done;
+};
+
+// A servable served without instances of its own (a pipeline): its Model
+// hands it every accepted request. Owned by the Model; must be thread-safe.
+class Composite {
+ public:
+  virtual ~Composite() = default;
+  // Runs the job; calls job.done exactly once, on any thread.
+  virtual void Run(InferJob job) = 0;
+  // "" when it can answer, else why not.
+  virtual std::string NotReadyReason() const = 0;
 };
 
 class Model {
@@ -109,6 +129,9 @@ class Model {
   // Creates the instances with `backend` and moves to kReady or kFailed.
   // Runs queued requests once ready (or fails them).
   void Load(Backend& backend, const LoadContext& context);
+  // Instead of Load, for a composite servable: moves to kReady serving
+  // through `composite`, or to kFailed with its error. Starts no threads.
+  void LoadComposite(Result<std::unique_ptr<Composite>> composite);
   // kReady/kFailed -> kUnloading -> kUnloaded; waits for queued and running
   // requests, then destroys the instances. Idempotent.
   void Unload();
@@ -119,6 +142,11 @@ class Model {
 
   // Runs the job now, later, or fails it; job.done is always called.
   void Submit(InferJob job);
+
+  // True when Submit may run the job on the calling thread before it
+  // returns (ready in-process instances, no batching): a caller starting
+  // several jobs at once hands such ones to other threads.
+  bool RunsOnCaller() const;
 
   // Requests queued or running.
   int InFlight() const { return in_flight_.load(std::memory_order_relaxed); }
@@ -169,6 +197,10 @@ class Model {
   int64_t QueuedRowsLocked() const;  // REQUIRES(mutex_)
   // Calls job.done; `accepted`: the job was counted in in_flight_.
   void Finish(InferJob& job, InferOutcome outcome, bool accepted);
+  // kLoading -> kFailed: fails the queued jobs. `lock` holds mutex_; released.
+  void FailLoad(std::unique_lock<std::mutex>& lock, const Status& status);
+  // Hands an accepted job (counted in in_flight_) to `composite`.
+  void RunComposite(Composite& composite, InferJob job);
   void CheckInstancesAlive();
   Status WarmUp();
 
@@ -190,6 +222,7 @@ class Model {
   std::vector<std::thread> threads_;         // worker backends: one per slot
   bool worker_backed_ = false;               // GUARDED_BY(mutex_): instances are workers
   const bool batched_;                       // the manifest enables batching
+  std::unique_ptr<Composite> composite_;     // GUARDED_BY(mutex_); set by LoadComposite
   std::vector<std::function<void()>> settled_;  // GUARDED_BY(mutex_), OnSettled callbacks
   void RunSettled();
 };

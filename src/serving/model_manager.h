@@ -16,6 +16,9 @@
 //   shared with the models, which consult it for servables whose manifest
 //   says `cache: true`. Its entries are keyed by version and digest, so they
 //   outlive an unload and serve the same version when it is loaded again.
+// - Pipelines (backend `pipeline`): "loading" one builds its Pipeline
+//   (serving/pipeline.h), which reaches its steps through this manager
+//   with the pipeline owner's identity; it holds no instances or memory.
 //
 // Ownership: borrows the Repository (must outlive the manager); owns the
 // models (shared with requests in flight) and the load threads.
@@ -36,6 +39,7 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "core/task_pool.h"
 #include "repository/repository.h"
 #include "serving/model.h"
 #include "serving/response_cache.h"
@@ -52,6 +56,7 @@ class ModelManager {
     bool warmup = true;                 // run the manifest's examples after each load
     int load_threads = 2;
     uint64_t cache_bytes = 256ull << 20;  // response cache capacity; 0 disables caching
+    int pipeline_threads = 4;           // run independent in-process pipeline steps side by side
     SandboxOptions sandbox;             // worker processes (python, untrusted native)
     std::set<std::string> trusted;      // "tenant/name": native code allowed in process
     std::set<std::string> network;      // "tenant/name": may open connections if it asks
@@ -99,6 +104,8 @@ class ModelManager {
                                    const std::shared_ptr<const ResolvedServable>& servable,
                                    bool replace_failed);
   void RunLoad(std::shared_ptr<Model> model, Caller caller);
+  // The Pipeline serving `servable` (backend pipeline).
+  Result<std::unique_ptr<Composite>> LoadPipeline(const ResolvedServable& servable);
   void EnforceBudget(const std::string& just_loaded);
   void Post(std::function<void()> task);
   void LoadThread();
@@ -123,6 +130,7 @@ class ModelManager {
   std::deque<std::function<void()>> tasks_;  // GUARDED_BY(tasks_mutex_)
   bool stopping_ = false;                    // GUARDED_BY(tasks_mutex_)
   std::vector<std::thread> load_threads_;
+  std::unique_ptr<TaskPool> fanout_;  // pipelines' independent steps
 };
 
 }  // namespace orrery
