@@ -20,6 +20,13 @@ Packages:
   digits-logreg-python    logistic regression served by numpy    (backend python)
   digits-dataset          the digits data as CSV                 (kind dataset)
   kepler-python           Kepler's third law, numpy              (backend python)
+  digits-bitmap-python    32x32 bitmap -> 8x8 block counts       (backend python)
+  digits-label-python     logits -> digit and its probability    (backend python)
+  digits-pipeline         bitmap -> counts -> MLP -> digit       (backend pipeline)
+
+`--pipeline-only` rebuilds only the last three from the digits-mlp-torchscript
+package already in examples/ (no training, README untouched): their examples
+hold that MLP's scores.
 """
 
 import os
@@ -772,6 +779,178 @@ def build_kepler():
 
 
 # ----------------------------------------------------------------------------
+# 7. A pipeline: 32x32 bitmap -> 8x8 counts -> MLP -> digit
+
+
+def bitmap_of(counts):
+    """A 32x32 0/1 bitmap whose 4x4 blocks hold `counts` (8x8, 0..16) set pixels, filled
+    row-major from each block's corner: an inverse of the UCI preprocessing, for examples."""
+    counts = np.asarray(counts).reshape(8, 8).astype(np.int64)
+    bitmap = np.zeros((32, 32), dtype=np.uint8)
+    for r in range(8):
+        for c in range(8):
+            block = np.zeros(16, dtype=np.uint8)
+            block[:counts[r, c]] = 1
+            bitmap[4 * r:4 * r + 4, 4 * c:4 * c + 4] = block.reshape(4, 4)
+    return bitmap
+
+
+def example_bitmaps(d):
+    return [bitmap_of(d.x_test[i])[np.newaxis] for i in EXAMPLE_ROWS]
+
+
+def mlp_logits(x):
+    """The published MLP (model.pt as written above) on FP32 pixel counts [n, 64]."""
+    loaded = torch.jit.load(os.path.join(HERE, "digits-mlp-torchscript", "model.pt"))
+    loaded.eval()
+    with torch.no_grad():
+        return loaded(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
+
+
+def step_metadata(name, title, description, tags):
+    manifest = digits_metadata(name, title, description, tags)
+    manifest["related_identifiers"] = [dict(UCI_DIGITS, relation="References")]
+    return manifest
+
+
+def build_bitmap(d):
+    name = "digits-bitmap-python"
+    pkg = package_dir(name)
+    # bitmap.py is hand-written source kept in the package.
+    module = import_module_from(os.path.join(pkg, "bitmap.py"), "orrery_example_bitmap")
+    bitmaps = np.stack([bitmap_of(x) for x in d.x_test])
+    assert np.array_equal(module.predict({"bitmap": bitmaps})["pixels"], d.x_test)
+    examples = [{
+        "inputs": {"bitmap": tensor("UINT8", b)},
+        "outputs": {"pixels": tensor("FP32", module.predict({"bitmap": b})["pixels"])},
+    } for b in example_bitmaps(d)]
+    manifest = step_metadata(
+        name,
+        "Handwritten digit bitmap to 8x8 block counts (numpy)",
+        "The preprocessing of the UCI Optical Recognition of Handwritten Digits data as a "
+        "numpy-only Python servable: a 32x32 binary bitmap of a digit is divided into 64 "
+        "non-overlapping 4x4 blocks and the set pixels of each block are counted, giving the "
+        "8x8 image of counts 0..16 that the digits classifiers take. Input: bitmaps, 0 or 1 per "
+        "pixel, as UINT8. Output: the 64 counts, row-major, as FP32. The examples' bitmaps are "
+        "rebuilt from test rows (each block gets as many set pixels as its count).",
+        ["digits", "handwriting", "preprocessing", "bitmap", "numpy", "python"],
+    )
+    manifest.update({
+        "backend": "python",
+        "files": file_entries(pkg, ["bitmap.py"]),
+        "signature": {
+            "inputs": [spec("bitmap", "UINT8", [-1, 32, 32])],
+            "outputs": [spec("pixels", "FP32", [-1, 64])],
+        },
+        "config": {"entrypoint": "bitmap:predict"},
+        "examples": examples,
+    })
+    write_manifest(pkg, manifest)
+    return name
+
+
+def build_label(d):
+    name = "digits-label-python"
+    pkg = package_dir(name)
+    # label.py is hand-written source kept in the package.
+    module = import_module_from(os.path.join(pkg, "label.py"), "orrery_example_label")
+    out = module.predict({"logits": mlp_logits(d.x_test)})
+    assert np.allclose(out["confidence"],
+                       softmax(mlp_logits(d.x_test)).max(axis=1), atol=1e-6)
+    examples = []
+    for x in d.example_inputs():
+        logits = mlp_logits(x)
+        y = module.predict({"logits": logits})
+        examples.append({
+            "inputs": {"logits": tensor("FP32", logits)},
+            "outputs": {"digit": tensor("INT64", y["digit"]),
+                        "confidence": tensor("FP32", y["confidence"])},
+            "tolerance": 1.0e-4,
+        })
+    manifest = step_metadata(
+        name,
+        "Digit and confidence from classifier scores (numpy)",
+        "The decision step after a 10-class digits classifier, as a numpy-only Python "
+        "servable: per row, the digit with the highest score and its softmax probability. "
+        "Input: unnormalised class scores (logits) for the digits 0-9 as FP32. Outputs: the "
+        "digit (INT64) and its probability (FP32). The examples' scores are those of "
+        "digits-mlp-torchscript on two test images.",
+        ["digits", "classification", "softmax", "argmax", "numpy", "python"],
+    )
+    manifest.update({
+        "backend": "python",
+        "files": file_entries(pkg, ["label.py"]),
+        "signature": {
+            "inputs": [spec("logits", "FP32", [-1, 10])],
+            "outputs": [spec("digit", "INT64", [-1]), spec("confidence", "FP32", [-1])],
+        },
+        "config": {"entrypoint": "label:predict"},
+        "examples": examples,
+    })
+    write_manifest(pkg, manifest)
+    return name
+
+
+def build_pipeline(d, bitmap_name, mlp_name, label_name):
+    name = "digits-pipeline"
+    pkg = package_dir(name)
+    bitmap = import_module_from(os.path.join(HERE, bitmap_name, "bitmap.py"), "orrery_ex_bitmap")
+    label = import_module_from(os.path.join(HERE, label_name, "label.py"), "orrery_ex_label")
+
+    def run(bitmaps):
+        logits = mlp_logits(bitmap.predict({"bitmap": bitmaps})["pixels"])
+        return dict(label.predict({"logits": logits}), logits=logits)
+
+    everything = run(np.stack([bitmap_of(x) for x in d.x_test]))
+    acc = float(np.mean(everything["digit"] == d.y_test))
+    examples = []
+    for b in example_bitmaps(d):
+        y = run(b)
+        examples.append({
+            "inputs": {"bitmap": tensor("UINT8", b)},
+            "outputs": {"digit": tensor("INT64", y["digit"]),
+                        "confidence": tensor("FP32", y["confidence"]),
+                        "logits": tensor("FP32", y["logits"])},
+            "tolerance": 1.0e-4,
+        })
+    manifest = step_metadata(
+        name,
+        "Handwritten digit from a 32x32 bitmap (pipeline)",
+        "A three-step Orrery pipeline that reads a digit from the 32x32 binary bitmap the UCI "
+        "data set was made from: digits-bitmap-python counts the set pixels of each 4x4 block "
+        "(the data set's own preprocessing), digits-mlp-torchscript scores the 8x8 counts, and "
+        "digits-label-python turns the scores into a digit and its probability. Each step is a "
+        "servable of its own, pinned to the version `latest` names at publish. Accuracy: the "
+        "MLP's, on bitmaps rebuilt from the 450 test images.",
+        ["digits", "handwriting", "pipeline", "mlp", "python", "torchscript"],
+    )
+    manifest.update({
+        "backend": "pipeline",
+        "signature": {
+            "inputs": [spec("bitmap", "UINT8", [-1, 32, 32])],
+            "outputs": [spec("digit", "INT64", [-1]), spec("confidence", "FP32", [-1]),
+                        spec("logits", "FP32", [-1, 10])],
+        },
+        "metrics": {"accuracy": r7(acc)},
+        "pipeline": {
+            "steps": [
+                {"name": "counts", "servable": bitmap_name, "version": "latest",
+                 "inputs": {"bitmap": "$inputs.bitmap"}},
+                {"name": "classify", "servable": mlp_name, "version": "latest",
+                 "inputs": {"input": "counts.pixels"}},
+                {"name": "decide", "servable": label_name, "version": "latest",
+                 "inputs": {"logits": "classify.logits"}},
+            ],
+            "outputs": {"digit": "decide.digit", "confidence": "decide.confidence",
+                        "logits": "classify.logits"},
+        },
+        "examples": examples,
+    })
+    write_manifest(pkg, manifest)
+    return name, acc
+
+
+# ----------------------------------------------------------------------------
 # README
 
 
@@ -780,7 +959,7 @@ def dir_size(name):
     return sum(os.path.getsize(os.path.join(pkg, f)) for f in sorted(os.listdir(pkg)))
 
 
-def write_readme(results, onnx_ops):
+def write_readme(results, onnx_ops, pipeline_acc):
     rows = []
     for name, backend, artifact, acc in results:
         rows.append(f"| `{name}` | {backend} | {artifact} | {acc} |")
@@ -821,6 +1000,9 @@ themselves.
 {table}
 | `digits-dataset` | (dataset) | `digits.csv`: 64 pixel columns + `label`, integers, 1,797 rows | |
 | `kepler-python` | python | `kepler.py`: Kepler's third law, `period_days` FP64 `[-1]` from `semi_major_axis_au` and `central_mass_msun` | |
+| `digits-bitmap-python` | python | `bitmap.py`: `pixels` FP32 `[-1, 64]` (block counts) from `bitmap` UINT8 `[-1, 32, 32]` | |
+| `digits-label-python` | python | `label.py`: `digit` INT64 `[-1]` and `confidence` FP32 `[-1]` from `logits` FP32 `[-1, 10]` | |
+| `digits-pipeline` | pipeline | no files: `digit`, `confidence`, `logits` from `bitmap` UINT8 `[-1, 32, 32]` | {pipeline_acc:.4f} |
 
 - **digits-mlp-torchscript**: torch MLP 64-128-10 (ReLU), `torch.jit.script`, output `logits`.
 - **digits-xgboost**: XGBoost `multi:softprob`, 60 rounds, depth 4, saved as UBJSON; output
@@ -836,14 +1018,46 @@ themselves.
   signature.
 - **kepler-python**: a formula, not a trained model: T = 2 pi sqrt(a^3 / GM), with IAU
   constants; examples for the Earth, Jupiter and the Moon.
+- **digits-bitmap-python**: the UCI data set's own preprocessing: the set pixels of each 4x4
+  block of a 32x32 binary bitmap, counted into the 8x8 image the classifiers take.
+- **digits-label-python**: the decision after a classifier: the digit with the highest score and
+  its softmax probability.
+- **digits-pipeline**: `backend: pipeline`, a servable made of the three above it in a chain:
+  `counts` (digits-bitmap-python) -> `classify` (digits-mlp-torchscript) -> `decide`
+  (digits-label-python); it answers `digit`, `confidence` and the MLP's `logits` for a bitmap.
 
 Every manifest lists its files with their SHA-256 (an upload whose files differ is refused),
 real metadata (creators, year, license, related identifiers such as the UCI data set DOI
 `10.24432/C50P49` with relation `IsDerivedFrom`) and two examples whose inputs are real test
-rows and whose expected outputs were computed by running the saved artifact
-(`torch.jit.load`, the loaded XGBoost booster, the ONNX file through the numpy evaluator, the
-imported Python module). FP32 values are written with 7 significant digits; example
+rows (bitmaps rebuilt from them for the bitmap step and the pipeline) and whose expected outputs
+were computed by running the saved artifact (`torch.jit.load`, the loaded XGBoost booster, the
+ONNX file through the numpy evaluator, the imported Python module; for the pipeline, its three
+steps one after the other). FP32 values are written with 7 significant digits; example
 tolerances are 1e-4 (1e-3 for XGBoost, 1e-6 for the FP64 formula).
+
+## The pipeline
+
+```yaml
+backend: pipeline
+signature:
+  inputs:  [{{name: bitmap, datatype: UINT8, shape: [-1, 32, 32]}}]
+  outputs: [{{name: digit, ...}}, {{name: confidence, ...}}, {{name: logits, ...}}]
+pipeline:
+  steps:
+  - {{name: counts, servable: digits-bitmap-python, version: latest, inputs: {{bitmap: $inputs.bitmap}}}}
+  - {{name: classify, servable: digits-mlp-torchscript, version: latest, inputs: {{input: counts.pixels}}}}
+  - {{name: decide, servable: digits-label-python, version: latest, inputs: {{logits: classify.logits}}}}
+  outputs: {{digit: decide.digit, confidence: decide.confidence, logits: classify.logits}}
+```
+
+A bare servable name means the publisher's tenant, so the pipeline works in whichever tenant
+publishes the four packages; `version: latest` is resolved when the pipeline is published and the
+stored manifest keeps the number (the pipeline does not move when `latest` does). Publish the
+steps before the pipeline (`scripts/run-hub.sh` publishes pipelines last). Each step runs through
+its own servable's queue and batcher, so the MLP still batches requests that come through the
+pipeline. With the hub of `scripts/run-hub.sh` running, `orrery verify examples/digits-pipeline`
+runs both examples through the pipeline; a request may ask for per-step timings with the
+parameter `"pipeline_timings": true` (docs/inference.md).
 
 ## Python servable contract
 
@@ -865,15 +1079,27 @@ import, and uses only numpy.
     write_text(os.path.join(HERE, "README.md"), text)
 
 
+def build_pipeline_packages(d):
+    bm_name = build_bitmap(d)
+    lb_name = build_label(d)
+    pl_name, pl_acc = build_pipeline(d, bm_name, "digits-mlp-torchscript", lb_name)
+    return [bm_name, lb_name, pl_name], pl_acc
+
+
 def main():
     seed_everything()
     d = Digits()
+    if sys.argv[1:] == ["--pipeline-only"]:
+        names, pl_acc = build_pipeline_packages(d)
+        print(f"digits-pipeline          accuracy {pl_acc:.4f}")
+        return
     mlp_name, mlp_acc = build_mlp_torchscript(d)
     xgb_name, xgb_acc = build_xgboost(d)
     cnn_name, cnn_acc, onnx_ops = build_cnn_onnx(d)
     lr_name, lr_acc = build_logreg_python(d)
     ds_name = build_dataset(d)
     kp_name = build_kepler()
+    pipeline_names, pl_acc = build_pipeline_packages(d)
     xgb_file = "model.ubj" if os.path.exists(os.path.join(HERE, xgb_name, "model.ubj")) \
         else "model.json"
     results = [
@@ -883,8 +1109,8 @@ def main():
         (lr_name, "python", "`predict.py` + `weights.json`, `probabilities` FP32 `[-1, 10]`",
          f"{lr_acc:.4f}"),
     ]
-    write_readme(results, onnx_ops)
-    for name in [mlp_name, xgb_name, cnn_name, lr_name, ds_name, kp_name]:
+    write_readme(results, onnx_ops, pl_acc)
+    for name in [mlp_name, xgb_name, cnn_name, lr_name, ds_name, kp_name] + pipeline_names:
         size = dir_size(name)
         assert size < 2 * 1024 * 1024, f"{name} is {size} bytes"
         print(f"{name:24s} {size:9d} bytes")

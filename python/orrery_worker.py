@@ -80,7 +80,9 @@ class Channel:
         self.result_fd = -1          # memfd reused for results of one size
         self.result_size = 0
         self.headers = {}   # raw header bytes -> parsed (treated as read-only)
-        self.encoded = {}   # result header key -> encoded header
+        self.plans = {}     # raw header bytes -> decoding plan (input_plan)
+        self.raw = b""      # the current frame's raw header
+        self.encoded = {}   # result entries -> encoded header
 
     def _recv_more(self):
         n, ancdata, flags, _ = self.sock.recvmsg_into(
@@ -116,7 +118,8 @@ class Channel:
         (header_size,) = struct.unpack_from("<I", self.buf, 5)
         if 9 + header_size > end:
             raise ProtocolError("header past the payload")
-        raw = bytes(self.buf[9:9 + header_size])
+        raw = bytes(memoryview(self.buf)[9:9 + header_size])
+        self.raw = raw
         header = self.headers.get(raw)  # requests of one shape repeat their header
         if header is None:
             header = json.loads(raw)
@@ -148,11 +151,21 @@ class Channel:
             os.close(fd)
         return self.shm_buf
 
+    def input_plan(self, header):
+        """The decoding plan of the current frame's header, cached with it.
+        Raises ProtocolError for a header that contradicts itself."""
+        plan = self.plans.get(self.raw)
+        if plan is None:
+            plan = input_plan(header)
+            if len(self.plans) < 256:
+                self.plans[self.raw] = plan
+        return plan
+
     def done(self):
         """After the reply: keep what was read past this frame, and take a
         fresh buffer if the servable still holds views of this one."""
         # Normally empty: the server sends one frame and waits for the reply.
-        leftover = bytes(self.buf[self.frame_end:self.have])
+        leftover = bytes(self.buf[self.frame_end:self.have]) if self.have > self.frame_end else b""
         if not resizable(self.buf):
             self.buf = bytearray(max(1 << 16, len(leftover)))
         self.buf[:len(leftover)] = leftover
@@ -162,21 +175,25 @@ class Channel:
         self.frame_end = 0
 
     def send_result(self, entries, payloads):
-        key = tuple((e["name"], e["datatype"], tuple(e["shape"]), e["size"]) for e in entries)
-        head = self.encoded.get(key)
+        """`entries`: a tuple of (name, datatype, shape tuple, size) per output,
+        `payloads` their bytes (bytes-like objects or C-contiguous arrays)."""
+        total = 0
+        for entry in entries:
+            total += entry[3]
+        head = self.encoded.get(entries)  # answers of one shape repeat their header
         if head is None:
-            header = {"tensors": entries}
-            total = sum(e["size"] for e in entries)
+            header = {"tensors": [{"name": n, "datatype": d, "shape": list(shape), "size": size}
+                                  for n, d, shape, size in entries]}
             if total >= SHM_THRESHOLD:
                 header["shm"] = total
             head = json.dumps(header, separators=(",", ":")).encode()
             if len(self.encoded) < 256:
-                self.encoded[key] = head
-        self.send(K_RESULT, head, payloads)
+                self.encoded[entries] = head
+        self.send(K_RESULT, head, payloads, total)
 
-    def send(self, ftype, header, payloads=()):
-        """Sends a frame; `header` is a dict or its encoded JSON."""
-        total = sum(len(p) for p in payloads)
+    def send(self, ftype, header, payloads=(), total=0):
+        """Sends a frame; `header` is a dict or its encoded JSON; `total`: the
+        payloads' size in bytes."""
         if isinstance(header, bytes):
             head = header
         else:
@@ -192,8 +209,10 @@ class Channel:
             parts = [PREFIX.pack(5 + len(head) + total, ftype, len(head)), head]
             parts.extend(payloads)
             sent = self.sock.sendmsg(parts)
-        if sent < sum(len(p) for p in parts):  # rare: finish with plain sends
-            rest = b"".join(bytes(p) for p in parts)[sent:]
+        if sent < len(parts[0]) + (0 if len(parts) == 1 else len(head) + total):
+            # rare: finish with plain sends
+            rest = b"".join(p.tobytes() if isinstance(p, np.ndarray) else bytes(p)
+                            for p in parts)[sent:]
             self.sock.sendall(rest)
 
     def _result_memfd(self, total, payloads):
@@ -214,6 +233,9 @@ class Channel:
         offset = 0
         for payload in payloads:
             view = memoryview(payload)
+            if not view.nbytes:
+                continue
+            view = view.cast("B")  # an array's bytes
             while len(view):
                 n = os.pwrite(self.result_fd, view, offset)
                 view, offset = view[n:], offset + n
@@ -235,25 +257,37 @@ def resizable(buffer):
 
 # ----------------------------------------------------------------- tensors
 
-def decode_inputs(header, data, offset):
-    inputs = {}
+def input_plan(header):
+    """[(name, datatype, numpy dtype or None, count, shape, size)] of a request
+    header's tensors, checked once per distinct header."""
+    plan = []
     for entry in header.get("tensors", []):
         name, datatype, shape, size = (entry["name"], entry["datatype"],
                                        tuple(entry["shape"]), entry["size"])
         count = 1
         for dim in shape:
             count *= dim
-        if datatype == "BYTES":
-            inputs[name] = decode_bytes(data, offset, size, count).reshape(shape)
-        elif datatype == "BF16":
-            bits = np.frombuffer(data, "<u2", count, offset) if count else np.empty(0, "<u2")
-            inputs[name] = (bits.astype("<u4") << 16).view("<f4").reshape(shape)
-        else:
+        dtype = None
+        if datatype not in ("BYTES", "BF16"):
             dtype = np.dtype(NUMPY_TYPES[datatype])
             if size != count * dtype.itemsize:
                 raise ProtocolError("tensor '%s' has %d bytes for %d elements" % (name, size, count))
-            array = np.frombuffer(data, dtype, count, offset) if count else np.empty(0, dtype)
-            inputs[name] = array.reshape(shape)
+        plan.append((name, datatype, dtype, count, shape, size))
+    return plan
+
+
+def decode_inputs(plan, data, offset):
+    """numpy arrays viewing `data` (from `offset` on) as `plan` says."""
+    inputs = {}
+    for name, datatype, dtype, count, shape, size in plan:
+        if dtype is not None:
+            inputs[name] = (np.ndarray(shape, dtype, data, offset) if count
+                            else np.empty(shape, dtype))
+        elif datatype == "BYTES":
+            inputs[name] = decode_bytes(data, offset, size, count).reshape(shape)
+        else:  # BF16
+            bits = np.frombuffer(data, "<u2", count, offset) if count else np.empty(0, "<u2")
+            inputs[name] = (bits.astype("<u4") << 16).view("<f4").reshape(shape)
         offset += size
     return inputs
 
@@ -279,8 +313,13 @@ def infer_datatype(array):
     raise TypeError("cannot send a numpy array of dtype %s" % array.dtype)
 
 
-def encode_output(name, datatype, value):
-    """(shape, payload) of one output converted to `datatype`."""
+def encode_output(name, datatype, dtype, value):
+    """(shape tuple, payload, size in bytes) of one output converted to
+    `datatype` (`dtype`: its numpy dtype, None for BYTES and BF16)."""
+    if dtype is not None:
+        # No copy when the servable returned a C-ordered array of this dtype.
+        array = np.asarray(value, dtype=dtype, order="C")
+        return array.shape, array, array.nbytes
     if datatype == "BYTES":
         array = value if isinstance(value, np.ndarray) else np.array(value, dtype=object)
         parts = []
@@ -291,52 +330,54 @@ def encode_output(name, datatype, value):
                 raise TypeError("output '%s' is BYTES but holds a %s" % (name, type(item).__name__))
             parts.append(struct.pack("<I", len(item)))
             parts.append(bytes(item))
-        return list(array.shape), b"".join(parts)
-    if datatype == "BF16":
-        array = np.asarray(value)
-        if array.dtype != np.uint16:  # else: raw bfloat16 bits already
-            array = (np.asarray(array, dtype="<f4").view("<u4") >> 16).astype("<u2")
-    else:
-        array = np.asarray(value, dtype=NUMPY_TYPES[datatype])
-    if not array.flags.c_contiguous:
-        array = array.copy(order="C")
-    try:
-        return list(array.shape), memoryview(array).cast("B")
-    except (TypeError, ValueError):  # empty arrays
-        return list(array.shape), memoryview(array.reshape(-1).view(np.uint8))
+        payload = b"".join(parts)
+        return array.shape, payload, len(payload)
+    array = np.asarray(value)  # BF16
+    if array.dtype != np.uint16:  # else: raw bfloat16 bits already
+        array = (np.asarray(array, dtype="<f4").view("<u4") >> 16).astype("<u2")
+    array = np.asarray(array, order="C")
+    return array.shape, array, array.nbytes
 
 
-def encode_outputs(result, specs):
-    """Header entries and payloads for the servable's `result`."""
-    if not specs:  # no signature: a dict, datatypes from numpy
+def output_plan(specs):
+    """[(name, datatype, numpy dtype or None)] of the signature's outputs."""
+    return [(spec["name"], spec["datatype"],
+             None if spec["datatype"] in ("BYTES", "BF16") else np.dtype(NUMPY_TYPES[spec["datatype"]]))
+            for spec in specs]
+
+
+def encode_outputs(result, plan):
+    """(entries, payloads) for the servable's `result`: entries is a tuple of
+    (name, datatype, shape tuple, size) per output (see Channel.send_result)."""
+    if not plan:  # no signature: a dict, datatypes from numpy
         if not isinstance(result, dict):
             raise TypeError("servable must return a dict of arrays")
-        specs = [{"name": k, "datatype": infer_datatype(np.asarray(v))} for k, v in result.items()]
-    names = [spec["name"] for spec in specs]
+        plan = output_plan([{"name": k, "datatype": infer_datatype(np.asarray(v))}
+                            for k, v in result.items()])
     if isinstance(result, dict):
-        missing = [n for n in names if n not in result]
-        if missing:
+        try:
+            values = [result[name] for name, _, _ in plan]
+        except KeyError:
+            missing = [name for name, _, _ in plan if name not in result]
             raise KeyError("servable returned no output %s (it returned %s)"
-                           % (", ".join(repr(m) for m in missing), sorted(map(str, result))))
-        values = [result[n] for n in names]
-    elif len(specs) == 1:
+                           % (", ".join(repr(m) for m in missing), sorted(map(str, result)))) from None
+    elif len(plan) == 1:
         # A list or tuple of exactly one numpy array is that array; any other
         # value (a list of numbers included) is the output's data.
         single = (isinstance(result, (tuple, list)) and len(result) == 1
                   and isinstance(result[0], np.ndarray))
         values = [result[0] if single else result]
-    elif isinstance(result, (tuple, list)) and len(result) == len(specs):
+    elif isinstance(result, (tuple, list)) and len(result) == len(plan):
         values = list(result)
     else:
         raise TypeError("servable must return a dict keyed by %s or a tuple of %d arrays"
-                        % (names, len(specs)))
+                        % ([name for name, _, _ in plan], len(plan)))
     entries, payloads = [], []
-    for spec, value in zip(specs, values):
-        shape, payload = encode_output(spec["name"], spec["datatype"], value)
-        entries.append({"name": spec["name"], "datatype": spec["datatype"],
-                        "shape": shape, "size": len(payload)})
+    for (name, datatype, dtype), value in zip(plan, values):
+        shape, payload, size = encode_output(name, datatype, dtype, value)
+        entries.append((name, datatype, shape, size))
         payloads.append(payload)
-    return entries, payloads
+    return tuple(entries), payloads
 
 
 # ----------------------------------------------------------------- loading
@@ -384,6 +425,7 @@ def make_undumpable():
 # ----------------------------------------------------------------- main
 
 def serve(channel, predict, outputs):
+    outputs = output_plan(outputs)
     while True:
         frame = channel.read()
         if frame is None:
@@ -392,7 +434,7 @@ def serve(channel, predict, outputs):
         if ftype != K_INFER:
             raise ProtocolError("unexpected frame type %d" % ftype)
         try:
-            inputs = decode_inputs(header, data, offset)
+            inputs = decode_inputs(channel.input_plan(header), data, offset)
             entries, payloads = encode_outputs(predict(inputs), outputs)
         except Exception as error:  # the servable's failure on this input
             message = describe(error)

@@ -25,8 +25,15 @@ done
 $orrery tenant create examples --exist-ok
 publisher=$($orrery token create --tenant examples --role publisher --expires-in 10m \
   --description "run-hub.sh example publisher" --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+is_pipeline() { grep -q '^backend: pipeline' "$1/orrery.yaml"; }
 for package in examples/*/; do
   [[ -f "$package/orrery.yaml" ]] || continue
+  is_pipeline "$package" && continue
+  ORRERY_TOKEN=$publisher $orrery publish "$package" --public --if-changed
+done
+# Pipelines last: their steps are the servables published above.
+for package in examples/*/; do
+  [[ -f "$package/orrery.yaml" ]] && is_pipeline "$package" || continue
   ORRERY_TOKEN=$publisher $orrery publish "$package" --public --if-changed
 done
 $orrery list --tenant examples

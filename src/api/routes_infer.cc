@@ -61,9 +61,19 @@ Result<Deadline> DeadlineFor(const InferRequest& request, const QueueConfig& que
   return std::chrono::steady_clock::now() + timeout;
 }
 
+// The request parameter `pipeline_timings` (a boolean; false when absent).
+Result<bool> WantsTimings(const InferRequest& request) {
+  auto it = request.parameters.find("pipeline_timings");
+  if (it == request.parameters.end()) return false;
+  if (!it->is_boolean()) return InvalidArgument("parameter pipeline_timings must be a boolean");
+  return it->get<bool>();
+}
+
+// `cached`: the servable is memoized (manifest `cache: true`, cache enabled),
+// so the answer says whether it came from the cache.
 HttpResponse OutcomeResponse(InferOutcome outcome, const ResolvedServable& servable,
                              const InferRequest& request, const std::vector<size_t>& selected,
-                             bool raw) {
+                             bool raw, bool cached) {
   if (outcome.status.ok()) outcome.status = CheckOutputs(servable.manifest, outcome.outputs);
   if (!outcome.status.ok()) {
     HttpResponse error = HttpResponse::Error(outcome.status);
@@ -75,7 +85,11 @@ HttpResponse OutcomeResponse(InferOutcome outcome, const ResolvedServable& serva
   response.model_version = std::to_string(servable.info.version);
   response.id = request.id;
   response.has_id = request.has_id;
+  if (cached) response.parameters["cache_hit"] = outcome.cache_hit;
   for (size_t index : selected) response.outputs.push_back(std::move(outcome.outputs[index]));
+  if (outcome.parameters.is_object()) {
+    for (auto& [name, value] : outcome.parameters.items()) response.parameters[name] = value;
+  }
   EncodedBody encoded = EncodeInferResponse(response, request, raw);
   HttpResponse http;
   http.body = std::move(encoded.body);
@@ -132,6 +146,8 @@ void Router::Infer(HttpRequest http, const Caller& caller, Responder respond) co
   int64_t priority = request->priority.value_or(0);
   Result<uint32_t> level = PriorityLevel(manifest.queue, priority);
   if (!level.ok()) return respond(HttpResponse::Error(level.status()));
+  Result<bool> timings = WantsTimings(*request);
+  if (!timings.ok()) return respond(HttpResponse::Error(timings.status()));
   Result<std::vector<Tensor>> inputs = BindInputs(manifest, std::move(request->inputs));
   if (!inputs.ok()) return respond(HttpResponse::Error(inputs.status()));
 
@@ -140,10 +156,13 @@ void Router::Infer(HttpRequest http, const Caller& caller, Responder respond) co
   job.inputs = std::move(*inputs);
   job.deadline = *deadline;
   job.priority = static_cast<uint32_t>(priority);
+  job.report_timings = *timings;
   auto state = std::make_shared<InferRequest>(std::move(*request));
+  // The model's own manifest decides, as it does in Model::Submit.
+  bool cached = model->servable().manifest.cache && models_.cache().enabled();
   job.done = [respond = std::move(respond), servable = *servable, state,
-              selected = std::move(*selected), raw](InferOutcome outcome) {
-    respond(OutcomeResponse(std::move(outcome), *servable, *state, selected, raw));
+              selected = std::move(*selected), raw, cached](InferOutcome outcome) {
+    respond(OutcomeResponse(std::move(outcome), *servable, *state, selected, raw, cached));
   };
   model->Submit(std::move(job));
 }

@@ -63,7 +63,9 @@ nlohmann::json ModelStatsJson(const Model& model) {
             {"queue", Duration(m.queue.Count(), m.queue.SumNanos())},
             {"compute_input", Duration(m.compute_input)},
             {"compute_infer", Duration(m.compute.Count(), m.compute.SumNanos())},
-            {"compute_output", Duration(m.compute_output)}}},
+            {"compute_output", Duration(m.compute_output)},
+            {"cache_hit", Duration(m.cache_hits.load(), m.cache_hit_ns.load())},
+            {"cache_miss", Duration(m.cache_misses.load(), m.cache_miss_ns.load())}}},
           {"batch_stats", std::move(batches)}};
 }
 

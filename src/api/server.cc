@@ -39,6 +39,7 @@ ModelManager::Options ModelOptions(const ServerOptions& options, const Repositor
   models.max_queue = options.max_queue;
   models.timeout_ms = options.timeout_ms;
   models.warmup = options.warmup;
+  models.cache_bytes = options.cache_bytes;
   models.trusted = options.trusted_native;
   models.network = options.network_allowed;
   models.sandbox.use_bubblewrap = options.bubblewrap;

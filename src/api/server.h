@@ -30,6 +30,7 @@ struct ServerOptions {
   size_t max_queue = 128;                          // waiting requests per version (503 beyond)
   int64_t timeout_ms = 30'000;                     // per inference request
   bool warmup = true;                              // run manifest examples after a load
+  uint64_t cache_bytes = 256ull << 20;             // response cache; 0 disables caching
   std::set<std::string> trusted_native;            // "tenant/name" native servables run in process
   std::set<std::string> network_allowed;           // "tenant/name" servables that may use the network
   bool bubblewrap = true;                          // sandbox workers with bwrap when it works

@@ -80,6 +80,12 @@ void AddInferenceFlags(CLI::App& serve, ServerOptions& options) {
       ->capture_default_str();
   serve.add_flag("--no-warmup{false}", options.warmup,
                  "do not run a servable's manifest examples after loading it");
+  serve
+      .add_option("--cache-bytes", options.cache_bytes,
+                  "response cache for servables with 'cache: true' (least recently used "
+                  "answers evicted beyond it); 0 disables caching")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
 }
 
 void AddSandboxFlags(CLI::App& serve, ServerOptions& options) {

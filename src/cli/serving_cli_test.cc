@@ -401,6 +401,19 @@ TEST(CommandLines, ServeFlagsRefuseBadValues) {
   }
 }
 
+TEST(CommandLines, ServeCacheBytes) {
+  ServerOptions defaults;
+  ASSERT_TRUE(ParsesServe({}, defaults));
+  EXPECT_EQ(defaults.cache_bytes, 256ull << 20);
+  ServerOptions options;
+  ASSERT_TRUE(ParsesServe({"--cache-bytes", "4096"}, options));
+  EXPECT_EQ(options.cache_bytes, 4096u);
+  ASSERT_TRUE(ParsesServe({"--cache-bytes", "0"}, options));  // disables caching
+  EXPECT_EQ(options.cache_bytes, 0u);
+  EXPECT_FALSE(ParsesServe({"--cache-bytes", "-1"}, options));
+  EXPECT_FALSE(ParsesServe({"--cache-bytes", "lots"}, options));
+}
+
 TEST(CommandLines, InferAndVerify) {
   EXPECT_TRUE(Parses({"infer", "acme/m:3", "--input", "x=a.npy", "-i", "y=b.npy", "--output", "z",
                       "--save", "out", "--timeout-ms", "50"}));

@@ -316,6 +316,7 @@ Result<Repository::ServableVersion> Repository::ResolveServable(const Caller& ca
   ASSIGN_OR_RETURN(VersionRow row, ResolveVersion(db, object, version));
   ServableVersion out;
   out.name = QualifiedName{object.tenant, object.name};
+  out.tenant_id = object.tenant_id;
   out.version = row.number;
   out.digest = row.digest;
   out.manifest = row.manifest;

@@ -260,6 +260,7 @@ Status ParseServableFields(const FieldMap& top, Manifest& manifest, Budget& budg
   ASSIGN_OR_RETURN(manifest.files, ParseFiles(top, manifest.backend != "pipeline"));
   RETURN_IF_ERROR(ParseSignature(top, manifest));
   RETURN_IF_ERROR(ParseBatching(top, manifest));
+  RETURN_IF_ERROR(ParsePipeline(top, manifest));
   ASSIGN_OR_RETURN(manifest.cache, top.Bool("cache", false));
   RETURN_IF_ERROR(ParseQueue(top, manifest));
   ASSIGN_OR_RETURN(manifest.examples, ParseExamples(top, manifest, budget));
@@ -267,7 +268,8 @@ Status ParseServableFields(const FieldMap& top, Manifest& manifest, Budget& budg
 }
 
 Status ParseDatasetFields(const FieldMap& top, Manifest& manifest) {
-  for (const char* key : {"backend", "signature", "examples", "batching", "cache", "queue"}) {
+  for (const char* key :
+       {"backend", "signature", "examples", "batching", "cache", "queue", "pipeline"}) {
     if (top.Get(key)) return FieldError(key, "not allowed for a dataset");
   }
   ASSIGN_OR_RETURN(manifest.files, ParseFiles(top, true));
@@ -281,7 +283,7 @@ Result<Manifest> ParseDocument(const YAML::Node& root) {
                      {"name", "kind", "title", "creators", "description", "year", "license",
                       "identifiers", "related_identifiers", "domain", "tags", "backend", "files",
                       "signature", "task", "metrics", "config", "examples", "batching", "cache",
-                      "queue"}));
+                      "queue", "pipeline"}));
   Manifest manifest;
   Budget budget;
   ASSIGN_OR_RETURN(manifest.name, top.String("name", true));
@@ -414,6 +416,7 @@ nlohmann::json Manifest::ToJson() const {
     if (queue.default_timeout_us != 0) section["default_timeout_us"] = queue.default_timeout_us;
     out["queue"] = std::move(section);
   }
+  if (!pipeline.empty()) out["pipeline"] = manifest_internal::PipelineJson(pipeline);
   return out;
 }
 

@@ -43,6 +43,19 @@
 //     priority_levels: 2                  # 0..16; 0 (or absent): one FIFO, no priorities
 //     default_priority_level: 2           # 1..priority_levels; absent: the lowest
 //     default_timeout_us: 500000          # 1..3600000000; may only shorten --timeout-ms
+//   pipeline:                             # backend pipeline only, and required there
+//     steps:                              # 1..64 steps, in any order (a DAG)
+//       - name: scale                     # [A-Za-z0-9_-], unique in the pipeline
+//         servable: demo/standardise      # tenant/name; a bare name: the publisher's tenant
+//         version: 1                      # a number or an alias (publish stores the number)
+//         inputs: {x: $inputs.pixels}     # step input <- $inputs.<pipeline input>
+//       - {name: classify, servable: mlp, version: production, inputs: {x: scale.y}}
+//     outputs: {logits: classify.y}       # every signature output <- <step>.<output>
+//   A reference is `$inputs.<tensor>` or `<step>.<tensor>`, split at its
+//   first '.' (step names have none). Every step must feed another step or
+//   an output, and steps may not form a cycle. A pipeline has no batching
+//   section (each step batches as its own manifest says). Publish checks the
+//   referenced servables (repository/pipeline_publish.h).
 //
 // Thread-safe (pure functions and value types).
 #pragma once
@@ -57,6 +70,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/status.h"
+#include "repository/names.h"
 
 namespace orrery {
 
@@ -124,6 +138,32 @@ struct QueueConfig {
   }
 };
 
+// How a pipeline reference names the pipeline's own inputs.
+constexpr const char* kPipelineInputs = "$inputs";
+
+// A tensor a pipeline reads: a pipeline input (`$inputs.<tensor>`) or a
+// step's output (`<step>.<tensor>`).
+struct PipelineRef {
+  std::string step;  // empty: a pipeline input
+  std::string tensor;
+  std::string ToString() const;  // as written in the manifest
+};
+
+// One step of a pipeline: a servable version and where its inputs come from.
+struct PipelineStep {
+  std::string name;
+  std::string servable;  // "tenant/name", or "name" (the publisher's tenant) before publish
+  VersionRef version;    // a number, or an alias before publish
+  std::map<std::string, PipelineRef> inputs;  // step input name -> source
+};
+
+// The `pipeline` section of a servable with backend `pipeline`.
+struct PipelineSpec {
+  std::vector<PipelineStep> steps;            // manifest order
+  std::map<std::string, PipelineRef> outputs;  // pipeline output name -> source
+  bool empty() const { return steps.empty(); }
+};
+
 struct Manifest {
   std::string name;
   PackageKind kind = PackageKind::kServable;
@@ -147,10 +187,11 @@ struct Manifest {
   BatchingConfig batching;  // servables only; disabled unless max_batch_size > 0
   bool cache = false;       // servables only: answers may be memoized (response cache)
   QueueConfig queue;        // servables only; every field unset when there is no section
+  PipelineSpec pipeline;    // backend pipeline only
 
   // Canonical JSON form (the keys above; empty optional fields omitted, and
   // `batching` only when enabled, `cache` only when true, `queue` with the
-  // fields that are set).
+  // fields that are set, `pipeline` only for pipelines).
   nlohmann::json ToJson() const;
 };
 

@@ -85,4 +85,10 @@ Status ParseQueue(const FieldMap& top, Manifest& manifest);
 // Parses `examples` against the already parsed signature of `manifest`.
 Result<nlohmann::json> ParseExamples(const FieldMap& top, const Manifest& manifest, Budget& budget);
 
+// Parses `pipeline` (manifest_pipeline.cc) after the backend, signature and
+// batching of `manifest`: required for backend pipeline, refused otherwise.
+Status ParsePipeline(const FieldMap& top, Manifest& manifest);
+// The canonical JSON of a pipeline section.
+nlohmann::json PipelineJson(const PipelineSpec& pipeline);
+
 }  // namespace orrery::manifest_internal

@@ -296,7 +296,9 @@ TEST(Manifest, DatasetRules) {
 }
 
 TEST(Manifest, PipelineNeedsNoFilesButASignature) {
-  Doc pipeline = Servable().Set("backend", " pipeline").Drop("files");
+  Doc pipeline = Servable().Set("backend", " pipeline").Drop("files").Set(
+      "pipeline",
+      " {steps: [{name: a, servable: s, version: 1, inputs: {x: $inputs.x}}], outputs: {y: a.y}}");
   auto parsed = ParseManifest(pipeline.Text());
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
   EXPECT_TRUE(parsed->files.empty());

@@ -12,6 +12,7 @@
 
 #include "core/clock.h"
 #include "core/hash.h"
+#include "repository/pipeline_publish.h"
 #include "repository/rows.h"
 
 namespace orrery {
@@ -220,6 +221,7 @@ Result<PublishResult> Repository::Publish(const Caller& caller, PackageKind kind
   }
   ASSIGN_OR_RETURN(ArchiveScan scan, ScanPackageArchive(archive, options_.archive_limits));
   ASSIGN_OR_RETURN(Manifest manifest, CheckedManifest(scan, kind, name));
+  if (manifest.backend == "pipeline") RETURN_IF_ERROR(PinPipelineSteps(*this, caller, manifest));
   {
     // A name is one object per tenant, whatever its kind. A read is enough
     // here: UpsertObject checks again under the writer lock.

@@ -138,6 +138,7 @@ class Repository {
   // resolves an alias to its number. kNotFound as for Describe.
   struct ServableVersion {
     QualifiedName name;        // the owner's tenant and the servable's name
+    int64_t tenant_id = 0;     // the owner's tenant id
     int64_t version = 0;       // the number `version` resolved to
     std::string digest;        // package digest (names the Materialize directory)
     std::string manifest;      // canonical manifest JSON

@@ -101,6 +101,13 @@ struct ServingMetrics {
   DurationStat compute_input;      // batched servables: joining a batch's inputs, per request
   DurationStat compute_output;     // batched servables: splitting its outputs, per request
   BatchStats batch_stats;          // batched servables: per batch size
+  // Response cache (servables with `cache: true`): requests answered from
+  // it and requests that were not, with the time spent in the cache for
+  // each (lookup; for misses also the insert of the answer).
+  std::atomic<uint64_t> cache_hits{0};
+  std::atomic<uint64_t> cache_misses{0};
+  std::atomic<uint64_t> cache_hit_ns{0};
+  std::atomic<uint64_t> cache_miss_ns{0};
 };
 
 // Escapes a label value for the text format (\\, \", \n).

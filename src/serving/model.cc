@@ -74,6 +74,7 @@ ModelState Model::state() const {
 std::string Model::reason() const {
   std::lock_guard lock(mutex_);
   if (state_ != ModelState::kReady) return reason_;
+  if (composite_ != nullptr) return composite_->NotReadyReason();
   for (const auto& slot : slots_) {
     InstanceHealth health = slot->instance->Health();
     if (health.ready) return "";
@@ -81,7 +82,20 @@ std::string Model::reason() const {
   return slots_.empty() ? "no instances" : slots_.front()->instance->Health().reason;
 }
 
-bool Model::Ready() const { return state() == ModelState::kReady && ReadyInstances() > 0; }
+bool Model::Ready() const {
+  {
+    std::lock_guard lock(mutex_);
+    if (composite_ != nullptr) {
+      return state_ == ModelState::kReady && composite_->NotReadyReason().empty();
+    }
+  }
+  return state() == ModelState::kReady && ReadyInstances() > 0;
+}
+
+bool Model::RunsOnCaller() const {
+  std::lock_guard lock(mutex_);
+  return state_ == ModelState::kReady && composite_ == nullptr && !batched_ && !worker_backed_;
+}
 
 void Model::Load(Backend& backend, const LoadContext& context) {
   std::vector<std::unique_ptr<Slot>> slots;
@@ -95,21 +109,7 @@ void Model::Load(Backend& backend, const LoadContext& context) {
     }
   }
   std::unique_lock lock(mutex_);
-  if (!status.ok() || stopping_) {
-    state_ = ModelState::kFailed;
-    reason_ = status.ok() ? "unloaded while loading" : status.message();
-    LogError("servable " + key() + " failed to load: " + reason_);
-    std::vector<InferJob> queued = queue_.TakeAll();
-    std::string why = reason_;
-    lock.unlock();
-    for (InferJob& job : queued) {
-      Finish(job, {Unavailable("servable " + key() + " failed to load: " + why), {}, false},
-             /*accepted=*/true);
-    }
-    drained_.notify_all();
-    RunSettled();
-    return;
-  }
+  if (!status.ok() || stopping_) return FailLoad(lock, status);
   slots_ = std::move(slots);
   lock.unlock();
   if (options_.warmup) {
@@ -150,6 +150,49 @@ void Model::Load(Backend& backend, const LoadContext& context) {
   }
   lock.unlock();
   RunSettled();
+}
+
+void Model::FailLoad(std::unique_lock<std::mutex>& lock, const Status& status) {
+  state_ = ModelState::kFailed;
+  reason_ = status.ok() ? "unloaded while loading" : status.message();
+  LogError("servable " + key() + " failed to load: " + reason_);
+  std::vector<InferJob> queued = queue_.TakeAll();
+  std::string why = reason_;
+  lock.unlock();
+  for (InferJob& job : queued) {
+    Finish(job, {Unavailable("servable " + key() + " failed to load: " + why), {}, false},
+           /*accepted=*/true);
+  }
+  drained_.notify_all();
+  RunSettled();
+}
+
+void Model::LoadComposite(Result<std::unique_ptr<Composite>> composite) {
+  std::unique_lock lock(mutex_);
+  if (!composite.ok() || stopping_) return FailLoad(lock, composite.status());
+  composite_ = std::move(*composite);
+  state_ = ModelState::kReady;
+  reason_.clear();
+  std::vector<InferJob> queued = queue_.TakeAll();
+  Composite& serving = *composite_;
+  lock.unlock();
+  LogInfo("servable " + key() + " ready (composite: no instances)");
+  for (InferJob& job : queued) RunComposite(serving, std::move(job));
+  RunSettled();
+}
+
+void Model::RunComposite(Composite& composite, InferJob job) {
+  auto submitted = job.submitted;
+  job.done = [this, submitted, done = std::move(job.done)](InferOutcome outcome) {
+    InferJob finished;
+    finished.submitted = submitted;
+    finished.done = done;
+    if (outcome.status.ok()) {
+      metrics_.last_inference_ms.store(NowUnixMs(), std::memory_order_relaxed);
+    }
+    Finish(finished, std::move(outcome), /*accepted=*/true);
+  };
+  composite.Run(std::move(job));
 }
 
 void Model::OnSettled(std::function<void()> callback) {
@@ -201,6 +244,7 @@ void Model::Unload() {
   lock.lock();
   idle_.clear();
   std::vector<std::unique_ptr<Slot>> slots = std::move(slots_);
+  std::unique_ptr<Composite> composite = std::move(composite_);
   state_ = ModelState::kUnloaded;
   reason_ = "unloaded";
   lock.unlock();
@@ -213,13 +257,24 @@ void Model::Submit(InferJob job) {
   last_used_ms_.store(NowUnixMs(), std::memory_order_relaxed);
   Result<uint32_t> level = PriorityLevel(servable_->manifest.queue, job.priority);
   if (!level.ok()) return Finish(job, {level.status(), {}, false}, /*accepted=*/false);
-  if (Clock::now() >= job.deadline) return Expire(job, /*accepted=*/false);
+  if (AnswerFromCache(job)) return;  // response cache: a hit is answered here
+  bool arrived_expired = Clock::now() >= job.deadline;
   std::unique_lock lock(mutex_);
   if (state_ != ModelState::kReady && state_ != ModelState::kLoading) {
     std::string why = reason_;
     lock.unlock();
     return Finish(job, {Unavailable("servable " + key() + " is not ready: " + why), {}, false},
                   /*accepted=*/false);
+  }
+  if (composite_ != nullptr) {
+    in_flight_.fetch_add(1, std::memory_order_relaxed);
+    Composite& composite = *composite_;
+    lock.unlock();
+    return RunComposite(composite, std::move(job));
+  }
+  if (arrived_expired) {  // it never reaches an instance (a composite says which step it missed)
+    lock.unlock();
+    return Expire(job, /*accepted=*/false);
   }
   if (batched_) {
     Status batchable = CheckBatchable(job);
@@ -374,7 +429,7 @@ void Model::ExecuteAsync(Slot* slot, InferJob job, Reactor& reactor) {
   };
   if (!fd.ok()) {
     release();
-    return Settle(job, Clock::now() - start, fd.status());
+    return Settle(job, start, Clock::now() - start, fd.status());
   }
   // std::function must be copyable: the job travels in a shared_ptr.
   auto pending = std::make_shared<InferJob>(std::move(job));
@@ -386,7 +441,7 @@ void Model::ExecuteAsync(Slot* slot, InferJob job, Reactor& reactor) {
                                  : Result<std::vector<Tensor>>(
                                        async->Abort(wake == Reactor::Wake::kTimedOut));
                          release();
-                         Settle(*pending, Clock::now() - start, std::move(outputs));
+                         Settle(*pending, start, Clock::now() - start, std::move(outputs));
                        });
 }
 
@@ -394,18 +449,23 @@ void Model::Execute(Slot* slot, InferJob& job) {
   auto start = Clock::now();
   metrics_.queue.Observe(start - job.submitted);
   Result<std::vector<Tensor>> outputs = slot->instance->Infer(job.inputs, job.deadline);
-  Settle(job, Clock::now() - start, std::move(outputs));
+  Settle(job, start, Clock::now() - start, std::move(outputs));
 }
 
-void Model::Settle(InferJob& job, std::chrono::nanoseconds compute,
+void Model::Settle(InferJob& job, Clock::time_point start, std::chrono::nanoseconds compute,
                    Result<std::vector<Tensor>> outputs) {
+  InferOutcome outcome;
+  outcome.queued = start - job.submitted;
+  outcome.computed = compute;
   metrics_.compute.Observe(compute);
   if (!outputs.ok()) {
     if (outputs.status().code() == Code::kUnavailable) CheckInstancesAlive();
-    return Finish(job, {outputs.status().WithContext(key()), {}, false}, /*accepted=*/true);
+    outcome.status = outputs.status().WithContext(key());
+    return Finish(job, std::move(outcome), /*accepted=*/true);
   }
   metrics_.last_inference_ms.store(NowUnixMs(), std::memory_order_relaxed);
-  Finish(job, {Status::Ok(), std::move(*outputs), false}, /*accepted=*/true);
+  outcome.outputs = std::move(*outputs);
+  Finish(job, std::move(outcome), /*accepted=*/true);
 }
 
 void Model::Finish(InferJob& job, InferOutcome outcome, bool accepted) {

@@ -36,6 +36,17 @@
 // outputs are split back. A batch holds requests of one servable
 // version only (a Model is one version).
 //
+// Memoized servables (manifest `cache: true`, and a manager whose response
+// cache is enabled) look each request up in the shared ResponseCache first
+// (model_cache.cc): a hit is answered at once on the submitting thread, with
+// InferOutcome::cache_hit set, without queueing or touching an instance; a
+// miss runs as usual and its successful answer is stored. Errors, timeouts
+// and answers that do not match the signature are never stored.
+// Composite servables (pipelines, serving/pipeline.h) have no instances: the
+// manager gives their model a Composite instead of loading a backend, and
+// the model hands it each accepted request whole, keeping the request
+// metrics, the life cycle and the wait for requests in flight on unload.
+//
 // Ownership: the manager and every request in flight share a Model
 // (shared_ptr): the handle that keeps the version loaded. Unload() waits for
 // queued and running requests to finish before it destroys the instances.
@@ -61,6 +72,8 @@
 
 namespace orrery {
 
+class ResponseCache;
+
 enum class ModelState { kLoading, kReady, kFailed, kUnloading, kUnloaded };
 // Triton's names: LOADING, READY, UNAVAILABLE (failed), UNLOADING, UNAVAILABLE.
 const char* ModelStateName(ModelState state);
@@ -76,6 +89,11 @@ struct InferOutcome {
   Status status;
   std::vector<Tensor> outputs;  // signature order, when status is OK
   bool retry_later = false;     // refused because the queue is full (503 + Retry-After)
+  bool cache_hit = false;       // answered from the response cache, nothing ran
+  // When an instance ran the job: submit -> start, and start -> end of compute.
+  std::chrono::nanoseconds queued{0}, computed{0};
+  // Response parameters to add to the answer (an object), or null.
+  nlohmann::json parameters = nullptr;
 };
 
 // The level a request asking for `priority` (0: the default) runs at on a
@@ -89,8 +107,20 @@ struct InferJob {
   // 1 (highest) .. the servable's priority_levels; 0: its default level.
   uint32_t priority = 0;
   std::chrono::steady_clock::time_point submitted = std::chrono::steady_clock::now();
+  bool report_timings = false;  // the request asked for per-step timings (pipelines)
   // Called exactly once, on whichever thread finished the job.
   std::function<void(InferOutcome)> done;
+};
+
+// A servable served without instances of its own (a pipeline): its Model
+// hands it every accepted request. Owned by the Model; must be thread-safe.
+class Composite {
+ public:
+  virtual ~Composite() = default;
+  // Runs the job; calls job.done exactly once, on any thread.
+  virtual void Run(InferJob job) = 0;
+  // "" when it can answer, else why not.
+  virtual std::string NotReadyReason() const = 0;
 };
 
 class Model {
@@ -100,6 +130,9 @@ class Model {
     size_t max_queue = 128;  // waiting requests beyond this are refused (503), unless
                              // the manifest's queue.max_size says otherwise
     bool warmup = true;      // run the manifest's examples once after load
+    // The manager's response cache, shared by its models; consulted only
+    // when the manifest says `cache: true`. nullptr: no caching.
+    std::shared_ptr<ResponseCache> cache;
   };
 
   Model(std::shared_ptr<const ResolvedServable> servable, Options options);
@@ -116,6 +149,9 @@ class Model {
   // Creates the instances with `backend` and moves to kReady or kFailed.
   // Runs queued requests once ready (or fails them).
   void Load(Backend& backend, const LoadContext& context);
+  // Instead of Load, for a composite servable: moves to kReady serving
+  // through `composite`, or to kFailed with its error. Starts no threads.
+  void LoadComposite(Result<std::unique_ptr<Composite>> composite);
   // kReady/kFailed -> kUnloading -> kUnloaded; waits for queued and running
   // requests, then destroys the instances. Idempotent.
   void Unload();
@@ -130,6 +166,11 @@ class Model {
   // Requests waiting, per priority level (index 0: level 1; one entry
   // without priority levels).
   std::vector<size_t> QueueLengths() const;
+  // True when Submit may run the job on the calling thread before it
+  // returns (ready in-process instances, no batching): a caller starting
+  // several jobs at once hands such ones to other threads.
+  bool RunsOnCaller() const;
+
   // Requests queued or running.
   int InFlight() const { return in_flight_.load(std::memory_order_relaxed); }
   int64_t LastUsedMs() const { return last_used_ms_.load(std::memory_order_relaxed); }
@@ -146,6 +187,9 @@ class Model {
     bool busy = false;  // GUARDED_BY(mutex_); worker backends: a request is using it
   };
 
+  // Response cache (model_cache.cc): true when `job` was answered from the
+  // cache (and finished); on a miss, wraps job.done to store the answer.
+  bool AnswerFromCache(InferJob& job);
   void RunAndDrain(Slot* slot, InferJob job);
   void Execute(Slot* slot, InferJob& job);
   // The free worker slot for a request that can be sent from this thread
@@ -153,7 +197,9 @@ class Model {
   Slot* AsyncSlotLocked(const InferJob& job, class Reactor** reactor);
   void ExecuteAsync(Slot* slot, InferJob job, class Reactor& reactor);
   // Records the compute time and finishes the job with the outputs or error.
-  void Settle(InferJob& job, std::chrono::nanoseconds compute, Result<std::vector<Tensor>> outputs);
+  // `start`: when an instance took it; `compute`: the backend's time.
+  void Settle(InferJob& job, std::chrono::steady_clock::time_point start,
+              std::chrono::nanoseconds compute, Result<std::vector<Tensor>> outputs);
   // Pops the next job whose deadline has not passed; fails expired ones.
   // REQUIRES(mutex_) held by `lock`, which it may release and retake.
   bool PopNext(std::unique_lock<std::mutex>& lock, InferJob* job);
@@ -191,6 +237,10 @@ class Model {
   int64_t QueuedRowsLocked() const;  // REQUIRES(mutex_)
   // Calls job.done; `accepted`: the job was counted in in_flight_.
   void Finish(InferJob& job, InferOutcome outcome, bool accepted);
+  // kLoading -> kFailed: fails the queued jobs. `lock` holds mutex_; released.
+  void FailLoad(std::unique_lock<std::mutex>& lock, const Status& status);
+  // Hands an accepted job (counted in in_flight_) to `composite`.
+  void RunComposite(Composite& composite, InferJob job);
   void CheckInstancesAlive();
   Status WarmUp();
 
@@ -215,6 +265,7 @@ class Model {
   std::vector<std::thread> threads_;         // worker backends: one per slot
   bool worker_backed_ = false;               // GUARDED_BY(mutex_): instances are workers
   const bool batched_;                       // the manifest enables batching
+  std::unique_ptr<Composite> composite_;     // GUARDED_BY(mutex_); set by LoadComposite
   std::vector<std::function<void()>> settled_;  // GUARDED_BY(mutex_), OnSettled callbacks
   void RunSettled();
 };

@@ -188,7 +188,7 @@ void Model::RunBatch(Slot* slot, std::vector<InferJob>& jobs) {
     Result<std::vector<Tensor>> outputs = slot->instance->Infer(jobs[0].inputs, jobs[0].deadline);
     auto compute = Clock::now() - start;
     metrics_.batch_stats.Observe(static_cast<uint64_t>(total), compute);
-    return Settle(jobs[0], compute, std::move(outputs));
+    return Settle(jobs[0], start, compute, std::move(outputs));
   }
   Result<std::vector<Tensor>> batch = ConcatBatch(inputs);
   auto joined = Clock::now();
@@ -202,7 +202,7 @@ void Model::RunBatch(Slot* slot, std::vector<InferJob>& jobs) {
   for (size_t i = 0; i < jobs.size(); ++i) {
     metrics_.compute_input.Add(joined - start);
     metrics_.compute_output.Add(split_time);
-    Settle(jobs[i], computed - joined,
+    Settle(jobs[i], start, computed - joined,
            split.ok() ? Result<std::vector<Tensor>>(std::move((*split)[i]))
                       : Result<std::vector<Tensor>>(split.status()));
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/log.h"
+#include "serving/pipeline.h"
 
 namespace orrery {
 namespace {
@@ -23,6 +24,22 @@ bool ConfigFlag(const Manifest& manifest, const char* key) {
   return it != manifest.config.end() && it->is_boolean() && it->get<bool>();
 }
 
+// A pipeline's steps as its owner sees them: the publisher checked their
+// visibility, so requests of other tenants run them in the owner's name.
+class OwnerSteps final : public StepResolver {
+ public:
+  OwnerSteps(ModelManager& manager, Caller owner) : manager_(manager), owner_(std::move(owner)) {}
+  Result<std::shared_ptr<Model>> Acquire(const QualifiedName& name, int64_t version) override {
+    ASSIGN_OR_RETURN(auto servable, manager_.Resolve(owner_, name, VersionRef{version, ""}));
+    return manager_.Acquire(owner_, servable);
+  }
+  std::shared_ptr<Model> Find(const std::string& key) const override { return manager_.Find(key); }
+
+ private:
+  ModelManager& manager_;
+  const Caller owner_;
+};
+
 }  // namespace
 
 Result<std::unique_ptr<ModelManager>> ModelManager::Create(Repository& repository,
@@ -31,15 +48,19 @@ Result<std::unique_ptr<ModelManager>> ModelManager::Create(Repository& repositor
   if (options.instances < 1 || options.instances > kMaxInstances) {
     return InvalidArgument("instances must be 1.." + std::to_string(kMaxInstances));
   }
+  if (options.pipeline_threads < 1) return InvalidArgument("pipeline_threads must be at least 1");
   std::unique_ptr<ModelManager> manager(new ModelManager(repository, std::move(options)));
   for (int i = 0; i < manager->options_.load_threads; ++i) {
     manager->load_threads_.emplace_back([m = manager.get()] { m->LoadThread(); });
   }
+  manager->fanout_ = std::make_unique<TaskPool>(manager->options_.pipeline_threads);
   return manager;
 }
 
 ModelManager::ModelManager(Repository& repository, Options options)
-    : repository_(repository), options_(std::move(options)) {
+    : repository_(repository),
+      options_(std::move(options)),
+      cache_(std::make_shared<ResponseCache>(ResponseCache::Options{options_.cache_bytes, {}})) {
   models_.store(std::make_shared<const ModelMap>());
 }
 
@@ -107,6 +128,7 @@ std::shared_ptr<Model> ModelManager::StartLoad(
   }
   model_options.max_queue = options_.max_queue;
   model_options.warmup = options_.warmup;
+  model_options.cache = cache_;
   auto model = std::make_shared<Model>(servable, model_options);
   ModelMap next = *models;
   next[servable->key] = model;
@@ -118,6 +140,7 @@ std::shared_ptr<Model> ModelManager::StartLoad(
 void ModelManager::RunLoad(std::shared_ptr<Model> model, Caller caller) {
   const ResolvedServable& servable = model->servable();
   const Manifest& manifest = servable.manifest;
+  if (manifest.backend == "pipeline") return model->LoadComposite(LoadPipeline(servable));
   std::string owner = servable.info.name.ToString();
   Backend* backend = FindBackend(manifest.backend);
   Result<std::filesystem::path> dir =
@@ -148,6 +171,17 @@ void ModelManager::RunLoad(std::shared_ptr<Model> model, Caller caller) {
   }
   model->Load(*backend, context);
   EnforceBudget(servable.key);
+}
+
+Result<std::unique_ptr<Composite>> ModelManager::LoadPipeline(const ResolvedServable& servable) {
+  Caller owner;
+  owner.tenant_id = servable.info.tenant_id;
+  owner.tenant = servable.info.name.tenant;
+  owner.role = Role::kReader;
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<Pipeline> pipeline,
+      Pipeline::Create(servable, std::make_unique<OwnerSteps>(*this, owner), fanout_.get()));
+  return std::unique_ptr<Composite>(std::move(pipeline));
 }
 
 std::shared_ptr<Model> ModelManager::Load(
@@ -192,7 +226,8 @@ void ModelManager::EnforceBudget(const std::string& just_loaded) {
   for (const auto& model : models) {
     uint64_t bytes = model->MemoryBytes();
     total += bytes;
-    if (model->key() != just_loaded && model->state() == ModelState::kReady &&
+    // Unloading a model that holds nothing (a pipeline) frees nothing.
+    if (bytes > 0 && model->key() != just_loaded && model->state() == ModelState::kReady &&
         model->InFlight() == 0) {
       idle.emplace_back(model, bytes);
     }

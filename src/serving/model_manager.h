@@ -12,6 +12,13 @@
 //   an immutable snapshot swapped atomically (read-copy-update).
 // - Memory budget: after each load, idle ready models are unloaded in
 //   least-recently-used order until the total is within the budget.
+// - Response cache: one ResponseCache of cache_bytes for every version,
+//   shared with the models, which consult it for servables whose manifest
+//   says `cache: true`. Its entries are keyed by version and digest, so they
+//   outlive an unload and serve the same version when it is loaded again.
+// - Pipelines (backend `pipeline`): "loading" one builds its Pipeline
+//   (serving/pipeline.h), which reaches its steps through this manager
+//   with the pipeline owner's identity; it holds no instances or memory.
 //
 // Ownership: borrows the Repository (must outlive the manager); owns the
 // models (shared with requests in flight) and the load threads.
@@ -32,8 +39,10 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "core/task_pool.h"
 #include "repository/repository.h"
 #include "serving/model.h"
+#include "serving/response_cache.h"
 
 namespace orrery {
 
@@ -46,6 +55,8 @@ class ModelManager {
     int64_t timeout_ms = 30'000;        // per request; the `timeout` parameter can only shorten it
     bool warmup = true;                 // run the manifest's examples after each load
     int load_threads = 2;
+    uint64_t cache_bytes = 256ull << 20;  // response cache capacity; 0 disables caching
+    int pipeline_threads = 4;           // run independent in-process pipeline steps side by side
     SandboxOptions sandbox;             // worker processes (python, untrusted native)
     std::set<std::string> trusted;      // "tenant/name": native code allowed in process
     std::set<std::string> network;      // "tenant/name": may open connections if it asks
@@ -55,6 +66,8 @@ class ModelManager {
   ~ModelManager();  // unloads every model, stops the load threads
 
   const Options& options() const { return options_; }
+  // The response cache (disabled when cache_bytes is 0); never null.
+  const ResponseCache& cache() const { return *cache_; }
 
   // The servable version `caller` names, visible to it.
   Result<std::shared_ptr<const ResolvedServable>> Resolve(const Caller& caller,
@@ -91,13 +104,20 @@ class ModelManager {
                                    const std::shared_ptr<const ResolvedServable>& servable,
                                    bool replace_failed);
   void RunLoad(std::shared_ptr<Model> model, Caller caller);
+  // The Pipeline serving `servable` (backend pipeline).
+  Result<std::unique_ptr<Composite>> LoadPipeline(const ResolvedServable& servable);
   void EnforceBudget(const std::string& just_loaded);
   void Post(std::function<void()> task);
   void LoadThread();
   void Publish(ModelMap map);  // REQUIRES(control_mutex_)
+  // Appends the response cache's part of /metrics (model_manager_metrics.cc).
+  void RenderCacheMetrics(const std::vector<std::shared_ptr<Model>>& models,
+                          const std::vector<std::string>& labels, bool totals,
+                          std::string& out) const;
 
   Repository& repository_;
   const Options options_;
+  const std::shared_ptr<ResponseCache> cache_;  // shared with every Model
 
   std::atomic<std::shared_ptr<const ModelMap>> models_;  // the RCU snapshot
   mutable std::mutex control_mutex_;                     // serialises map updates
@@ -110,6 +130,7 @@ class ModelManager {
   std::deque<std::function<void()>> tasks_;  // GUARDED_BY(tasks_mutex_)
   bool stopping_ = false;                    // GUARDED_BY(tasks_mutex_)
   std::vector<std::thread> load_threads_;
+  std::unique_ptr<TaskPool> fanout_;  // pipelines' independent steps
 };
 
 }  // namespace orrery

@@ -100,7 +100,42 @@ std::string ModelManager::RenderMetrics(const std::string& tenant) const {
     if (!models[i]->servable().manifest.batching.enabled()) continue;
     models[i]->metrics().batch_sizes.Render("orrery_inference_batch_size", labels[i], out);
   }
+  RenderCacheMetrics(models, labels, /*totals=*/tenant.empty(), out);
   return out;
+}
+
+// Per servable with `cache: true`: hits and misses. The cache's totals mix
+// every tenant's entries, so only the hub admin (tenant "") sees them: a
+// tenant could otherwise watch another's requests come and go.
+void ModelManager::RenderCacheMetrics(const std::vector<std::shared_ptr<Model>>& models,
+                                      const std::vector<std::string>& labels, bool totals,
+                                      std::string& out) const {
+  auto per_servable = [&](const char* name, const char* help,
+                          const std::atomic<uint64_t> ServingMetrics::*counter) {
+    Header(out, name, "counter", help);
+    for (size_t i = 0; i < models.size(); ++i) {
+      if (!models[i]->servable().manifest.cache) continue;
+      Line(out, name, labels[i], (models[i]->metrics().*counter).load());
+    }
+  };
+  per_servable("orrery_cache_hits_total", "Requests answered from the response cache.",
+               &ServingMetrics::cache_hits);
+  per_servable("orrery_cache_misses_total",
+               "Requests of a cached servable that the response cache could not answer.",
+               &ServingMetrics::cache_misses);
+  if (!totals) return;
+  ResponseCache::Stats stats = cache_->stats();
+  auto total = [&](const char* name, const char* type, const char* help, uint64_t value) {
+    Header(out, name, type, help);
+    out += std::string(name) + " " + std::to_string(value) + "\n";
+  };
+  total("orrery_cache_evictions_total", "counter",
+        "Response cache entries evicted to make room (least recently used first).",
+        stats.evictions);
+  total("orrery_cache_bytes", "gauge", "Bytes held by the response cache's entries.", stats.bytes);
+  total("orrery_cache_entries", "gauge", "Entries in the response cache.", stats.entries);
+  total("orrery_cache_capacity_bytes", "gauge", "Capacity of the response cache (--cache-bytes).",
+        stats.capacity_bytes);
 }
 
 }  // namespace orrery

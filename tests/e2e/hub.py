@@ -16,6 +16,7 @@ Environment:
 """
 
 import atexit
+import glob
 import hashlib
 import http.client
 import io
@@ -349,6 +350,18 @@ def _short(data, n=600):
 
 
 # --------------------------------------------------------------------------- packages
+
+
+def example_dirs():
+    """Every package directory under examples/, by name, pipelines last: their steps are other
+    examples, which must be published before them."""
+    dirs = sorted(os.path.dirname(p)
+                  for p in glob.glob(os.path.join(SOURCE_DIR, "examples", "*", "orrery.yaml")))
+
+    def is_pipeline(d):
+        with open(os.path.join(d, "orrery.yaml")) as f:
+            return re.search(r"(?m)^backend: pipeline$", f.read()) is not None
+    return sorted(dirs, key=is_pipeline)
 
 SIGNATURE = {
     "inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 4]}],

@@ -1,6 +1,5 @@
 """Every package under examples/ publishes with the CLI and downloads byte-identical."""
 
-import glob
 import json
 import os
 import shutil
@@ -22,11 +21,6 @@ def read_dir(root):
     return out
 
 
-def example_dirs():
-    pattern = os.path.join(hub.SOURCE_DIR, "examples", "*", "orrery.yaml")
-    return sorted(os.path.dirname(p) for p in glob.glob(pattern))
-
-
 class ExamplesTest(HubTestCase):
 
     @classmethod
@@ -41,7 +35,7 @@ class ExamplesTest(HubTestCase):
         return json.loads(r.stdout)
 
     def test_examples_round_trip(self):
-        dirs = example_dirs()
+        dirs = hub.example_dirs()
         if not dirs:
             self.skipTest("no examples/*/orrery.yaml")
         tmp = tempfile.mkdtemp(prefix="orrery-examples-")

@@ -12,7 +12,6 @@ corrupt model files fail to load cleanly (503 on infer, 422 from the load route)
 good servables keep answering.
 """
 
-import glob
 import json
 import os
 import re
@@ -32,10 +31,6 @@ ADD_ONE = '''
 def predict(inputs):
     return {"y": inputs["x"] + 1}
 '''
-
-
-def example_dirs():
-    return sorted(os.path.dirname(p) for p in glob.glob(os.path.join(EXAMPLES, "*", "orrery.yaml")))
 
 
 def example_tar(example, name=None, replace=None):
@@ -75,7 +70,7 @@ class ServingTest(HubTestCase):
         cls.tmp = tempfile.mkdtemp(prefix="orrery-serving-")
         cls.addClassCleanup(shutil.rmtree, cls.tmp, True)
         cls.published, cls.servables = {}, {}
-        for d in example_dirs():
+        for d in hub.example_dirs():
             dst = os.path.join(cls.tmp, os.path.basename(d))
             shutil.copytree(d, dst, ignore=shutil.ignore_patterns("__pycache__"))
             r = run_cli(["publish", dst, "--json"], env=cls.env)
@@ -141,7 +136,7 @@ class ServingTest(HubTestCase):
         self.assertEqual(self.server.get("/v2/health/ready", self.tok), (200, {"ready": True}))
 
     def test_every_example_published(self):
-        names = {os.path.basename(d) for d in example_dirs()}
+        names = {os.path.basename(d) for d in hub.example_dirs()}
         self.assertEqual(set(self.published), names)
         for name, v in self.published.items():
             self.assertEqual((v["tenant"], v["version"]), (self.a.name, 1), name)
