@@ -42,6 +42,17 @@ Status ParseQueue(const FieldMap& top, Manifest& manifest) {
   }
   ASSIGN_OR_RETURN(int64_t timeout, IntegerIn(map, "default_timeout_us", 1, kMaxTimeoutUs, 0));
   queue.default_timeout_us = static_cast<uint64_t>(timeout);
+  // A pipeline hands each request to its steps at once; they wait in their
+  // own servables' queues, so only its timeout means something.
+  if (manifest.backend == "pipeline") {
+    for (const char* key : {"max_size", "priority_levels", "default_priority_level"}) {
+      if (map.Get(key)) {
+        return FieldError(map.Path(key),
+                          "a pipeline has no queue of its own (each step waits in its servable's "
+                          "queue); only default_timeout_us applies");
+      }
+    }
+  }
   return Status::Ok();
 }
 

@@ -121,6 +121,22 @@ TEST(ManifestQueue, RefusesWrongTypesAndUnknownKeys) {
   ExpectRefused(Servable(" [max_size]"), "manifest: queue: must be a mapping");
 }
 
+TEST(ManifestQueue, PipelinesTakeOnlyATimeout) {
+  std::string pipeline =
+      "name: chain\ntitle: Chain\ncreators: [Lovelace, Ada]\nyear: 2026\nbackend: pipeline\n"
+      "signature:\n  inputs: [{name: x, datatype: FP32, shape: [-1, 4]}]\n"
+      "  outputs: [{name: y, datatype: FP32, shape: [-1]}]\n"
+      "pipeline:\n  steps: [{name: a, servable: lab/m, version: 1, inputs: {x: $inputs.x}}]\n"
+      "  outputs: {y: a.y}\n";
+  auto timed = ParseManifest(pipeline + "queue: {default_timeout_us: 250000}\n");
+  ASSERT_TRUE(timed.ok()) << timed.status().ToString();
+  EXPECT_EQ(timed->queue.default_timeout_us, 250000u);
+  for (const char* key : {"max_size", "priority_levels"}) {
+    ExpectRefused(pipeline + "queue: {" + key + ": 2}\n",
+                  std::string("manifest: queue.") + key + ": a pipeline has no queue of its own");
+  }
+}
+
 TEST(ManifestQueue, DatasetsCarryNoQueue) {
   ExpectRefused(
       "name: digits\nkind: dataset\ntitle: Digits\ncreators: [UCI]\nyear: 1998\n"

@@ -12,13 +12,15 @@ level, 0 meaning the servable's default (the lowest); a request whose timeout pa
 waits is dropped (503 "timed out") without ever running; the servable's default_timeout_us
 shortens the server's timeout and a request's `timeout` cannot lengthen it; bad `priority` and
 `timeout` values are 400 and load nothing; /v2/models/{m}/stats has Triton's fields and
-batch_stats per batch size; GET /v2 advertises schedule_policy; a bad `queue` section is 422.
+batch_stats per batch size; GET /v2 advertises schedule_policy; a bad `queue` section (or a queue
+bound or priority levels on a pipeline) is 422.
 """
 
 import re
 import threading
 import unittest
 
+import hub
 import oip
 from hub import HubTestCase
 
@@ -284,6 +286,16 @@ class SchedulingTest(HubTestCase):
                 status, data = self.server.publish(self.t.name, "badqueue", tar, self.tok)
                 self.assertError((status, data), 422)
                 self.assertIn(fragment, data["error"])
+        # A pipeline's steps wait in their own queues: it takes only a timeout.
+        tar, _ = hub.package(
+            "badqueue", {}, backend="pipeline", signature=oip.signature(*IO),
+            pipeline={"steps": [{"name": "a", "servable": "plain", "version": 1,
+                                 "inputs": {"s": "$inputs.s"}}],
+                      "outputs": {"y": "a.y", "seq": "a.seq"}},
+            queue={"priority_levels": 2})
+        status, data = self.server.publish(self.t.name, "badqueue", tar, self.tok)
+        self.assertError((status, data), 422)
+        self.assertIn("queue.priority_levels: a pipeline has no queue of its own", data["error"])
         status, data = self.server.get("/api/v1/servables/%s/badqueue" % self.t.name, self.tok)
         self.assertEqual(status, 404, data)
 
