@@ -25,7 +25,7 @@
 // (retry_later: 503 + Retry-After). With priority_levels > 0 a request
 // names a level 1 (highest) .. priority_levels, or 0 for the servable's
 // default; the next request to run is the oldest of the highest non-empty
-// level (request_queue.h).
+// level (request_queue.h, model_queue.cc).
 //
 // Batched servables (manifest `batching`, max_batch_size > 0) run every
 // request through a batching thread per instance (model_batching.cc): it
