@@ -76,4 +76,10 @@ class FieldMap {
 // Parses `examples` against the already parsed signature of `manifest`.
 Result<nlohmann::json> ParseExamples(const FieldMap& top, const Manifest& manifest, Budget& budget);
 
+// Serving sections, shared by the manifest and the admin override of a
+// version's serving settings (manifest_override.cc). Each reads its key of
+// `top` into a default-initialised field of `manifest`, checked against the
+// signature already parsed there; an absent or null key leaves it as is.
+Status ParseBatching(const FieldMap& top, Manifest& manifest);  // `batching`
+
 }  // namespace orrery::manifest_internal
