@@ -9,11 +9,14 @@ manifest's settings back; `cache: true` is stored and shown as effective; every 
 and the catalog check stays clean, also after the version is deleted with its override.
 """
 
+import json
+import os
+import tempfile
 import threading
 import unittest
 
 import oip
-from hub import HubTestCase, q
+from hub import HubTestCase, q, run_cli
 
 # Adds 1; every answer also carries, per row, the row count of the backend call it was part of.
 CODE = '''
@@ -43,7 +46,7 @@ class ServingOverrideTest(HubTestCase):
         super().setUpClass()
         cls.t = cls.server.new_tenant(("publisher", "admin", "reader"))
         cls.other = cls.server.new_tenant(("admin",))
-        for name in ("plain", "tuned", "cached", "audited", "shortlived"):
+        for name in ("plain", "tuned", "cached", "audited", "shortlived", "viacli"):
             cls.publish(name, IO)
         cls.publish("fixed", FIXED_IO)
 
@@ -208,6 +211,36 @@ class ServingOverrideTest(HubTestCase):
                               "ON v.id = s.version_id WHERE v.deleted_at IS NOT NULL").fetchone()
         self.assertEqual(left, (0,))
         self.assertCheckOk()
+
+    def test_cli_sets_reads_and_clears(self):
+        ref = "%s/viacli:1" % self.t.name
+        env = {"ORRERY_URL": self.server.url, "ORRERY_TOKEN": self.t["admin"]}
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "override.json")
+            with open(path, "w") as f:
+                json.dump({"batching": {"max_batch_size": 4, "max_queue_delay_us": 100}}, f)
+            r = run_cli(["admin", "serving", "set", ref, "--file", path, "--cache", "true"], env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("effective: batching: up to 4 rows, 100 us delay; cache: on", r.stdout)
+        self.assertIn("manifest:  batching: off; cache: off", r.stdout)
+        r = run_cli(["admin", "serving", "get", ref, "--json"], env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["override"],
+                         {"batching": {"max_batch_size": 4, "max_queue_delay_us": 100},
+                          "cache": True})
+        r = run_cli(["admin", "serving", "set", ref, "--cache", "maybe"], env)
+        self.assertEqual(r.returncode, 2, r.stdout)
+        r = run_cli(["admin", "serving", "get", "%s/viacli" % self.t.name], env)
+        self.assertEqual(r.returncode, 2, r.stdout)
+        self.assertIn("give the version", r.stderr)
+        publisher = dict(env, ORRERY_TOKEN=self.t["publisher"])
+        r = run_cli(["admin", "serving", "clear", ref], publisher)
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("HTTP 403", r.stderr)
+        r = run_cli(["admin", "serving", "clear", ref], env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("override:  none", r.stdout)
+        self.assertNoOverride("viacli")
 
 
 if __name__ == "__main__":
