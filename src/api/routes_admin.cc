@@ -1,4 +1,5 @@
-// Tenants, tokens, audit log, garbage collection and the consistency check.
+// Tenants, tokens, audit log, garbage collection, the consistency check and
+// overrides of serving settings.
 #include "api/route_util.h"
 #include "api/router.h"
 
@@ -23,6 +24,36 @@ HttpResponse CreateToken(Repository& repository, const HttpRequest& request, con
     expires_in_s = value.get<int64_t>();
   }
   return Respond(repository.CreateToken(caller, tenant, *role, expires_in_s, description), 201);
+}
+
+// /api/v1/admin/serving/{tenant}/{name}/versions/{version}: an admin's
+// override of a servable version's serving settings. A change also unloads
+// the version's model, so that the next request loads it with the new
+// settings (requests in flight finish on the old one).
+HttpResponse ServingOverride(Repository& repository, ModelManager& models,
+                             const HttpRequest& request, const Caller& caller) {
+  const auto& s = request.segments;
+  const std::string& m = request.method;
+  Status valid = ValidateTenantName(s[4]);
+  if (valid.ok()) valid = ValidateObjectName(s[5]);
+  if (!valid.ok()) return HttpResponse::Error(valid);
+  QualifiedName name{s[4], s[5]};
+  Result<VersionRef> version = ParseVersionRef(s[7]);
+  if (!version.ok()) return HttpResponse::Error(version.status());
+  Result<nlohmann::json> answer = NotFound("no route for " + m + " /api/v1/admin/serving");
+  if (m == "GET") {
+    answer = repository.GetServingOverride(caller, name, *version);
+  } else if (m == "PUT") {
+    Result<nlohmann::json> body = ParseJsonObject(request);
+    if (!body.ok()) return HttpResponse::Error(body.status());
+    answer = repository.SetServingOverride(caller, name, *version, *body);
+  } else if (m == "DELETE") {
+    answer = repository.ClearServingOverride(caller, name, *version);
+  }
+  if (answer.ok() && m != "GET") {
+    (void)models.Unload((*answer)["servable"].get<std::string>());  // kNotFound: not loaded
+  }
+  return Respond(answer);
 }
 
 }  // namespace
@@ -63,6 +94,9 @@ HttpResponse Router::HandleAdmin(const HttpRequest& request, const Caller& calle
       return Respond(repository_.CollectGarbage(caller, *min_age));
     }
     if (s[3] == "check" && m == "GET") return Respond(repository_.Check(caller));
+  }
+  if (what == "admin" && s.size() == 8 && s[3] == "serving" && s[6] == "versions") {
+    return ServingOverride(repository_, models_, request, caller);
   }
   return HttpResponse::Error(NotFound("no route for " + m + " /api/v1/" + what));
 }

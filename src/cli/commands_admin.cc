@@ -1,9 +1,11 @@
-// Administration: `orrery tenant`, `token`, `whoami`, `audit`, `gc`, `check`.
+// Administration: `orrery tenant`, `token`, `whoami`, `audit`, `gc`, `check`,
+// `admin serving`.
 #include <iostream>
 
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "cli/url.h"
+#include "core/files.h"
 
 namespace orrery::cli {
 
@@ -146,6 +148,114 @@ Status RunCheck(ApiClient& api, const ClientOptions& options) {
   return DataLoss("check found " + std::to_string(problems.size()) + " problem(s)");
 }
 
+// ---- admin serving ----
+
+struct ServingArgs {
+  std::string ref;    // tenant/name:version
+  std::string file;   // the override as a JSON object; "-" = standard input
+  std::string cache;  // "true", "false" or "manifest"
+};
+
+Result<ObjectRef> VersionRefOf(ApiClient& api, const std::string& text) {
+  ASSIGN_OR_RETURN(ObjectRef ref, ParseObjectRef(text, true));
+  if (!ref.version) return InvalidArgument("give the version: " + text + ":VERSION");
+  RETURN_IF_ERROR(api.CompleteTenant(ref));
+  return ref;
+}
+
+std::string ServingPath(const ObjectRef& ref) {
+  return ApiPath({"admin", "serving", ref.tenant, ref.name, "versions", ref.version->ToString()});
+}
+
+// The PUT body: the file's JSON object, with --cache applied on top.
+Result<json> ServingBody(const ServingArgs& args) {
+  if (args.file.empty() && args.cache.empty()) {
+    return InvalidArgument("give --file with the override, or --cache");
+  }
+  json body = json::object();
+  if (!args.file.empty()) {
+    std::string text;
+    if (args.file == "-") {
+      text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    } else {
+      Result<std::string> read = ReadFile(args.file);
+      if (!read.ok()) return InvalidArgument(read.status().message());
+      text = std::move(*read);
+    }
+    body = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (!body.is_object()) return InvalidArgument(args.file + ": not a JSON object");
+  }
+  if (args.cache == "true" || args.cache == "false") body["cache"] = args.cache == "true";
+  if (args.cache == "manifest") body["cache"] = nullptr;
+  return body;
+}
+
+// "batching: up to 16 rows, 500 us delay, preferred [8,16]; cache: on".
+std::string SettingsText(const json& settings) {
+  json batching = settings.value("batching", json::object());
+  std::string text = "batching: ";
+  if (batching.value("max_batch_size", 0) == 0) {
+    text += "off";
+  } else {
+    text += "up to " + Field(batching, "max_batch_size") + " rows, " +
+            Field(batching, "max_queue_delay_us", "0") + " us delay";
+    json preferred = batching.value("preferred_batch_sizes", json::array());
+    if (!preferred.empty()) text += ", preferred " + preferred.dump();
+  }
+  return text + "; cache: " + (settings.value("cache", false) ? "on" : "off");
+}
+
+Status PrintServing(const ClientOptions& options, const json& answer) {
+  return Print(options, answer, [&] {
+    json override = answer.value("override", json::object());
+    std::cout << Field(answer, "servable") << "\n"
+              << "override:  " << (override.empty() ? "none" : override.dump()) << "\n"
+              << "manifest:  " << SettingsText(answer.value("manifest", json::object())) << "\n"
+              << "effective: " << SettingsText(answer.value("effective", json::object())) << "\n";
+  });
+}
+
+Status RunServing(ApiClient& api, const ClientOptions& options, const ServingArgs& args,
+                  const std::string& method) {
+  ASSIGN_OR_RETURN(ObjectRef ref, VersionRefOf(api, args.ref));
+  json body = nullptr;
+  if (method == "PUT") {
+    ASSIGN_OR_RETURN(body, ServingBody(args));
+  }
+  ASSIGN_OR_RETURN(json answer, api.Call(method, ServingPath(ref), body));
+  return PrintServing(options, answer);
+}
+
+void AddServingOverrideCommands(CLI::App& app, CommandSet& set) {
+  CLI::App* admin = app.add_subcommand("admin", "Hub administration beyond tenants and tokens.");
+  admin->require_subcommand(1);
+  CLI::App* serving = admin->add_subcommand(
+      "serving", "Override a servable version's serving settings (batching, cache) (admin).");
+  serving->require_subcommand(1);
+  constexpr const char* kRefHelp = "tenant/name:version (a bare name: your tenant)";
+  auto args = std::make_shared<ServingArgs>();
+  auto command = [&](const char* name, const char* help, const char* method) {
+    CLI::App* sub = AddClientCommand(*serving, set, name, help,
+                                     [args, method](ApiClient& api, const ClientOptions& o) {
+                                       return RunServing(api, o, *args, method);
+                                     });
+    sub->add_option("REF", args->ref, kRefHelp)->required();
+    return sub;
+  };
+  command("get", "Show the version's override, its manifest's settings and the effective ones.",
+          "GET");
+  CLI::App* put = command(
+      "set",
+      "Set the version's override; the loaded model is reloaded with it. The override is a JSON "
+      "object of manifest sections, e.g. {\"batching\": {\"max_batch_size\": 16, "
+      "\"max_queue_delay_us\": 500}, \"cache\": true}; a null section keeps the manifest's.",
+      "PUT");
+  put->add_option("--file", args->file, "the override as a JSON file ('-': standard input)");
+  put->add_option("--cache", args->cache, "true, false, or manifest (the manifest's own)")
+      ->check(CLI::IsMember({"true", "false", "manifest"}));
+  command("clear", "Remove the version's override: the manifest's settings apply again.", "DELETE");
+}
+
 void AddTenantCommands(CLI::App& app, CommandSet& set) {
   CLI::App* tenant = app.add_subcommand("tenant", "Create and list tenants (hub admin).");
   tenant->require_subcommand(1);
@@ -190,6 +300,7 @@ void AddTokenCommands(CLI::App& app, CommandSet& set) {
 void AddAdminCommands(CLI::App& app, CommandSet& set) {
   AddTenantCommands(app, set);
   AddTokenCommands(app, set);
+  AddServingOverrideCommands(app, set);
   AddClientCommand(app, set, "whoami", "Show the tenant, role and id of your token.", RunWhoami);
 
   auto limit = std::make_shared<int>(0);

@@ -321,6 +321,7 @@ Result<Repository::ServableVersion> Repository::ResolveServable(const Caller& ca
   out.digest = row.digest;
   out.manifest = row.manifest;
   out.visibility = object.visibility;
+  ASSIGN_OR_RETURN(out.serving_override, ServingOverrideOf(db, row.id));
   ASSIGN_OR_RETURN(Statement numbers,
                    db.Prepare("SELECT number FROM versions WHERE object_id = ? AND "
                               "deleted_at IS NULL ORDER BY number"));

@@ -153,6 +153,9 @@ Result<nlohmann::json> Repository::DeleteVersion(const Caller& caller, PackageKi
         tombstone.Bind(1, NowUnixSeconds()).Bind(2, caller.token_id).Bind(3, row.id).Run());
     ASSIGN_OR_RETURN(Statement unalias, db.Prepare("DELETE FROM aliases WHERE version_id = ?"));
     RETURN_IF_ERROR(unalias.Bind(1, row.id).Run());
+    ASSIGN_OR_RETURN(Statement unoverride,
+                     db.Prepare("DELETE FROM serving_overrides WHERE version_id = ?"));
+    RETURN_IF_ERROR(unoverride.Bind(1, row.id).Run());
     RETURN_IF_ERROR(RefreshLatest(object.id));
     RETURN_IF_ERROR(AppendAudit(caller, "delete.version", name.ToString(),
                                 "version " + std::to_string(number)));
@@ -183,6 +186,10 @@ Result<nlohmann::json> Repository::DeleteObject(const Caller& caller, PackageKin
     RETURN_IF_ERROR(tombstone.Bind(1, now).Bind(2, caller.token_id).Bind(3, object.id).Run());
     ASSIGN_OR_RETURN(Statement unalias, db.Prepare("DELETE FROM aliases WHERE object_id = ?"));
     RETURN_IF_ERROR(unalias.Bind(1, object.id).Run());
+    ASSIGN_OR_RETURN(Statement unoverride,
+                     db.Prepare("DELETE FROM serving_overrides WHERE version_id IN "
+                                "(SELECT id FROM versions WHERE object_id = ?)"));
+    RETURN_IF_ERROR(unoverride.Bind(1, object.id).Run());
     ASSIGN_OR_RETURN(Statement unsearch, db.Prepare("DELETE FROM search WHERE rowid = ?"));
     RETURN_IF_ERROR(unsearch.Bind(1, object.id).Run());
     RETURN_IF_ERROR(AppendAudit(caller, "delete.object", name.ToString(), ""));

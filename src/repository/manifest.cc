@@ -212,8 +212,11 @@ Status CheckBatchDimension(const std::vector<TensorSpec>& specs, const char* key
   return Status::Ok();
 }
 
-// `batching`, after the signature it is checked against.
-Status ParseBatching(const FieldMap& top, Manifest& manifest) {
+}  // namespace
+
+// `batching`, after the signature it is checked against. Shared with the
+// admin override of serving settings (manifest_override.cc).
+Status manifest_internal::ParseBatching(const FieldMap& top, Manifest& manifest) {
   auto node = top.Get("batching");
   if (!node) return Status::Ok();
   ASSIGN_OR_RETURN(
@@ -247,6 +250,8 @@ Status ParseBatching(const FieldMap& top, Manifest& manifest) {
   }
   return Status::Ok();
 }
+
+namespace {
 
 // ---- The document ----------------------------------------------------------
 

@@ -204,6 +204,31 @@ Result<Manifest> ParseManifest(std::string_view yaml_text);
 // `package_files` (paths relative to the package root).
 Status CheckManifestFiles(const Manifest& manifest, const std::set<std::string>& package_files);
 
+// ---- Serving settings and their admin override
+//
+// A servable version's serving settings are its manifest sections `batching`
+// and `cache`. An admin may override them per version without republishing
+// (docs/api.md, /api/v1/admin/serving): an override is a JSON object whose
+// keys are those sections, each written as in the manifest, e.g.
+//   {"batching": {"max_batch_size": 16, "max_queue_delay_us": 1000}, "cache": true}
+// A null or absent section keeps the manifest's own. Each section is read by
+// the manifest's own parser, so an override obeys the manifest's rules.
+
+// `manifest` with `override` applied. kUnprocessable naming the field, e.g.
+// "serving override: batching.max_batch_size: must be 0..4096", when the
+// override is not an object, names an unknown section, or holds a section
+// the manifest itself would refuse (batching of a tensor whose first
+// dimension is not -1, ...); datasets have no serving settings.
+Result<Manifest> ApplyServingOverride(const Manifest& manifest, const nlohmann::json& override);
+
+// The override as stored: its non-null sections only ({} when none).
+nlohmann::json CanonicalServingOverride(const nlohmann::json& override);
+
+// The serving settings `manifest` asks for, every section shown:
+// {"batching": {"max_batch_size", "max_queue_delay_us",
+// "preferred_batch_sizes"}, "cache": bool}; max_batch_size 0 = not batched.
+nlohmann::json ServingSettingsJson(const Manifest& manifest);
+
 // Validates a relative package path: non-empty, '/'-separated, no leading
 // '/', no "." or ".." or empty components, no NUL or backslash, at most
 // 1024 bytes. kInvalidArgument naming the path otherwise.

@@ -90,5 +90,10 @@ Result<nlohmann::json> ParseExamples(const FieldMap& top, const Manifest& manife
 Status ParsePipeline(const FieldMap& top, Manifest& manifest);
 // The canonical JSON of a pipeline section.
 nlohmann::json PipelineJson(const PipelineSpec& pipeline);
+// Serving sections, shared by the manifest and the admin override of a
+// version's serving settings (manifest_override.cc). Each reads its key of
+// `top` into a default-initialised field of `manifest`, checked against the
+// signature already parsed there; an absent or null key leaves it as is.
+Status ParseBatching(const FieldMap& top, Manifest& manifest);  // `batching`
 
 }  // namespace orrery::manifest_internal

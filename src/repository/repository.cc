@@ -377,6 +377,7 @@ Result<nlohmann::json> Repository::Check(const Caller& caller) {
       problems.push_back("object row " + std::to_string(latest.ColumnInt(0)) +
                          ": latest does not point at its highest live version");
     }
+    RETURN_IF_ERROR(CheckServingOverrides(db, &problems));
   }
   for (const std::string& digest : blobs) {
     Status read = blobs_->Read(digest, [](const char*, size_t) { return Status::Ok(); });

@@ -144,6 +144,7 @@ class Repository {
     std::string manifest;      // canonical manifest JSON
     std::string visibility;    // private | public | shared
     std::vector<int64_t> live_versions;  // every live version number, ascending
+    std::string serving_override;        // an admin's override (canonical JSON), "" when none
   };
   Result<ServableVersion> ResolveServable(const Caller& caller, const QualifiedName& name,
                                           const VersionRef& version);
@@ -169,6 +170,23 @@ class Repository {
   Result<nlohmann::json> DeleteObject(const Caller& caller, PackageKind kind,
                                       const QualifiedName& name);
   Result<nlohmann::json> Audit(const Caller& caller, int64_t limit);
+
+  // ---- serving overrides (serving_overrides.cc)
+  // An admin's override of a servable version's serving settings (manifest.h,
+  // ApplyServingOverride): admins of the owning tenant, and the hub admin for
+  // servables it can see. Each answers {"servable": "tenant/name:N",
+  // "override", "manifest", "effective"}: the stored override ({} when none),
+  // the manifest's settings and the settings serving uses. Setting an
+  // all-null override removes it; clearing an absent one is kNotFound.
+  // Changes are audited (serving.set, serving.clear) and bump the catalog
+  // generation, so that serving resolves the version afresh.
+  Result<nlohmann::json> GetServingOverride(const Caller& caller, const QualifiedName& name,
+                                            const VersionRef& version);
+  Result<nlohmann::json> SetServingOverride(const Caller& caller, const QualifiedName& name,
+                                            const VersionRef& version,
+                                            const nlohmann::json& override);
+  Result<nlohmann::json> ClearServingOverride(const Caller& caller, const QualifiedName& name,
+                                              const VersionRef& version);
 
   // ---- maintenance (repository.cc)
   // Removes blobs no live version references and older than `min_age_s`.
@@ -197,6 +215,9 @@ class Repository {
                                 const QualifiedName& name);
   Result<ObjectRow> FindOwned(Database& db, const Caller& caller, PackageKind kind,
                               const QualifiedName& name);
+  // The servable an admin may tune the serving of (serving_overrides.cc).
+  Result<ObjectRow> FindTunable(Database& db, const Caller& caller, const QualifiedName& name);
+  Result<std::string> ServingOverrideOf(Database& db, int64_t version_id);
   Result<VersionRow> ResolveVersion(Database& db, const ObjectRow& object,
                                     const VersionRef& version);
   Result<std::vector<FileRow>> FilesOf(Database& db, int64_t version_id);

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "repository/repository.h"
 
@@ -46,5 +47,9 @@ std::string VisibleToTenantSql(int parameter_index);
 
 // "servable acme/x not found": the one answer for absent and invisible objects.
 Status ObjectNotFound(PackageKind kind, const QualifiedName& name);
+
+// Check()'s look at serving overrides (serving_overrides.cc): each must sit
+// on a live version and still apply to its manifest; appends what is wrong.
+Status CheckServingOverrides(Database& db, std::vector<std::string>* problems);
 
 }  // namespace orrery

@@ -101,6 +101,15 @@ CREATE VIRTUAL TABLE search USING fts5(name, title, description, creators, tags,
       R"sql(
 CREATE INDEX objects_by_latest ON objects(latest_version_id);
 )sql",
+      // 3: an admin's override of a servable version's serving settings
+      // (manifest sections `batching`, `cache`); removed with the version.
+      R"sql(
+CREATE TABLE serving_overrides(
+  version_id INTEGER PRIMARY KEY REFERENCES versions(id),
+  settings TEXT NOT NULL,             -- JSON object of manifest sections, checked against the manifest
+  updated_at INTEGER NOT NULL,
+  updated_by INTEGER NOT NULL REFERENCES tokens(id));
+)sql",
   };
   return kMigrations;
 }

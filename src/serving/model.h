@@ -81,8 +81,9 @@ const char* ModelStateName(ModelState state);
 // A servable version as resolved from the catalog, with its parsed manifest.
 struct ResolvedServable {
   Repository::ServableVersion info;
-  Manifest manifest;
-  std::string key;  // "tenant/name:version", the manager's map key
+  Manifest manifest;      // with the version's serving override applied (info.serving_override)
+  std::string key;        // "tenant/name:version", the manager's map key
+  uint64_t sequence = 0;  // resolutions begun before this one (ModelManager::Resolve)
 };
 
 struct InferOutcome {

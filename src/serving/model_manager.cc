@@ -39,6 +39,28 @@ class OwnerSteps final : public StepResolver {
   ModelManager& manager_;
   const Caller owner_;
 };
+// The manifest with the version's serving override applied. The override
+// was checked against this manifest when it was stored, so an error here
+// means the rules changed since; serving then refuses the version rather
+// than silently drop an admin's settings.
+Result<Manifest> EffectiveManifest(const Repository::ServableVersion& info) {
+  ASSIGN_OR_RETURN(Manifest manifest, ParseManifest(info.manifest));
+  if (info.serving_override.empty()) return manifest;
+  nlohmann::json override = nlohmann::json::parse(info.serving_override, nullptr, false);
+  return ApplyServingOverride(manifest, override);
+}
+
+// True when `model` was made from an earlier resolution than `servable`
+// whose serving override differs: an admin changed it since (through this
+// process, which also unloads the model, or another one sharing the
+// catalog). A request resolved before a change may reach the manager after
+// the model was unloaded and make one with the old settings; the next
+// resolution, which the change's catalog generation forces, replaces it.
+bool Outdated(const Model& model, const ResolvedServable& servable) {
+  const ResolvedServable& made_with = model.servable();
+  return &made_with != &servable && made_with.sequence < servable.sequence &&
+         made_with.info.serving_override != servable.info.serving_override;
+}
 
 }  // namespace
 
@@ -90,13 +112,15 @@ Result<std::shared_ptr<const ResolvedServable>> ModelManager::Resolve(const Call
       return it->second.servable;
     }
   }
+  uint64_t sequence = resolutions_begun_.fetch_add(1, std::memory_order_relaxed) + 1;
   ASSIGN_OR_RETURN(Repository::ServableVersion info,
                    repository_.ResolveServable(caller, name, version));
-  ASSIGN_OR_RETURN(Manifest manifest, ParseManifest(info.manifest));
+  ASSIGN_OR_RETURN(Manifest manifest, EffectiveManifest(info));
   auto servable = std::make_shared<ResolvedServable>();
   servable->key = info.name.ToString() + ":" + std::to_string(info.version);
   servable->info = std::move(info);
   servable->manifest = std::move(manifest);
+  servable->sequence = sequence;
   std::lock_guard lock(cache_mutex_);
   if (resolutions_.size() >= kResolutionCacheEntries) resolutions_.clear();
   resolutions_[cache_key] = CachedResolution{servable, generation, now};
@@ -107,7 +131,7 @@ std::shared_ptr<Model> ModelManager::Acquire(
     const Caller& caller, const std::shared_ptr<const ResolvedServable>& servable) {
   std::shared_ptr<const ModelMap> models = models_.load(std::memory_order_acquire);
   auto it = models->find(servable->key);
-  if (it != models->end()) return it->second;
+  if (it != models->end() && !Outdated(*it->second, *servable)) return it->second;
   return StartLoad(caller, servable, /*replace_failed=*/false);
 }
 
@@ -117,8 +141,13 @@ std::shared_ptr<Model> ModelManager::StartLoad(
   std::lock_guard lock(control_mutex_);
   std::shared_ptr<const ModelMap> models = models_.load();
   auto it = models->find(servable->key);
-  if (it != models->end() && !(replace_failed && it->second->state() == ModelState::kFailed)) {
-    return it->second;  // loaded or loading meanwhile
+  std::shared_ptr<Model> replaced;
+  if (it != models->end()) {
+    if (Outdated(*it->second, *servable)) {
+      replaced = it->second;
+    } else if (!(replace_failed && it->second->state() == ModelState::kFailed)) {
+      return it->second;  // loaded or loading meanwhile
+    }
   }
   Model::Options model_options;
   model_options.instances = options_.instances;
@@ -134,6 +163,10 @@ std::shared_ptr<Model> ModelManager::StartLoad(
   next[servable->key] = model;
   Publish(std::move(next));
   Post([this, model, caller] { RunLoad(model, caller); });
+  if (replaced) {
+    LogInfo("serving settings of " + servable->key + " changed: replacing its loaded model");
+    Post([replaced] { replaced->Unload(); });
+  }
   return model;
 }
 

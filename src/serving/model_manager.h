@@ -3,7 +3,10 @@
 //
 // - Resolution: (caller's tenant, "tenant/name", version or alias) -> the
 //   version the caller may see, cached while the catalog is unchanged
-//   (Repository::CatalogGeneration) and for at most a few seconds.
+//   (Repository::CatalogGeneration) and for at most a few seconds. Its
+//   manifest carries the effective serving settings: the manifest's, with an
+//   admin's serving override applied (manifest.h). A loaded model made with
+//   older settings than a request's resolution is replaced.
 // - Loading: on first request or explicitly; loads and unloads run on the
 //   manager's load threads, never on request threads, so a slow load never
 //   stalls another model's requests. A request to a loading model waits in
@@ -124,6 +127,7 @@ class ModelManager {
 
   std::mutex cache_mutex_;
   std::unordered_map<std::string, CachedResolution> resolutions_;  // GUARDED_BY(cache_mutex_)
+  std::atomic<uint64_t> resolutions_begun_{0};  // numbers ResolvedServable::sequence
 
   std::mutex tasks_mutex_;
   std::condition_variable tasks_ready_;

@@ -1,7 +1,8 @@
 // ModelManager against a real Repository (temp data dir) and a fake backend
 // registered under the name "native" (this test binary links no real
 // backend): name resolution and its cache, loads off the request thread,
-// the memory budget's LRU eviction, explicit load and unload.
+// the memory budget's LRU eviction, explicit load and unload, admin
+// overrides of serving settings.
 #include "serving/model_manager.h"
 
 #include <gtest/gtest.h>
@@ -55,6 +56,8 @@ class ModelManagerTest : public ::testing::Test {
     ASSERT_TRUE(repo_->CreateTenant(admin, "other").ok());
     created = repo_->CreateToken(admin, "other", Role::kReader, 0, "");
     other_ = *repo_->Authenticate((*created)["token"].get<std::string>());
+    created = repo_->CreateToken(admin, "acme", Role::kAdmin, 0, "");
+    acme_admin_ = *repo_->Authenticate((*created)["token"].get<std::string>());
     g_load_delay_ms = 0;
   }
   void TearDown() override {
@@ -109,7 +112,7 @@ class ModelManagerTest : public ::testing::Test {
   std::filesystem::path dir_;
   std::unique_ptr<Repository> repo_;
   std::unique_ptr<ModelManager> manager_;
-  Caller acme_, other_;
+  Caller acme_, other_, acme_admin_;
   int counter_ = 0;
 };
 
@@ -174,6 +177,46 @@ TEST_F(ModelManagerTest, FailedLoadIsReportedAndRetriedByExplicitLoad) {
   std::shared_ptr<Model> again = LoadAndWait("echo");
   EXPECT_NE(again.get(), model.get());
   EXPECT_EQ(again->state(), ModelState::kReady);
+}
+
+TEST_F(ModelManagerTest, ServingOverrideIsAppliedAndReplacesTheLoadedModel) {
+  MakeManager(1 << 20);
+  Publish("echo");
+  auto before = Resolve("echo");
+  std::shared_ptr<Model> old_model = LoadAndWait("echo");
+  EXPECT_FALSE(old_model->servable().manifest.batching.enabled());
+  auto set = repo_->SetServingOverride(
+      acme_admin_, {"acme", "echo"}, VersionRef{1, ""},
+      nlohmann::json::parse(R"({"batching": {"max_batch_size": 4}, "cache": true})"));
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+
+  auto after = Resolve("echo");  // the catalog changed: resolved afresh, with the override
+  ASSERT_NE(after.get(), before.get());
+  EXPECT_EQ(after->manifest.batching.max_batch_size, 4u);
+  EXPECT_TRUE(after->manifest.cache);
+  EXPECT_FALSE(after->info.serving_override.empty());
+
+  // The model made with the old settings is replaced, and unloaded.
+  std::shared_ptr<Model> new_model = manager_->Acquire(acme_, after);
+  ASSERT_NE(new_model.get(), old_model.get());
+  EXPECT_EQ(new_model->servable().manifest.batching.max_batch_size, 4u);
+  EXPECT_EQ(manager_->Find("acme/echo:1").get(), new_model.get());
+  for (int i = 0; i < 100 && old_model->state() != ModelState::kUnloaded; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(old_model->state(), ModelState::kUnloaded);
+  // A request resolved before the change gets the current model, not a third one.
+  EXPECT_EQ(manager_->Acquire(acme_, before).get(), new_model.get());
+  EXPECT_EQ(manager_->Acquire(acme_, after).get(), new_model.get());
+
+  // Clearing it: back to the manifest's settings on the next resolution.
+  ASSERT_TRUE(repo_->ClearServingOverride(acme_admin_, {"acme", "echo"}, VersionRef{1, ""}).ok());
+  auto cleared = Resolve("echo");
+  EXPECT_FALSE(cleared->manifest.batching.enabled());
+  EXPECT_FALSE(cleared->manifest.cache);
+  std::shared_ptr<Model> plain = manager_->Acquire(acme_, cleared);
+  EXPECT_NE(plain.get(), new_model.get());
+  EXPECT_FALSE(plain->servable().manifest.batching.enabled());
 }
 
 }  // namespace

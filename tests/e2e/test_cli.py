@@ -40,6 +40,11 @@ HELP = {
     ("audit",): CLIENT_FLAGS + ["--limit"],
     ("gc",): CLIENT_FLAGS + ["--min-age-s"],
     ("check",): CLIENT_FLAGS,
+    ("admin",): ["serving"],
+    ("admin", "serving"): ["get", "set", "clear"],
+    ("admin", "serving", "get"): CLIENT_FLAGS + ["REF"],
+    ("admin", "serving", "set"): CLIENT_FLAGS + ["REF", "--file", "--cache"],
+    ("admin", "serving", "clear"): CLIENT_FLAGS + ["REF"],
 }
 
 
