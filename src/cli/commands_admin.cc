@@ -190,7 +190,8 @@ Result<json> ServingBody(const ServingArgs& args) {
   return body;
 }
 
-// "batching: up to 16 rows, 500 us delay, preferred [8,16]; cache: on".
+// "batching: up to 16 rows, 500 us delay, preferred [8,16]; cache: on;
+// queue: {"max_size":64,...}" (the queue part only when a field is set).
 std::string SettingsText(const json& settings) {
   json batching = settings.value("batching", json::object());
   std::string text = "batching: ";
@@ -202,7 +203,14 @@ std::string SettingsText(const json& settings) {
     json preferred = batching.value("preferred_batch_sizes", json::array());
     if (!preferred.empty()) text += ", preferred " + preferred.dump();
   }
-  return text + "; cache: " + (settings.value("cache", false) ? "on" : "off");
+  text += std::string("; cache: ") + (settings.value("cache", false) ? "on" : "off");
+  json queue_settings = settings.value("queue", json::object());
+  json queue = json::object();  // the fields set (0 means the server's default)
+  for (const auto& [key, value] : queue_settings.items()) {
+    if (value != 0) queue[key] = value;
+  }
+  if (!queue.empty()) text += "; queue: " + queue.dump();
+  return text;
 }
 
 Status PrintServing(const ClientOptions& options, const json& answer) {
@@ -230,7 +238,7 @@ void AddServingOverrideCommands(CLI::App& app, CommandSet& set) {
   CLI::App* admin = app.add_subcommand("admin", "Hub administration beyond tenants and tokens.");
   admin->require_subcommand(1);
   CLI::App* serving = admin->add_subcommand(
-      "serving", "Override a servable version's serving settings (batching, cache) (admin).");
+      "serving", "Override a servable version's serving settings (batching, cache, queue) (admin).");
   serving->require_subcommand(1);
   constexpr const char* kRefHelp = "tenant/name:version (a bare name: your tenant)";
   auto args = std::make_shared<ServingArgs>();

@@ -44,14 +44,17 @@ Result<YAML::Node> ToYaml(const json& value, const std::string& field, int depth
 }
 
 // Each overridable section is read as the manifest reads it, into a copy of
-// `manifest` whose section was reset first. A new section (the queue) is one
-// more key and one more block here.
+// `manifest` whose section was reset first.
 Result<Manifest> ApplySections(const YAML::Node& root, const Manifest& manifest) {
-  ASSIGN_OR_RETURN(auto top, FieldMap::Open(root, "", {"batching", "cache"}));
+  ASSIGN_OR_RETURN(auto top, FieldMap::Open(root, "", {"batching", "cache", "queue"}));
   Manifest out = manifest;
   if (top.Get("batching")) {
     out.batching = BatchingConfig{};
     RETURN_IF_ERROR(ParseBatching(top, out));
+  }
+  if (top.Get("queue")) {
+    out.queue = QueueConfig{};
+    RETURN_IF_ERROR(ParseQueue(top, out));
   }
   ASSIGN_OR_RETURN(out.cache, top.Bool("cache", manifest.cache));
   return out;
@@ -93,11 +96,17 @@ json CanonicalServingOverride(const json& override) {
 
 json ServingSettingsJson(const Manifest& manifest) {
   const BatchingConfig& batching = manifest.batching;
+  const QueueConfig& queue = manifest.queue;
   return {{"batching",
            {{"max_batch_size", batching.max_batch_size},
             {"max_queue_delay_us", batching.max_queue_delay_us},
             {"preferred_batch_sizes", batching.preferred_batch_sizes}}},
-          {"cache", manifest.cache}};
+          {"cache", manifest.cache},
+          {"queue",
+           {{"max_size", queue.max_size},
+            {"priority_levels", queue.priority_levels},
+            {"default_priority_level", queue.default_priority_level},
+            {"default_timeout_us", queue.default_timeout_us}}}};
 }
 
 }  // namespace orrery

@@ -56,6 +56,29 @@ TEST(ServingOverride, ReplacesOnlyTheSectionsItNames) {
   EXPECT_EQ(ServingSettingsJson(*none), ServingSettingsJson(manifest));
 }
 
+TEST(ServingOverride, QueueSectionIsReplacedWholeAndChecked) {
+  Manifest manifest = Servable(false, "queue: {max_size: 9, default_timeout_us: 5000}\n");
+  auto levels = ApplyServingOverride(
+      manifest, json::parse(R"({"queue": {"priority_levels": 3, "default_priority_level": 1}})"));
+  ASSERT_TRUE(levels.ok()) << levels.status().ToString();
+  EXPECT_EQ(levels->queue.priority_levels, 3u);
+  EXPECT_EQ(levels->queue.default_priority_level, 1u);
+  EXPECT_EQ(levels->queue.max_size, 0u);            // left out: the default, not the manifest's 9
+  EXPECT_EQ(levels->queue.default_timeout_us, 0u);
+  EXPECT_EQ(ServingSettingsJson(*levels)["queue"],
+            json::parse(R"({"max_size": 0, "priority_levels": 3, "default_priority_level": 1,
+                            "default_timeout_us": 0})"));
+  auto kept = ApplyServingOverride(manifest, json::parse(R"({"cache": true})"));
+  ASSERT_TRUE(kept.ok()) << kept.status().ToString();
+  EXPECT_EQ(kept->queue.max_size, 9u);  // not named: the manifest's
+  ExpectRefused(manifest, R"({"queue": {"priority_levels": 17}})",
+                "serving override: queue.priority_levels: must be 0..16");
+  ExpectRefused(manifest, R"({"queue": {"default_priority_level": 1}})",
+                "serving override: queue.default_priority_level: only allowed when "
+                "priority_levels > 0");
+  ExpectRefused(manifest, R"({"queue": {"size": 1}})", "serving override: queue.size: unknown key");
+}
+
 TEST(ServingOverride, ReplacesTheManifestsSectionWhole) {
   Manifest manifest = Servable(false,
                                "batching: {max_batch_size: 32, max_queue_delay_us: 900, "
@@ -145,7 +168,9 @@ TEST(ServingOverride, CanonicalFormDropsNullSections) {
             json::object());
   EXPECT_EQ(ServingSettingsJson(Servable()),
             json::parse(R"({"batching": {"max_batch_size": 0, "max_queue_delay_us": 0,
-                                         "preferred_batch_sizes": []}, "cache": false})"));
+                                         "preferred_batch_sizes": []}, "cache": false,
+                         "queue": {"max_size": 0, "priority_levels": 0,
+                                   "default_priority_level": 0, "default_timeout_us": 0}})"));
 }
 
 }  // namespace

@@ -31,7 +31,9 @@ FIXED_IO = ([("x", "FP32", [4])], [("y", "FP32", [4]), ("rows", "INT64", [1])])
 MAX = 8
 BATCHING = {"max_batch_size": MAX, "max_queue_delay_us": 200000}
 MANIFEST_SETTINGS = {"batching": {"max_batch_size": 0, "max_queue_delay_us": 0,
-                                  "preferred_batch_sizes": []}, "cache": False}
+                                  "preferred_batch_sizes": []}, "cache": False,
+                     "queue": {"max_size": 0, "priority_levels": 0, "default_priority_level": 0,
+                               "default_timeout_us": 0}}
 
 
 def request(rows, base):
@@ -46,7 +48,7 @@ class ServingOverrideTest(HubTestCase):
         super().setUpClass()
         cls.t = cls.server.new_tenant(("publisher", "admin", "reader"))
         cls.other = cls.server.new_tenant(("admin",))
-        for name in ("plain", "tuned", "cached", "audited", "shortlived", "viacli"):
+        for name in ("plain", "tuned", "cached", "queued", "audited", "shortlived", "viacli"):
             cls.publish(name, IO)
         cls.publish("fixed", FIXED_IO)
 
@@ -116,6 +118,10 @@ class ServingOverrideTest(HubTestCase):
             ("plain", {"batching": {"max_batch_size": "8"}},
              "batching.max_batch_size: must be an integer"),
             ("plain", {"cache": "yes"}, "cache: must be true or false"),
+            ("plain", {"queue": {"priority_levels": 17}}, "queue.priority_levels: must be 0..16"),
+            ("plain", {"queue": {"max_size": 0}}, "queue.max_size: must be 1..65536"),
+            ("plain", {"queue": {"default_priority_level": 2}},
+             "queue.default_priority_level: only allowed when priority_levels > 0"),
         ]
         for name, body, message in cases:
             data = self.assertError(self.admin("PUT", name, body), 422, repr(body))
@@ -138,7 +144,7 @@ class ServingOverrideTest(HubTestCase):
         self.assertEqual(data["override"], {"batching": BATCHING})
         self.assertEqual(data["manifest"], MANIFEST_SETTINGS)
         effective = dict(BATCHING, preferred_batch_sizes=[])
-        self.assertEqual(data["effective"], {"batching": effective, "cache": False})
+        self.assertEqual(data["effective"], dict(MANIFEST_SETTINGS, batching=effective))
         self.assertEqual(self.assertStatus(self.admin("GET", "tuned"), 200), data)
 
         status, data = self.infer("tuned", request(MAX + 1, 0))
@@ -183,13 +189,34 @@ class ServingOverrideTest(HubTestCase):
         self.assertEqual(data["effective"], dict(MANIFEST_SETTINGS, cache=True))
         self.assertEqual(data["manifest"], MANIFEST_SETTINGS)
         self.assertEqual(self.assertStatus(self.admin("GET", "cached"), 200), data)
-        status, answer = self.infer("cached", request(1, 5))
-        self.assertEqual(status, 200, answer)
-        self.assertEqual(oip.output_values(answer, {}, "y"), [6.0, 7.0, 8.0, 9.0])
+        for hit in (False, True):  # the response cache answers the repeat
+            status, answer = self.infer("cached", request(1, 5))
+            self.assertEqual(status, 200, answer)
+            self.assertEqual(oip.output_values(answer, {}, "y"), [6.0, 7.0, 8.0, 9.0])
+            self.assertEqual(answer["parameters"]["cache_hit"], hit, answer)
         # All sections null: no override left.
         data = self.assertStatus(self.admin("PUT", "cached", {"cache": None}), 200)
         self.assertEqual(data["override"], {})
         self.assertNoOverride("cached")
+
+    def test_queue_override_sets_priority_levels(self):
+        body = {"inputs": request(1, 0)["inputs"], "parameters": {"priority": 2}}
+        status, data = self.infer("queued", body)  # no priority levels in the manifest
+        self.assertEqual(status, 400, data)
+        self.assertIn("no priority levels", data["error"])
+        queue = {"priority_levels": 3, "max_size": 7}
+        data = self.assertStatus(self.admin("PUT", "queued", {"queue": queue}), 200)
+        self.assertEqual(data["effective"]["queue"], dict(queue, default_priority_level=0,
+                                                          default_timeout_us=0))
+        self.assertEqual(data["manifest"], MANIFEST_SETTINGS)
+        status, data = self.infer("queued", body)
+        self.assertEqual(status, 200, data)
+        status, data = self.infer("queued", dict(body, parameters={"priority": 4}))
+        self.assertEqual(status, 400, data)
+        self.assertIn("0..3", data["error"])
+        self.assertStatus(self.admin("DELETE", "queued"), 200)
+        status, data = self.infer("queued", body)  # the manifest's again: no levels
+        self.assertEqual(status, 400, data)
 
     def test_changes_are_audited_and_the_catalog_stays_clean(self):
         self.assertStatus(self.admin("PUT", "audited", {"cache": True}), 200)
