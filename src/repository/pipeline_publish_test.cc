@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "core/files.h"
+#include "repository/testing/test_repository.h"
 
 namespace orrery {
 namespace {
@@ -44,17 +45,11 @@ std::string Chain(const std::string& servable, const std::string& version) {
 class PipelinePublishTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto dir = TempDir::Create(std::filesystem::temp_directory_path(), "pipeline-publish-test-");
-    ASSERT_TRUE(dir.ok());
-    dir_ = dir->Release();
-    Repository::Options options;
-    options.data_dir = dir_ / "data";
-    auto repository = Repository::Open(options);
-    ASSERT_TRUE(repository.ok()) << repository.status().ToString();
-    repo_ = std::move(*repository);
-    auto token = ReadFile(repo_->AdminTokenPath());
-    ASSERT_TRUE(token.ok());
-    admin_ = *repo_->Authenticate(token->substr(0, token->size() - 1));
+    auto opened = testing::OpenTestRepository("pipeline-publish-test-");
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    dir_ = opened->dir;
+    repo_ = std::move(opened->repository);
+    admin_ = opened->hub;
     lab_ = MakeTenant("lab");
     other_ = MakeTenant("other");
   }

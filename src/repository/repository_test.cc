@@ -9,6 +9,7 @@
 
 #include "core/files.h"
 #include "core/hash.h"
+#include "repository/testing/test_repository.h"
 
 namespace orrery {
 namespace {
@@ -24,19 +25,11 @@ std::string Manifest(const std::string& name, const std::string& title) {
 class RepositoryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto dir = TempDir::Create(std::filesystem::temp_directory_path(), "repo-test-");
-    ASSERT_TRUE(dir.ok());
-    dir_ = dir->Release();
-    Repository::Options options;
-    options.data_dir = dir_ / "data";
-    auto repository = Repository::Open(options);
-    ASSERT_TRUE(repository.ok()) << repository.status().ToString();
-    repo_ = std::move(*repository);
-    auto token = ReadFile(repo_->AdminTokenPath());
-    ASSERT_TRUE(token.ok());
-    auto admin = repo_->Authenticate(token->substr(0, token->size() - 1));
-    ASSERT_TRUE(admin.ok()) << admin.status().ToString();
-    admin_ = *admin;
+    auto opened = testing::OpenTestRepository("repo-test-");
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    dir_ = opened->dir;
+    repo_ = std::move(opened->repository);
+    admin_ = opened->hub;
     acme_ = MakeTenant("acme");
     other_ = MakeTenant("other");
   }

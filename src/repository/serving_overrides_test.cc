@@ -4,6 +4,7 @@
 
 #include "core/files.h"
 #include "repository/repository.h"
+#include "repository/testing/test_repository.h"
 
 namespace orrery {
 namespace {
@@ -21,14 +22,11 @@ std::string ManifestText(const std::string& name, const std::string& shape) {
 class ServingOverrideTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto dir = TempDir::Create(std::filesystem::temp_directory_path(), "override-test-");
-    ASSERT_TRUE(dir.ok());
-    dir_ = dir->Release();
-    Repository::Options options;
-    options.data_dir = dir_ / "data";
-    repo_ = Repository::Open(options).value();
-    auto token = ReadFile(repo_->AdminTokenPath());
-    hub_ = *repo_->Authenticate(token->substr(0, token->size() - 1));
+    auto opened = testing::OpenTestRepository("override-test-");
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    dir_ = opened->dir;
+    repo_ = std::move(opened->repository);
+    hub_ = opened->hub;
     ASSERT_TRUE(repo_->CreateTenant(hub_, "acme").ok());
     ASSERT_TRUE(repo_->CreateTenant(hub_, "other").ok());
     publisher_ = MakeToken("acme", Role::kPublisher);

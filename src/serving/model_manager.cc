@@ -71,30 +71,23 @@ Result<std::unique_ptr<ModelManager>> ModelManager::Create(Repository& repositor
     return InvalidArgument("instances must be 1.." + std::to_string(kMaxInstances));
   }
   if (options.pipeline_threads < 1) return InvalidArgument("pipeline_threads must be at least 1");
-  std::unique_ptr<ModelManager> manager(new ModelManager(repository, std::move(options)));
-  for (int i = 0; i < manager->options_.load_threads; ++i) {
-    manager->load_threads_.emplace_back([m = manager.get()] { m->LoadThread(); });
-  }
-  manager->fanout_ = std::make_unique<TaskPool>(manager->options_.pipeline_threads);
-  return manager;
+  return std::unique_ptr<ModelManager>(new ModelManager(repository, std::move(options)));
 }
 
 ModelManager::ModelManager(Repository& repository, Options options)
     : repository_(repository),
       options_(std::move(options)),
-      cache_(std::make_shared<ResponseCache>(ResponseCache::Options{options_.cache_bytes, {}})) {
+      cache_(std::make_shared<ResponseCache>(ResponseCache::Options{options_.cache_bytes, {}})),
+      fanout_(options_.pipeline_threads),
+      loads_(options_.load_threads) {
   models_.store(std::make_shared<const ModelMap>());
 }
 
 ModelManager::~ModelManager() {
+  // loads_ is destroyed first (declared last): it runs these unloads, and
+  // everything else posted, before its threads join.
   std::shared_ptr<const ModelMap> models = models_.load();
-  for (const auto& [key, model] : *models) Post([model] { model->Unload(); });
-  {
-    std::lock_guard lock(tasks_mutex_);
-    stopping_ = true;  // the queue is still drained: the unloads above run
-  }
-  tasks_ready_.notify_all();
-  for (std::thread& thread : load_threads_) thread.join();
+  for (const auto& [key, model] : *models) loads_.Post([model] { model->Unload(); });
 }
 
 Result<std::shared_ptr<const ResolvedServable>> ModelManager::Resolve(const Caller& caller,
@@ -162,10 +155,10 @@ std::shared_ptr<Model> ModelManager::StartLoad(
   ModelMap next = *models;
   next[servable->key] = model;
   Publish(std::move(next));
-  Post([this, model, caller] { RunLoad(model, caller); });
+  loads_.Post([this, model, caller] { RunLoad(model, caller); });
   if (replaced) {
     LogInfo("serving settings of " + servable->key + " changed: replacing its loaded model");
-    Post([replaced] { replaced->Unload(); });
+    loads_.Post([replaced] { replaced->Unload(); });
   }
   return model;
 }
@@ -213,7 +206,7 @@ Result<std::unique_ptr<Composite>> ModelManager::LoadPipeline(const ResolvedServ
   owner.role = Role::kReader;
   ASSIGN_OR_RETURN(
       std::unique_ptr<Pipeline> pipeline,
-      Pipeline::Create(servable, std::make_unique<OwnerSteps>(*this, owner), fanout_.get()));
+      Pipeline::Create(servable, std::make_unique<OwnerSteps>(*this, owner), &fanout_));
   return std::unique_ptr<Composite>(std::move(pipeline));
 }
 
@@ -234,7 +227,7 @@ Status ModelManager::Unload(const std::string& key) {
     next.erase(key);
     Publish(std::move(next));
   }
-  Post([model] { model->Unload(); });
+  loads_.Post([model] { model->Unload(); });
   return Status::Ok();
 }
 
@@ -278,27 +271,6 @@ void ModelManager::EnforceBudget(const std::string& just_loaded) {
 
 void ModelManager::Publish(ModelMap map) {
   models_.store(std::make_shared<const ModelMap>(std::move(map)), std::memory_order_release);
-}
-
-void ModelManager::Post(std::function<void()> task) {
-  {
-    std::lock_guard lock(tasks_mutex_);
-    tasks_.push_back(std::move(task));
-  }
-  tasks_ready_.notify_one();
-}
-
-void ModelManager::LoadThread() {
-  std::unique_lock lock(tasks_mutex_);
-  while (true) {
-    tasks_ready_.wait(lock, [&] { return !tasks_.empty() || stopping_; });
-    if (tasks_.empty()) return;  // stopping, and nothing left to run
-    std::function<void()> task = std::move(tasks_.front());
-    tasks_.pop_front();
-    lock.unlock();
-    task();
-    lock.lock();
-  }
 }
 
 }  // namespace orrery

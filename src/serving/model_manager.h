@@ -110,8 +110,6 @@ class ModelManager {
   // The Pipeline serving `servable` (backend pipeline).
   Result<std::unique_ptr<Composite>> LoadPipeline(const ResolvedServable& servable);
   void EnforceBudget(const std::string& just_loaded);
-  void Post(std::function<void()> task);
-  void LoadThread();
   void Publish(ModelMap map);  // REQUIRES(control_mutex_)
   // Appends the response cache's part of /metrics (model_manager_metrics.cc).
   void RenderCacheMetrics(const std::vector<std::shared_ptr<Model>>& models,
@@ -129,12 +127,8 @@ class ModelManager {
   std::unordered_map<std::string, CachedResolution> resolutions_;  // GUARDED_BY(cache_mutex_)
   std::atomic<uint64_t> resolutions_begun_{0};  // numbers ResolvedServable::sequence
 
-  std::mutex tasks_mutex_;
-  std::condition_variable tasks_ready_;
-  std::deque<std::function<void()>> tasks_;  // GUARDED_BY(tasks_mutex_)
-  bool stopping_ = false;                    // GUARDED_BY(tasks_mutex_)
-  std::vector<std::thread> load_threads_;
-  std::unique_ptr<TaskPool> fanout_;  // pipelines' independent steps
+  TaskPool fanout_;  // pipelines' independent steps
+  TaskPool loads_;   // loads and unloads; last, so destroyed (drained) first
 };
 
 }  // namespace orrery

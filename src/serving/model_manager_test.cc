@@ -10,6 +10,7 @@
 #include <future>
 
 #include "core/files.h"
+#include "repository/testing/test_repository.h"
 
 namespace orrery {
 namespace {
@@ -42,14 +43,11 @@ ORRERY_REGISTER_BACKEND("native", SlowEchoBackend);
 class ModelManagerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto dir = TempDir::Create(std::filesystem::temp_directory_path(), "manager-test-");
-    ASSERT_TRUE(dir.ok());
-    dir_ = dir->Release();
-    Repository::Options options;
-    options.data_dir = dir_ / "data";
-    repo_ = Repository::Open(options).value();
-    auto token = ReadFile(repo_->AdminTokenPath());
-    Caller admin = *repo_->Authenticate(token->substr(0, token->size() - 1));
+    auto opened = testing::OpenTestRepository("manager-test-");
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    dir_ = opened->dir;
+    repo_ = std::move(opened->repository);
+    Caller admin = opened->hub;
     ASSERT_TRUE(repo_->CreateTenant(admin, "acme").ok());
     auto created = repo_->CreateToken(admin, "acme", Role::kPublisher, 0, "");
     acme_ = *repo_->Authenticate((*created)["token"].get<std::string>());
