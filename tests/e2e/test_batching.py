@@ -2,8 +2,9 @@
 
 Proves that concurrent requests share backend calls (the servable reports the rows of the call
 each answer came from, and /metrics' batch-size histogram agrees) while every client gets exactly
-its own rows back; that a request over max_batch_size is refused with 400; and that a manifest
-asking for batching without a batch dimension first is refused at publish (422).
+its own rows back; that a request over max_batch_size is refused with 400; that a manifest
+asking for batching without a batch dimension first is refused at publish (422); and that
+max_batch_size 0 leaves requests unbatched (a multi-row one runs alone or gets 400 by shape).
 """
 
 import threading
@@ -95,6 +96,28 @@ class BatchingTest(HubTestCase):
         status, data = self.server.get("/api/v1/servables/%s/unbatchable" % self.t.name,
                                        self.t["publisher"])
         self.assertEqual(status, 404, data)
+
+    def test_max_batch_size_zero_runs_requests_as_they_come(self):
+        """`max_batch_size: 0` turns batching off: a multi-row request runs alone, as its
+        signature allows; one against a fixed first dimension is refused (400, naming it)."""
+        off = {"max_batch_size": 0, "max_queue_delay_us": 500}
+        for name, io in (("off", IO), ("offfixed", ([("x", "FP32", [1, 4])],
+                                                   [("y", "FP32", [1, 4]), ("rows", "INT64", [1, 1])]))):
+            tar = oip.py_package(name, CODE, *io, batching=off)
+            self.server.publish_ok(self.t.name, name, tar, self.t["publisher"])
+        model = self.t.name + "/off"
+        status, data, _ = oip.infer_json(self.server, self.t["publisher"], model, request(3, 0))
+        self.assertEqual(status, 200, data)
+        self.assertEqual(oip.output_values(data, {}, "rows"), [3, 3, 3])  # one call, its own rows
+        status, data, _ = oip.infer_json(self.server, self.t["publisher"], self.t.name + "/offfixed",
+                                         request(3, 0))
+        self.assertEqual(status, 400, data)
+        self.assertIn("shape", data["error"])
+        status, data, _ = oip.infer_json(self.server, self.t["publisher"], self.t.name + "/offfixed",
+                                         request(1, 0))
+        self.assertEqual(status, 200, data)
+        text = self.server.get("/metrics", self.t["publisher"])[1].decode()
+        self.assertIsNone(oip.metric_value(text, "orrery_inference_batch_size_count", model))
 
 
 if __name__ == "__main__":
