@@ -244,6 +244,10 @@ Status manifest_internal::ParseBatching(const FieldMap& top, Manifest& manifest)
     }
     batching.preferred_batch_sizes.push_back(static_cast<uint32_t>(size));
   }
+  if (batching.enabled() && manifest.backend == "pipeline") {
+    return FieldError("batching",
+                      "not allowed for a pipeline (its steps batch by their own manifests)");
+  }
   if (batching.enabled()) {
     RETURN_IF_ERROR(CheckBatchDimension(manifest.inputs, "inputs"));
     RETURN_IF_ERROR(CheckBatchDimension(manifest.outputs, "outputs"));

@@ -110,6 +110,15 @@ TEST(ServingOverride, BatchingNeedsTheBatchDimensionFirst) {
   EXPECT_TRUE(ApplyServingOverride(fixed, json::parse(R"({"cache": true})")).ok());
 }
 
+TEST(ServingOverride, PipelinesDoNotBatch) {
+  Manifest pipeline = Servable();
+  pipeline.backend = "pipeline";  // the override's rules only look at the backend
+  ExpectRefused(pipeline, R"({"batching": {"max_batch_size": 4}})",
+                "serving override: batching: not allowed for a pipeline (its steps batch by "
+                "their own manifests)");
+  EXPECT_TRUE(ApplyServingOverride(pipeline, json::parse(R"({"cache": true})")).ok());
+}
+
 TEST(ServingOverride, RefusesUnknownKeys) {
   Manifest manifest = Servable();
   ExpectRefused(manifest, R"({"queue_size": 3})", "serving override: queue_size: unknown key");

@@ -201,11 +201,6 @@ Status ParsePipeline(const FieldMap& top, Manifest& manifest) {
     return Status::Ok();
   }
   if (!node) return FieldError("pipeline", "required for backend: pipeline");
-  if (manifest.batching.enabled()) {
-    return FieldError("batching",
-                      "not allowed for a pipeline (its steps batch by their own "
-                      "manifests)");
-  }
   ASSIGN_OR_RETURN(auto map, FieldMap::Open(*node, "pipeline", {"steps", "outputs"}));
   ASSIGN_OR_RETURN(auto items, map.List("steps", true));
   if (items.size() > kMaxSteps) {
