@@ -57,27 +57,15 @@ class PipelinePublishTest : public ::testing::Test {
 
   Caller MakeTenant(const std::string& tenant) {
     EXPECT_TRUE(repo_->CreateTenant(admin_, tenant).ok());
-    auto created = repo_->CreateToken(admin_, tenant, Role::kPublisher, 0, "");
-    EXPECT_TRUE(created.ok());
-    return *repo_->Authenticate((*created)["token"].get<std::string>());
+    return testing::MakeCaller(*repo_, admin_, tenant, Role::kPublisher).value();
   }
 
   Result<PublishResult> Publish(const Caller& caller, const std::string& name,
                                 const std::string& manifest, const std::string& visibility) {
     auto path = dir_ / ("pkg-" + std::to_string(counter_++) + ".tar");
-    auto writer = ArchiveWriter::Create(path, false);
-    EXPECT_TRUE(writer.ok());
     std::map<std::string, std::string> files = {{"orrery.yaml", manifest}};
     if (manifest.find("model.py") != std::string::npos) files["model.py"] = "code";
-    for (const auto& [file, content] : files) {
-      EXPECT_TRUE((*writer)
-                      ->AddFile(file, content.size(), false,
-                                [&](const ArchiveWriter::WriteFn& write) {
-                                  return write(content.data(), content.size());
-                                })
-                      .ok());
-    }
-    EXPECT_TRUE((*writer)->Finish().ok());
+    EXPECT_TRUE(testing::WritePackage(path, files).ok());
     PublishOptions options;
     options.visibility = visibility;
     return repo_->Publish(caller, PackageKind::kServable, {caller.tenant, name}, path, options);

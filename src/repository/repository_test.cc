@@ -37,23 +37,13 @@ class RepositoryTest : public ::testing::Test {
 
   Caller MakeTenant(const std::string& tenant) {
     EXPECT_TRUE(repo_->CreateTenant(admin_, tenant).ok());
-    auto created = repo_->CreateToken(admin_, tenant, Role::kPublisher, 0, "");
-    EXPECT_TRUE(created.ok());
-    return *repo_->Authenticate((*created)["token"].get<std::string>());
+    return testing::MakeCaller(*repo_, admin_, tenant, Role::kPublisher).value();
   }
 
   std::filesystem::path Package(const std::map<std::string, std::string>& files) {
     auto path = dir_ / ("pkg-" + std::to_string(counter_++) + ".tar");
-    auto writer = ArchiveWriter::Create(path, false);
-    EXPECT_TRUE(writer.ok());
-    for (const auto& [name, content] : files) {
-      Status added =
-          (*writer)->AddFile(name, content.size(), false, [&](const ArchiveWriter::WriteFn& write) {
-            return write(content.data(), content.size());
-          });
-      EXPECT_TRUE(added.ok()) << added.ToString();
-    }
-    EXPECT_TRUE((*writer)->Finish().ok());
+    Status written = testing::WritePackage(path, files);
+    EXPECT_TRUE(written.ok()) << written.ToString();
     return path;
   }
 

@@ -39,24 +39,14 @@ class ServingOverrideTest : public ::testing::Test {
   }
 
   Caller MakeToken(const std::string& tenant, Role role) {
-    auto created = repo_->CreateToken(hub_, tenant, role, 0, "");
-    EXPECT_TRUE(created.ok());
-    return *repo_->Authenticate((*created)["token"].get<std::string>());
+    return testing::MakeCaller(*repo_, hub_, tenant, role).value();
   }
 
   void Publish(const std::string& name, const std::string& shape = "[-1, 2]") {
     auto path = dir_ / (name + std::to_string(counter_++) + ".tar");
-    auto writer = ArchiveWriter::Create(path, false).value();
-    for (const auto& [file, content] : std::map<std::string, std::string>{
-             {"orrery.yaml", ManifestText(name, shape)}, {"model.py", "code"}}) {
-      ASSERT_TRUE(writer
-                      ->AddFile(file, content.size(), false,
-                                [&](const ArchiveWriter::WriteFn& write) {
-                                  return write(content.data(), content.size());
-                                })
-                      .ok());
-    }
-    ASSERT_TRUE(writer->Finish().ok());
+    ASSERT_TRUE(testing::WritePackage(path, {{"orrery.yaml", ManifestText(name, shape)},
+                                             {"model.py", "code"}})
+                    .ok());
     auto published = repo_->Publish(publisher_, PackageKind::kServable, {"acme", name}, path, {});
     ASSERT_TRUE(published.ok()) << published.status().ToString();
   }

@@ -49,13 +49,10 @@ class ModelManagerTest : public ::testing::Test {
     repo_ = std::move(opened->repository);
     Caller admin = opened->hub;
     ASSERT_TRUE(repo_->CreateTenant(admin, "acme").ok());
-    auto created = repo_->CreateToken(admin, "acme", Role::kPublisher, 0, "");
-    acme_ = *repo_->Authenticate((*created)["token"].get<std::string>());
+    acme_ = testing::MakeCaller(*repo_, admin, "acme", Role::kPublisher).value();
     ASSERT_TRUE(repo_->CreateTenant(admin, "other").ok());
-    created = repo_->CreateToken(admin, "other", Role::kReader, 0, "");
-    other_ = *repo_->Authenticate((*created)["token"].get<std::string>());
-    created = repo_->CreateToken(admin, "acme", Role::kAdmin, 0, "");
-    acme_admin_ = *repo_->Authenticate((*created)["token"].get<std::string>());
+    other_ = testing::MakeCaller(*repo_, admin, "other", Role::kReader).value();
+    acme_admin_ = testing::MakeCaller(*repo_, admin, "acme", Role::kAdmin).value();
     g_load_delay_ms = 0;
   }
   void TearDown() override {
@@ -78,17 +75,8 @@ class ModelManagerTest : public ::testing::Test {
                            "  inputs: [{name: x, datatype: FP32, shape: [-1]}]\n"
                            "  outputs: [{name: y, datatype: FP32, shape: [-1]}]\n";
     auto path = dir_ / (name + std::to_string(counter_++) + ".tar");
-    auto writer = ArchiveWriter::Create(path, false).value();
-    for (const auto& [file, content] : std::map<std::string, std::string>{
-             {"orrery.yaml", manifest}, {"model.bin", "weights"}}) {
-      ASSERT_TRUE(writer
-                      ->AddFile(file, content.size(), false,
-                                [&](const ArchiveWriter::WriteFn& write) {
-                                  return write(content.data(), content.size());
-                                })
-                      .ok());
-    }
-    ASSERT_TRUE(writer->Finish().ok());
+    ASSERT_TRUE(
+        testing::WritePackage(path, {{"orrery.yaml", manifest}, {"model.bin", "weights"}}).ok());
     ASSERT_TRUE(repo_->Publish(acme_, PackageKind::kServable, {"acme", name}, path, {}).ok());
   }
 

@@ -4,10 +4,12 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 
 #include "core/files.h"
+#include "repository/archive.h"
 #include "repository/repository.h"
 
 namespace orrery::testing {
@@ -30,6 +32,27 @@ inline Result<TestRepository> OpenTestRepository(const std::string& prefix) {
   ASSIGN_OR_RETURN(std::string token, ReadFile(out.repository->AdminTokenPath()));
   ASSIGN_OR_RETURN(out.hub, out.repository->Authenticate(token.substr(0, token.size() - 1)));
   return out;
+}
+
+// Writes `files` (path in the package -> content) as a tar archive at `path`.
+inline Status WritePackage(const std::filesystem::path& path,
+                           const std::map<std::string, std::string>& files) {
+  ASSIGN_OR_RETURN(auto writer, ArchiveWriter::Create(path, false));
+  for (const auto& [name, content] : files) {
+    RETURN_IF_ERROR(writer->AddFile(name, content.size(), false,
+                                    [&](const ArchiveWriter::WriteFn& write) {
+                                      return write(content.data(), content.size());
+                                    }));
+  }
+  return writer->Finish();
+}
+
+// A new token of `role` in `tenant` (which must exist), as the Caller it
+// authenticates to.
+inline Result<Caller> MakeCaller(Repository& repository, const Caller& admin,
+                                 const std::string& tenant, Role role) {
+  ASSIGN_OR_RETURN(auto created, repository.CreateToken(admin, tenant, role, 0, ""));
+  return repository.Authenticate(created["token"].get<std::string>());
 }
 
 }  // namespace orrery::testing
