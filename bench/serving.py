@@ -985,6 +985,15 @@ def bars(res):
     return rows
 
 
+def write_results(name, stamp, res):
+    """Writes `res` as bench/out/<name>-<stamp>.json; returns the path."""
+    out_dir = REPO / "bench" / "out"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / ("%s-%s.json" % (name, stamp))
+    path.write_text(json.dumps(res, indent=2, default=str) + "\n")
+    return path
+
+
 def fmt(v, spec="%.1f"):
     return spec % v if v is not None else "-"
 
@@ -1261,10 +1270,7 @@ def main():
             print_table(res)
         except Exception as e:  # the JSON still gets written
             print("table: %r" % e)
-        out_dir = REPO / "bench" / "out"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        out_path = out_dir / ("serving-%s.json" % stamp)
-        out_path.write_text(json.dumps(res, indent=2, default=str) + "\n")
+        out_path = write_results("serving", stamp, res)
         if args.keep:
             print("kept", ctx.tmp)
         else:

@@ -43,7 +43,6 @@ Exit status 1 when a check failed (a wrong answer, a non-2xx answer under load, 
 import argparse
 import datetime
 import json
-import os
 import re
 import shutil
 import signal
@@ -538,11 +537,8 @@ def main():
         res["elapsed_s"] = round(time.perf_counter() - t_start, 1)
         res["bars"] = bars(res)
         print_report(res)
-        out_dir = REPO / "bench" / "out"
-        out_dir.mkdir(exist_ok=True)
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        path = out_dir / ("throughput-%s.json" % stamp)
-        path.write_text(json.dumps(res, indent=1, default=str))
+        path = sv.write_results("throughput", stamp, res)
         print("\nwrote %s" % path)
         if args.keep:
             print("kept %s" % ctx.tmp)

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "repository/manifest.h"
+#include "repository/testing/manifest_testing.h"
 
 namespace orrery {
 namespace {
@@ -21,13 +22,7 @@ std::string Servable(const std::string& section) {
   return text;
 }
 
-void ExpectRefused(const std::string& text, const std::string& fragment) {
-  auto parsed = ParseManifest(text);
-  ASSERT_FALSE(parsed.ok()) << "accepted:\n" << text;
-  EXPECT_EQ(parsed.status().code(), Code::kUnprocessable) << parsed.status().ToString();
-  EXPECT_NE(parsed.status().message().find(fragment), std::string::npos)
-      << "message: " << parsed.status().message() << "\nexpected: " << fragment;
-}
+using testing::ExpectManifestRefused;
 
 TEST(ManifestQueue, ParsesAndRoundTrips) {
   auto parsed =
@@ -84,41 +79,41 @@ TEST(ManifestQueue, BoundsAreAcceptedAndOneBeyondIsRefused) {
       ParseManifest(Servable(" {max_size: 1, priority_levels: 1, default_priority_level: 1, "
                              "default_timeout_us: 1}"));
   ASSERT_TRUE(low.ok()) << low.status().ToString();
-  ExpectRefused(Servable(" {max_size: 0}"), "manifest: queue.max_size: must be 1..65536");
-  ExpectRefused(Servable(" {max_size: 65537}"), "manifest: queue.max_size: must be 1..65536");
-  ExpectRefused(Servable(" {priority_levels: 17}"),
+  ExpectManifestRefused(Servable(" {max_size: 0}"), "manifest: queue.max_size: must be 1..65536");
+  ExpectManifestRefused(Servable(" {max_size: 65537}"), "manifest: queue.max_size: must be 1..65536");
+  ExpectManifestRefused(Servable(" {priority_levels: 17}"),
                 "manifest: queue.priority_levels: must be 0..16");
-  ExpectRefused(Servable(" {priority_levels: -1}"),
+  ExpectManifestRefused(Servable(" {priority_levels: -1}"),
                 "manifest: queue.priority_levels: must be 0..16");
-  ExpectRefused(Servable(" {default_timeout_us: 0}"),
+  ExpectManifestRefused(Servable(" {default_timeout_us: 0}"),
                 "manifest: queue.default_timeout_us: must be 1..3600000000");
-  ExpectRefused(Servable(" {default_timeout_us: 3600000001}"),
+  ExpectManifestRefused(Servable(" {default_timeout_us: 3600000001}"),
                 "manifest: queue.default_timeout_us: must be 1..3600000000");
-  ExpectRefused(Servable(" {default_timeout_us: -5}"),
+  ExpectManifestRefused(Servable(" {default_timeout_us: -5}"),
                 "manifest: queue.default_timeout_us: must be 1..3600000000");
 }
 
 TEST(ManifestQueue, DefaultLevelMustBeOneOfTheLevels) {
-  ExpectRefused(Servable(" {priority_levels: 3, default_priority_level: 4}"),
+  ExpectManifestRefused(Servable(" {priority_levels: 3, default_priority_level: 4}"),
                 "manifest: queue.default_priority_level: must be 1..3");
-  ExpectRefused(Servable(" {priority_levels: 3, default_priority_level: 0}"),
+  ExpectManifestRefused(Servable(" {priority_levels: 3, default_priority_level: 0}"),
                 "manifest: queue.default_priority_level: must be 1..3");
-  ExpectRefused(Servable(" {default_priority_level: 1}"),
+  ExpectManifestRefused(Servable(" {default_priority_level: 1}"),
                 "manifest: queue.default_priority_level: only allowed when priority_levels > 0");
-  ExpectRefused(Servable(" {priority_levels: 0, default_priority_level: 1}"),
+  ExpectManifestRefused(Servable(" {priority_levels: 0, default_priority_level: 1}"),
                 "manifest: queue.default_priority_level: only allowed when priority_levels > 0");
 }
 
 TEST(ManifestQueue, RefusesWrongTypesAndUnknownKeys) {
-  ExpectRefused(Servable(" {max_size: many}"), "manifest: queue.max_size: must be an integer");
-  ExpectRefused(Servable(" {max_size: 1.5}"), "manifest: queue.max_size: must be an integer");
-  ExpectRefused(Servable(" {priority_levels: '2'}"),
+  ExpectManifestRefused(Servable(" {max_size: many}"), "manifest: queue.max_size: must be an integer");
+  ExpectManifestRefused(Servable(" {max_size: 1.5}"), "manifest: queue.max_size: must be an integer");
+  ExpectManifestRefused(Servable(" {priority_levels: '2'}"),
                 "manifest: queue.priority_levels: must be an integer");
-  ExpectRefused(Servable(" {default_timeout_us: [1]}"),
+  ExpectManifestRefused(Servable(" {default_timeout_us: [1]}"),
                 "manifest: queue.default_timeout_us: must be an integer");
-  ExpectRefused(Servable(" {timeout_us: 5}"), "manifest: queue.timeout_us: unknown key");
-  ExpectRefused(Servable(" 8"), "manifest: queue: must be a mapping");
-  ExpectRefused(Servable(" [max_size]"), "manifest: queue: must be a mapping");
+  ExpectManifestRefused(Servable(" {timeout_us: 5}"), "manifest: queue.timeout_us: unknown key");
+  ExpectManifestRefused(Servable(" 8"), "manifest: queue: must be a mapping");
+  ExpectManifestRefused(Servable(" [max_size]"), "manifest: queue: must be a mapping");
 }
 
 TEST(ManifestQueue, PipelinesTakeOnlyATimeout) {
@@ -132,13 +127,13 @@ TEST(ManifestQueue, PipelinesTakeOnlyATimeout) {
   ASSERT_TRUE(timed.ok()) << timed.status().ToString();
   EXPECT_EQ(timed->queue.default_timeout_us, 250000u);
   for (const char* key : {"max_size", "priority_levels"}) {
-    ExpectRefused(pipeline + "queue: {" + key + ": 2}\n",
+    ExpectManifestRefused(pipeline + "queue: {" + key + ": 2}\n",
                   std::string("manifest: queue.") + key + ": a pipeline has no queue of its own");
   }
 }
 
 TEST(ManifestQueue, DatasetsCarryNoQueue) {
-  ExpectRefused(
+  ExpectManifestRefused(
       "name: digits\nkind: dataset\ntitle: Digits\ncreators: [UCI]\nyear: 1998\n"
       "files: [data.csv]\nqueue: {max_size: 4}\n",
       "manifest: queue: not allowed for a dataset");

@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "repository/testing/manifest_testing.h"
+
 namespace orrery {
 namespace {
 
@@ -92,14 +94,7 @@ Doc Dataset() {
   });
 }
 
-// Parses `text` and expects kUnprocessable with `fragment` in the message.
-void ExpectRefused(const std::string& text, const std::string& fragment) {
-  auto parsed = ParseManifest(text);
-  ASSERT_FALSE(parsed.ok()) << "accepted:\n" << text;
-  EXPECT_EQ(parsed.status().code(), Code::kUnprocessable) << parsed.status().ToString();
-  EXPECT_NE(parsed.status().message().find(fragment), std::string::npos)
-      << "message: " << parsed.status().message() << "\nexpected: " << fragment;
-}
+using testing::ExpectManifestRefused;
 
 TEST(Manifest, FullServableParses) {
   auto parsed = ParseManifest(Servable().Text());
@@ -177,56 +172,56 @@ TEST(Manifest, OptionalFieldsAreOmittedFromJson) {
 }
 
 TEST(Manifest, RefusesInvalidYaml) {
-  ExpectRefused("name: [unclosed\n", "manifest is not valid YAML");
-  ExpectRefused("a: b: c\n", "manifest is not valid YAML");
+  ExpectManifestRefused("name: [unclosed\n", "manifest is not valid YAML");
+  ExpectManifestRefused("a: b: c\n", "manifest is not valid YAML");
 }
 
 TEST(Manifest, RefusesDocumentsThatAreNotOneMapping) {
-  ExpectRefused("", "empty");
-  ExpectRefused("- a\n- b\n", "must be a mapping");
-  ExpectRefused("just text\n", "must be a mapping");
-  ExpectRefused(Servable().Text() + "---\n" + Servable().Text(), "single YAML document");
+  ExpectManifestRefused("", "empty");
+  ExpectManifestRefused("- a\n- b\n", "must be a mapping");
+  ExpectManifestRefused("just text\n", "must be a mapping");
+  ExpectManifestRefused(Servable().Text() + "---\n" + Servable().Text(), "single YAML document");
 }
 
 TEST(Manifest, EachRequiredFieldIsRequired) {
   for (const char* key : {"name", "title", "creators", "year", "backend", "signature", "files"}) {
     SCOPED_TRACE(key);
-    ExpectRefused(Servable().Drop(key).Text(), std::string("manifest: ") + key + ": required");
+    ExpectManifestRefused(Servable().Drop(key).Text(), std::string("manifest: ") + key + ": required");
   }
-  ExpectRefused(Servable().Set("title", "").Text(), "title: required");  // null counts as absent
-  ExpectRefused(Servable().Set("title", " ''").Text(), "title: must not be empty");
-  ExpectRefused(Servable().Set("creators", " []").Text(), "creators: must not be empty");
-  ExpectRefused(Servable().Set("creators", " [{affiliation: X}]").Text(),
+  ExpectManifestRefused(Servable().Set("title", "").Text(), "title: required");  // null counts as absent
+  ExpectManifestRefused(Servable().Set("title", " ''").Text(), "title: must not be empty");
+  ExpectManifestRefused(Servable().Set("creators", " []").Text(), "creators: must not be empty");
+  ExpectManifestRefused(Servable().Set("creators", " [{affiliation: X}]").Text(),
                 "creators[0].name: required");
-  ExpectRefused(Servable().Set("signature", " {inputs: []}").Text(),
+  ExpectManifestRefused(Servable().Set("signature", " {inputs: []}").Text(),
                 "signature.inputs: must not be empty");
-  ExpectRefused(
+  ExpectManifestRefused(
       Servable().Set("signature", " {inputs: [{name: x, datatype: FP32, shape: [1]}]}").Text(),
       "signature.outputs: required");
-  ExpectRefused(Servable().Set("files", " []").Text(), "files: must not be empty");
+  ExpectManifestRefused(Servable().Set("files", " []").Text(), "files: must not be empty");
 }
 
 TEST(Manifest, RefusesWrongTypesNamingTheField) {
-  ExpectRefused(Servable().Set("year", " abc").Text(), "manifest: year: must be an integer");
-  ExpectRefused(Servable().Set("year", " 99").Text(), "year: must be 1000..9999");
-  ExpectRefused(Servable().Set("year", " 2026.5").Text(), "year: must be an integer");
-  ExpectRefused(Servable().Set("tags", " 5").Text(), "manifest: tags: must be a list");
-  ExpectRefused(Servable().Set("tags", " [[a]]").Text(), "tags[0]: must be a string");
-  ExpectRefused(Servable().Set("title", " [a, b]").Text(), "title: must be a string");
-  ExpectRefused(Servable().Set("metrics", " {accuracy: high}").Text(),
+  ExpectManifestRefused(Servable().Set("year", " abc").Text(), "manifest: year: must be an integer");
+  ExpectManifestRefused(Servable().Set("year", " 99").Text(), "year: must be 1000..9999");
+  ExpectManifestRefused(Servable().Set("year", " 2026.5").Text(), "year: must be an integer");
+  ExpectManifestRefused(Servable().Set("tags", " 5").Text(), "manifest: tags: must be a list");
+  ExpectManifestRefused(Servable().Set("tags", " [[a]]").Text(), "tags[0]: must be a string");
+  ExpectManifestRefused(Servable().Set("title", " [a, b]").Text(), "title: must be a string");
+  ExpectManifestRefused(Servable().Set("metrics", " {accuracy: high}").Text(),
                 "metrics.accuracy: must be a number");
-  ExpectRefused(Servable().Set("metrics", " [1]").Text(), "metrics: must be a mapping");
-  ExpectRefused(Servable().Set("config", " 3").Text(), "config: must be a mapping");
-  ExpectRefused(Servable().Set("kind", " model").Text(), "kind: must be");
+  ExpectManifestRefused(Servable().Set("metrics", " [1]").Text(), "metrics: must be a mapping");
+  ExpectManifestRefused(Servable().Set("config", " 3").Text(), "config: must be a mapping");
+  ExpectManifestRefused(Servable().Set("kind", " model").Text(), "kind: must be");
 }
 
 TEST(Manifest, RefusesBadName) {
-  ExpectRefused(Servable().Set("name", " acme/mlp").Text(), "manifest: name:");
-  ExpectRefused(Servable().Set("name", " ..").Text(), "manifest: name:");
+  ExpectManifestRefused(Servable().Set("name", " acme/mlp").Text(), "manifest: name:");
+  ExpectManifestRefused(Servable().Set("name", " ..").Text(), "manifest: name:");
 }
 
 TEST(Manifest, RefusesUnknownBackend) {
-  ExpectRefused(Servable().Set("backend", " tensorflow").Text(),
+  ExpectManifestRefused(Servable().Set("backend", " tensorflow").Text(),
                 "backend: unknown backend 'tensorflow'");
 }
 
@@ -239,20 +234,20 @@ TEST(Manifest, RefusesBadSignature) {
         .Drop("examples")
         .Text();
   };
-  ExpectRefused(with_input("{name: x, datatype: FP8, shape: [1]}"),
+  ExpectManifestRefused(with_input("{name: x, datatype: FP8, shape: [1]}"),
                 "manifest: signature.inputs[0].datatype: unknown datatype 'FP8'");
-  ExpectRefused(with_input("{name: x, datatype: fp32, shape: [1]}"), "unknown datatype");
-  ExpectRefused(with_input("{name: 'x y', datatype: FP32, shape: [1]}"),
+  ExpectManifestRefused(with_input("{name: x, datatype: fp32, shape: [1]}"), "unknown datatype");
+  ExpectManifestRefused(with_input("{name: 'x y', datatype: FP32, shape: [1]}"),
                 "signature.inputs[0].name");
-  ExpectRefused(with_input("{name: x, datatype: FP32, shape: [-2]}"),
+  ExpectManifestRefused(with_input("{name: x, datatype: FP32, shape: [-2]}"),
                 "signature.inputs[0].shape[0]: must be >= -1");
-  ExpectRefused(with_input("{name: x, datatype: FP32, shape: [a]}"),
+  ExpectManifestRefused(with_input("{name: x, datatype: FP32, shape: [a]}"),
                 "signature.inputs[0].shape[0]: must be an integer");
-  ExpectRefused(with_input("{name: x, datatype: FP32}"), "signature.inputs[0].shape: required");
-  ExpectRefused(with_input("{name: x, datatype: FP32, shape: [1]}, {name: x, datatype: FP32, "
+  ExpectManifestRefused(with_input("{name: x, datatype: FP32}"), "signature.inputs[0].shape: required");
+  ExpectManifestRefused(with_input("{name: x, datatype: FP32, shape: [1]}, {name: x, datatype: FP32, "
                            "shape: [1]}"),
                 "duplicate tensor 'x'");
-  ExpectRefused(with_input("{name: x, datatype: FP32, shape: [1], dims: [1]}"),
+  ExpectManifestRefused(with_input("{name: x, datatype: FP32, shape: [1], dims: [1]}"),
                 "signature.inputs[0].dims: unknown key");
   // Scalars and zero-sized dimensions are legal shapes.
   EXPECT_TRUE(ParseManifest(with_input("{name: x, datatype: FP32, shape: []}")).ok());
@@ -262,23 +257,23 @@ TEST(Manifest, RefusesBadSignature) {
 TEST(Manifest, RefusesBadFiles) {
   for (const char* path : {"../x", "/abs", "a//b", "a/./b", "a\\\\b", "dir/"}) {
     SCOPED_TRACE(path);
-    ExpectRefused(Servable().Set("files", std::string(" [\"") + path + "\"]").Text(),
+    ExpectManifestRefused(Servable().Set("files", std::string(" [\"") + path + "\"]").Text(),
                   "manifest: files[0]: invalid path");
   }
-  ExpectRefused(Servable().Set("files", " [{path: ../x}]").Text(), "files[0].path: invalid path");
-  ExpectRefused(Servable().Set("files", " [a.pt, b.pt, a.pt]").Text(),
+  ExpectManifestRefused(Servable().Set("files", " [{path: ../x}]").Text(), "files[0].path: invalid path");
+  ExpectManifestRefused(Servable().Set("files", " [a.pt, b.pt, a.pt]").Text(),
                 "files[2]: duplicate file 'a.pt'");
-  ExpectRefused(Servable().Set("files", " [{path: a.pt, sha256: abc}]").Text(),
+  ExpectManifestRefused(Servable().Set("files", " [{path: a.pt, sha256: abc}]").Text(),
                 "files[0].sha256: not a SHA-256 digest");
-  ExpectRefused(Servable().Set("files", " [{path: a.pt, size: 3}]").Text(),
+  ExpectManifestRefused(Servable().Set("files", " [{path: a.pt, size: 3}]").Text(),
                 "files[0].size: unknown key");
 }
 
 TEST(Manifest, RefusesUnknownKeys) {
-  ExpectRefused(Servable().Set("licence", " MIT").Text(), "manifest: licence: unknown key");
-  ExpectRefused(Servable().Set("creators", " [{name: A, email: a@b.c}]").Text(),
+  ExpectManifestRefused(Servable().Set("licence", " MIT").Text(), "manifest: licence: unknown key");
+  ExpectManifestRefused(Servable().Set("creators", " [{name: A, email: a@b.c}]").Text(),
                 "creators[0].email: unknown key");
-  ExpectRefused(Servable().Set("identifiers", " [{type: DOI, value: x, relation: Cites}]").Text(),
+  ExpectManifestRefused(Servable().Set("identifiers", " [{type: DOI, value: x, relation: Cites}]").Text(),
                 "identifiers[0].relation: unknown key");
 }
 
@@ -289,9 +284,9 @@ TEST(Manifest, DatasetRules) {
   EXPECT_EQ(parsed->ToJson()["kind"], "dataset");
   EXPECT_FALSE(parsed->ToJson().contains("backend"));
   EXPECT_FALSE(parsed->ToJson().contains("signature"));
-  ExpectRefused(Dataset().Drop("files").Text(), "files: required");
-  ExpectRefused(Dataset().Set("backend", " onnx").Text(), "backend: not allowed for a dataset");
-  ExpectRefused(Dataset().Set("signature", " {inputs: [], outputs: []}").Text(),
+  ExpectManifestRefused(Dataset().Drop("files").Text(), "files: required");
+  ExpectManifestRefused(Dataset().Set("backend", " onnx").Text(), "backend: not allowed for a dataset");
+  ExpectManifestRefused(Dataset().Set("signature", " {inputs: [], outputs: []}").Text(),
                 "signature: not allowed for a dataset");
 }
 
@@ -302,7 +297,7 @@ TEST(Manifest, PipelineNeedsNoFilesButASignature) {
   auto parsed = ParseManifest(pipeline.Text());
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
   EXPECT_TRUE(parsed->files.empty());
-  ExpectRefused(pipeline.Drop("signature").Drop("examples").Text(), "signature: required");
+  ExpectManifestRefused(pipeline.Drop("signature").Drop("examples").Text(), "signature: required");
 }
 
 TEST(Manifest, ExamplesAreCheckedAgainstTheSignature) {
@@ -310,28 +305,28 @@ TEST(Manifest, ExamplesAreCheckedAgainstTheSignature) {
     return Servable().Set("examples", "\n  - " + example).Text();
   };
   const std::string y = "outputs: {y: {shape: [1], data: [0]}}";
-  ExpectRefused(with_example("{inputs: {x: {shape: [1, 4], data: [1, 2, 3]}}, " + y + "}"),
+  ExpectManifestRefused(with_example("{inputs: {x: {shape: [1, 4], data: [1, 2, 3]}}, " + y + "}"),
                 "examples[0].inputs.x.data: has 3 values but the shape needs 4");
-  ExpectRefused(with_example("{inputs: {x: {shape: [2, 4], data: [1, 2, 3, 4]}}, " + y + "}"),
+  ExpectManifestRefused(with_example("{inputs: {x: {shape: [2, 4], data: [1, 2, 3, 4]}}, " + y + "}"),
                 "has 4 values but the shape needs 8");
-  ExpectRefused(with_example("{inputs: {x: {shape: [1, 5], data: [1, 2, 3, 4, 5]}}, " + y + "}"),
+  ExpectManifestRefused(with_example("{inputs: {x: {shape: [1, 5], data: [1, 2, 3, 4, 5]}}, " + y + "}"),
                 "examples[0].inputs.x.shape[1]: must be 4");
-  ExpectRefused(with_example("{inputs: {x: {shape: [4], data: [1, 2, 3, 4]}}, " + y + "}"),
+  ExpectManifestRefused(with_example("{inputs: {x: {shape: [4], data: [1, 2, 3, 4]}}, " + y + "}"),
                 "examples[0].inputs.x.shape: must have 2 dimensions");
-  ExpectRefused(
+  ExpectManifestRefused(
       with_example("{inputs: {x: {datatype: FP64, shape: [1, 4], data: [1, 2, 3, 4]}}, " + y + "}"),
       "examples[0].inputs.x.datatype: is FP64 but the signature says FP32");
-  ExpectRefused(with_example("{inputs: {z: {shape: [1], data: [1]}}, " + y + "}"),
+  ExpectManifestRefused(with_example("{inputs: {z: {shape: [1], data: [1]}}, " + y + "}"),
                 "examples[0].inputs.z: not in the signature");
-  ExpectRefused(with_example("{inputs: {}, " + y + "}"), "examples[0].inputs.x: required");
-  ExpectRefused(with_example("{inputs: {x: {shape: [1, 4], data: [1, 2, a, 4]}}, " + y + "}"),
+  ExpectManifestRefused(with_example("{inputs: {}, " + y + "}"), "examples[0].inputs.x: required");
+  ExpectManifestRefused(with_example("{inputs: {x: {shape: [1, 4], data: [1, 2, a, 4]}}, " + y + "}"),
                 "examples[0].inputs.x.data[2]: must be a number (FP32)");
-  ExpectRefused(with_example("{inputs: {x: {shape: [1, 4], data: [1, 2, 3, 4]}}, "
+  ExpectManifestRefused(with_example("{inputs: {x: {shape: [1, 4], data: [1, 2, 3, 4]}}, "
                              "outputs: {y: {shape: [1], data: [1.5]}}}"),
                 "examples[0].outputs.y.data[0]: must be an integer in the range of INT64");
-  ExpectRefused(with_example("{inputs: {x: {shape: [1, 4], data: [1, 2, 3, 4]}}}"),
+  ExpectManifestRefused(with_example("{inputs: {x: {shape: [1, 4], data: [1, 2, 3, 4]}}}"),
                 "examples[0].outputs: required");
-  ExpectRefused(
+  ExpectManifestRefused(
       with_example("{inputs: {x: {shape: [1, 4], data: [1, 2, 3, 4]}}, " + y + ", tolerance: -1}"),
       "examples[0].tolerance: must be >= 0");
 }
@@ -345,9 +340,9 @@ TEST(Manifest, ExampleElementTypesFollowTheDatatype) {
                              "}}, outputs: {y: {shape: [], data: true}}}")
         .Text();
   };
-  ExpectRefused(manifest("INT8", "[1, 128]"), "data[1]: must be an integer in the range of INT8");
-  ExpectRefused(manifest("UINT8", "[-1, 0]"), "data[0]: must be an integer in the range of UINT8");
-  ExpectRefused(manifest("BOOL", "[true, 1]"), "data[1]: must be true or false");
+  ExpectManifestRefused(manifest("INT8", "[1, 128]"), "data[1]: must be an integer in the range of INT8");
+  ExpectManifestRefused(manifest("UINT8", "[-1, 0]"), "data[0]: must be an integer in the range of UINT8");
+  ExpectManifestRefused(manifest("BOOL", "[true, 1]"), "data[1]: must be true or false");
   auto bytes = ParseManifest(manifest("BYTES", "[abc, 12]"));
   ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
   EXPECT_EQ(bytes->examples[0]["inputs"]["x"]["data"], json::parse(R"(["abc", "12"])"));
@@ -438,26 +433,26 @@ TEST(Manifest, CacheIsABooleanOnlyServablesCarry) {
   EXPECT_FALSE(off->cache);
   for (const char* bad : {" yes", " 1", " [true]", " {on: true}", " \"true\""}) {
     SCOPED_TRACE(bad);
-    ExpectRefused(Servable().Set("cache", bad).Text(), "cache: must be true or false");
+    ExpectManifestRefused(Servable().Set("cache", bad).Text(), "cache: must be true or false");
   }
-  ExpectRefused(Dataset().Set("cache", " true").Text(), "cache: not allowed for a dataset");
+  ExpectManifestRefused(Dataset().Set("cache", " true").Text(), "cache: not allowed for a dataset");
 }
 
 TEST(Manifest, BatchingRefusesUnknownKeysAndNonMappings) {
-  ExpectRefused(Batched(" {max_batch_size: 8, timeout_us: 5}").Text(),
+  ExpectManifestRefused(Batched(" {max_batch_size: 8, timeout_us: 5}").Text(),
                 "manifest: batching.timeout_us: unknown key");
-  ExpectRefused(Batched(" 8").Text(), "manifest: batching: must be a mapping");
+  ExpectManifestRefused(Batched(" 8").Text(), "manifest: batching: must be a mapping");
 }
 
 TEST(Manifest, BatchingMaxBatchSizeIsAnIntegerIn0To4096) {
   for (const char* value : {"abc", "'8'", "8.0", "8.5", "true", "[8]"}) {
     SCOPED_TRACE(value);
-    ExpectRefused(Batched(std::string(" {max_batch_size: ") + value + "}").Text(),
+    ExpectManifestRefused(Batched(std::string(" {max_batch_size: ") + value + "}").Text(),
                   "manifest: batching.max_batch_size: must be an integer");
   }
   for (const char* value : {"-1", "4097", "99999999999"}) {
     SCOPED_TRACE(value);
-    ExpectRefused(Batched(std::string(" {max_batch_size: ") + value + "}").Text(),
+    ExpectManifestRefused(Batched(std::string(" {max_batch_size: ") + value + "}").Text(),
                   "manifest: batching.max_batch_size: must be 0..4096");
   }
 }
@@ -465,44 +460,44 @@ TEST(Manifest, BatchingMaxBatchSizeIsAnIntegerIn0To4096) {
 TEST(Manifest, BatchingMaxQueueDelayIsAnIntegerIn0To1000000) {
   for (const char* value : {"abc", "'500'", "0.5", "1e3"}) {
     SCOPED_TRACE(value);
-    ExpectRefused(
+    ExpectManifestRefused(
         Batched(std::string(" {max_batch_size: 8, max_queue_delay_us: ") + value + "}").Text(),
         "manifest: batching.max_queue_delay_us: must be an integer");
   }
   for (const char* value : {"-1", "1000001"}) {
     SCOPED_TRACE(value);
-    ExpectRefused(
+    ExpectManifestRefused(
         Batched(std::string(" {max_batch_size: 8, max_queue_delay_us: ") + value + "}").Text(),
         "manifest: batching.max_queue_delay_us: must be 0..1000000");
   }
 }
 
 TEST(Manifest, BatchingPreferredSizesAreIn1ToMaxBatchSize) {
-  ExpectRefused(Batched(" {max_batch_size: 16, preferred_batch_sizes: [8, 32]}").Text(),
+  ExpectManifestRefused(Batched(" {max_batch_size: 16, preferred_batch_sizes: [8, 32]}").Text(),
                 "manifest: batching.preferred_batch_sizes[1]: must be 1..max_batch_size (16)");
-  ExpectRefused(Batched(" {max_batch_size: 16, preferred_batch_sizes: [0, 8]}").Text(),
+  ExpectManifestRefused(Batched(" {max_batch_size: 16, preferred_batch_sizes: [0, 8]}").Text(),
                 "manifest: batching.preferred_batch_sizes[0]: must be 1..max_batch_size (16)");
-  ExpectRefused(Batched(" {max_batch_size: 16, preferred_batch_sizes: [-4]}").Text(),
+  ExpectManifestRefused(Batched(" {max_batch_size: 16, preferred_batch_sizes: [-4]}").Text(),
                 "manifest: batching.preferred_batch_sizes[0]: must be 1..max_batch_size (16)");
-  ExpectRefused(Batched(" {max_batch_size: 16, preferred_batch_sizes: [4, 8.0]}").Text(),
+  ExpectManifestRefused(Batched(" {max_batch_size: 16, preferred_batch_sizes: [4, 8.0]}").Text(),
                 "manifest: batching.preferred_batch_sizes[1]: must be an integer");
-  ExpectRefused(Batched(" {max_batch_size: 16, preferred_batch_sizes: 8}").Text(),
+  ExpectManifestRefused(Batched(" {max_batch_size: 16, preferred_batch_sizes: 8}").Text(),
                 "manifest: batching.preferred_batch_sizes: must be a list");
 }
 
 TEST(Manifest, BatchingPreferredSizesStrictlyIncrease) {
-  ExpectRefused(Batched(" {max_batch_size: 16, preferred_batch_sizes: [8, 8]}").Text(),
+  ExpectManifestRefused(Batched(" {max_batch_size: 16, preferred_batch_sizes: [8, 8]}").Text(),
                 "manifest: batching.preferred_batch_sizes[1]: must be greater than the size "
                 "before it (strictly increasing)");
-  ExpectRefused(Batched(" {max_batch_size: 16, preferred_batch_sizes: [2, 8, 4]}").Text(),
+  ExpectManifestRefused(Batched(" {max_batch_size: 16, preferred_batch_sizes: [2, 8, 4]}").Text(),
                 "manifest: batching.preferred_batch_sizes[2]: must be greater than the size "
                 "before it");
 }
 
 TEST(Manifest, BatchingPreferredSizesNeedBatching) {
-  ExpectRefused(Batched(" {preferred_batch_sizes: [8]}").Text(),
+  ExpectManifestRefused(Batched(" {preferred_batch_sizes: [8]}").Text(),
                 "manifest: batching.preferred_batch_sizes: only allowed when max_batch_size > 0");
-  ExpectRefused(Batched(" {max_batch_size: 0, preferred_batch_sizes: [8]}").Text(),
+  ExpectManifestRefused(Batched(" {max_batch_size: 0, preferred_batch_sizes: [8]}").Text(),
                 "manifest: batching.preferred_batch_sizes: only allowed when max_batch_size > 0");
   EXPECT_TRUE(
       ParseManifest(Batched(" {max_batch_size: 0, preferred_batch_sizes: []}").Text()).ok());
@@ -519,21 +514,21 @@ TEST(Manifest, BatchingNeedsABatchDimensionOnEveryTensor) {
   const std::string y = "{name: y, datatype: FP32, shape: [-1]}";
   EXPECT_TRUE(
       ParseManifest(with_signature(x + ", {name: z, datatype: BYTES, shape: [-1, -1]}", y)).ok());
-  ExpectRefused(with_signature(x + ", {name: z, datatype: FP32, shape: [1, 4]}", y),
+  ExpectManifestRefused(with_signature(x + ", {name: z, datatype: FP32, shape: [1, 4]}", y),
                 "manifest: batching: signature.inputs[1] 'z' must have -1 as its first dimension "
                 "(the batch dimension) to be batched");
-  ExpectRefused(with_signature("{name: x, datatype: FP32, shape: []}", y),
+  ExpectManifestRefused(with_signature("{name: x, datatype: FP32, shape: []}", y),
                 "manifest: batching: signature.inputs[0] 'x' must have -1 as its first dimension "
                 "(the batch dimension) to be batched");
-  ExpectRefused(with_signature(x, "{name: y, datatype: FP32, shape: [4, -1]}"),
+  ExpectManifestRefused(with_signature(x, "{name: y, datatype: FP32, shape: [4, -1]}"),
                 "manifest: batching: signature.outputs[0] 'y' must have -1 as its first dimension "
                 "(the batch dimension) to be batched");
-  ExpectRefused(with_signature(x, "{name: y, datatype: FP32, shape: []}"),
+  ExpectManifestRefused(with_signature(x, "{name: y, datatype: FP32, shape: []}"),
                 "manifest: batching: signature.outputs[0] 'y' must have -1");
 }
 
 TEST(Manifest, BatchingKeepsCheckingExamples) {
-  ExpectRefused(Batched(" {max_batch_size: 8}")
+  ExpectManifestRefused(Batched(" {max_batch_size: 8}")
                     .Set("examples",
                          "\n  - {inputs: {x: {shape: [1, 5], data: [1, 2, 3, 4, 5]}}, "
                          "outputs: {y: {shape: [1], data: [0]}}}")
@@ -542,14 +537,14 @@ TEST(Manifest, BatchingKeepsCheckingExamples) {
 }
 
 TEST(Manifest, DatasetRefusesBatching) {
-  ExpectRefused(Dataset().Set("batching", " {max_batch_size: 8}").Text(),
+  ExpectManifestRefused(Dataset().Set("batching", " {max_batch_size: 8}").Text(),
                 "manifest: batching: not allowed for a dataset");
-  ExpectRefused(Dataset().Set("batching", " {max_batch_size: 0}").Text(),
+  ExpectManifestRefused(Dataset().Set("batching", " {max_batch_size: 0}").Text(),
                 "manifest: batching: not allowed for a dataset");
 }
 
 TEST(Manifest, RefusesInvalidUtf8) {
-  ExpectRefused(Servable().Set("title", " \xff\xfe").Text(), "UTF-8");
+  ExpectManifestRefused(Servable().Set("title", " \xff\xfe").Text(), "UTF-8");
 }
 
 TEST(Manifest, RefusesAliasBombs) {
@@ -563,7 +558,7 @@ TEST(Manifest, RefusesAliasBombs) {
     for (int j = 0; j < 8; ++j) text.append(j ? ", " : "").append(previous);
     text += "]\n";
   }
-  ExpectRefused(text, "too many values");
+  ExpectManifestRefused(text, "too many values");
 }
 
 TEST(Manifest, KnownBackendsAndDatatypes) {

@@ -104,6 +104,12 @@ def infer_json(server, token, model, request, version=None, timeout=120, path=No
                                json_body=request, timeout=timeout)
 
 
+def rows_request(rows, base):
+    """A request of `rows` rows of 4 FP32 values for input `x`: base, base + 1, ..."""
+    data = [float(base + i) for i in range(rows * 4)]
+    return {"inputs": [{"name": "x", "datatype": "FP32", "shape": [rows, 4], "data": data}]}
+
+
 def binary_body(head, blobs):
     """Body and headers for a request whose JSON part is `head`, followed by `blobs`."""
     text = json.dumps(head).encode()

@@ -25,11 +25,6 @@ IO = ([("x", "FP32", [-1, 4])], [("y", "FP32", [-1, 4]), ("rows", "INT64", [-1, 
 MAX = 8
 
 
-def request(rows, base):
-    data = [float(base + i) for i in range(rows * 4)]
-    return {"inputs": [{"name": "x", "datatype": "FP32", "shape": [rows, 4], "data": data}]}
-
-
 class BatchingTest(HubTestCase):
 
     @classmethod
@@ -51,13 +46,13 @@ class BatchingTest(HubTestCase):
                 oip.metric_value(text, "orrery_inference_batch_size_sum", self.model) or 0)
 
     def test_concurrent_requests_share_calls_and_get_their_own_rows(self):
-        status, _ = self.infer(request(1, 0))  # loads the servable
+        status, _ = self.infer(oip.rows_request(1, 0))  # loads the servable
         self.assertEqual(status, 200)
         calls_before, rows_before = self.batch_metrics()
         results = {}
 
         def client(i):
-            results[i] = self.infer(request(1 + i % 2, 100 * i))
+            results[i] = self.infer(oip.rows_request(1 + i % 2, 100 * i))
 
         threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
         for th in threads:
@@ -80,10 +75,10 @@ class BatchingTest(HubTestCase):
         self.assertLess(calls - calls_before, 8)
 
     def test_request_over_max_batch_size_is_refused(self):
-        status, data = self.infer(request(MAX + 1, 0))
+        status, data = self.infer(oip.rows_request(MAX + 1, 0))
         self.assertEqual(status, 400, data)
         self.assertIn("max_batch_size %d" % MAX, data["error"])
-        status, data = self.infer(request(MAX, 0))  # at the limit: served
+        status, data = self.infer(oip.rows_request(MAX, 0))  # at the limit: served
         self.assertEqual(status, 200, data)
         self.assertEqual(oip.output_values(data, {}, "rows"), [MAX] * MAX)
 
@@ -106,15 +101,16 @@ class BatchingTest(HubTestCase):
             tar = oip.py_package(name, CODE, *io, batching=off)
             self.server.publish_ok(self.t.name, name, tar, self.t["publisher"])
         model = self.t.name + "/off"
-        status, data, _ = oip.infer_json(self.server, self.t["publisher"], model, request(3, 0))
+        status, data, _ = oip.infer_json(self.server, self.t["publisher"], model,
+                                         oip.rows_request(3, 0))
         self.assertEqual(status, 200, data)
         self.assertEqual(oip.output_values(data, {}, "rows"), [3, 3, 3])  # one call, its own rows
         status, data, _ = oip.infer_json(self.server, self.t["publisher"], self.t.name + "/offfixed",
-                                         request(3, 0))
+                                         oip.rows_request(3, 0))
         self.assertEqual(status, 400, data)
         self.assertIn("shape", data["error"])
         status, data, _ = oip.infer_json(self.server, self.t["publisher"], self.t.name + "/offfixed",
-                                         request(1, 0))
+                                         oip.rows_request(1, 0))
         self.assertEqual(status, 200, data)
         text = self.server.get("/metrics", self.t["publisher"])[1].decode()
         self.assertIsNone(oip.metric_value(text, "orrery_inference_batch_size_count", model))

@@ -36,11 +36,6 @@ MANIFEST_SETTINGS = {"batching": {"max_batch_size": 0, "max_queue_delay_us": 0,
                                "default_timeout_us": 0}}
 
 
-def request(rows, base):
-    data = [float(base + i) for i in range(rows * 4)]
-    return {"inputs": [{"name": "x", "datatype": "FP32", "shape": [rows, 4], "data": data}]}
-
-
 class ServingOverrideTest(HubTestCase):
 
     @classmethod
@@ -134,7 +129,7 @@ class ServingOverrideTest(HubTestCase):
             self.assertNoOverride(name)
 
     def test_batching_override_applies_to_the_next_requests(self):
-        status, data = self.infer("tuned", request(MAX + 1, 0))  # loads it; not batched
+        status, data = self.infer("tuned", oip.rows_request(MAX + 1, 0))  # loads it; not batched
         self.assertEqual(status, 200, data)
         self.assertEqual(oip.output_values(data, {}, "rows"), [MAX + 1] * (MAX + 1))
         self.assertIsNone(self.batch_count("tuned"))
@@ -147,17 +142,17 @@ class ServingOverrideTest(HubTestCase):
         self.assertEqual(data["effective"], dict(MANIFEST_SETTINGS, batching=effective))
         self.assertEqual(self.assertStatus(self.admin("GET", "tuned"), 200), data)
 
-        status, data = self.infer("tuned", request(MAX + 1, 0))
+        status, data = self.infer("tuned", oip.rows_request(MAX + 1, 0))
         self.assertEqual(status, 400, data)
         self.assertIn("max_batch_size %d" % MAX, data["error"])
-        status, data = self.infer("tuned", request(2, 0))
+        status, data = self.infer("tuned", oip.rows_request(2, 0))
         self.assertEqual(status, 200, data)
         self.assertEqual(self.batch_count("tuned"), 1)  # the batch-size histogram appeared
 
         results = {}
 
         def client(i):
-            results[i] = self.infer("tuned", request(1 + i % 2, 100 * i))
+            results[i] = self.infer("tuned", oip.rows_request(1 + i % 2, 100 * i))
 
         threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
         for th in threads:
@@ -177,7 +172,7 @@ class ServingOverrideTest(HubTestCase):
         self.assertEqual(data["override"], {})
         self.assertEqual(data["effective"], MANIFEST_SETTINGS)
         self.assertNoOverride("tuned")
-        status, data = self.infer("tuned", request(MAX + 1, 0))  # the manifest's again
+        status, data = self.infer("tuned", oip.rows_request(MAX + 1, 0))  # the manifest's again
         self.assertEqual(status, 200, data)
         self.assertEqual(oip.output_values(data, {}, "rows"), [MAX + 1] * (MAX + 1))
         self.assertIsNone(self.batch_count("tuned"))
@@ -190,7 +185,7 @@ class ServingOverrideTest(HubTestCase):
         self.assertEqual(data["manifest"], MANIFEST_SETTINGS)
         self.assertEqual(self.assertStatus(self.admin("GET", "cached"), 200), data)
         for hit in (False, True):  # the response cache answers the repeat
-            status, answer = self.infer("cached", request(1, 5))
+            status, answer = self.infer("cached", oip.rows_request(1, 5))
             self.assertEqual(status, 200, answer)
             self.assertEqual(oip.output_values(answer, {}, "y"), [6.0, 7.0, 8.0, 9.0])
             self.assertEqual(answer["parameters"]["cache_hit"], hit, answer)
@@ -200,7 +195,7 @@ class ServingOverrideTest(HubTestCase):
         self.assertNoOverride("cached")
 
     def test_queue_override_sets_priority_levels(self):
-        body = {"inputs": request(1, 0)["inputs"], "parameters": {"priority": 2}}
+        body = {"inputs": oip.rows_request(1, 0)["inputs"], "parameters": {"priority": 2}}
         status, data = self.infer("queued", body)  # no priority levels in the manifest
         self.assertEqual(status, 400, data)
         self.assertIn("no priority levels", data["error"])
