@@ -5,8 +5,9 @@ The server (src/backends/python/, src/backends/worker/) starts it as
 
     /usr/bin/python3 /orrery/orrery_worker.py --entrypoint module:attr
 
-with the frame-protocol socket as descriptor 3 (src/backends/worker/frames.h),
-and in its environment:
+with its side of the frame channel (src/backends/worker/frames.h) as
+descriptors 3 (requests, a pipe), 4 (answers, a pipe) and 5 (a Unix socket
+for the memfds of shared-memory frames), and in its environment:
     ORRERY_SERVABLE_DIR  where the servable's files are (imported from there)
     ORRERY_SIGNATURE     JSON {"inputs": [{name, datatype, shape}], "outputs": [...]}
     ORRERY_ISOLATION     "bubblewrap" or "fallback" (sandbox.h)
@@ -26,9 +27,9 @@ uint16 bits as given; BYTES from bytes or str); their shape is the array's.
 
 An exception in the servable becomes a kError frame "<Type>: <message>" and
 the worker serves on; a failure to load becomes kLoadError and the worker
-exits. Stdlib and numpy only; per request: one recvmsg into a reused buffer
-(large inputs: one pread of the server's memfd into another), numpy.frombuffer
-views over it, one sendmsg (large outputs: one pwrite into a reused memfd).
+exits. Stdlib and numpy only; per request: one read into a reused buffer
+(large inputs: one pread of the server's memfd into another), numpy array
+views over it, one writev (large outputs: one pwrite into a reused memfd).
 """
 
 import json
@@ -37,7 +38,7 @@ import socket
 import struct
 import sys
 
-SOCKET_FD = 3
+REQUEST_FD, ANSWER_FD, DESCRIPTOR_FD = 3, 4, 5
 K_INFER, K_READY, K_LOAD_ERROR, K_RESULT, K_ERROR = 1, 2, 3, 4, 5
 SHM_THRESHOLD = 1 << 20
 MAX_FRAME = 1 << 30
@@ -70,12 +71,11 @@ class Channel:
     handed to the servable are views of it, so a new buffer is taken when
     the servable kept a reference to the previous inputs."""
 
-    def __init__(self, fd):
-        self.sock = socket.socket(fileno=fd)
+    def __init__(self):
+        self.sock = socket.socket(fileno=DESCRIPTOR_FD)  # memfds only
         self.buf = bytearray(1 << 16)
         self.have = 0       # bytes received into buf
         self.frame_end = 0  # end of the current frame in buf
-        self.fds = []
         self.shm_buf = bytearray(0)  # shared-memory inputs are copied here
         self.result_fd = -1          # memfd reused for results of one size
         self.result_size = 0
@@ -85,20 +85,27 @@ class Channel:
         self.encoded = {}   # result entries -> encoded header
 
     def _recv_more(self):
-        n, ancdata, flags, _ = self.sock.recvmsg_into(
-            [memoryview(self.buf)[self.have:]], ANCILLARY)
-        for level, kind, data in ancdata:
-            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                count = len(data) // 4
-                self.fds.extend(struct.unpack("<%di" % count, data[:count * 4]))
-        if flags & socket.MSG_CTRUNC:
-            raise ProtocolError("too many descriptors")
+        n = os.readv(REQUEST_FD, [memoryview(self.buf)[self.have:]])
         self.have += n
         return n > 0
 
+    def _receive_fd(self):
+        """The memfd the server sent just before a shared-memory frame."""
+        _, ancdata, flags, _ = self.sock.recvmsg(1, ANCILLARY)
+        fds = []
+        for level, kind, data in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                count = len(data) // 4
+                fds.extend(struct.unpack("<%di" % count, data[:count * 4]))
+        if len(fds) != 1 or flags & socket.MSG_CTRUNC:
+            for fd in fds:
+                os.close(fd)
+            raise ProtocolError("shared-memory frame without exactly one descriptor")
+        return fds[0]
+
     def read(self):
         """The next frame as (type, header, data, offset): the tensor bytes
-        start at data[offset:]. None when the server closed the socket."""
+        start at data[offset:]. None when the server closed the channel."""
         while self.have < 4:
             if not self._recv_more():
                 return None
@@ -125,13 +132,10 @@ class Channel:
             header = json.loads(raw)
             if len(self.headers) < 256:
                 self.headers[raw] = header
-        fds, self.fds = self.fds, []
         if "shm" in header:
-            if len(fds) != 1 or end != 9 + header_size:
-                raise ProtocolError("shared-memory frame without one descriptor")
-            return ftype, header, self._read_memfd(fds[0], header["shm"]), 0
-        for fd in fds:
-            os.close(fd)
+            if end != 9 + header_size:
+                raise ProtocolError("shared-memory frame with inline bytes")
+            return ftype, header, self._read_memfd(self._receive_fd(), header["shm"]), 0
         return ftype, header, self.buf, 9 + header_size
 
     def _read_memfd(self, fd, size):
@@ -202,18 +206,21 @@ class Channel:
             head = json.dumps(header, separators=(",", ":")).encode()
         if total >= SHM_THRESHOLD:
             fd = self._result_memfd(total, payloads)
-            parts = [PREFIX.pack(5 + len(head), ftype, len(head)) + head]
+            # The descriptor goes first: the server takes it once the frame is in.
             ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("<i", fd))]
-            sent = self.sock.sendmsg(parts, ancillary)
+            self.sock.sendmsg([b"\0"], ancillary)
+            parts = [PREFIX.pack(5 + len(head), ftype, len(head)) + head]
         else:
             parts = [PREFIX.pack(5 + len(head) + total, ftype, len(head)), head]
             parts.extend(payloads)
-            sent = self.sock.sendmsg(parts)
-        if sent < len(parts[0]) + (0 if len(parts) == 1 else len(head) + total):
-            # rare: finish with plain sends
-            rest = b"".join(p.tobytes() if isinstance(p, np.ndarray) else bytes(p)
-                            for p in parts)[sent:]
-            self.sock.sendall(rest)
+        sent = os.writev(ANSWER_FD, parts)
+        size = len(parts[0]) + (0 if len(parts) == 1 else len(head) + total)
+        if sent < size:
+            # rare (a signal): finish with plain writes
+            rest = memoryview(b"".join(p.tobytes() if isinstance(p, np.ndarray) else bytes(p)
+                                       for p in parts))[sent:]
+            while rest:
+                rest = rest[os.write(ANSWER_FD, rest):]
 
     def _result_memfd(self, total, payloads):
         """A sealed memfd of `total` bytes holding `payloads`. Reused while
@@ -429,7 +436,7 @@ def serve(channel, predict, outputs):
     while True:
         frame = channel.read()
         if frame is None:
-            return 0  # the server closed the socket
+            return 0  # the server closed the channel
         ftype, header, data, offset = frame
         if ftype != K_INFER:
             raise ProtocolError("unexpected frame type %d" % ftype)
@@ -453,7 +460,7 @@ def main(argv):
         print("usage: orrery_worker.py --entrypoint module:attr", file=sys.stderr)
         return 2
     entrypoint = argv[2]
-    channel = Channel(SOCKET_FD)
+    channel = Channel()
     try:
         import faulthandler
         faulthandler.enable()  # a crash prints the Python stack to the server log

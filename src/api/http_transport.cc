@@ -136,7 +136,12 @@ class EventLoop final : public ConnectionLoop,
     event.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
     event.data.u64 = id;
     watches_.emplace(id, Watch{fd, deadline, std::move(done)});
-    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) != 0) {
+    // A descriptor stays in the set after its wait, disarmed by ONESHOT
+    // (closing it takes it out), so a descriptor waited on per request (a
+    // worker's answers) costs one epoll_ctl per wait instead of two.
+    bool armed = ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &event) == 0 ||
+                 (errno == ENOENT && ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) == 0);
+    if (!armed) {
       // Not watchable: say "readable" at once (after this returns); the
       // reader then finds out what is wrong with the descriptor.
       LogError(Errno("epoll_ctl (watch)"));
@@ -225,12 +230,14 @@ class EventLoop final : public ConnectionLoop,
     if (it->second->closed()) connections_.erase(it);
   }
 
-  // Ends watch `id`: unregistered first, so that `done` may wait again.
+  // Ends watch `id` (its descriptor stays registered: see WaitReadable);
+  // `done` may wait again. A watch that times out stays armed: should its
+  // descriptor become readable later, the event names no watch and is
+  // dropped (ids are never reused).
   void FireWatch(uint64_t id, Wake wake) {
     auto it = watches_.find(id);
     Watch watch = std::move(it->second);
     watches_.erase(it);
-    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, watch.fd, nullptr);
     watch.done(wake);
   }
 

@@ -23,7 +23,9 @@ class Reactor {
 
   // Calls `done` exactly once, on this reactor's thread, after
   // WaitReadable has returned. `fd` must stay open until then and must not
-  // be waited on twice at once.
+  // be waited on twice at once. An implementation may keep `fd` registered
+  // after the wait (disarmed), so that waiting on it again is cheaper;
+  // closing `fd` ends that.
   virtual void WaitReadable(int fd, std::chrono::steady_clock::time_point deadline,
                             std::function<void(Wake)> done) = 0;
 

@@ -10,7 +10,7 @@
 // sandbox has no /servable mount (the no-namespace fallback).
 //
 // Loads the plugin, answers kReady or kLoadError, then answers each kInfer
-// with kResult or kError until the server closes the socket. A plugin
+// with kResult or kError until the server closes the channel. A plugin
 // crash kills this process, which is the point: the server sees EOF, fails
 // the request in flight and restarts the worker.
 //
@@ -33,7 +33,6 @@
 namespace orrery {
 namespace {
 
-constexpr int kSocketFd = 3;
 constexpr const char* kServableMount = "/servable";  // where bubblewrap mounts the package
 constexpr Deadline kNoDeadline = Deadline::max();    // the server enforces deadlines
 
@@ -85,10 +84,10 @@ Result<std::unique_ptr<NativeState>> Load(const Args& args) {
   return library->Create(args.package_dir, args.config);
 }
 
-// Answers kInfer frames until the socket closes. Returns the exit status.
+// Answers kInfer frames until the channel closes. Returns the exit status.
 int Serve(NativeState& state) {
   for (;;) {
-    Result<Frame> frame = ReadFrame(kSocketFd, kNoDeadline);
+    Result<Frame> frame = ReadFrame(kWorkerChannel, kNoDeadline);
     if (!frame.ok()) {
       if (frame.status().code() == Code::kUnavailable) return 0;  // the server closed it
       std::fprintf(stderr, "orrery-native-worker: %s\n", frame.status().ToString().c_str());
@@ -100,9 +99,9 @@ int Serve(NativeState& state) {
       return 1;
     }
     Result<std::vector<Tensor>> outputs = state.Infer(frame->tensors);
-    Status written = outputs.ok() ? WriteFrame(kSocketFd, FrameType::kResult,
+    Status written = outputs.ok() ? WriteFrame(kWorkerChannel, FrameType::kResult,
                                                nlohmann::json::object(), *outputs, kNoDeadline)
-                                  : WriteFrame(kSocketFd, FrameType::kError,
+                                  : WriteFrame(kWorkerChannel, FrameType::kError,
                                                {{"error", outputs.status().message()},
                                                 {"code", CodeName(outputs.status().code())}},
                                                {}, kNoDeadline);
@@ -112,28 +111,30 @@ int Serve(NativeState& state) {
 
 int Main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
-  // Processes the plugin may start must not inherit the socket.
-  if (::fcntl(kSocketFd, F_SETFD, FD_CLOEXEC) != 0) {
-    std::fprintf(stderr, "orrery-native-worker: fd %d: %s\n", kSocketFd,
-                 std::strerror(errno));  // NOLINT(concurrency-mt-unsafe): one thread
-    return 2;
+  // Processes the plugin may start must not inherit the channel.
+  for (int fd : {kWorkerChannel.in, kWorkerChannel.out, kWorkerChannel.fds}) {
+    if (::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+      std::fprintf(stderr, "orrery-native-worker: fd %d: %s\n", fd,
+                   std::strerror(errno));  // NOLINT(concurrency-mt-unsafe): one thread
+      return 2;
+    }
   }
   std::optional<Args> args = ParseArgs(argc, argv);
   if (!args) {
     std::fprintf(stderr,
                  "usage: orrery-native-worker --library PATH [--config JSON] "
                  "[--package-dir DIR]\n");
-    (void)WriteFrame(kSocketFd, FrameType::kLoadError,
+    (void)WriteFrame(kWorkerChannel, FrameType::kLoadError,
                      {{"error", "orrery-native-worker: bad command line"}}, {}, kNoDeadline);
     return 2;
   }
   Result<std::unique_ptr<NativeState>> state = Load(*args);
   if (!state.ok()) {
-    (void)WriteFrame(kSocketFd, FrameType::kLoadError, {{"error", state.status().message()}}, {},
+    (void)WriteFrame(kWorkerChannel, FrameType::kLoadError, {{"error", state.status().message()}}, {},
                      kNoDeadline);
     return 1;
   }
-  Status ready = WriteFrame(kSocketFd, FrameType::kReady, {{"pid", ::getpid()}}, {}, kNoDeadline);
+  Status ready = WriteFrame(kWorkerChannel, FrameType::kReady, {{"pid", ::getpid()}}, {}, kNoDeadline);
   if (!ready.ok()) return 0;
   return Serve(**state);
 }

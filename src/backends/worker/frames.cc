@@ -1,18 +1,18 @@
 // The worker frame protocol (frames.h).
 //
-// Costs on the request path: a frame goes out with one sendmsg() gathering
+// Costs on the request path: a frame goes out with one writev() gathering
 // the prefix, the JSON header and the tensors' own buffers (no copy into a
-// frame buffer), and comes in with two recvmsg() calls (length, payload),
-// plus a poll() whenever the peer has not answered yet. Every call uses
-// MSG_DONTWAIT, so the descriptor's own blocking mode does not matter and
-// the deadline is enforced by poll().
+// frame buffer), and a small frame comes in with one read(), plus a poll()
+// whenever the peer has not answered yet. The server's descriptors are
+// non-blocking and the worker's blocking: both work here, the deadline being
+// enforced by poll() when a call would block.
 //
 // Shared-memory mode: the sender writes the tensors into a memfd, seals it
-// against shrinking and growing, and passes it with SCM_RIGHTS on the
-// frame's first byte. The receiver maps it only when it carries
-// F_SEAL_SHRINK: the peer is untrusted, and a mapping of a file that the
-// peer truncates afterwards would raise SIGBUS in the server. An unsealed
-// memfd is read with pread() instead.
+// against shrinking and growing, and passes it with SCM_RIGHTS over the
+// channel's socket before the frame. The receiver maps it only when it
+// carries F_SEAL_SHRINK: the peer is untrusted, and a mapping of a file that
+// the peer truncates afterwards would raise SIGBUS in the server. An
+// unsealed memfd is read with pread() instead.
 #include "backends/worker/frames.h"
 
 #include <fcntl.h>
@@ -26,7 +26,9 @@
 #include <array>
 #include <cerrno>
 #include <climits>
+#include <csignal>
 #include <cstring>
+#include <mutex>
 #include <system_error>
 
 #include "core/files.h"
@@ -37,6 +39,12 @@ namespace {
 using nlohmann::json;
 constexpr size_t kPrefixSize = 9;  // u32 payload length, type, u32 header length
 constexpr int kMaxFdsPerFrame = 4;
+constexpr size_t kSmallFrame = 4096;  // read whole by ReadFrame's first read()
+// Pipe capacity asked for (Linux's default is 64 KiB): inline frames go up
+// to kShmThreshold, and every time a pipe fills the writer waits for the
+// reader's turn on the core. Best effort: an unprivileged user's pipes fall
+// back to the default past /proc/sys/fs/pipe-user-pages-soft.
+constexpr int kPipeBytes = 256 << 10;
 
 int TimeoutMs(Deadline deadline) {
   if (deadline == Deadline::max()) return -1;
@@ -46,9 +54,9 @@ int TimeoutMs(Deadline deadline) {
   return ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
 }
 
-Status SocketError(const char* what) {
+Status ChannelError(const char* what) {
   if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN) {
-    return Unavailable("worker closed the socket");
+    return Unavailable("worker closed the channel");
   }
   return Unavailable(std::string(what) + ": " + std::generic_category().message(errno));
 }
@@ -63,38 +71,25 @@ Status WaitFd(int fd, short events, Deadline deadline) {
     int n = ::poll(&p, 1, timeout);
     if (n > 0) return Status::Ok();
     // kUnavailable like every failure once sending began (the stream is broken).
-    if (n < 0 && errno != EINTR) return SocketError("poll");
+    if (n < 0 && errno != EINTR) return ChannelError("poll");
   }
 }
 
-// Sends every byte of `iov`, attaching `pass_fd` (when >= 0) to the first.
-Status SendAll(int fd, std::vector<iovec>& iov, int pass_fd, Deadline deadline) {
+// Writes every byte of `iov` to `fd`.
+Status WriteAllOf(int fd, std::vector<iovec>& iov, Deadline deadline) {
   size_t index = 0;
   while (index < iov.size() && iov[index].iov_len == 0) ++index;
   while (index < iov.size()) {
-    msghdr msg{};
-    msg.msg_iov = &iov[index];
-    msg.msg_iovlen = std::min<size_t>(iov.size() - index, IOV_MAX);
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-    if (pass_fd >= 0) {
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof(control);
-      cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-      cmsg->cmsg_level = SOL_SOCKET;
-      cmsg->cmsg_type = SCM_RIGHTS;
-      cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-      std::memcpy(CMSG_DATA(cmsg), &pass_fd, sizeof(int));
-    }
-    ssize_t n = ::sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    int count = static_cast<int>(std::min<size_t>(iov.size() - index, IOV_MAX));
+    ssize_t n = ::writev(fd, &iov[index], count);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
         RETURN_IF_ERROR(WaitFd(fd, POLLOUT, deadline));
         continue;
       }
-      return SocketError("sendmsg");
+      return ChannelError("write");
     }
-    pass_fd = -1;
     auto sent = static_cast<size_t>(n);
     while (index < iov.size() && sent >= iov[index].iov_len) sent -= iov[index++].iov_len;
     if (sent > 0) {
@@ -106,44 +101,93 @@ Status SendAll(int fd, std::vector<iovec>& iov, int pass_fd, Deadline deadline) 
   return Status::Ok();
 }
 
-// Receives exactly `size` bytes, collecting any descriptors that come along.
-Status RecvExact(int fd, char* data, size_t size, std::vector<UniqueFd>& fds, Deadline deadline) {
+// Sends `pass_fd` over the channel's socket, on one byte.
+Status SendFd(int socket, int pass_fd, Deadline deadline) {
+  char byte = 0;
+  iovec v{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  msghdr msg{};
+  msg.msg_iov = &v;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cmsg), &pass_fd, sizeof(int));
+  while (true) {
+    ssize_t n = ::sendmsg(socket, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n == 1) return Status::Ok();
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      RETURN_IF_ERROR(WaitFd(socket, POLLOUT, deadline));
+      continue;
+    }
+    return ChannelError("sendmsg");
+  }
+}
+
+// Reads at least one byte (at most `size`) into `data`.
+Result<size_t> ReadSome(int fd, char* data, size_t size, Deadline deadline) {
+  while (true) {
+    ssize_t n = ::read(fd, data, size);
+    if (n > 0) return static_cast<size_t>(n);
+    if (n == 0) return Unavailable("worker closed the channel");
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return ChannelError("read");
+    RETURN_IF_ERROR(WaitFd(fd, POLLIN, deadline));
+  }
+}
+
+// Reads exactly `size` bytes.
+Status ReadExact(int fd, char* data, size_t size, Deadline deadline) {
   size_t got = 0;
   while (got < size) {
-    iovec v{data + got, size - got};
-    msghdr msg{};
-    msg.msg_iov = &v;
-    msg.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerFrame)];
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    ssize_t n = ::recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        RETURN_IF_ERROR(WaitFd(fd, POLLIN, deadline));
-        continue;
-      }
-      return SocketError("recvmsg");
-    }
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (size_t i = 0; i < count; ++i) {
-        int received;
-        std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-        fds.emplace_back(received);
-      }
-    }
-    if (msg.msg_flags & MSG_CTRUNC) return Internal("malformed frame: too many descriptors");
-    if (n == 0) return Unavailable("worker closed the socket");
-    got += static_cast<size_t>(n);
+    ASSIGN_OR_RETURN(size_t n, ReadSome(fd, data + got, size - got, deadline));
+    got += n;
   }
   return Status::Ok();
 }
 
 Status Malformed(const std::string& why) {
   return Internal("malformed frame: " + why);
+}
+
+// The memfd of a shared-memory frame that has arrived: sent before the
+// frame, so it is queued on the socket by now, or was never sent.
+Result<UniqueFd> ReceiveFd(int socket) {
+  char byte;
+  iovec v{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFdsPerFrame)];
+  msghdr msg{};
+  msg.msg_iov = &v;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t n;
+  do {
+    n = ::recvmsg(socket, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    return Malformed("shared-memory frame without a descriptor sent before it");
+  }
+  if (n < 0) return ChannelError("recvmsg");
+  if (n == 0) return Unavailable("worker closed the channel");
+  std::vector<UniqueFd> fds;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < count; ++i) {
+      int received;
+      std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      fds.emplace_back(received);
+    }
+  }
+  if ((msg.msg_flags & MSG_CTRUNC) || fds.size() != 1) {
+    return Malformed("shared-memory frame without exactly one descriptor");
+  }
+  return std::move(fds[0]);
 }
 
 // Decodes the "tensors" list of a header into tensors without data; sets
@@ -279,7 +323,8 @@ void RememberParsedHeader(std::string_view text, const Frame& frame,
   entry.total = total;
 }
 
-Result<Frame> DecodePayload(const std::string& payload, std::vector<UniqueFd>& fds) {
+// `socket`: where a shared-memory frame's descriptor waits.
+Result<Frame> DecodePayload(const std::string& payload, int socket) {
   auto type = static_cast<uint8_t>(payload[0]);
   if (type < static_cast<uint8_t>(FrameType::kInfer) ||
       type > static_cast<uint8_t>(FrameType::kError)) {
@@ -307,13 +352,12 @@ Result<Frame> DecodePayload(const std::string& payload, std::vector<UniqueFd>& f
   size_t inline_size = payload.size() - 5 - header_size;
   auto shm = frame.header.find("shm");
   if (shm != frame.header.end()) {
-    if (!shm->is_number_unsigned() || shm->get<uint64_t>() != total || inline_size != 0 ||
-        fds.size() != 1) {
-      return Malformed("shared-memory frame without exactly one descriptor of its size");
+    if (!shm->is_number_unsigned() || shm->get<uint64_t>() != total || inline_size != 0) {
+      return Malformed("shared-memory frame whose 'shm' is not its tensors' size");
     }
-    RETURN_IF_ERROR(FillFromMemfd(fds[0].get(), total, frame.tensors, sizes));
+    ASSIGN_OR_RETURN(UniqueFd memfd, ReceiveFd(socket));
+    RETURN_IF_ERROR(FillFromMemfd(memfd.get(), total, frame.tensors, sizes));
   } else {
-    if (!fds.empty()) return Malformed("unexpected descriptor");
     if (total != inline_size) {
       return Malformed("tensor sizes add up to " + std::to_string(total) + " bytes, frame has " +
                        std::to_string(inline_size));
@@ -392,7 +436,7 @@ Status EncodeHeader(const json& header, const std::vector<Tensor>* tensors, uint
 }
 
 // Both WriteFrame overloads; `reuse` may be null.
-Status WriteFrameImpl(int fd, FrameType type, const json& header,
+Status WriteFrameImpl(FrameChannel channel, FrameType type, const json& header,
                       const std::vector<Tensor>& tensors, Deadline deadline, int reuse_fd) {
   uint64_t total = 0;
   for (const Tensor& tensor : tensors) total += tensor.data.size();
@@ -426,7 +470,8 @@ Status WriteFrameImpl(int fd, FrameType type, const json& header,
       iov.push_back({const_cast<char*>(tensor.data.data()), tensor.data.size()});
     }
   }
-  return SendAll(fd, iov, shm && reuse_fd >= 0 ? reuse_fd : memfd.get(), deadline);
+  if (shm) RETURN_IF_ERROR(SendFd(channel.fds, reuse_fd >= 0 ? reuse_fd : memfd.get(), deadline));
+  return WriteAllOf(channel.out, iov, deadline);
 }
 
 }  // namespace
@@ -435,13 +480,13 @@ ShmBuffer::~ShmBuffer() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-Status WriteFrame(int fd, FrameType type, const json& header, const std::vector<Tensor>& tensors,
-                  Deadline deadline) {
-  return WriteFrameImpl(fd, type, header, tensors, deadline, -1);
+Status WriteFrame(FrameChannel channel, FrameType type, const json& header,
+                  const std::vector<Tensor>& tensors, Deadline deadline) {
+  return WriteFrameImpl(channel, type, header, tensors, deadline, -1);
 }
 
-Status WriteFrame(int fd, FrameType type, const json& header, const std::vector<Tensor>& tensors,
-                  Deadline deadline, ShmBuffer& reuse) {
+Status WriteFrame(FrameChannel channel, FrameType type, const json& header,
+                  const std::vector<Tensor>& tensors, Deadline deadline, ShmBuffer& reuse) {
   uint64_t total = 0;
   for (const Tensor& tensor : tensors) total += tensor.data.size();
   if (total >= kShmThreshold) {
@@ -456,19 +501,50 @@ Status WriteFrame(int fd, FrameType type, const json& header, const std::vector<
       reuse.size_ = total;
     }
   }
-  return WriteFrameImpl(fd, type, header, tensors, deadline, reuse.fd_);
+  return WriteFrameImpl(channel, type, header, tensors, deadline, reuse.fd_);
 }
 
-Result<Frame> ReadFrame(int fd, Deadline deadline) {
-  std::vector<UniqueFd> fds;
+Result<Frame> ReadFrame(FrameChannel channel, Deadline deadline) {
+  // A small frame comes whole with the first read(). Reading past the
+  // frame is a protocol error: a peer sends one frame, then waits.
+  char first[kSmallFrame];
+  size_t got = 0;
+  while (got < 4) {
+    ASSIGN_OR_RETURN(size_t n, ReadSome(channel.in, first + got, sizeof(first) - got, deadline));
+    got += n;
+  }
   uint32_t length = 0;
-  RETURN_IF_ERROR(RecvExact(fd, reinterpret_cast<char*>(&length), 4, fds, deadline));
+  std::memcpy(&length, first, 4);
   if (length < 5 || length > kMaxFramePayload) {
     return Malformed("payload length " + std::to_string(length));
   }
+  if (got - 4 > length) return Malformed("more than one frame at a time");
   std::string payload(length, '\0');
-  RETURN_IF_ERROR(RecvExact(fd, payload.data(), length, fds, deadline));
-  return DecodePayload(payload, fds);
+  std::memcpy(payload.data(), first + 4, got - 4);
+  RETURN_IF_ERROR(ReadExact(channel.in, payload.data() + (got - 4), length - (got - 4), deadline));
+  return DecodePayload(payload, channel.fds);
+}
+
+Result<std::pair<FrameChannelEnds, FrameChannelEnds>> MakeFrameChannel() {
+  static std::once_flag ignore_sigpipe;
+  std::call_once(ignore_sigpipe, [] { std::signal(SIGPIPE, SIG_IGN); });
+  int requests[2], answers[2], sockets[2];
+  if (::pipe2(requests, O_CLOEXEC) != 0) return ErrnoStatus("pipe2");
+  UniqueFd request_read(requests[0]), request_write(requests[1]);
+  if (::pipe2(answers, O_CLOEXEC) != 0) return ErrnoStatus("pipe2");
+  UniqueFd answer_read(answers[0]), answer_write(answers[1]);
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sockets) != 0) {
+    return ErrnoStatus("socketpair");
+  }
+  FrameChannelEnds server{std::move(answer_read), std::move(request_write), UniqueFd(sockets[0])};
+  FrameChannelEnds worker{std::move(request_read), std::move(answer_write), UniqueFd(sockets[1])};
+  for (int fd : {server.in.get(), server.out.get(), server.fds.get()}) {
+    int flags = ::fcntl(fd, F_GETFL);
+    if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return ErrnoStatus("fcntl");
+  }
+  (void)::fcntl(server.in.get(), F_SETPIPE_SZ, kPipeBytes);
+  (void)::fcntl(server.out.get(), F_SETPIPE_SZ, kPipeBytes);
+  return std::make_pair(std::move(server), std::move(worker));
 }
 
 }  // namespace orrery

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,15 +21,34 @@ Deadline In(int ms) {
   return std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
 }
 
+// A channel: `a` is the server's side (non-blocking), `b` the worker's.
 struct Pair {
-  UniqueFd a, b;
+  FrameChannelEnds a, b;
   Pair() {
-    int fds[2];
-    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
-    a = UniqueFd(fds[0]);
-    b = UniqueFd(fds[1]);
+    auto made = MakeFrameChannel();
+    EXPECT_TRUE(made.ok()) << made.status().ToString();
+    a = std::move(made->first);
+    b = std::move(made->second);
   }
 };
+
+// Sends `fd` over the channel's socket the way WriteFrame does.
+void SendFd(int socket, int fd) {
+  char byte = 0;
+  iovec iov{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+  ASSERT_EQ(::sendmsg(socket, &msg, 0), 1);
+}
 
 Tensor Make(std::string name, DataType type, std::vector<int64_t> shape, std::string data) {
   return Tensor{std::move(name), type, std::move(shape), std::move(data)};
@@ -81,8 +101,8 @@ TEST(FramesTest, LargeTensorsGoThroughAMemfdBothWays) {
   std::vector<Tensor> tensors = {Make("small", DataType::kInt8, {2}, "xy"),
                                  Make("big", DataType::kFp32, {2, 1 << 20}, big)};
   for (int direction = 0; direction < 2; ++direction) {
-    int writer = direction == 0 ? pair.a.get() : pair.b.get();
-    int reader = direction == 0 ? pair.b.get() : pair.a.get();
+    FrameChannel writer = direction == 0 ? pair.a.get() : pair.b.get();
+    FrameChannel reader = direction == 0 ? pair.b.get() : pair.a.get();
     ASSERT_TRUE(WriteFrame(writer, FrameType::kResult, json::object(), tensors, In(1000)).ok());
     Result<Frame> frame = ReadFrame(reader, In(1000));
     ASSERT_TRUE(frame.ok()) << frame.status().ToString();
@@ -91,8 +111,13 @@ TEST(FramesTest, LargeTensorsGoThroughAMemfdBothWays) {
     EXPECT_EQ(frame->tensors[0].data, "xy");
     EXPECT_TRUE(frame->tensors[1].data == big);
   }
-  // Nothing else is queued: the descriptor travelled with its frame.
-  EXPECT_EQ(ReadFrame(pair.b.get(), In(20)).status().message(), "timed out");
+  // Nothing else is queued: each descriptor was taken with its frame.
+  EXPECT_EQ(ReadFrame(pair.a.get(), In(20)).status().message(), "timed out");
+  pollfd worker_in{pair.b.in.get(), POLLIN, 0};
+  EXPECT_EQ(::poll(&worker_in, 1, 0), 0);
+  char byte;
+  EXPECT_EQ(::recv(pair.a.fds.get(), &byte, 1, MSG_DONTWAIT), -1);
+  EXPECT_EQ(::recv(pair.b.fds.get(), &byte, 1, MSG_DONTWAIT), -1);
 }
 
 TEST(FramesTest, UnsealedMemfdIsReadWithPread) {
@@ -103,27 +128,16 @@ TEST(FramesTest, UnsealedMemfdIsReadWithPread) {
   std::string header =
       R"({"tensors":[{"name":"x","datatype":"UINT8","shape":[2097152],"size":2097152}],"shm":2097152})";
   std::string frame = RawFrame(4, header, "");
-  iovec iov{frame.data(), frame.size()};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-  int fd = memfd.get();
-  std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
-  ASSERT_EQ(::sendmsg(pair.a.get(), &msg, 0), static_cast<ssize_t>(frame.size()));
+  SendFd(pair.a.fds.get(), memfd.get());
+  ASSERT_TRUE(WriteAll(pair.a.out.get(), frame.data(), frame.size(), "frame").ok());
   Result<Frame> read = ReadFrame(pair.b.get(), In(1000));
   ASSERT_TRUE(read.ok()) << read.status().ToString();
   EXPECT_TRUE(read->tensors[0].data == data);
 
   // The same frame claiming more bytes than the memfd has.
   ASSERT_EQ(::ftruncate(memfd.get(), 100), 0);
-  ASSERT_EQ(::sendmsg(pair.a.get(), &msg, 0), static_cast<ssize_t>(frame.size()));
+  SendFd(pair.a.fds.get(), memfd.get());
+  ASSERT_TRUE(WriteAll(pair.a.out.get(), frame.data(), frame.size(), "frame").ok());
   read = ReadFrame(pair.b.get(), In(1000));
   EXPECT_EQ(read.status().code(), Code::kInternal);
 }
@@ -166,22 +180,22 @@ TEST(FramesTest, HeaderFieldsAndOddNamesSurviveEncoding) {
 
 TEST(FramesTest, ClosedPeerAndDeadline) {
   Pair pair;
-  EXPECT_EQ(ReadFrame(pair.b.get(), In(30)).status().message(), "timed out");
+  EXPECT_EQ(ReadFrame(pair.a.get(), In(30)).status().message(), "timed out");
   auto started = std::chrono::steady_clock::now();
-  Result<Frame> late = ReadFrame(pair.b.get(), In(100));
+  Result<Frame> late = ReadFrame(pair.a.get(), In(100));
   EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(95));
   EXPECT_EQ(late.status().code(), Code::kUnavailable);
-  pair.a = UniqueFd();
-  Result<Frame> closed = ReadFrame(pair.b.get(), In(1000));
+  pair.b = FrameChannelEnds();  // the worker is gone
+  Result<Frame> closed = ReadFrame(pair.a.get(), In(1000));
   EXPECT_EQ(closed.status().code(), Code::kUnavailable);
-  EXPECT_EQ(closed.status().message(), "worker closed the socket");
-  Status write = WriteFrame(pair.b.get(), FrameType::kInfer, json::object(), {}, In(1000));
+  EXPECT_EQ(closed.status().message(), "worker closed the channel");
+  Status write = WriteFrame(pair.a.get(), FrameType::kInfer, json::object(), {}, In(1000));
   EXPECT_EQ(write.code(), Code::kUnavailable);
 }
 
 TEST(FramesTest, WriterWaitsForAReaderUntilItsDeadline) {
   Pair pair;
-  std::string data(900 * 1024, 'z');  // inline, more than the socket buffer
+  std::string data(900 * 1024, 'z');  // inline, more than the pipe holds
   std::vector<Tensor> tensors = {Make("x", DataType::kUint8, {900 * 1024}, data)};
   Status stuck = WriteFrame(pair.a.get(), FrameType::kInfer, json::object(), tensors, In(50));
   EXPECT_EQ(stuck.message(), "timed out");
@@ -222,18 +236,20 @@ TEST(FramesTest, MalformedFramesAreInternalErrors) {
        RawFrame(4, R"({"tensors":[{"name":"x","datatype":"BYTES","shape":[1],"size":4}]})",
                 std::string("\x09\0\0\0", 4))},
       {"shm without fd", RawFrame(4, R"({"tensors":[],"shm":0})", "")},
+      {"two frames at once",
+       RawFrame(4, valid_header, std::string(8, 'x')) + RawFrame(4, valid_header, std::string(8, 'x'))},
   };
   for (const Case& c : cases) {
     Pair pair;
-    ASSERT_TRUE(WriteAll(pair.a.get(), c.bytes.data(), c.bytes.size(), "raw").ok());
-    Result<Frame> frame = ReadFrame(pair.b.get(), In(200));
+    ASSERT_TRUE(WriteAll(pair.b.out.get(), c.bytes.data(), c.bytes.size(), "raw").ok());
+    Result<Frame> frame = ReadFrame(pair.a.get(), In(200));
     EXPECT_EQ(frame.status().code(), Code::kInternal)
         << c.what << ": " << frame.status().ToString();
   }
   Pair pair;
   std::string ok = RawFrame(4, valid_header, std::string(8, 'x'));
-  ASSERT_TRUE(WriteAll(pair.a.get(), ok.data(), ok.size(), "raw").ok());
-  EXPECT_TRUE(ReadFrame(pair.b.get(), In(200)).ok());
+  ASSERT_TRUE(WriteAll(pair.b.out.get(), ok.data(), ok.size(), "raw").ok());
+  EXPECT_TRUE(ReadFrame(pair.a.get(), In(200)).ok());
 }
 
 }  // namespace

@@ -53,8 +53,8 @@ namespace fs = std::filesystem;
 
 constexpr uid_t kNobody = 65534;
 constexpr const char* kBwrap = "/usr/bin/bwrap";
-constexpr int kSocketFd = 3;  // the worker's end of the socketpair
-constexpr int kExtraFd = 4;   // bwrap: the seccomp program; fallback: the scratch dir
+// The worker's side of its channel is at kWorkerChannel's 3, 4 and 5.
+constexpr int kExtraFd = 6;   // bwrap: the seccomp program; fallback: the scratch dir
 constexpr int kHighFd = 10;   // sources are moved at or above this before fork
 
 // ---------------------------------------------------------------- the child
@@ -568,12 +568,9 @@ Result<std::unique_ptr<WorkerProcess>> WorkerProcess::Launch(const WorkerSpec& s
 
   std::unique_ptr<WorkerProcess> process(new WorkerProcess());
   process->mode_ = isolation.mode;
-  int pair[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
-    return ErrnoStatus("socketpair");
-  }
-  process->socket_ = UniqueFd(pair[0]);
-  UniqueFd child_end(pair[1]);
+  ASSIGN_OR_RETURN(auto channel, MakeFrameChannel());
+  process->channel_ = std::move(channel.first);
+  FrameChannelEnds child_ends = std::move(channel.second);
   UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
   if (!devnull.valid()) return ErrnoStatus("open /dev/null");
 
@@ -582,7 +579,9 @@ Result<std::unique_ptr<WorkerProcess>> WorkerProcess::Launch(const WorkerSpec& s
   RETURN_IF_ERROR(MapFd(plan, holder, devnull.get(), 0));
   RETURN_IF_ERROR(MapFd(plan, holder, log_fd, 1));
   RETURN_IF_ERROR(MapFd(plan, holder, log_fd, 2));
-  RETURN_IF_ERROR(MapFd(plan, holder, child_end.get(), kSocketFd));
+  RETURN_IF_ERROR(MapFd(plan, holder, child_ends.in.get(), kWorkerChannel.in));
+  RETURN_IF_ERROR(MapFd(plan, holder, child_ends.out.get(), kWorkerChannel.out));
+  RETURN_IF_ERROR(MapFd(plan, holder, child_ends.fds.get(), kWorkerChannel.fds));
   plan.limits = Limits(spec.sandbox);
   UniqueFd extra;
   if (bwrap) {

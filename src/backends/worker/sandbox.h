@@ -56,8 +56,8 @@
 // memory_bytes, RLIMIT_CPU = cpu_seconds, RLIMIT_NOFILE = open_files,
 // RLIMIT_CORE = 0; descriptors 0 = /dev/null, 1 and 2 = the log pipe the
 // caller passes (WorkerInstance drains it on a thread into the server's log,
-// so a chatty worker never blocks), 3 = the socket; every other descriptor
-// closed; an environment of PATH, HOME, TMPDIR, LANG, OPENBLAS_NUM_THREADS=1,
+// so a chatty worker never blocks), 3, 4, 5 = its side of the frame channel
+// (kWorkerChannel in frames.h); every other descriptor closed; an environment of PATH, HOME, TMPDIR, LANG, OPENBLAS_NUM_THREADS=1,
 // OMP_NUM_THREADS=1, PYTHONDONTWRITEBYTECODE=1, ORRERY_SERVABLE_DIR (where
 // the worker sees its servable), ORRERY_ISOLATION and the spec's env.
 //
@@ -76,6 +76,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/worker/frames.h"
 #include "backends/worker/worker_instance.h"
 #include "core/files.h"
 #include "core/status.h"
@@ -96,8 +97,8 @@ struct IsolationInfo {
 IsolationInfo ProbeIsolation(bool use_bubblewrap);
 
 // One sandboxed worker process ("life"): the process we forked (bwrap's
-// monitor, or the worker itself in fallback mode), our end of its socket
-// and a pidfd. Owns them: the destructor kills the whole process tree and
+// monitor, or the worker itself in fallback mode), our side of its frame
+// channel and a pidfd. Owns them: the destructor kills the whole process tree and
 // reaps it, so no zombie or orphan outlives the object.
 class WorkerProcess {
  public:
@@ -109,7 +110,8 @@ class WorkerProcess {
   WorkerProcess& operator=(const WorkerProcess&) = delete;
 
   pid_t pid() const { return pid_; }
-  int socket() const { return socket_.get(); }
+  // The server's side of the worker's channel (frames.h).
+  FrameChannel channel() const { return channel_.get(); }
   // Becomes readable when the process exits; -1 where pidfds are unsupported.
   int pidfd() const { return pidfd_.get(); }
   IsolationMode mode() const { return mode_; }
@@ -138,7 +140,7 @@ class WorkerProcess {
 
   pid_t pid_ = 0;
   IsolationMode mode_ = IsolationMode::kFallback;
-  UniqueFd socket_;
+  FrameChannelEnds channel_;
   UniqueFd pidfd_;
   std::optional<TempDir> scratch_;  // fallback: the per-life scratch directory
   mutable std::mutex mutex_;        // orders Kill() against reaping

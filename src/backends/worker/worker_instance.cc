@@ -207,7 +207,7 @@ Result<std::unique_ptr<Life>> WorkerInstance::State::StartLife() {
     if (stopping) return Unavailable("instance is shutting down");
     starting = process.get();
   }
-  Result<Frame> frame = ReadFrame(process->socket(), started + spec.sandbox.start_timeout);
+  Result<Frame> frame = ReadFrame(process->channel(), started + spec.sandbox.start_timeout);
   {
     std::lock_guard lock(mutex);
     starting = nullptr;
@@ -353,8 +353,8 @@ WorkerInstance::~WorkerInstance() {
 
 Result<std::vector<Tensor>> WorkerInstance::Infer(const std::vector<Tensor>& inputs,
                                                   Deadline deadline) {
-  ASSIGN_OR_RETURN(int socket, Begin(inputs, deadline));
-  return Settle(ReadFrame(socket, deadline));
+  RETURN_IF_ERROR(Begin(inputs, deadline).status());
+  return Settle(ReadFrame(state_->life->process->channel(), deadline));  // `busy`: ours
 }
 
 Result<int> WorkerInstance::Begin(const std::vector<Tensor>& inputs, Deadline deadline) {
@@ -368,12 +368,12 @@ Result<int> WorkerInstance::Begin(const std::vector<Tensor>& inputs, Deadline de
   s.call_started = started;
   s.call_deadline = deadline;
   Life& life = *s.life;
-  int socket = life.process->socket();
+  FrameChannel channel = life.process->channel();
   lock.unlock();
 
   Status sent =
-      WriteFrame(socket, FrameType::kInfer, nlohmann::json::object(), inputs, deadline, life.shm);
-  if (sent.ok()) return socket;
+      WriteFrame(channel, FrameType::kInfer, nlohmann::json::object(), inputs, deadline, life.shm);
+  if (sent.ok()) return channel.in;
   if (sent.code() != Code::kUnavailable) {
     // Too large, or no memfd here: nothing reached the worker, which is fine.
     lock.lock();
@@ -385,11 +385,11 @@ Result<int> WorkerInstance::Begin(const std::vector<Tensor>& inputs, Deadline de
 
 Result<std::vector<Tensor>> WorkerInstance::Complete() {
   State& s = *state_;
-  int socket = s.life->process->socket();  // `busy`: this call owns the life
+  FrameChannel channel = s.life->process->channel();  // `busy`: this call owns the life
   // Readable, so the answer is here or being written: a worker that stops
   // midway is broken, and must not hold the event loop until the deadline.
   Deadline grace = std::min(s.call_deadline, Clock::now() + kAnswerGrace);
-  return Settle(ReadFrame(socket, grace));
+  return Settle(ReadFrame(channel, grace));
 }
 
 Status WorkerInstance::Abort(bool timed_out) {

@@ -407,7 +407,7 @@ TEST_P(WorkerTest, AnswerThatStallsMidwayIsABrokenWorker) {
   auto instance =
       StartOk(Spec("import os, time\n"
                    "def f(inputs):\n"
-                   "    os.write(3, b'\\x40\\x00')\n"
+                   "    os.write(4, b'\\x40\\x00')\n"
                    "    time.sleep(30)\n"));
   ASSERT_TRUE(instance);
   Result<int> fd = instance->Begin({Floats("x", {1})}, In(20'000));
