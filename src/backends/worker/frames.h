@@ -4,10 +4,10 @@
 // descriptors 3, 4 and 5 (kWorkerChannel): frames go one way over one pipe
 // and come back over another, and the memfds of shared-memory frames travel
 // over a Unix socket. Pipes, because a request / answer round trip between
-// two processes on one core costs ~7 us over pipes and ~12 us over a Unix
-// socket in our VMs (both with a persistent epoll registration), on every
-// request of a worker-backed servable; pipes cannot carry descriptors, hence
-// the socket beside them.
+// two processes on one core costs ~7 us over pipes and ~13 us over a Unix
+// stream socket in our VMs (both waited for with a persistent epoll
+// registration; bench/ipc_roundtrip.cc), on every request of a worker-backed
+// servable; pipes cannot carry descriptors, hence the socket beside them.
 //
 // Every message is a frame: a uint32 LE payload length, then the payload:
 //   byte 0      FrameType
