@@ -101,33 +101,6 @@ Status WriteAllOf(int fd, std::vector<iovec>& iov, Deadline deadline) {
   return Status::Ok();
 }
 
-// Sends `pass_fd` over the channel's socket, on one byte.
-Status SendFd(int socket, int pass_fd, Deadline deadline) {
-  char byte = 0;
-  iovec v{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  msghdr msg{};
-  msg.msg_iov = &v;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(cmsg), &pass_fd, sizeof(int));
-  while (true) {
-    ssize_t n = ::sendmsg(socket, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n == 1) return Status::Ok();
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      RETURN_IF_ERROR(WaitFd(socket, POLLOUT, deadline));
-      continue;
-    }
-    return ChannelError("sendmsg");
-  }
-}
-
 // Reads at least one byte (at most `size`) into `data`.
 Result<size_t> ReadSome(int fd, char* data, size_t size, Deadline deadline) {
   while (true) {
@@ -470,11 +443,38 @@ Status WriteFrameImpl(FrameChannel channel, FrameType type, const json& header,
       iov.push_back({const_cast<char*>(tensor.data.data()), tensor.data.size()});
     }
   }
-  if (shm) RETURN_IF_ERROR(SendFd(channel.fds, reuse_fd >= 0 ? reuse_fd : memfd.get(), deadline));
+  if (shm) RETURN_IF_ERROR(SendFrameFd(channel, reuse_fd >= 0 ? reuse_fd : memfd.get(), deadline));
   return WriteAllOf(channel.out, iov, deadline);
 }
 
 }  // namespace
+
+Status SendFrameFd(FrameChannel channel, int pass_fd, Deadline deadline) {
+  int socket = channel.fds;
+  char byte = 0;
+  iovec v{&byte, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+  msghdr msg{};
+  msg.msg_iov = &v;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+  cmsg->cmsg_level = SOL_SOCKET;
+  cmsg->cmsg_type = SCM_RIGHTS;
+  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cmsg), &pass_fd, sizeof(int));
+  while (true) {
+    ssize_t n = ::sendmsg(socket, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n == 1) return Status::Ok();
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      RETURN_IF_ERROR(WaitFd(socket, POLLOUT, deadline));
+      continue;
+    }
+    return ChannelError("sendmsg");
+  }
+}
 
 ShmBuffer::~ShmBuffer() {
   if (fd_ >= 0) ::close(fd_);

@@ -126,6 +126,11 @@ class ShmBuffer {
 Status WriteFrame(FrameChannel channel, FrameType type, const nlohmann::json& header,
                   const std::vector<Tensor>& tensors, Deadline deadline, ShmBuffer& reuse);
 
+// Passes `fd` over the channel's socket (one byte carrying it), as
+// WriteFrame passes a shared-memory frame's memfd before the frame; for
+// tests that forge frames. kUnavailable when the peer is gone.
+Status SendFrameFd(FrameChannel channel, int fd, Deadline deadline);
+
 // Reads one frame. kUnavailable when the peer closed the channel or the
 // deadline passed (the message says which: "worker closed the channel",
 // "timed out"); kInternal for a malformed frame (bad length, bad JSON,

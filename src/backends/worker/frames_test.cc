@@ -32,24 +32,6 @@ struct Pair {
   }
 };
 
-// Sends `fd` over the channel's socket the way WriteFrame does.
-void SendFd(int socket, int fd) {
-  char byte = 0;
-  iovec iov{&byte, 1};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
-  ASSERT_EQ(::sendmsg(socket, &msg, 0), 1);
-}
-
 Tensor Make(std::string name, DataType type, std::vector<int64_t> shape, std::string data) {
   return Tensor{std::move(name), type, std::move(shape), std::move(data)};
 }
@@ -128,7 +110,7 @@ TEST(FramesTest, UnsealedMemfdIsReadWithPread) {
   std::string header =
       R"({"tensors":[{"name":"x","datatype":"UINT8","shape":[2097152],"size":2097152}],"shm":2097152})";
   std::string frame = RawFrame(4, header, "");
-  SendFd(pair.a.fds.get(), memfd.get());
+  ASSERT_TRUE(SendFrameFd(pair.a.get(), memfd.get(), In(1000)).ok());
   ASSERT_TRUE(WriteAll(pair.a.out.get(), frame.data(), frame.size(), "frame").ok());
   Result<Frame> read = ReadFrame(pair.b.get(), In(1000));
   ASSERT_TRUE(read.ok()) << read.status().ToString();
@@ -136,7 +118,7 @@ TEST(FramesTest, UnsealedMemfdIsReadWithPread) {
 
   // The same frame claiming more bytes than the memfd has.
   ASSERT_EQ(::ftruncate(memfd.get(), 100), 0);
-  SendFd(pair.a.fds.get(), memfd.get());
+  ASSERT_TRUE(SendFrameFd(pair.a.get(), memfd.get(), In(1000)).ok());
   ASSERT_TRUE(WriteAll(pair.a.out.get(), frame.data(), frame.size(), "frame").ok());
   read = ReadFrame(pair.b.get(), In(1000));
   EXPECT_EQ(read.status().code(), Code::kInternal);
