@@ -1,6 +1,6 @@
 // orrery-native-worker: runs one native plugin state in its own (sandboxed)
 // process for WorkerInstance, speaking the frame protocol of frames.h on
-// file descriptor 3.
+// its side of the channel (kWorkerChannel: descriptors 3, 4 and 5).
 //
 //   orrery-native-worker --library /servable/lib/model.so --config '{"library": ...}'
 //                        [--package-dir DIR]
