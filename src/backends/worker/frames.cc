@@ -42,8 +42,11 @@ constexpr int kMaxFdsPerFrame = 4;
 constexpr size_t kSmallFrame = 4096;  // read whole by ReadFrame's first read()
 // Pipe capacity asked for (Linux's default is 64 KiB): inline frames go up
 // to kShmThreshold, and every time a pipe fills the writer waits for the
-// reader's turn on the core. Best effort: an unprivileged user's pipes fall
-// back to the default past /proc/sys/fs/pipe-user-pages-soft.
+// reader's turn on the core. Best effort: once a server not running as root
+// holds more than /proc/sys/fs/pipe-user-pages-soft (64 MiB of pipe buffers
+// per user by default, ~128 workers at this size), Linux gives its new pipes
+// 2 pages and refuses to grow them: large inline frames take more turns,
+// nothing fails.
 constexpr int kPipeBytes = 256 << 10;
 
 int TimeoutMs(Deadline deadline) {
