@@ -813,6 +813,19 @@ def step_metadata(name, title, description, tags):
     return manifest
 
 
+def write_python_step(pkg, manifest, module, signature, examples):
+    """Completes and writes the manifest of a numpy-only Python step whose
+    hand-written `module`.py in the package serves `module`:predict."""
+    manifest.update({
+        "backend": "python",
+        "files": file_entries(pkg, [module + ".py"]),
+        "signature": signature,
+        "config": {"entrypoint": module + ":predict"},
+        "examples": examples,
+    })
+    write_manifest(pkg, manifest)
+
+
 def build_bitmap(d):
     name = "digits-bitmap-python"
     pkg = package_dir(name)
@@ -835,17 +848,10 @@ def build_bitmap(d):
         "rebuilt from test rows (each block gets as many set pixels as its count).",
         ["digits", "handwriting", "preprocessing", "bitmap", "numpy", "python"],
     )
-    manifest.update({
-        "backend": "python",
-        "files": file_entries(pkg, ["bitmap.py"]),
-        "signature": {
-            "inputs": [spec("bitmap", "UINT8", [-1, 32, 32])],
-            "outputs": [spec("pixels", "FP32", [-1, 64])],
-        },
-        "config": {"entrypoint": "bitmap:predict"},
-        "examples": examples,
-    })
-    write_manifest(pkg, manifest)
+    write_python_step(pkg, manifest, "bitmap", {
+        "inputs": [spec("bitmap", "UINT8", [-1, 32, 32])],
+        "outputs": [spec("pixels", "FP32", [-1, 64])],
+    }, examples)
     return name
 
 
@@ -877,17 +883,10 @@ def build_label(d):
         "digits-mlp-torchscript on two test images.",
         ["digits", "classification", "softmax", "argmax", "numpy", "python"],
     )
-    manifest.update({
-        "backend": "python",
-        "files": file_entries(pkg, ["label.py"]),
-        "signature": {
-            "inputs": [spec("logits", "FP32", [-1, 10])],
-            "outputs": [spec("digit", "INT64", [-1]), spec("confidence", "FP32", [-1])],
-        },
-        "config": {"entrypoint": "label:predict"},
-        "examples": examples,
-    })
-    write_manifest(pkg, manifest)
+    write_python_step(pkg, manifest, "label", {
+        "inputs": [spec("logits", "FP32", [-1, 10])],
+        "outputs": [spec("digit", "INT64", [-1]), spec("confidence", "FP32", [-1])],
+    }, examples)
     return name
 
 

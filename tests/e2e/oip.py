@@ -12,6 +12,7 @@ import json
 import os
 import re
 import struct
+import threading
 import time
 
 import hub
@@ -102,6 +103,19 @@ def infer_json(server, token, model, request, version=None, timeout=120, path=No
     """(status, parsed answer, headers)."""
     return server.request_full("POST", path or model_path(model, version), token,
                                json_body=request, timeout=timeout)
+
+
+def concurrently(call, count):
+    """{i: call(i)} for i in range(count), every call on its own thread, all
+    started before any is waited for (so that they overlap in the server)."""
+    results = {}
+    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, call(i)))
+               for i in range(count)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return results
 
 
 def rows_request(rows, base):

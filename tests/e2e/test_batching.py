@@ -7,7 +7,6 @@ asking for batching without a batch dimension first is refused at publish (422);
 max_batch_size 0 leaves requests unbatched (a multi-row one runs alone or gets 400 by shape).
 """
 
-import threading
 import unittest
 
 import oip
@@ -49,16 +48,7 @@ class BatchingTest(HubTestCase):
         status, _ = self.infer(oip.rows_request(1, 0))  # loads the servable
         self.assertEqual(status, 200)
         calls_before, rows_before = self.batch_metrics()
-        results = {}
-
-        def client(i):
-            results[i] = self.infer(oip.rows_request(1 + i % 2, 100 * i))
-
-        threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
+        results = oip.concurrently(lambda i: self.infer(oip.rows_request(1 + i % 2, 100 * i)), 8)
         biggest = 0
         for i, (status, data) in results.items():
             self.assertEqual(status, 200, data)

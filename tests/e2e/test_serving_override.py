@@ -12,7 +12,6 @@ and the catalog check stays clean, also after the version is deleted with its ov
 import json
 import os
 import tempfile
-import threading
 import unittest
 
 import oip
@@ -149,16 +148,8 @@ class ServingOverrideTest(HubTestCase):
         self.assertEqual(status, 200, data)
         self.assertEqual(self.batch_count("tuned"), 1)  # the batch-size histogram appeared
 
-        results = {}
-
-        def client(i):
-            results[i] = self.infer("tuned", oip.rows_request(1 + i % 2, 100 * i))
-
-        threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
+        results = oip.concurrently(
+            lambda i: self.infer("tuned", oip.rows_request(1 + i % 2, 100 * i)), 8)
         biggest = 0
         for i, (status, data) in results.items():
             self.assertEqual(status, 200, data)
