@@ -35,6 +35,21 @@ Result<std::string> PercentDecode(std::string_view text, bool plus_is_space) {
 
 }  // namespace
 
+const std::string& RouteParams::Get(std::string_view name) const {
+  static const std::string kNone;
+  for (const auto& [key, value] : values_) {
+    if (key == name) return value;
+  }
+  return kNone;
+}
+
+bool RouteParams::Has(std::string_view name) const {
+  for (const auto& [key, value] : values_) {
+    if (key == name) return true;
+  }
+  return false;
+}
+
 Result<std::vector<std::string>> SplitPath(std::string_view path) {
   std::vector<std::string> segments;
   size_t start = 0;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -17,6 +18,23 @@
 
 namespace orrery {
 
+// The captures of the route a request matched ("tenant" -> "acme"), by name.
+class RouteParams {
+ public:
+  // The capture named `name`; "" when the route has none of that name.
+  const std::string& Get(std::string_view name) const;
+  bool Has(std::string_view name) const;
+  // `name` must outlive the params (route patterns are static text).
+  void Add(std::string_view name, std::string value) { values_.emplace_back(name, std::move(value)); }
+  void PopBack() { values_.pop_back(); }
+  void Clear() { values_.clear(); }
+
+ private:
+  std::vector<std::pair<std::string_view, std::string>> values_;
+};
+
+struct Route;  // api/route_table.h
+
 struct HttpRequest {
   std::string method;                          // "GET", "POST", ...
   std::vector<std::string> segments;           // path split on '/', each percent-decoded
@@ -25,6 +43,8 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;                            // non-upload routes
   std::filesystem::path body_file;             // upload routes: the body on disk
+  const Route* route = nullptr;                // matched by the transport; null: no route
+  RouteParams params;                          // the route's captures
 
   // The first field named `name` (lower case), or "". Valid while the request is.
   std::string_view Header(std::string_view name) const {
@@ -58,6 +78,9 @@ struct HttpResponse {
     return Json(HttpStatusFor(status.code()), {{"error", status.message()}});
   }
 };
+
+// Called exactly once per request, from any thread, with its answer.
+using Responder = std::function<void(HttpResponse)>;
 
 // Splits "/a/b%2Fc/d" into {"a", "b/c", "d"} and "x=1&y=%20" into a map.
 // kInvalidArgument on malformed percent-encoding.

@@ -32,13 +32,6 @@ constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 char AsciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
-// Inference bodies carry tensors and get their own, larger limit.
-bool IsInference(const HttpRequest& request) {
-  const auto& s = request.segments;
-  return request.method == "POST" && s.size() >= 4 && s[0] == "v2" && s[1] == "models" &&
-         s.back() == "infer";
-}
-
 std::string_view Reason(int status) {
   switch (status) {
     case 200: return "OK";
@@ -266,12 +259,15 @@ bool Connection::StartRequest() {
   bool expect_continue = head_.expect_continue && head_.minor_version == 1;
   in_.Consume(head_.head_bytes);  // head_'s views are not used past here
   if (!target.ok()) return Reject(target);
-  if (Router::IsUpload(request_.method, request_.segments)) {
+  request_.route = MatchRoute(request_.method, request_.segments, &request_.params);
+  BodyPolicy body = request_.route ? request_.route->body : BodyPolicy::kJson;
+  if (body == BodyPolicy::kUpload) {
     StartUpload();
     return state_ == State::kUpload && !has_body ? FinishUpload() : true;
   }
+  // Inference bodies carry tensors and get their own, larger limit.
   const ServerOptions& options = *context_.options;
-  body_limit_ = IsInference(request_) ? options.max_infer_bytes : options.max_json_bytes;
+  body_limit_ = body == BodyPolicy::kInference ? options.max_infer_bytes : options.max_json_bytes;
   if (!chunked_ && body_left_ > body_limit_) {
     return Reject(TooLarge("request body is over the " + std::to_string(body_limit_) +
                            "-byte limit"));

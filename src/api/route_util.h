@@ -1,10 +1,11 @@
 // Helpers shared by the route files: parsing of numbers, JSON bodies and
-// names from requests, and turning Results into responses.
+// the names a route captured, and turning Results into responses.
 #pragma once
 
 #include <string>
 
 #include "api/http.h"
+#include "api/route_table.h"
 #include "repository/manifest.h"
 #include "repository/names.h"
 
@@ -16,23 +17,35 @@ Result<int64_t> ParseInt(const std::string& text, const std::string& what, int64
 Result<nlohmann::json> ParseJsonObject(const HttpRequest& request);
 // A string field of a JSON object; kInvalidArgument when absent or not a string.
 Result<std::string> StringField(const nlohmann::json& object, const std::string& field);
-// "servables" / "datasets" in a URL.
-Result<PackageKind> KindFromSegment(const std::string& segment);
 
-// A model named in a /v2 URL after ".../models/": "tenant/name" raw (two
-// segments) or %2F-encoded (one), a bare "name" (the caller's tenant), then
-// optionally "versions/{v}", then optionally one of `actions` ("infer",
-// "ready", ...). No version means "latest".
+// The object an /api/v1 route names: {kind}, {tenant} and {name} (validated,
+// kInvalidArgument), and {version} when the route has one ("latest" if not).
+struct ObjectRef {
+  PackageKind kind = PackageKind::kServable;
+  QualifiedName name;
+  VersionRef version{0, "latest"};
+};
+Result<ObjectRef> ObjectFrom(const RouteCall& call);
+
+// The model a /v2 route names: {model} is "tenant/name" or a bare "name"
+// (the caller's tenant), then {version} when the route has one.
 struct ModelPath {
   QualifiedName name;
   VersionRef version;
   bool has_version = false;
-  std::string action;  // "" for the metadata route
 };
-Result<ModelPath> ParseModelPath(std::vector<std::string> rest, const std::string& caller_tenant,
-                                 const std::vector<std::string>& actions);
+Result<ModelPath> ModelPathFrom(const RouteCall& call);
 
 // 200 (or `success`) with the value, or the error.
 HttpResponse Respond(const Result<nlohmann::json>& result, int success = 200);
+
+// `ASSIGN_OR_ANSWER(auto x, F());` in a handler that returns an
+// HttpResponse: declares x from a Result, or answers its error.
+#define ASSIGN_OR_ANSWER(lhs, expr) \
+  ASSIGN_OR_ANSWER_IMPL(ORRERY_CONCAT(_answer_, __LINE__), lhs, expr)
+#define ASSIGN_OR_ANSWER_IMPL(tmp, lhs, expr)                       \
+  auto tmp = (expr);                                                \
+  if (!tmp.ok()) return ::orrery::HttpResponse::Error(tmp.status()); \
+  lhs = std::move(tmp).value()
 
 }  // namespace orrery

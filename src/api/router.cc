@@ -1,10 +1,10 @@
-// Dispatch: liveness, authentication, then the /v2 health routes and the
-// /api/v1 tree. Object routes live in routes_objects.cc, tenant, token and
-// admin routes in routes_admin.cc.
+// Dispatch (liveness, authentication, the route's handler) and the helpers
+// the route files share (route_util.h).
 #include "api/router.h"
 
 #include <charconv>
 
+#include "api/route_handlers.h"
 #include "api/route_util.h"
 
 namespace orrery {
@@ -34,10 +34,25 @@ Result<std::string> StringField(const nlohmann::json& object, const std::string&
   return it->get<std::string>();
 }
 
-Result<PackageKind> KindFromSegment(const std::string& segment) {
-  if (segment == "servables") return PackageKind::kServable;
-  if (segment == "datasets") return PackageKind::kDataset;
-  return NotFound("no route /api/v1/" + segment);
+Result<ObjectRef> ObjectFrom(const RouteCall& call) {
+  ObjectRef object;
+  object.kind = call.Param("kind") == "datasets" ? PackageKind::kDataset : PackageKind::kServable;
+  object.name = {call.Param("tenant"), call.Param("name")};
+  RETURN_IF_ERROR(ValidateTenantName(object.name.tenant));
+  RETURN_IF_ERROR(ValidateObjectName(object.name.name));
+  if (call.request.params.Has("version")) {
+    ASSIGN_OR_RETURN(object.version, ParseVersionRef(call.Param("version")));
+  }
+  return object;
+}
+
+Result<ModelPath> ModelPathFrom(const RouteCall& call) {
+  ModelPath path;
+  path.has_version = call.request.params.Has("version");
+  ASSIGN_OR_RETURN(path.version, ParseVersionRef(path.has_version ? call.Param("version")
+                                                                  : std::string("latest")));
+  ASSIGN_OR_RETURN(path.name, ParseQualifiedName(call.Param("model"), call.caller.tenant));
+  return path;
 }
 
 HttpResponse Respond(const Result<nlohmann::json>& result, int success) {
@@ -45,10 +60,7 @@ HttpResponse Respond(const Result<nlohmann::json>& result, int success) {
   return HttpResponse::Json(success, *result);
 }
 
-bool Router::IsUpload(const std::string& method, const std::vector<std::string>& segments) {
-  return method == "POST" && segments.size() == 6 && segments[0] == "api" && segments[1] == "v1" &&
-         (segments[2] == "servables" || segments[2] == "datasets") && segments[5] == "versions";
-}
+HttpResponse ServerLive(const RouteCall&) { return HttpResponse::Json(200, {{"live", true}}); }
 
 Result<Caller> Router::Authenticate(std::string_view authorization) const {
   constexpr std::string_view kBearer = "Bearer ";
@@ -58,36 +70,27 @@ Result<Caller> Router::Authenticate(std::string_view authorization) const {
   if (authorization.substr(0, kBearer.size()) != kBearer) {
     return Unauthenticated("Authorization must be 'Bearer <token>'");
   }
-  return repository_.Authenticate(std::string_view(authorization).substr(kBearer.size()));
+  return hub_.repository.Authenticate(std::string_view(authorization).substr(kBearer.size()));
 }
 
-HttpResponse Router::Handle(const HttpRequest& request) const {
-  const auto& s = request.segments;
+void Router::HandleAsync(HttpRequest request, Responder respond) const {
+  const Route* route = request.route;
   // Liveness is the one route without a token: probes must not hold secrets.
-  if (s == std::vector<std::string>{"v2", "health", "live"} && request.method == "GET") {
-    return HttpResponse::Json(200, {{"live", true}});
+  Caller anonymous;
+  if (route != nullptr && route->access == Access::kAnyone) {
+    RouteCall call{request, anonymous, hub_};
+    return route->handler(call, std::move(respond));
   }
   Result<Caller> caller = Authenticate(request.Header("authorization"));
-  if (!caller.ok()) return HttpResponse::Error(caller.status());
-
-  if (!s.empty() && s[0] == "v2") return HandleV2(request, *caller);
-  if (s == std::vector<std::string>{"metrics"} && request.method == "GET") return Metrics(*caller);
-  if (s.size() >= 3 && s[0] == "api" && s[1] == "v1") return HandleApi(request, *caller);
-  return HttpResponse::Error(NotFound("no such route"));
-}
-
-HttpResponse Router::HandleApi(const HttpRequest& request, const Caller& caller) const {
-  const auto& s = request.segments;
-  const std::string& m = request.method;
-  if (s[2] == "whoami" && s.size() == 3 && m == "GET") {
-    return HttpResponse::Json(200, {{"tenant", caller.tenant},
-                                    {"role", RoleName(caller.role)},
-                                    {"token_id", caller.token_id}});
+  if (!caller.ok()) return respond(HttpResponse::Error(caller.status()));
+  if (route == nullptr) {
+    std::string path;
+    for (const std::string& segment : request.segments) path += "/" + segment;
+    return respond(HttpResponse::Error(
+        NotFound("no route for " + request.method + " " + (path.empty() ? "/" : path))));
   }
-  if (s[2] == "servables" || s[2] == "datasets" || s[2] == "search") {
-    return HandleObjects(request, caller);
-  }
-  return HandleAdmin(request, caller);
+  RouteCall call{request, *caller, hub_};
+  route->handler(call, std::move(respond));
 }
 
 }  // namespace orrery

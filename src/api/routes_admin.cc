@@ -1,104 +1,98 @@
 // Tenants, tokens, audit log, garbage collection, the consistency check and
 // overrides of serving settings.
+#include "api/route_handlers.h"
 #include "api/route_util.h"
-#include "api/router.h"
 
 namespace orrery {
 namespace {
 
-HttpResponse CreateToken(Repository& repository, const HttpRequest& request, const Caller& caller) {
-  Result<nlohmann::json> body = ParseJsonObject(request);
-  if (!body.ok()) return HttpResponse::Error(body.status());
-  Result<std::string> role_text = StringField(*body, "role");
-  if (!role_text.ok()) return HttpResponse::Error(role_text.status());
-  Result<Role> role = ParseRole(*role_text);
-  if (!role.ok()) return HttpResponse::Error(role.status());
-  std::string tenant = body->value("tenant", "");
-  std::string description = body->value("description", "");
+// A change of a serving override also unloads the version's model, so that
+// the next request loads it with the new settings (requests in flight
+// finish on the old one).
+HttpResponse AfterOverrideChange(const RouteCall& call, const Result<nlohmann::json>& answer) {
+  if (answer.ok()) {
+    (void)call.hub.models.Unload((*answer)["servable"].get<std::string>());  // kNotFound: not loaded
+  }
+  return Respond(answer);
+}
+
+// /api/v1/admin/serving/{tenant}/{name}/versions/{version}
+Result<ObjectRef> OverrideTarget(const RouteCall& call) { return ObjectFrom(call); }
+
+}  // namespace
+
+HttpResponse Whoami(const RouteCall& call) {
+  return HttpResponse::Json(200, {{"tenant", call.caller.tenant},
+                                  {"role", RoleName(call.caller.role)},
+                                  {"token_id", call.caller.token_id}});
+}
+
+HttpResponse ListTenants(const RouteCall& call) {
+  return Respond(call.hub.repository.ListTenants(call.caller));
+}
+
+HttpResponse CreateTenant(const RouteCall& call) {
+  ASSIGN_OR_ANSWER(nlohmann::json body, ParseJsonObject(call.request));
+  ASSIGN_OR_ANSWER(std::string name, StringField(body, "name"));
+  return Respond(call.hub.repository.CreateTenant(call.caller, name), 201);
+}
+
+HttpResponse ListTokens(const RouteCall& call) {
+  return Respond(call.hub.repository.ListTokens(call.caller, call.request.Query("tenant")));
+}
+
+HttpResponse CreateToken(const RouteCall& call) {
+  ASSIGN_OR_ANSWER(nlohmann::json body, ParseJsonObject(call.request));
+  ASSIGN_OR_ANSWER(std::string role_text, StringField(body, "role"));
+  ASSIGN_OR_ANSWER(Role role, ParseRole(role_text));
+  std::string tenant = body.value("tenant", "");
+  std::string description = body.value("description", "");
   int64_t expires_in_s = 0;
-  if (body->contains("expires_in_s")) {
-    const auto& value = (*body)["expires_in_s"];
+  if (body.contains("expires_in_s")) {
+    const auto& value = body["expires_in_s"];
     if (!value.is_number_integer()) {
       return HttpResponse::Error(InvalidArgument("expires_in_s must be an integer"));
     }
     expires_in_s = value.get<int64_t>();
   }
-  return Respond(repository.CreateToken(caller, tenant, *role, expires_in_s, description), 201);
+  return Respond(
+      call.hub.repository.CreateToken(call.caller, tenant, role, expires_in_s, description), 201);
 }
 
-// /api/v1/admin/serving/{tenant}/{name}/versions/{version}: an admin's
-// override of a servable version's serving settings. A change also unloads
-// the version's model, so that the next request loads it with the new
-// settings (requests in flight finish on the old one).
-HttpResponse ServingOverride(Repository& repository, ModelManager& models,
-                             const HttpRequest& request, const Caller& caller) {
-  const auto& s = request.segments;
-  const std::string& m = request.method;
-  Status valid = ValidateTenantName(s[4]);
-  if (valid.ok()) valid = ValidateObjectName(s[5]);
-  if (!valid.ok()) return HttpResponse::Error(valid);
-  QualifiedName name{s[4], s[5]};
-  Result<VersionRef> version = ParseVersionRef(s[7]);
-  if (!version.ok()) return HttpResponse::Error(version.status());
-  Result<nlohmann::json> answer = NotFound("no route for " + m + " /api/v1/admin/serving");
-  if (m == "GET") {
-    answer = repository.GetServingOverride(caller, name, *version);
-  } else if (m == "PUT") {
-    Result<nlohmann::json> body = ParseJsonObject(request);
-    if (!body.ok()) return HttpResponse::Error(body.status());
-    answer = repository.SetServingOverride(caller, name, *version, *body);
-  } else if (m == "DELETE") {
-    answer = repository.ClearServingOverride(caller, name, *version);
-  }
-  if (answer.ok() && m != "GET") {
-    (void)models.Unload((*answer)["servable"].get<std::string>());  // kNotFound: not loaded
-  }
-  return Respond(answer);
+HttpResponse RevokeToken(const RouteCall& call) {
+  ASSIGN_OR_ANSWER(int64_t id, ParseInt(call.Param("id"), "token id", 0));
+  return Respond(call.hub.repository.RevokeToken(call.caller, id));
 }
 
-}  // namespace
+HttpResponse Audit(const RouteCall& call) {
+  ASSIGN_OR_ANSWER(int64_t limit, ParseInt(call.request.Query("limit"), "limit", 100));
+  return Respond(call.hub.repository.Audit(call.caller, limit));
+}
 
-HttpResponse Router::HandleAdmin(const HttpRequest& request, const Caller& caller) const {
-  const auto& s = request.segments;
-  const std::string& m = request.method;
-  const std::string& what = s[2];
-  if (what == "tenants" && s.size() == 3) {
-    if (m == "GET") return Respond(repository_.ListTenants(caller));
-    if (m == "POST") {
-      Result<nlohmann::json> body = ParseJsonObject(request);
-      if (!body.ok()) return HttpResponse::Error(body.status());
-      Result<std::string> name = StringField(*body, "name");
-      if (!name.ok()) return HttpResponse::Error(name.status());
-      return Respond(repository_.CreateTenant(caller, *name), 201);
-    }
-  }
-  if (what == "tokens" && s.size() == 3) {
-    if (m == "GET") return Respond(repository_.ListTokens(caller, request.Query("tenant")));
-    if (m == "POST") return CreateToken(repository_, request, caller);
-  }
-  if (what == "tokens" && s.size() == 4 && m == "DELETE") {
-    Result<int64_t> id = ParseInt(s[3], "token id", 0);
-    if (!id.ok()) return HttpResponse::Error(id.status());
-    return Respond(repository_.RevokeToken(caller, *id));
-  }
-  if (what == "audit" && s.size() == 3 && m == "GET") {
-    Result<int64_t> limit = ParseInt(request.Query("limit"), "limit", 100);
-    if (!limit.ok()) return HttpResponse::Error(limit.status());
-    return Respond(repository_.Audit(caller, *limit));
-  }
-  if (what == "admin" && s.size() == 4) {
-    if (s[3] == "gc" && m == "POST") {
-      Result<int64_t> min_age =
-          ParseInt(request.Query("min_age_s"), "min_age_s", options_.gc_min_age_s);
-      if (!min_age.ok()) return HttpResponse::Error(min_age.status());
-      return Respond(repository_.CollectGarbage(caller, *min_age));
-    }
-    if (s[3] == "check" && m == "GET") return Respond(repository_.Check(caller));
-  }
-  if (what == "admin" && s.size() == 8 && s[3] == "serving" && s[6] == "versions") {
-    return ServingOverride(repository_, models_, request, caller);
-  }
-  return HttpResponse::Error(NotFound("no route for " + m + " /api/v1/" + what));
+HttpResponse CollectGarbage(const RouteCall& call) {
+  ASSIGN_OR_ANSWER(int64_t min_age, ParseInt(call.request.Query("min_age_s"), "min_age_s",
+                                             call.hub.options.gc_min_age_s));
+  return Respond(call.hub.repository.CollectGarbage(call.caller, min_age));
+}
+
+HttpResponse Check(const RouteCall& call) { return Respond(call.hub.repository.Check(call.caller)); }
+
+HttpResponse GetServingOverride(const RouteCall& call) {
+  ASSIGN_OR_ANSWER(ObjectRef target, OverrideTarget(call));
+  return Respond(call.hub.repository.GetServingOverride(call.caller, target.name, target.version));
+}
+
+HttpResponse SetServingOverride(const RouteCall& call) {
+  ASSIGN_OR_ANSWER(ObjectRef target, OverrideTarget(call));
+  ASSIGN_OR_ANSWER(nlohmann::json body, ParseJsonObject(call.request));
+  return AfterOverrideChange(
+      call, call.hub.repository.SetServingOverride(call.caller, target.name, target.version, body));
+}
+
+HttpResponse ClearServingOverride(const RouteCall& call) {
+  ASSIGN_OR_ANSWER(ObjectRef target, OverrideTarget(call));
+  return AfterOverrideChange(
+      call, call.hub.repository.ClearServingOverride(call.caller, target.name, target.version));
 }
 
 }  // namespace orrery

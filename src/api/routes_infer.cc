@@ -1,11 +1,10 @@
-// Asynchronous routes: inference (POST /v2/models/{m}[/versions/{v}]/infer),
-// explicit loads (POST /v2/repository/models/{m}/load) and verify
-// (POST /api/v1/servables/{t}/{n}[/versions/{v}]/verify). They hand work to
-// the ModelManager and answer from the thread that finishes it.
+// Asynchronous routes: inference (POST /v2/models/{m}[/versions/{v}]/infer)
+// and explicit loads (POST /v2/repository/models/{m}/load). They hand work
+// to the ModelManager and answer from the thread that finishes it.
 #include <charconv>
 
+#include "api/route_handlers.h"
 #include "api/route_util.h"
-#include "api/router.h"
 #include "serving/signature.h"
 
 namespace orrery {
@@ -103,30 +102,12 @@ HttpResponse OutcomeResponse(InferOutcome outcome, const ResolvedServable& serva
 
 }  // namespace
 
-void Router::HandleAsync(HttpRequest request, Responder respond) const {
-  const auto& s = request.segments;
-  bool infer = s.size() >= 4 && s[0] == "v2" && s[1] == "models" && s.back() == "infer" &&
-               request.method == "POST";
-  bool load = s.size() >= 5 && s[0] == "v2" && s[1] == "repository" && s[2] == "models" &&
-              s.back() == "load" && request.method == "POST";
-  bool verify = s.size() >= 6 && s[0] == "api" && s[1] == "v1" && s[2] == "servables" &&
-                s.back() == "verify" && request.method == "POST";
-  if (!infer && !load && !verify) return respond(Handle(request));
-  Result<Caller> caller = Authenticate(request.Header("authorization"));
-  if (!caller.ok()) return respond(HttpResponse::Error(caller.status()));
-  if (infer) return Infer(std::move(request), *caller, std::move(respond));
-  if (verify) return Verify(request, *caller, std::move(respond));
-  Result<ModelPath> path =
-      ParseModelPath({s.begin() + 3, s.end()}, caller->tenant, {"load", "unload"});
+void Infer(RouteCall& call, Responder respond) {
+  const HttpRequest& http = call.request;
+  ModelManager& models = call.hub.models;
+  Result<ModelPath> path = ModelPathFrom(call);
   if (!path.ok()) return respond(HttpResponse::Error(path.status()));
-  RepositoryLoad(*path, *caller, std::move(respond));
-}
-
-void Router::Infer(HttpRequest http, const Caller& caller, Responder respond) const {
-  Result<ModelPath> path = ParseModelPath({http.segments.begin() + 2, http.segments.end()},
-                                          caller.tenant, {"infer"});
-  if (!path.ok()) return respond(HttpResponse::Error(path.status()));
-  auto servable = models_.Resolve(caller, path->name, path->version);
+  auto servable = models.Resolve(call.caller, path->name, path->version);
   if (!servable.ok()) return respond(HttpResponse::Error(servable.status()));
   const Manifest& manifest = (*servable)->manifest;
   bool raw = false;
@@ -140,7 +121,7 @@ void Router::Infer(HttpRequest http, const Caller& caller, Responder respond) co
   }
   Result<std::vector<size_t>> selected = SelectOutputs(manifest, request->outputs);
   if (!selected.ok()) return respond(HttpResponse::Error(selected.status()));
-  Result<Deadline> deadline = DeadlineFor(*request, manifest.queue, models_.options().timeout_ms);
+  Result<Deadline> deadline = DeadlineFor(*request, manifest.queue, models.options().timeout_ms);
   if (!deadline.ok()) return respond(HttpResponse::Error(deadline.status()));
   // Checked here too, so that a bad priority loads nothing; Submit resolves it.
   int64_t priority = request->priority.value_or(0);
@@ -151,7 +132,7 @@ void Router::Infer(HttpRequest http, const Caller& caller, Responder respond) co
   Result<std::vector<Tensor>> inputs = BindInputs(manifest, std::move(request->inputs));
   if (!inputs.ok()) return respond(HttpResponse::Error(inputs.status()));
 
-  std::shared_ptr<Model> model = models_.Acquire(caller, *servable);
+  std::shared_ptr<Model> model = models.Acquire(call.caller, *servable);
   InferJob job;
   job.inputs = std::move(*inputs);
   job.deadline = *deadline;
@@ -159,7 +140,7 @@ void Router::Infer(HttpRequest http, const Caller& caller, Responder respond) co
   job.report_timings = *timings;
   auto state = std::make_shared<InferRequest>(std::move(*request));
   // The model's own manifest decides, as it does in Model::Submit.
-  bool cached = model->servable().manifest.cache && models_.cache().enabled();
+  bool cached = model->servable().manifest.cache && models.cache().enabled();
   job.done = [respond = std::move(respond), servable = *servable, state,
               selected = std::move(*selected), raw, cached](InferOutcome outcome) {
     respond(OutcomeResponse(std::move(outcome), *servable, *state, selected, raw, cached));
@@ -167,11 +148,12 @@ void Router::Infer(HttpRequest http, const Caller& caller, Responder respond) co
   model->Submit(std::move(job));
 }
 
-void Router::RepositoryLoad(const ModelPath& path, const Caller& caller,
-                            Responder respond) const {
-  auto servable = models_.Resolve(caller, path.name, path.version);
+void RepositoryLoad(RouteCall& call, Responder respond) {
+  Result<ModelPath> path = ModelPathFrom(call);
+  if (!path.ok()) return respond(HttpResponse::Error(path.status()));
+  auto servable = call.hub.models.Resolve(call.caller, path->name, path->version);
   if (!servable.ok()) return respond(HttpResponse::Error(servable.status()));
-  std::shared_ptr<Model> model = models_.Load(caller, *servable);
+  std::shared_ptr<Model> model = call.hub.models.Load(call.caller, *servable);
   model->OnSettled([model, respond = std::move(respond)] {
     if (model->state() == ModelState::kReady) {
       return respond(HttpResponse::Json(200, {{"name", model->key()}, {"state", "READY"}}));

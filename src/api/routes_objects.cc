@@ -1,7 +1,7 @@
 // Servable and dataset routes: publish, list, search, describe, download,
 // aliases, visibility, shares and deletes.
+#include "api/route_handlers.h"
 #include "api/route_util.h"
-#include "api/router.h"
 #include "core/hash.h"
 
 namespace orrery {
@@ -45,97 +45,100 @@ Result<PublishOptions> PublishOptionsFrom(const HttpRequest& request) {
 
 }  // namespace
 
-HttpResponse Router::HandleObjects(const HttpRequest& request, const Caller& caller) const {
-  const auto& s = request.segments;
-  const std::string& m = request.method;
-  if (s.size() == 3 && m == "GET") {
-    Result<ListQuery> query = ListQueryFrom(request);
-    if (!query.ok()) return HttpResponse::Error(query.status());
-    if (s[2] == "search") return Respond(repository_.Search(caller, *query));
-    Result<PackageKind> kind = KindFromSegment(s[2]);
-    if (!kind.ok()) return HttpResponse::Error(kind.status());
-    query->kind = *kind;
-    return Respond(repository_.List(caller, *query));
-  }
-  if (s.size() < 5 || s[2] == "search") {
-    return HttpResponse::Error(NotFound("no route for " + m + " /api/v1/" + s[2]));
-  }
-  Result<PackageKind> kind = KindFromSegment(s[2]);
-  if (!kind.ok()) return HttpResponse::Error(kind.status());
-  Status valid = ValidateTenantName(s[3]);
-  if (valid.ok()) valid = ValidateObjectName(s[4]);
-  if (!valid.ok()) return HttpResponse::Error(valid);
-  QualifiedName name{s[3], s[4]};
-
-  if (s.size() == 5) {
-    if (m == "GET") return Respond(repository_.Describe(caller, *kind, name));
-    if (m == "DELETE") return Respond(repository_.DeleteObject(caller, *kind, name));
-  }
-  if (s.size() >= 6 && s[5] == "versions") {
-    if (s.size() == 6 && m == "POST") {
-      Result<PublishOptions> options = PublishOptionsFrom(request);
-      if (!options.ok()) return HttpResponse::Error(options.status());
-      Result<PublishResult> published =
-          repository_.Publish(caller, *kind, name, request.body_file, *options);
-      if (!published.ok()) return HttpResponse::Error(published.status());
-      return HttpResponse::Json(published->created ? 201 : 200, published->version);
-    }
-    if (s.size() >= 7) return HandleVersion(request, caller);
-  }
-  if (s.size() == 7 && s[5] == "aliases") {
-    if (m == "PUT") {
-      Result<nlohmann::json> body = ParseJsonObject(request);
-      if (!body.ok()) return HttpResponse::Error(body.status());
-      auto version = body->find("version");
-      if (version == body->end() || !version->is_number_integer()) {
-        return HttpResponse::Error(InvalidArgument("field 'version' must be an integer"));
-      }
-      return Respond(repository_.SetAlias(caller, *kind, name, s[6], version->get<int64_t>()));
-    }
-    if (m == "DELETE") return Respond(repository_.DeleteAlias(caller, *kind, name, s[6]));
-  }
-  if (s.size() == 6 && s[5] == "visibility" && m == "PUT") {
-    Result<nlohmann::json> body = ParseJsonObject(request);
-    if (!body.ok()) return HttpResponse::Error(body.status());
-    Result<std::string> visibility = StringField(*body, "visibility");
-    if (!visibility.ok()) return HttpResponse::Error(visibility.status());
-    return Respond(repository_.SetVisibility(caller, *kind, name, *visibility));
-  }
-  if (s.size() == 6 && s[5] == "shares" && m == "POST") {
-    Result<nlohmann::json> body = ParseJsonObject(request);
-    if (!body.ok()) return HttpResponse::Error(body.status());
-    Result<std::string> tenant = StringField(*body, "tenant");
-    if (!tenant.ok()) return HttpResponse::Error(tenant.status());
-    return Respond(repository_.AddShare(caller, *kind, name, *tenant));
-  }
-  if (s.size() == 7 && s[5] == "shares" && m == "DELETE") {
-    return Respond(repository_.RemoveShare(caller, *kind, name, s[6]));
-  }
-  return HttpResponse::Error(NotFound("no route for " + m + " on " + name.ToString()));
+HttpResponse List(const RouteCall& call) {
+  Result<ListQuery> query = ListQueryFrom(call.request);
+  if (!query.ok()) return HttpResponse::Error(query.status());
+  query->kind = call.Param("kind") == "datasets" ? PackageKind::kDataset : PackageKind::kServable;
+  return Respond(call.hub.repository.List(call.caller, *query));
 }
 
-HttpResponse Router::HandleVersion(const HttpRequest& request, const Caller& caller) const {
-  const auto& s = request.segments;
-  const std::string& m = request.method;
-  PackageKind kind = *KindFromSegment(s[2]);
-  QualifiedName name{s[3], s[4]};
-  Result<VersionRef> version = ParseVersionRef(s[6]);
-  if (!version.ok()) return HttpResponse::Error(version.status());
-  if (s.size() == 7) {
-    if (m == "GET") return Respond(repository_.DescribeVersion(caller, kind, name, *version));
-    if (m == "DELETE") return Respond(repository_.DeleteVersion(caller, kind, name, *version));
+HttpResponse Search(const RouteCall& call) {
+  Result<ListQuery> query = ListQueryFrom(call.request);
+  if (!query.ok()) return HttpResponse::Error(query.status());
+  return Respond(call.hub.repository.Search(call.caller, *query));
+}
+
+HttpResponse Describe(const RouteCall& call) {
+  ASSIGN_OR_ANSWER(ObjectRef object, ObjectFrom(call));
+  return Respond(call.hub.repository.Describe(call.caller, object.kind, object.name));
+}
+
+HttpResponse DeleteObject(const RouteCall& call) {
+  ASSIGN_OR_ANSWER(ObjectRef object, ObjectFrom(call));
+  return Respond(call.hub.repository.DeleteObject(call.caller, object.kind, object.name));
+}
+
+HttpResponse Publish(const RouteCall& call) {
+  ASSIGN_OR_ANSWER(ObjectRef object, ObjectFrom(call));
+  ASSIGN_OR_ANSWER(PublishOptions options, PublishOptionsFrom(call.request));
+  ASSIGN_OR_ANSWER(PublishResult published,
+                   call.hub.repository.Publish(call.caller, object.kind, object.name,
+                                               call.request.body_file, options));
+  return HttpResponse::Json(published.created ? 201 : 200, published.version);
+}
+
+HttpResponse DescribeVersion(const RouteCall& call) {
+  ASSIGN_OR_ANSWER(ObjectRef object, ObjectFrom(call));
+  return Respond(
+      call.hub.repository.DescribeVersion(call.caller, object.kind, object.name, object.version));
+}
+
+HttpResponse DeleteVersion(const RouteCall& call) {
+  ASSIGN_OR_ANSWER(ObjectRef object, ObjectFrom(call));
+  return Respond(
+      call.hub.repository.DeleteVersion(call.caller, object.kind, object.name, object.version));
+}
+
+HttpResponse DownloadArchive(const RouteCall& call) {
+  ASSIGN_OR_ANSWER(ObjectRef object, ObjectFrom(call));
+  ASSIGN_OR_ANSWER(std::filesystem::path archive,
+                   call.hub.repository.ExportArchive(call.caller, object.kind, object.name,
+                                                     object.version));
+  HttpResponse response;
+  response.content_type = "application/x-tar";
+  response.file = archive;
+  response.headers.emplace_back("Content-Disposition", "attachment; filename=\"" +
+                                                           object.name.name + "-" +
+                                                           call.Param("version") + ".tar\"");
+  return response;
+}
+
+HttpResponse SetAlias(const RouteCall& call) {
+  ASSIGN_OR_ANSWER(ObjectRef object, ObjectFrom(call));
+  ASSIGN_OR_ANSWER(nlohmann::json body, ParseJsonObject(call.request));
+  auto version = body.find("version");
+  if (version == body.end() || !version->is_number_integer()) {
+    return HttpResponse::Error(InvalidArgument("field 'version' must be an integer"));
   }
-  if (s.size() == 8 && s[7] == "archive" && m == "GET") {
-    Result<std::filesystem::path> archive = repository_.ExportArchive(caller, kind, name, *version);
-    if (!archive.ok()) return HttpResponse::Error(archive.status());
-    HttpResponse response;
-    response.content_type = "application/x-tar";
-    response.file = *archive;
-    response.headers.emplace_back("Content-Disposition",
-                                  "attachment; filename=\"" + name.name + "-" + s[6] + ".tar\"");
-    return response;
-  }
-  return HttpResponse::Error(NotFound("no route for " + m + " on " + name.ToString()));
+  return Respond(call.hub.repository.SetAlias(call.caller, object.kind, object.name,
+                                              call.Param("alias"), version->get<int64_t>()));
+}
+
+HttpResponse DeleteAlias(const RouteCall& call) {
+  ASSIGN_OR_ANSWER(ObjectRef object, ObjectFrom(call));
+  return Respond(call.hub.repository.DeleteAlias(call.caller, object.kind, object.name,
+                                                 call.Param("alias")));
+}
+
+HttpResponse SetVisibility(const RouteCall& call) {
+  ASSIGN_OR_ANSWER(ObjectRef object, ObjectFrom(call));
+  ASSIGN_OR_ANSWER(nlohmann::json body, ParseJsonObject(call.request));
+  ASSIGN_OR_ANSWER(std::string visibility, StringField(body, "visibility"));
+  return Respond(
+      call.hub.repository.SetVisibility(call.caller, object.kind, object.name, visibility));
+}
+
+HttpResponse AddShare(const RouteCall& call) {
+  ASSIGN_OR_ANSWER(ObjectRef object, ObjectFrom(call));
+  ASSIGN_OR_ANSWER(nlohmann::json body, ParseJsonObject(call.request));
+  ASSIGN_OR_ANSWER(std::string tenant, StringField(body, "tenant"));
+  return Respond(call.hub.repository.AddShare(call.caller, object.kind, object.name, tenant));
+}
+
+HttpResponse RemoveShare(const RouteCall& call) {
+  ASSIGN_OR_ANSWER(ObjectRef object, ObjectFrom(call));
+  return Respond(call.hub.repository.RemoveShare(call.caller, object.kind, object.name,
+                                                 call.Param("other")));
 }
 
 }  // namespace orrery

@@ -3,8 +3,8 @@
 // extension and /metrics. Inference and verify are in routes_infer.cc.
 #include <algorithm>
 
+#include "api/route_handlers.h"
 #include "api/route_util.h"
-#include "api/router.h"
 
 namespace orrery {
 namespace {
@@ -71,62 +71,19 @@ nlohmann::json ModelStatsJson(const Model& model) {
 
 }  // namespace
 
-Result<ModelPath> ParseModelPath(std::vector<std::string> rest, const std::string& caller_tenant,
-                                 const std::vector<std::string>& actions) {
-  ModelPath path;
-  if (!rest.empty() && std::find(actions.begin(), actions.end(), rest.back()) != actions.end()) {
-    path.action = rest.back();
-    rest.pop_back();
-  }
-  if (rest.size() >= 3 && rest[rest.size() - 2] == "versions") {
-    ASSIGN_OR_RETURN(path.version, ParseVersionRef(rest.back()));
-    path.has_version = true;
-    rest.resize(rest.size() - 2);
-  } else {
-    path.version.alias = "latest";
-  }
-  if (rest.empty() || rest.size() > 2) return NotFound("no such model route");
-  std::string name = rest.size() == 2 ? rest[0] + "/" + rest[1] : rest[0];
-  ASSIGN_OR_RETURN(path.name, ParseQualifiedName(name, caller_tenant));
-  return path;
+HttpResponse ServerMetadata(const RouteCall&) {
+  nlohmann::json extensions = nlohmann::json::array();
+  for (const char* extension : kExtensions) extensions.push_back(extension);
+  return HttpResponse::Json(200,
+                            {{"name", "orrery"}, {"version", "0.1.0"}, {"extensions", extensions}});
 }
 
-HttpResponse Router::HandleV2(const HttpRequest& request, const Caller& caller) const {
-  const auto& s = request.segments;
-  const std::string& m = request.method;
-  if (s.size() == 1 && m == "GET") {
-    nlohmann::json extensions = nlohmann::json::array();
-    for (const char* extension : kExtensions) extensions.push_back(extension);
-    return HttpResponse::Json(200,
-                              {{"name", "orrery"}, {"version", "0.1.0"}, {"extensions", extensions}});
-  }
-  if (s.size() == 3 && s[1] == "health" && s[2] == "ready" && m == "GET") {
-    return HttpResponse::Json(200, {{"ready", true}});
-  }
-  if (s.size() >= 3 && s[1] == "models") {
-    std::vector<std::string> rest(s.begin() + 2, s.end());
-    if (rest == std::vector<std::string>{"stats"} && m == "GET") return ModelStats(request, caller);
-    Result<ModelPath> path = ParseModelPath(rest, caller.tenant, {"ready", "stats"});
-    if (!path.ok()) return HttpResponse::Error(path.status());
-    if (m != "GET") return HttpResponse::Error(NotFound("no route for " + m + " on a model"));
-    if (path->action.empty()) return ModelMetadata(*path, caller);
-    if (path->action == "ready") return ModelReady(*path, caller);
-    return ModelStats(request, caller);
-  }
-  if (s.size() == 3 && s[1] == "repository" && s[2] == "index" && m == "POST") {
-    return RepositoryIndex(request, caller);
-  }
-  if (s.size() >= 5 && s[1] == "repository" && s[2] == "models" && m == "POST") {
-    Result<ModelPath> path =
-        ParseModelPath({s.begin() + 3, s.end()}, caller.tenant, {"load", "unload"});
-    if (!path.ok()) return HttpResponse::Error(path.status());
-    if (path->action == "unload") return RepositoryUnload(*path, caller);
-  }
-  return HttpResponse::Error(NotFound("no route for " + m + " /" + s[0] + "/..."));
-}
+HttpResponse ServerReady(const RouteCall&) { return HttpResponse::Json(200, {{"ready", true}}); }
 
-HttpResponse Router::ModelMetadata(const ModelPath& path, const Caller& caller) const {
-  auto servable = models_.Resolve(caller, path.name, path.version);
+HttpResponse ModelMetadata(const RouteCall& call) {
+  Result<ModelPath> path = ModelPathFrom(call);
+  if (!path.ok()) return HttpResponse::Error(path.status());
+  auto servable = call.hub.models.Resolve(call.caller, path->name, path->version);
   if (!servable.ok()) return HttpResponse::Error(servable.status());
   const auto& info = (*servable)->info;
   const Manifest& manifest = (*servable)->manifest;
@@ -139,10 +96,12 @@ HttpResponse Router::ModelMetadata(const ModelPath& path, const Caller& caller) 
                                   {"outputs", TensorSpecs(manifest.outputs)}});
 }
 
-HttpResponse Router::ModelReady(const ModelPath& path, const Caller& caller) const {
-  auto servable = models_.Resolve(caller, path.name, path.version);
+HttpResponse ModelReady(const RouteCall& call) {
+  Result<ModelPath> path = ModelPathFrom(call);
+  if (!path.ok()) return HttpResponse::Error(path.status());
+  auto servable = call.hub.models.Resolve(call.caller, path->name, path->version);
   if (!servable.ok()) return HttpResponse::Error(servable.status());
-  std::shared_ptr<Model> model = models_.Find((*servable)->key);
+  std::shared_ptr<Model> model = call.hub.models.Find((*servable)->key);
   if (model && model->Ready()) {
     return HttpResponse::Json(200, {{"name", (*servable)->key}, {"ready", true}});
   }
@@ -151,30 +110,30 @@ HttpResponse Router::ModelReady(const ModelPath& path, const Caller& caller) con
       503, {{"name", (*servable)->key}, {"ready", false}, {"error", "not ready: " + reason}});
 }
 
-HttpResponse Router::ModelStats(const HttpRequest& request, const Caller& caller) const {
-  std::vector<std::string> rest(request.segments.begin() + 2, request.segments.end());
+HttpResponse ModelStats(const RouteCall& call) {
+  ModelManager& models = call.hub.models;
   std::string only;  // one servable version's key, or all visible
-  if (rest != std::vector<std::string>{"stats"}) {
-    Result<ModelPath> path = ParseModelPath(rest, caller.tenant, {"stats"});
+  if (call.request.params.Has("model")) {
+    Result<ModelPath> path = ModelPathFrom(call);
     if (!path.ok()) return HttpResponse::Error(path.status());
-    auto servable = models_.Resolve(caller, path->name, path->version);
+    auto servable = models.Resolve(call.caller, path->name, path->version);
     if (!servable.ok()) return HttpResponse::Error(servable.status());
     only = (*servable)->key;
   }
   nlohmann::json stats = nlohmann::json::array();
-  for (const auto& model : models_.Models()) {
+  for (const auto& model : models.Models()) {
     if (!only.empty() && model->key() != only) continue;
     const auto& info = model->servable().info;
-    if (!models_.Resolve(caller, info.name, VersionRef{info.version, ""}).ok()) continue;
+    if (!models.Resolve(call.caller, info.name, VersionRef{info.version, ""}).ok()) continue;
     stats.push_back(ModelStatsJson(*model));
   }
   return HttpResponse::Json(200, {{"model_stats", stats}});
 }
 
-HttpResponse Router::RepositoryIndex(const HttpRequest& request, const Caller& caller) const {
+HttpResponse RepositoryIndex(const RouteCall& call) {
   bool ready_only = false;
-  if (!request.body.empty()) {
-    Result<nlohmann::json> body = ParseJsonObject(request);
+  if (!call.request.body.empty()) {
+    Result<nlohmann::json> body = ParseJsonObject(call.request);
     if (!body.ok()) return HttpResponse::Error(body.status());
     auto ready = body->find("ready");
     if (ready != body->end()) {
@@ -183,9 +142,11 @@ HttpResponse Router::RepositoryIndex(const HttpRequest& request, const Caller& c
     }
   }
   nlohmann::json index = nlohmann::json::array();
-  for (const auto& model : models_.Models()) {
+  for (const auto& model : call.hub.models.Models()) {
     const auto& info = model->servable().info;
-    if (!models_.Resolve(caller, info.name, VersionRef{info.version, ""}).ok()) continue;
+    if (!call.hub.models.Resolve(call.caller, info.name, VersionRef{info.version, ""}).ok()) {
+      continue;
+    }
     bool ready = model->Ready();
     if (ready_only && !ready) continue;
     index.push_back({{"name", info.name.ToString()},
@@ -196,12 +157,17 @@ HttpResponse Router::RepositoryIndex(const HttpRequest& request, const Caller& c
   return HttpResponse::Json(200, index);
 }
 
-HttpResponse Router::RepositoryUnload(const ModelPath& path, const Caller& caller) const {
+HttpResponse RepositoryUnload(const RouteCall& call) {
+  Result<ModelPath> parsed = ModelPathFrom(call);
+  if (!parsed.ok()) return HttpResponse::Error(parsed.status());
+  const ModelPath& path = *parsed;
+  const Caller& caller = call.caller;
+  ModelManager& models = call.hub.models;
   // Only the owner's publishers and admins, or the hub admin, take a model
   // away from everyone who uses it.
   bool owner = caller.tenant == path.name.tenant && caller.role != Role::kReader;
   if (!owner && !caller.IsHubAdmin()) {
-    if (!models_.Resolve(caller, path.name, path.version).ok()) {
+    if (!models.Resolve(caller, path.name, path.version).ok()) {
       return HttpResponse::Error(NotFound("servable " + path.name.ToString() + " not found"));
     }
     return HttpResponse::Error(
@@ -209,11 +175,11 @@ HttpResponse Router::RepositoryUnload(const ModelPath& path, const Caller& calle
   }
   std::string prefix = path.name.ToString() + ":";
   int unloaded = 0;
-  for (const auto& model : models_.Models()) {
+  for (const auto& model : models.Models()) {
     bool match = path.has_version && path.version.is_number()
                      ? model->key() == prefix + std::to_string(path.version.number)
                      : model->key().rfind(prefix, 0) == 0;
-    if (match && models_.Unload(model->key()).ok()) ++unloaded;
+    if (match && models.Unload(model->key()).ok()) ++unloaded;
   }
   if (unloaded == 0) {
     return HttpResponse::Error(NotFound("servable " + path.name.ToString() + " is not loaded"));
@@ -221,10 +187,10 @@ HttpResponse Router::RepositoryUnload(const ModelPath& path, const Caller& calle
   return HttpResponse::Json(200, {{"unloaded", unloaded}});
 }
 
-HttpResponse Router::Metrics(const Caller& caller) const {
+HttpResponse Metrics(const RouteCall& call) {
   HttpResponse response;
   response.content_type = "text/plain; version=0.0.4";
-  response.body = models_.RenderMetrics(caller.IsHubAdmin() ? "" : caller.tenant);
+  response.body = call.hub.models.RenderMetrics(call.caller.IsHubAdmin() ? "" : call.caller.tenant);
   return response;
 }
 

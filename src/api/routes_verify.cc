@@ -4,8 +4,8 @@
 // when an example does not reproduce; 422 when there is nothing to verify.
 #include <mutex>
 
+#include "api/route_handlers.h"
 #include "api/route_util.h"
-#include "api/router.h"
 #include "serving/signature.h"
 
 namespace orrery {
@@ -17,7 +17,7 @@ struct Verification {
   nlohmann::json examples;  // GUARDED_BY(mutex), one slot per example
   size_t remaining = 0;     // GUARDED_BY(mutex)
   std::string key;
-  Router::Responder respond;
+  Responder respond;
 
   void Record(size_t index, nlohmann::json result) {
     std::unique_lock lock(mutex);
@@ -38,16 +38,11 @@ nlohmann::json Failed(const std::string& message) {
 
 }  // namespace
 
-void Router::Verify(const HttpRequest& request, const Caller& caller, Responder respond) const {
-  const auto& s = request.segments;
-  if (s.size() != 6 && !(s.size() == 8 && s[5] == "versions")) {
-    return respond(HttpResponse::Error(NotFound("no such route")));
-  }
-  Result<QualifiedName> name = ParseQualifiedName(s[3] + "/" + s[4]);
-  if (!name.ok()) return respond(HttpResponse::Error(name.status()));
-  Result<VersionRef> version = s.size() == 8 ? ParseVersionRef(s[6]) : ParseVersionRef("latest");
-  if (!version.ok()) return respond(HttpResponse::Error(version.status()));
-  auto servable = models_.Resolve(caller, *name, *version);
+void Verify(RouteCall& call, Responder respond) {
+  ModelManager& models = call.hub.models;
+  Result<ObjectRef> object = ObjectFrom(call);
+  if (!object.ok()) return respond(HttpResponse::Error(object.status()));
+  auto servable = models.Resolve(call.caller, object->name, object->version);
   if (!servable.ok()) return respond(HttpResponse::Error(servable.status()));
   const Manifest& manifest = (*servable)->manifest;
   if (manifest.examples.empty()) {
@@ -61,9 +56,9 @@ void Router::Verify(const HttpRequest& request, const Caller& caller, Responder 
   verification->key = (*servable)->key;
   verification->respond = std::move(respond);
 
-  std::shared_ptr<Model> model = models_.Acquire(caller, *servable);
+  std::shared_ptr<Model> model = models.Acquire(call.caller, *servable);
   auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::milliseconds(models_.options().timeout_ms);
+                  std::chrono::milliseconds(models.options().timeout_ms);
   for (size_t i = 0; i < manifest.examples.size(); ++i) {
     const nlohmann::json& example = manifest.examples[i];
     Result<std::vector<Tensor>> inputs = ExampleInputs(manifest, example);

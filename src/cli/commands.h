@@ -72,7 +72,7 @@ Result<Target> ResolveTarget(ApiClient& api, const std::string& text, const std:
 void AddServeFlags(CLI::App& serve, ServerOptions& options, std::string& data_dir);
 
 // Registration, one function per commands_*.cc file.
-void AddServeCommand(CLI::App& app, CommandSet& set);      // serve
+void AddServeCommand(CLI::App& app, CommandSet& set);      // serve, routes
 void AddPackageCommands(CLI::App& app, CommandSet& set);   // publish, download
 void AddObjectCommands(CLI::App& app, CommandSet& set);    // show, alias, share, delete
 void AddDiscoverCommands(CLI::App& app, CommandSet& set);  // list, search

@@ -1,8 +1,57 @@
-// `orrery serve`: fills ServerOptions from flags and runs the server.
+// `orrery serve`: fills ServerOptions from flags and runs the server;
+// `orrery routes`: the HTTP routes it answers.
+#include <iostream>
+
+#include "api/route_table.h"
 #include "api/server.h"
 #include "cli/commands.h"
+#include "cli/output.h"
 
 namespace orrery::cli {
+namespace {
+
+std::string_view BodyName(BodyPolicy body) {
+  switch (body) {
+    case BodyPolicy::kJson: return "json";
+    case BodyPolicy::kInference: return "inference";
+    case BodyPolicy::kUpload: return "upload";
+  }
+  return "?";
+}
+
+int PrintRoutes(bool as_json) {
+  nlohmann::json routes = nlohmann::json::array();
+  Table table({"METHOD", "PATH", "WHO", "BODY"});
+  for (const Route& route : Routes()) {
+    routes.push_back({{"method", route.method},
+                      {"path", route.pattern},
+                      {"access", AccessName(route.access)},
+                      {"body", BodyName(route.body)}});
+    table.AddRow({std::string(route.method), std::string(route.pattern),
+                  std::string(AccessName(route.access)), std::string(BodyName(route.body))});
+  }
+  if (as_json) {
+    PrintJson({{"routes", routes}});
+  } else {
+    table.Print(std::cout);
+  }
+  return 0;
+}
+
+void AddRoutesCommand(CLI::App& app, CommandSet& set) {
+  auto as_json = std::make_shared<bool>(false);
+  CLI::App* routes = app.add_subcommand("routes");
+  SetHelp(*routes,
+          "List the HTTP routes `orrery serve` answers: method, path pattern, who may call each "
+          "(docs/api.md, \"Authentication\") and how its body is taken (json: at most "
+          "--max-json-bytes; inference: --max-infer-bytes; upload: a package, streamed to disk, "
+          "--max-upload-bytes). {model} is \"tenant/name\" or a name of your own tenant; "
+          "{kind} is servables or datasets. Needs no server.");
+  routes->add_flag("--json", *as_json, "Print JSON instead of a table");
+  routes->callback([&set, as_json] { set.action = [as_json] { return PrintRoutes(*as_json); }; });
+}
+
+}  // namespace
 
 void AddServeCommand(CLI::App& app, CommandSet& set) {
   auto options = std::make_shared<ServerOptions>();
@@ -20,6 +69,7 @@ void AddServeCommand(CLI::App& app, CommandSet& set) {
       return RunServer(*options);
     };
   });
+  AddRoutesCommand(app, set);
 }
 
 }  // namespace orrery::cli

@@ -1,0 +1,59 @@
+// The handlers of the route table (route_table.h), one per route, by file.
+// Internal to src/api/: a handler decodes its request, calls one service
+// (Repository or ModelManager) and encodes the answer.
+#pragma once
+
+#include "api/route_table.h"
+
+namespace orrery {
+
+// router.cc
+HttpResponse ServerLive(const RouteCall& call);
+
+// routes_v2.cc: the Open Inference Protocol other than inference.
+HttpResponse ServerReady(const RouteCall& call);
+HttpResponse ServerMetadata(const RouteCall& call);
+HttpResponse ModelMetadata(const RouteCall& call);
+HttpResponse ModelReady(const RouteCall& call);
+HttpResponse ModelStats(const RouteCall& call);
+HttpResponse RepositoryIndex(const RouteCall& call);
+HttpResponse RepositoryUnload(const RouteCall& call);
+HttpResponse Metrics(const RouteCall& call);
+
+// routes_infer.cc: answered when the model is done.
+void Infer(RouteCall& call, Responder respond);
+void RepositoryLoad(RouteCall& call, Responder respond);
+
+// routes_verify.cc
+void Verify(RouteCall& call, Responder respond);
+
+// routes_objects.cc: servables and datasets.
+HttpResponse List(const RouteCall& call);
+HttpResponse Search(const RouteCall& call);
+HttpResponse Describe(const RouteCall& call);
+HttpResponse DeleteObject(const RouteCall& call);
+HttpResponse Publish(const RouteCall& call);
+HttpResponse DescribeVersion(const RouteCall& call);
+HttpResponse DeleteVersion(const RouteCall& call);
+HttpResponse DownloadArchive(const RouteCall& call);
+HttpResponse SetAlias(const RouteCall& call);
+HttpResponse DeleteAlias(const RouteCall& call);
+HttpResponse SetVisibility(const RouteCall& call);
+HttpResponse AddShare(const RouteCall& call);
+HttpResponse RemoveShare(const RouteCall& call);
+
+// routes_admin.cc: identity, tenants, tokens, audit, maintenance, overrides.
+HttpResponse Whoami(const RouteCall& call);
+HttpResponse ListTenants(const RouteCall& call);
+HttpResponse CreateTenant(const RouteCall& call);
+HttpResponse ListTokens(const RouteCall& call);
+HttpResponse CreateToken(const RouteCall& call);
+HttpResponse RevokeToken(const RouteCall& call);
+HttpResponse Audit(const RouteCall& call);
+HttpResponse CollectGarbage(const RouteCall& call);
+HttpResponse Check(const RouteCall& call);
+HttpResponse GetServingOverride(const RouteCall& call);
+HttpResponse SetServingOverride(const RouteCall& call);
+HttpResponse ClearServingOverride(const RouteCall& call);
+
+}  // namespace orrery
