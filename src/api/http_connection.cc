@@ -260,6 +260,12 @@ bool Connection::StartRequest() {
   in_.Consume(head_.head_bytes);  // head_'s views are not used past here
   if (!target.ok()) return Reject(target);
   request_.route = MatchRoute(request_.method, request_.segments, &request_.params);
+  if (context_.stopping->load(std::memory_order_relaxed) &&
+      !AnswersWhileStopping(request_.route)) {
+    HttpResponse refused = HttpResponse::Error(Unavailable("the server is stopping"));
+    refused.headers.emplace_back("Retry-After", "1");
+    return Reject(std::move(refused));
+  }
   BodyPolicy body = request_.route ? request_.route->body : BodyPolicy::kJson;
   if (body == BodyPolicy::kUpload) {
     StartUpload();

@@ -14,6 +14,7 @@
 // Thread-safety: everything runs on the owning loop's thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -47,6 +48,9 @@ struct ConnectionContext {
   const Router* router = nullptr;
   const ServerOptions* options = nullptr;
   std::filesystem::path temp_root;  // upload bodies are staged here
+  // Set when the server begins to stop: requests whose head arrives later
+  // are refused with 503 (but liveness and readiness).
+  const std::atomic<bool>* stopping = nullptr;
 };
 
 // Unread input: [begin, end) of a heap block that grows on demand.
@@ -87,6 +91,11 @@ class Connection {
   // Closes the connection if its current step is past its deadline.
   void CheckDeadline(int64_t now_ms);
   bool closed() const { return state_ == State::kClosed; }
+  // A request admitted on this connection is being read, routed or answered.
+  bool busy() const {
+    return state_ == State::kBody || state_ == State::kUpload || state_ == State::kRouting ||
+           state_ == State::kWriting;
+  }
 
  private:
   enum class State { kHead, kBody, kUpload, kRouting, kWriting, kLinger, kClosed };

@@ -90,17 +90,22 @@ class EventLoop final : public ConnectionLoop,
     if (epoll_fd_ >= 0) ::close(epoll_fd_);
   }
 
-  void Run() {
+  // Returns how many admitted requests it cut off unanswered.
+  size_t Run() {
     t_current_loop = this;
     SetCurrent(this);
     now_ms_ = SteadyMs();
     int64_t next_sweep = now_ms_ + kSweepIntervalMs;
+    int64_t drain_deadline = -1;  // set once the graceful stop begins
     epoll_event events[kMaxEvents];
     while (!stopping_.load(std::memory_order_relaxed)) {
       int timeout = has_tasks_.load(std::memory_order_acquire)
                         ? 0
                         : static_cast<int>(std::max<int64_t>(0, next_sweep - now_ms_));
       if (!watches_.empty()) timeout = std::min(timeout, MillisToNextWatchDeadline());
+      if (drain_deadline >= 0) {
+        timeout = std::min<int64_t>(timeout, std::max<int64_t>(0, drain_deadline - now_ms_));
+      }
       int count = ::epoll_wait(epoll_fd_, events, kMaxEvents, timeout);
       if (count < 0 && errno != EINTR) {
         LogError(Errno("epoll_wait"));
@@ -117,7 +122,14 @@ class EventLoop final : public ConnectionLoop,
         Sweep();
         next_sweep = now_ms_ + kSweepIntervalMs;
       }
+      if (context_.stopping->load(std::memory_order_relaxed)) {
+        if (drain_deadline < 0) {
+          drain_deadline = now_ms_ + context_.options->shutdown_timeout_s * 1000;
+        }
+        if (BusyConnections() == 0 || now_ms_ >= drain_deadline) break;
+      }
     }
+    size_t cut_off = BusyConnections();
     CancelWatches();
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -127,6 +139,7 @@ class EventLoop final : public ConnectionLoop,
     connections_.clear();
     SetCurrent(nullptr);
     t_current_loop = nullptr;
+    return cut_off;
   }
 
   void WaitReadable(int fd, std::chrono::steady_clock::time_point deadline,
@@ -155,6 +168,9 @@ class EventLoop final : public ConnectionLoop,
     stopping_.store(true);
     Interrupt();
   }
+
+  // Wakes the loop so that it sees the stopping flag (set by the transport).
+  void Nudge() { Interrupt(); }
 
   // Runs `task` on the loop's thread; dropped once the loop has stopped.
   void Post(std::function<void()> task) {
@@ -331,6 +347,12 @@ class EventLoop final : public ConnectionLoop,
     for (auto& task : tasks) task();
   }
 
+  size_t BusyConnections() const {
+    size_t busy = 0;
+    for (const auto& [id, connection] : connections_) busy += connection->busy() ? 1 : 0;
+    return busy;
+  }
+
   void Sweep() {
     for (auto it = connections_.begin(); it != connections_.end();) {
       it->second->CheckDeadline(now_ms_);
@@ -408,12 +430,14 @@ uint16_t LocalPort(int fd) {
 
 Result<std::unique_ptr<HttpTransport>> HttpTransport::Create(const Router& router,
                                                              const ServerOptions& options,
-                                                             std::filesystem::path temp_root) {
+                                                             std::filesystem::path temp_root,
+                                                             std::atomic<bool>& stopping) {
   if (options.threads < 1) return InvalidArgument("--threads must be at least 1");
   std::unique_ptr<HttpTransport> transport(new HttpTransport());
   ASSIGN_OR_RETURN(transport->listen_fd_, Listen(options));
   transport->port_ = LocalPort(transport->listen_fd_);
-  ConnectionContext context{&router, &options, std::move(temp_root)};
+  transport->stopping_ = &stopping;
+  ConnectionContext context{&router, &options, std::move(temp_root), &stopping};
   for (int i = 0; i < options.threads; ++i) {
     ASSIGN_OR_RETURN(std::shared_ptr<EventLoop> loop, EventLoop::Create(transport->listen_fd_, context));
     transport->loops_.push_back(std::move(loop));
@@ -426,13 +450,20 @@ HttpTransport::~HttpTransport() {
   if (listen_fd_ >= 0) ::close(listen_fd_);
 }
 
-void HttpTransport::Run() {
+size_t HttpTransport::Run() {
   std::vector<std::thread> threads;
+  std::atomic<size_t> cut_off{0};
   for (size_t i = 1; i < loops_.size(); ++i) {
-    threads.emplace_back([loop = loops_[i]] { loop->Run(); });
+    threads.emplace_back([loop = loops_[i], &cut_off] { cut_off += loop->Run(); });
   }
-  loops_[0]->Run();
+  cut_off += loops_[0]->Run();
   for (std::thread& thread : threads) thread.join();
+  return cut_off.load();
+}
+
+void HttpTransport::Drain() {
+  stopping_->store(true);
+  for (const auto& loop : loops_) loop->Nudge();
 }
 
 void HttpTransport::Stop() {

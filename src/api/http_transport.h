@@ -22,13 +22,19 @@
 // - after an error answer the connection stops reading requests and closes
 //   (lingering briefly so the client reads the answer, not a reset);
 // - a head must arrive within 60 s (also the keep-alive idle time), a body
-//   or the writing of an answer within 15 minutes; checked once a second.
+//   or the writing of an answer within 15 minutes; checked once a second;
+// - Drain() begins a graceful stop: requests whose head arrives later get
+//   503 (liveness and readiness are still answered; readiness says not
+//   ready), requests already admitted (their head had arrived) finish, and
+//   Run() returns once none is left or options.shutdown_timeout_s passed.
 //
-// Ownership: borrows the Router and the ServerOptions (they outlive Run).
-// Thread-safety: Run() once, from one thread; Stop() from any thread or a
-// signal handler (it only writes to an eventfd).
+// Ownership: borrows the Router, the ServerOptions and the stopping flag
+// (they outlive Run).
+// Thread-safety: Run() once, from one thread; Drain() and Stop() from any
+// thread or a signal handler (they only set flags and write to eventfds).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -45,17 +51,23 @@ class EventLoop;
 class HttpTransport {
  public:
   // Binds options.host:options.port (0 = a free port) and prepares
-  // options.threads loops; nothing runs until Run().
+  // options.threads loops; nothing runs until Run(). Drain() sets `stopping`
+  // (the router's readiness reads it too).
   static Result<std::unique_ptr<HttpTransport>> Create(const Router& router,
                                                        const ServerOptions& options,
-                                                       std::filesystem::path temp_root);
+                                                       std::filesystem::path temp_root,
+                                                       std::atomic<bool>& stopping);
   ~HttpTransport();
 
   uint16_t port() const { return port_; }
 
-  // Serves on options.threads threads (this one included) until Stop().
-  void Run();
-  // Async-signal-safe: asks every loop to stop; Run() returns once they have.
+  // Serves on options.threads threads (this one included) until Stop(), or
+  // until a Drain() is over. Returns how many admitted requests were cut off
+  // unanswered (by Stop() or the shutdown timeout).
+  size_t Run();
+  // Async-signal-safe: begins the graceful stop (see above).
+  void Drain();
+  // Async-signal-safe: asks every loop to stop now; Run() returns once they have.
   void Stop();
 
  private:
@@ -63,6 +75,7 @@ class HttpTransport {
 
   int listen_fd_ = -1;
   uint16_t port_ = 0;
+  std::atomic<bool>* stopping_ = nullptr;
   std::vector<std::shared_ptr<EventLoop>> loops_;
 };
 

@@ -185,6 +185,11 @@ std::string_view AccessName(Access access) {
 
 std::span<const Route> Routes() { return kRoutes; }
 
+bool AnswersWhileStopping(const Route* route) {
+  return route != nullptr && route->method == "GET" &&
+         (route->handler == Now<ServerLive> || route->handler == Now<ServerReady>);
+}
+
 const Route* MatchRoute(std::string_view method, const std::vector<std::string>& segments,
                         RouteParams* params) {
   params->Clear();

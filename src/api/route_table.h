@@ -25,6 +25,7 @@
 // Thread-safety: the table is immutable; MatchRoute is a pure function.
 #pragma once
 
+#include <atomic>
 #include <span>
 #include <string>
 #include <string_view>
@@ -61,6 +62,7 @@ struct Hub {
   Repository& repository;
   ModelManager& models;
   const ServerOptions& options;
+  const std::atomic<bool>& stopping;  // set once on SIGTERM/SIGINT: readiness turns false
 };
 
 // One request being handled. Async handlers may move from `request`.
@@ -84,6 +86,10 @@ struct Route {
 
 // Every route, in matching order.
 std::span<const Route> Routes();
+
+// Whether `route` is answered while the server stops (liveness and
+// readiness); every other request then gets 503.
+bool AnswersWhileStopping(const Route* route);
 
 // The first route matching `method` and `segments`, its captures in
 // `params` (cleared first); null when none matches.

@@ -22,8 +22,10 @@ namespace orrery {
 
 class Router {
  public:
-  Router(Repository& repository, ModelManager& models, const ServerOptions& options)
-      : hub_{repository, models, options} {}
+  // `stopping` is set when the server begins to stop (readiness answers 503).
+  Router(Repository& repository, ModelManager& models, const ServerOptions& options,
+         const std::atomic<bool>& stopping)
+      : hub_{repository, models, options, stopping} {}
 
   using Responder = orrery::Responder;
 

@@ -78,7 +78,12 @@ HttpResponse ServerMetadata(const RouteCall&) {
                             {{"name", "orrery"}, {"version", "0.1.0"}, {"extensions", extensions}});
 }
 
-HttpResponse ServerReady(const RouteCall&) { return HttpResponse::Json(200, {{"ready", true}}); }
+HttpResponse ServerReady(const RouteCall& call) {
+  if (call.hub.stopping.load()) {
+    return HttpResponse::Json(503, {{"ready", false}, {"error", "not ready: the server is stopping"}});
+  }
+  return HttpResponse::Json(200, {{"ready", true}});
+}
 
 HttpResponse ModelMetadata(const RouteCall& call) {
   Result<ModelPath> path = ModelPathFrom(call);

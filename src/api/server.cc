@@ -1,5 +1,10 @@
 // `orrery serve`: opens the repository and the model manager, and serves
 // them through the HTTP transport (http_transport.h) until SIGINT/SIGTERM.
+//
+// The first signal drains (the transport refuses new requests and lets
+// admitted ones finish, readiness turns false); the second stops at once.
+// Worker processes are stopped when the ModelManager is destroyed, after the
+// transport: no request can reach a model then.
 #include "api/server.h"
 
 #include <atomic>
@@ -14,11 +19,19 @@
 namespace orrery {
 namespace {
 
-// The transport SIGINT/SIGTERM stop; Stop() only writes to eventfds.
+// The transport SIGINT/SIGTERM stop; Drain() and Stop() only set flags and
+// write to eventfds, and a lock-free atomic is async-signal-safe.
 std::atomic<HttpTransport*> g_transport{nullptr};
+std::atomic<int> g_stop_signals{0};
 
 void OnStopSignal(int) {
-  if (HttpTransport* transport = g_transport.load()) transport->Stop();
+  HttpTransport* transport = g_transport.load();
+  if (transport == nullptr) return;
+  if (g_stop_signals.fetch_add(1) == 0) {
+    transport->Drain();
+  } else {
+    transport->Stop();
+  }
 }
 
 void HandleSignals() {
@@ -74,10 +87,11 @@ int RunServer(const ServerOptions& options) {
   }
   LogInfo("python and untrusted native servables run in workers: " +
           DescribeWorkerIsolation((*models)->options().sandbox));
-  Router router(**repository, **models, options);
+  std::atomic<bool> stopping{false};
+  Router router(**repository, **models, options, stopping);
 
   Result<std::unique_ptr<HttpTransport>> transport =
-      HttpTransport::Create(router, options, (*repository)->TempRoot());
+      HttpTransport::Create(router, options, (*repository)->TempRoot(), stopping);
   if (!transport.ok()) {
     std::cerr << "orrery: " << transport.status().message() << "\n";
     return 1;
@@ -87,10 +101,17 @@ int RunServer(const ServerOptions& options) {
   LogInfo("orrery listening on http://" + options.host + ":" +
           std::to_string((*transport)->port()) + " (data: " + options.data_dir.string() +
           ", admin token: " + (*repository)->AdminTokenPath().string() + ")");
-  (*transport)->Run();
+  size_t cut_off = (*transport)->Run();
   g_transport.store(nullptr);
+  transport->reset();  // closes every connection before the models go
+  LogInfo(cut_off == 0 ? std::string("stopping: every admitted request was answered")
+                       : "stopping: " + std::to_string(cut_off) +
+                             " admitted requests were cut off (a second signal, or the "
+                             "shutdown timeout of " +
+                             std::to_string(options.shutdown_timeout_s) + " s)");
+  models->reset();  // unloads every model and stops its worker processes
   LogInfo("orrery stopped");
-  return 0;
+  return cut_off == 0 ? 0 : 1;
 }
 
 }  // namespace orrery

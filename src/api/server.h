@@ -23,6 +23,7 @@ struct ServerOptions {
   uint64_t max_unpacked_bytes = 4ull << 30;        // sum of file sizes in a package (413)
   int64_t gc_min_age_s = 600;                      // full GC spares blobs younger than this
   bool reset_admin_token = false;                  // write a new hub admin token at start
+  int64_t shutdown_timeout_s = 30;                 // SIGTERM: how long admitted requests may finish
   // Serving (see ModelManager::Options and SandboxOptions).
   uint64_t max_infer_bytes = 64ull << 20;          // inference request body limit (413)
   uint64_t memory_budget_bytes = 8ull << 30;       // loaded models; LRU idle ones unloaded beyond
@@ -37,7 +38,11 @@ struct ServerOptions {
   uint64_t worker_memory_bytes = 4ull << 30;       // RLIMIT_AS of each worker process
 };
 
-// Serves until SIGINT or SIGTERM; returns the process exit code. Prints
+// Serves until SIGINT or SIGTERM, then stops gracefully: readiness turns
+// false, new requests are refused with 503, requests already admitted finish
+// (up to shutdown_timeout_s), worker processes are stopped, and it returns 0.
+// A second signal stops at once. Returns 1 when admitted requests were cut
+// off (the timeout or a second signal), 2 for bad options. Prints
 // "orrery listening on http://HOST:PORT" to stderr once accepting, and the
 // admin token's file path on first start.
 int RunServer(const ServerOptions& options);

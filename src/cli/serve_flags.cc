@@ -26,6 +26,13 @@ void AddListenFlags(CLI::App& serve, ServerOptions& options, std::string& data_d
   serve.add_option("--threads", options.threads, "HTTP event-loop threads")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  serve
+      .add_option("--shutdown-timeout", options.shutdown_timeout_s,
+                  "seconds: on SIGTERM or SIGINT, how long requests already admitted may run "
+                  "before the server exits anyway (new ones get 503 at once; a second signal "
+                  "stops at once)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   serve.add_flag("--reset-admin-token", options.reset_admin_token,
                  "write a new hub admin token to <data-dir>/admin.token (for an operator who "
                  "lost it); existing tokens stay valid until revoked");

@@ -5,12 +5,15 @@
 - infer_json / infer_binary: POST .../infer and split a binary answer into its JSON part and
   the bytes of each binary output;
 - py_package: a python servable package (backend python, config.entrypoint) built in memory;
-- wait_for, metric_value, descendants: polling, /metrics parsing and a /proc walk.
+- wait_for, metric_value, descendants: polling, /metrics parsing and a /proc walk;
+- Gate and GATE_CODE: a servable whose predict() holds until the test lets it go (the order of
+  events is then explicit, not set by sleeps).
 """
 
 import json
 import os
 import re
+import socket
 import struct
 import threading
 import time
@@ -198,3 +201,58 @@ def cmdline(pid):
             return f.read().replace(b"\0", b" ").decode("utf-8", "replace")
     except OSError:
         return ""
+
+
+# A python servable that, for each request, connects to the test's Gate (the port is its input
+# "port", INT64 [1]), says it has started, and answers {"y": [port]} once the gate lets it go.
+# It needs the network: publish it with config.network true and start the server with
+# --allow-network tenant/name.
+GATE_CODE = '''
+import socket
+def predict(inputs):
+    port = int(inputs["port"][0])
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(b"s")
+        s.recv(1)
+    return {"y": inputs["port"].astype("float64")}
+'''
+GATE_SIGNATURE = ([("port", "INT64", [-1])], [("y", "FP64", [-1])])
+
+
+class Gate:
+    """The test's side of GATE_CODE: arrivals() waits until n requests are inside predict();
+    release() lets every one waiting (and every later one) answer."""
+
+    def __init__(self):
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.waiting = []
+
+    def request(self):
+        return {"inputs": [{"name": "port", "datatype": "INT64", "shape": [1],
+                            "data": [self.port]}]}
+
+    def arrivals(self, n, timeout=60):
+        """Blocks until `n` more requests have entered predict()."""
+        self.listener.settimeout(timeout)
+        for _ in range(n):
+            conn, _ = self.listener.accept()
+            conn.settimeout(timeout)
+            if conn.recv(1) != b"s":
+                raise AssertionError("a gated request did not say it started")
+            self.waiting.append(conn)
+
+    def release(self):
+        for conn in self.waiting:
+            try:
+                conn.sendall(b"g")
+            except OSError:
+                pass  # its worker was killed
+            conn.close()
+        self.waiting = []
+
+    def close(self):
+        self.release()
+        self.listener.close()
