@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/log.h"
 #include "core/status.h"
 
 namespace orrery {
@@ -73,9 +74,12 @@ struct HttpResponse {
     response.body = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     return response;
   }
-  // {"error": message} with the status the code maps to.
+  // {"error": message} with the status the code maps to; never the
+  // status's detail (host paths), which a server error (500, 507) logs.
   static HttpResponse Error(const Status& status) {
-    return Json(HttpStatusFor(status.code()), {{"error", status.message()}});
+    int http = HttpStatusFor(status.code());
+    if (http >= 500 && http != 503) LogError("answered " + std::to_string(http) + ": " + status.ToString());
+    return Json(http, {{"error", status.message()}});
   }
 };
 

@@ -13,6 +13,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "core/files.h"
 #include "core/log.h"
 #include "core/random.h"
 
@@ -53,6 +54,7 @@ std::string_view Reason(int status) {
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
+    case 507: return "Insufficient Storage";
     case 504: return "Gateway Timeout";
     case 505: return "HTTP Version Not Supported";
     default: return "Status";
@@ -300,11 +302,16 @@ void Connection::StartUpload() {
     Reject(TooLarge("package is over the " + std::to_string(limit) + "-byte upload limit"));
     return;
   }
+  Status room = context_.router->CheckUploadRoom(chunked_ ? 0 : body_left_);
+  if (!room.ok()) {
+    Reject(room);
+    return;
+  }
   upload_path_ = context_.temp_root / ("upload-" + RandomHex(8));
   upload_fd_ = ::open(upload_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (upload_fd_ < 0) {
+    Reject(ErrnoStatus("stage upload " + upload_path_.string()));
     upload_path_.clear();
-    Reject(Internal(std::string("cannot stage the upload: ") + std::strerror(errno)));
     return;
   }
   upload_bytes_ = 0;
@@ -373,9 +380,7 @@ bool Connection::ReadUpload() {
   if (upload_bytes_ > limit) {
     return Reject(TooLarge("package is over the " + std::to_string(limit) + "-byte upload limit"));
   }
-  if (!WriteAll(upload_fd_, data)) {
-    return Reject(Internal(std::string("cannot stage the upload: ") + std::strerror(errno)));
-  }
+  if (!WriteAll(upload_fd_, data)) return Reject(ErrnoStatus("stage upload " + upload_path_.string()));
   in_.Consume(consumed);
   return done ? FinishUpload() : true;
 }

@@ -91,10 +91,12 @@ class Connection {
   // Closes the connection if its current step is past its deadline.
   void CheckDeadline(int64_t now_ms);
   bool closed() const { return state_ == State::kClosed; }
-  // A request admitted on this connection is being read, routed or answered.
+  // A request admitted on this connection is being read, routed or
+  // answered (an error answer, after which the connection closes, is not
+  // waited for).
   bool busy() const {
     return state_ == State::kBody || state_ == State::kUpload || state_ == State::kRouting ||
-           state_ == State::kWriting;
+           (state_ == State::kWriting && !close_after_write_);
   }
 
  private:

@@ -68,8 +68,16 @@ class EventLoop final : public ConnectionLoop,
                         public Reactor,
                         public std::enable_shared_from_this<EventLoop> {
  public:
-  static Result<std::shared_ptr<EventLoop>> Create(int listen_fd, ConnectionContext context) {
+  // What the loops share while the server stops.
+  struct Drain {
+    std::atomic<int>* busy_loops;      // loops that still hold admitted requests
+    std::function<void()> wake_all;    // nudges every loop (when the last is done)
+  };
+
+  static Result<std::shared_ptr<EventLoop>> Create(int listen_fd, ConnectionContext context,
+                                                   Drain drain) {
     auto loop = std::shared_ptr<EventLoop>(new EventLoop(listen_fd, std::move(context)));
+    loop->drain_ = std::move(drain);
     loop->epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
     if (loop->epoll_fd_ < 0) return Internal(Errno("epoll_create1"));
     loop->wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -97,6 +105,7 @@ class EventLoop final : public ConnectionLoop,
     now_ms_ = SteadyMs();
     int64_t next_sweep = now_ms_ + kSweepIntervalMs;
     int64_t drain_deadline = -1;  // set once the graceful stop begins
+    bool drained = false;         // counted out of drain_.busy_loops
     epoll_event events[kMaxEvents];
     while (!stopping_.load(std::memory_order_relaxed)) {
       int timeout = has_tasks_.load(std::memory_order_acquire)
@@ -126,7 +135,14 @@ class EventLoop final : public ConnectionLoop,
         if (drain_deadline < 0) {
           drain_deadline = now_ms_ + context_.options->shutdown_timeout_s * 1000;
         }
-        if (BusyConnections() == 0 || now_ms_ >= drain_deadline) break;
+        if (!drained && BusyConnections() == 0) {
+          // No admitted request is left here (none can be admitted any more).
+          // The loops stop together, so that every loop keeps answering
+          // probes and refusals until the last admitted request is answered.
+          drained = true;
+          if (drain_.busy_loops->fetch_sub(1) == 1) drain_.wake_all();
+        }
+        if (drain_.busy_loops->load() == 0 || now_ms_ >= drain_deadline) break;
       }
     }
     size_t cut_off = BusyConnections();
@@ -363,6 +379,7 @@ class EventLoop final : public ConnectionLoop,
 
   const int listen_fd_;
   const ConnectionContext context_;
+  Drain drain_;
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   bool accepting_ = false;
@@ -438,8 +455,12 @@ Result<std::unique_ptr<HttpTransport>> HttpTransport::Create(const Router& route
   transport->port_ = LocalPort(transport->listen_fd_);
   transport->stopping_ = &stopping;
   ConnectionContext context{&router, &options, std::move(temp_root), &stopping};
+  transport->busy_loops_ = std::make_unique<std::atomic<int>>(options.threads);
+  HttpTransport* self = transport.get();
+  EventLoop::Drain drain{transport->busy_loops_.get(), [self] { self->NudgeLoops(); }};
   for (int i = 0; i < options.threads; ++i) {
-    ASSIGN_OR_RETURN(std::shared_ptr<EventLoop> loop, EventLoop::Create(transport->listen_fd_, context));
+    ASSIGN_OR_RETURN(std::shared_ptr<EventLoop> loop,
+                     EventLoop::Create(transport->listen_fd_, context, drain));
     transport->loops_.push_back(std::move(loop));
   }
   return transport;
@@ -463,6 +484,10 @@ size_t HttpTransport::Run() {
 
 void HttpTransport::Drain() {
   stopping_->store(true);
+  NudgeLoops();
+}
+
+void HttpTransport::NudgeLoops() {
   for (const auto& loop : loops_) loop->Nudge();
 }
 

@@ -73,9 +73,12 @@ class HttpTransport {
  private:
   HttpTransport() = default;
 
+  void NudgeLoops();  // async-signal-safe
+
   int listen_fd_ = -1;
   uint16_t port_ = 0;
   std::atomic<bool>* stopping_ = nullptr;
+  std::unique_ptr<std::atomic<int>> busy_loops_;  // while stopping: loops not yet drained
   std::vector<std::shared_ptr<EventLoop>> loops_;
 };
 

@@ -31,6 +31,9 @@ class Router {
 
   // Authenticates the "Authorization: Bearer ..." header value.
   Result<Caller> Authenticate(std::string_view authorization) const;
+  // Whether a package upload of `bytes` (0: unknown, chunked) may start:
+  // kInsufficientStorage when it would eat into the free-space reserve.
+  Status CheckUploadRoom(uint64_t bytes) const { return hub_.repository.CheckRoomFor(bytes); }
 
   // Answers through `respond`, at once or later. `request.route` and
   // `request.params` are the transport's MatchRoute of the request.

@@ -73,6 +73,7 @@ int RunServer(const ServerOptions& options) {
   repository_options.archive_limits.max_entries = options.max_archive_entries;
   repository_options.archive_limits.max_total_bytes = options.max_unpacked_bytes;
   repository_options.gc_min_age_s = options.gc_min_age_s;
+  repository_options.min_free_bytes = options.min_free_bytes;
   repository_options.reset_admin_token = options.reset_admin_token;
   Result<std::unique_ptr<Repository>> repository = Repository::Open(repository_options);
   if (!repository.ok()) {

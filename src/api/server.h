@@ -22,6 +22,7 @@ struct ServerOptions {
   uint64_t max_archive_entries = 10000;            // files + directories in a package (413)
   uint64_t max_unpacked_bytes = 4ull << 30;        // sum of file sizes in a package (413)
   int64_t gc_min_age_s = 600;                      // full GC spares blobs younger than this
+  uint64_t min_free_bytes = 64ull << 20;           // publishes leave this free (507 otherwise)
   bool reset_admin_token = false;                  // write a new hub admin token at start
   int64_t shutdown_timeout_s = 30;                 // SIGTERM: how long admitted requests may finish
   // Serving (see ModelManager::Options and SandboxOptions).

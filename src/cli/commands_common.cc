@@ -59,7 +59,9 @@ int ExitCodeFor(const Status& status) {
 }
 
 int Report(const Status& status) {
-  if (!status.ok()) std::cerr << "orrery: " << status.message() << std::endl;
+  // Local errors name the local files (the detail); a server's errors
+  // arrive with their message only.
+  if (!status.ok()) std::cerr << "orrery: " << status.detail() << std::endl;
   return ExitCodeFor(status);
 }
 

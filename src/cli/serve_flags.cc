@@ -56,6 +56,12 @@ void AddRepositoryFlags(CLI::App& serve, ServerOptions& options) {
                   "largest sum of file sizes in a package (413 above)")
       ->capture_default_str();
   serve
+      .add_option("--min-free-bytes", options.min_free_bytes,
+                  "free space a publish must leave in the data directory's file system (507 "
+                  "otherwise, before anything is written), so that deletes and token and "
+                  "tenant changes always find room")
+      ->capture_default_str();
+  serve
       .add_option("--gc-min-age-s", options.gc_min_age_s,
                   "a full garbage collection spares blobs younger than this")
       ->check(CLI::NonNegativeNumber)

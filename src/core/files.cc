@@ -13,7 +13,17 @@
 namespace orrery {
 
 Status ErrnoStatus(const std::string& what) {
-  return Internal(what + ": " + std::strerror(errno));
+  int error = errno;
+  std::string detail = what + ": " + std::strerror(error);
+  if (error == ENOSPC || error == EDQUOT) {
+    return InsufficientStorage("not enough storage space left on the server").WithDetail(detail);
+  }
+  return Internal(std::string("storage error: ") + std::strerror(error)).WithDetail(detail);
+}
+
+Status FileSystemStatus(const std::string& what, const std::error_code& error) {
+  errno = error.value();
+  return ErrnoStatus(what);
 }
 
 UniqueFd::~UniqueFd() {

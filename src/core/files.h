@@ -56,8 +56,14 @@ class UniqueFd {
 // write(2) all of `size` bytes, retrying on EINTR and short writes.
 Status WriteAll(int fd, const void* data, size_t size, const std::string& what);
 
-// Status for a failed system call: `what: strerror(errno)`.
+// Status for a failed system call, from errno: ENOSPC and EDQUOT are
+// kInsufficientStorage ("not enough storage space left on the server"),
+// anything else kInternal ("storage error: <strerror>"). `what` (a verb and a
+// host path) goes only into the detail, never into the message: messages
+// reach HTTP answers, and host paths must not.
 Status ErrnoStatus(const std::string& what);
+// The same for a failed std::filesystem call.
+Status FileSystemStatus(const std::string& what, const std::error_code& error);
 
 // A directory under `parent` removed recursively on destruction unless
 // Release()d. Used for staging that must not outlive a failed operation.

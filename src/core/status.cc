@@ -15,6 +15,7 @@ int HttpStatusFor(Code code) {
     case Code::kUnavailable: return 503;
     case Code::kInternal:
     case Code::kDataLoss: return 500;
+    case Code::kInsufficientStorage: return 507;
   }
   return 500;
 }
@@ -32,18 +33,27 @@ const char* CodeName(Code code) {
     case Code::kUnavailable: return "Unavailable";
     case Code::kInternal: return "Internal";
     case Code::kDataLoss: return "DataLoss";
+    case Code::kInsufficientStorage: return "InsufficientStorage";
   }
   return "Unknown";
 }
 
 std::string Status::ToString() const {
   if (ok()) return "OK";
-  return std::string(CodeName(code_)) + ": " + message_;
+  return std::string(CodeName(code_)) + ": " + detail();
 }
 
 Status Status::WithContext(const std::string& context) const {
   if (ok()) return *this;
-  return Status(code_, context + ": " + message_);
+  Status out(code_, context + ": " + message_);
+  if (!detail_.empty()) out.detail_ = context + ": " + detail_;
+  return out;
+}
+
+Status Status::WithDetail(std::string detail) const {
+  Status out = *this;
+  out.detail_ = std::move(detail);
+  return out;
 }
 
 }  // namespace orrery

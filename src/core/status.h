@@ -1,10 +1,12 @@
 // Status and Result<T>: errors as values.
 //
 // Every fallible function in Orrery returns a Status or a Result<T>. A Status
-// carries a Code (which maps onto an HTTP status at the API edge) and a
-// human-readable message that is safe to show to the caller. Exceptions from
-// third-party libraries are caught at the adapter that calls them and turned
-// into a Status; none crosses a module boundary.
+// carries a Code (which maps onto an HTTP status at the API edge), a
+// human-readable message that is safe to show to the caller, and optionally
+// a detail for the operator (host paths, system error text) that goes to
+// logs and to local command-line output but never into an HTTP answer.
+// Exceptions from third-party libraries are caught at the adapter that calls
+// them and turned into a Status; none crosses a module boundary.
 //
 // Thread-safety: values; safe to copy and move between threads.
 #pragma once
@@ -28,6 +30,7 @@ enum class Code {
   kUnavailable,       // try again later (503)
   kInternal,          // a bug or an environment failure (500)
   kDataLoss,          // stored bytes do not match their digest (500)
+  kInsufficientStorage,  // the data directory's file system is full (507)
 };
 
 // HTTP status code used at the API edge for `code`.
@@ -42,16 +45,23 @@ class [[nodiscard]] Status {
   static Status Ok() { return Status(); }
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
+  // Safe to show to any caller.
   const std::string& message() const { return message_; }
-  // "NotFound: servable acme/x" style text for logs.
+  // For the operator: the message with host paths and system error text
+  // (the message itself when there is no detail).
+  const std::string& detail() const { return detail_.empty() ? message_ : detail_; }
+  // "NotFound: servable acme/x" style text for logs (with the detail).
   std::string ToString() const;
 
-  // Returns a copy whose message is prefixed with `context: `.
+  // Returns a copy whose message (and detail) is prefixed with `context: `.
   Status WithContext(const std::string& context) const;
+  // Returns a copy with `detail` (see detail()).
+  Status WithDetail(std::string detail) const;
 
  private:
   Code code_ = Code::kOk;
   std::string message_;
+  std::string detail_;
 };
 
 inline Status InvalidArgument(std::string m) {
@@ -83,6 +93,9 @@ inline Status Internal(std::string m) {
 }
 inline Status DataLoss(std::string m) {
   return {Code::kDataLoss, std::move(m)};
+}
+inline Status InsufficientStorage(std::string m) {
+  return {Code::kInsufficientStorage, std::move(m)};
 }
 
 // Result<T> holds either a T or a non-OK Status.

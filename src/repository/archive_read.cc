@@ -66,7 +66,9 @@ class PackageReader {
                                                      const ArchiveLimits& limits) {
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd.valid()) {
-      if (errno == ENOENT) return NotFound("no such archive: " + path.string());
+      if (errno == ENOENT) {
+        return NotFound("no such archive").WithDetail("no such archive: " + path.string());
+      }
       return ErrnoStatus("open archive " + path.string());
     }
     std::unique_ptr<archive, ReadHandleDeleter> handle(archive_read_new());

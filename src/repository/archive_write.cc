@@ -118,7 +118,8 @@ class TarWriter final : public ArchiveWriter {
   Status Fail(const char* what) {
     failed_ = true;
     const char* message = archive_error_string(handle_);
-    return Internal("archive " + std::string(what) + " " + output_.string() + ": " +
+    return Internal("cannot write the archive: " + std::string(message ? message : "error"))
+        .WithDetail("archive " + std::string(what) + " " + output_.string() + ": " +
                     (message ? message : "error"));
   }
 
@@ -138,7 +139,7 @@ struct DiskFile {
 Result<std::vector<DiskFile>> ListRegularFiles(const fs::path& directory) {
   std::error_code error;
   fs::recursive_directory_iterator it(directory, fs::directory_options::none, error);
-  if (error) return Internal("read directory " + directory.string() + ": " + error.message());
+  if (error) return FileSystemStatus("read directory " + directory.string(), error);
   std::vector<DiskFile> files;
   for (; it != fs::recursive_directory_iterator(); it.increment(error)) {
     if (error) break;
@@ -150,7 +151,7 @@ Result<std::vector<DiskFile>> ListRegularFiles(const fs::path& directory) {
     if (!fs::is_regular_file(status)) return InvalidArgument("special file in package: " + name);
     files.push_back({std::move(name), it->path()});
   }
-  if (error) return Internal("read directory " + directory.string() + ": " + error.message());
+  if (error) return FileSystemStatus("read directory " + directory.string(), error);
   std::sort(files.begin(), files.end(),
             [](const DiskFile& a, const DiskFile& b) { return a.name < b.name; });
   return files;

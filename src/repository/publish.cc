@@ -221,6 +221,9 @@ Result<PublishResult> Repository::Publish(const Caller& caller, PackageKind kind
   }
   ASSIGN_OR_RETURN(ArchiveScan scan, ScanPackageArchive(archive, options_.archive_limits));
   ASSIGN_OR_RETURN(Manifest manifest, CheckedManifest(scan, kind, name));
+  uint64_t unpacked_bytes = 0;
+  for (const ArchiveEntry& entry : scan.files) unpacked_bytes += entry.size;
+  RETURN_IF_ERROR(CheckRoomFor(unpacked_bytes));
   if (manifest.backend == "pipeline") RETURN_IF_ERROR(PinPipelineSteps(*this, caller, manifest));
   {
     // A name is one object per tenant, whatever its kind. A read is enough

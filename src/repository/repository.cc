@@ -75,6 +75,7 @@ Result<std::unique_ptr<Repository>> Repository::Open(const Options& options) {
   RETURN_IF_ERROR(repository->Bootstrap());
   // Blobs of publishes a crash interrupted before their commit.
   RETURN_IF_ERROR(repository->CollectAllBlobs(options.gc_min_age_s).status());
+  repository->RestoreBallast();
   return repository;
 }
 
@@ -319,6 +320,7 @@ Result<nlohmann::json> Repository::CollectBlobs(const std::vector<std::string>& 
     ++removed;
     bytes += static_cast<int64_t>(info->size);
   }
+  if (removed > 0) RestoreBallast();
   return nlohmann::json{{"removed", removed}, {"bytes", bytes}};
 }
 

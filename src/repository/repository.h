@@ -88,6 +88,10 @@ class Repository {
     int64_t gc_min_age_s = 600;      // full GC spares blobs younger than this
     bool reset_admin_token = false;  // write a new hub admin token even if the hub exists
     int read_connections = 4;        // catalog readers used in parallel (lists, auth, ...)
+    // Free space a publish must leave in the data directory's file system
+    // (507 otherwise, refused before anything is written), so that the
+    // catalog's own writes (deletes, tokens, tenants) always find room.
+    uint64_t min_free_bytes = 64ull << 20;
   };
 
   // Opens or creates the data directory, migrates the catalog, removes
@@ -188,6 +192,19 @@ class Repository {
   Result<nlohmann::json> ClearServingOverride(const Caller& caller, const QualifiedName& name,
                                               const VersionRef& version);
 
+  // ---- storage space (storage_space.cc)
+  // The data directory's file system: what is free (to this process), its
+  // size, and Options::min_free_bytes.
+  struct StorageSpace {
+    uint64_t free_bytes = 0;
+    uint64_t total_bytes = 0;
+    uint64_t reserve_bytes = 0;
+  };
+  Result<StorageSpace> Space() const;
+  // OK when `bytes` more can be written and the reserve still be free;
+  // kInsufficientStorage otherwise.
+  Status CheckRoomFor(uint64_t bytes) const;
+
   // ---- maintenance (repository.cc)
   // Removes blobs no live version references and older than `min_age_s`.
   Result<nlohmann::json> CollectGarbage(const Caller& caller, int64_t min_age_s);
@@ -242,12 +259,21 @@ class Repository {
   Result<nlohmann::json> CollectBlobs(const std::vector<std::string>& digests, int64_t min_age_s);
   Result<nlohmann::json> CollectAllBlobs(int64_t min_age_s);
 
+  // The ballast file (storage_space.cc): given up when a catalog write finds
+  // the disk (almost) full, restored once there is room again.
+  std::filesystem::path BallastPath() const;
+  void GiveUpBallastIfFull();
+  void RestoreBallast();
+
   // Holds db_mutex_ and bumps generation_ when released, after the write's
-  // transaction (declared after it) has committed or rolled back.
+  // transaction (declared after it) has committed or rolled back. Makes
+  // room for the write on a full disk (GiveUpBallastIfFull).
   class WriteLock {
    public:
     explicit WriteLock(Repository& repository)
-        : repository_(repository), lock_(repository.db_mutex_) {}
+        : repository_(repository), lock_(repository.db_mutex_) {
+      repository.GiveUpBallastIfFull();
+    }
     ~WriteLock() { repository_.generation_.fetch_add(1, std::memory_order_acq_rel); }
 
    private:

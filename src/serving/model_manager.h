@@ -115,6 +115,8 @@ class ModelManager {
   void RenderCacheMetrics(const std::vector<std::shared_ptr<Model>>& models,
                           const std::vector<std::string>& labels, bool totals,
                           std::string& out) const;
+  // Appends the data directory's free space (hub admin only).
+  void RenderStorageMetrics(std::string& out) const;
 
   Repository& repository_;
   const Options options_;

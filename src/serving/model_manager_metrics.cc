@@ -101,7 +101,27 @@ std::string ModelManager::RenderMetrics(const std::string& tenant) const {
     models[i]->metrics().batch_sizes.Render("orrery_inference_batch_size", labels[i], out);
   }
   RenderCacheMetrics(models, labels, /*totals=*/tenant.empty(), out);
+  if (tenant.empty()) RenderStorageMetrics(out);
   return out;
+}
+
+// The data directory's file system, for the hub admin (an operator watches
+// free space fall toward the reserve, below which publishes get 507).
+void ModelManager::RenderStorageMetrics(std::string& out) const {
+  Result<Repository::StorageSpace> space = repository_.Space();
+  if (!space.ok()) return;
+  auto gauge = [&](const char* name, const char* help, uint64_t value) {
+    Header(out, name, "gauge", help);
+    out += std::string(name) + " " + std::to_string(value) + "\n";
+  };
+  gauge("orrery_storage_free_bytes",
+        "Free bytes in the data directory's file system (available to the hub).",
+        space->free_bytes);
+  gauge("orrery_storage_total_bytes", "Size of the data directory's file system.",
+        space->total_bytes);
+  gauge("orrery_storage_reserve_bytes",
+        "Free space publishes must leave (--min-free-bytes); below it they get 507.",
+        space->reserve_bytes);
 }
 
 // Per servable with `cache: true`: hits and misses. The cache's totals mix

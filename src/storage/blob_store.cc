@@ -155,7 +155,7 @@ Status ClearDir(const std::filesystem::path& dir) {
     std::filesystem::remove_all(it->path(), error);
     if (error) break;
   }
-  if (error) return Internal("clear " + dir.string() + ": " + error.message());
+  if (error) return FileSystemStatus("clear " + dir.string(), error);
   return Status::Ok();
 }
 
@@ -181,7 +181,7 @@ Status ListShard(const std::filesystem::path& shard, std::vector<BlobInfo>& out)
     if (!S_ISREG(st.st_mode)) continue;
     out.push_back({name, static_cast<uint64_t>(st.st_size), static_cast<int64_t>(st.st_mtime)});
   }
-  if (error) return Internal("list " + shard.string() + ": " + error.message());
+  if (error) return FileSystemStatus("list " + shard.string(), error);
   return Status::Ok();
 }
 
@@ -300,7 +300,7 @@ Result<std::vector<BlobInfo>> BlobStore::List() const {
     }
     RETURN_IF_ERROR(ListShard(it->path(), blobs));
   }
-  if (error) return Internal("list " + root_.string() + ": " + error.message());
+  if (error) return FileSystemStatus("list " + root_.string(), error);
   std::sort(blobs.begin(), blobs.end(),
             [](const BlobInfo& a, const BlobInfo& b) { return a.digest < b.digest; });
   return blobs;

@@ -29,6 +29,9 @@ Status SqliteStatus(int rc, const std::string& message) {
     case SQLITE_LOCKED: return Unavailable(message);
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB: return DataLoss(message);
+    case SQLITE_FULL:
+      return InsufficientStorage("not enough storage space left on the server for the catalog")
+          .WithDetail(message);
     default: return Internal(message);
   }
 }

@@ -163,8 +163,9 @@ Result<std::filesystem::path> WorkerExecutable(const SandboxOptions& sandbox) {
     path = std::filesystem::read_symlink("/proc/self/exe", error).parent_path() / kWorkerName;
   }
   if (::access(path.c_str(), X_OK) != 0) {
-    return Unavailable("native: worker executable " + path.string() +
-                       " is missing or not executable (set the native worker path)");
+    return Unavailable("native: the worker executable is missing on the server")
+        .WithDetail("native: worker executable " + path.string() +
+                    " is missing or not executable (set the native worker path)");
   }
   return path;
 }

@@ -176,8 +176,9 @@ Result<fs::path> FindPythonWorker() {
 #endif
   std::string where;
   for (const fs::path& path : tried) where += (where.empty() ? "" : ", ") + path.string();
-  return Unavailable("python worker program not found (tried " + where +
-                     "); set the sandbox's python_worker");
+  return Unavailable("python worker program not found on the server")
+      .WithDetail("python worker program not found (tried " + where +
+                  "); set the sandbox's python_worker");
 }
 
 ORRERY_REGISTER_BACKEND("python", PythonBackend);

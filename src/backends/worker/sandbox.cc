@@ -379,13 +379,13 @@ Status Farm(const fs::path& source, const fs::path& target) {
   if (S_ISLNK(info.st_mode)) {
     std::error_code error;
     fs::create_symlink(fs::read_symlink(source, error), target, error);
-    return error ? Internal("symlink " + target.string() + ": " + error.message()) : Status::Ok();
+    return error ? FileSystemStatus("symlink " + target.string(), error) : Status::Ok();
   }
   if (S_ISREG(info.st_mode)) {
     if (::link(source.c_str(), target.c_str()) == 0) return Status::Ok();
     std::error_code error;
     fs::copy_file(source, target, error);
-    if (error) return Internal("copy " + source.string() + ": " + error.message());
+    if (error) return FileSystemStatus("copy " + source.string(), error);
     ::chmod(target.c_str(), 0444);
     return Status::Ok();
   }
@@ -395,7 +395,7 @@ Status Farm(const fs::path& source, const fs::path& target) {
   for (const fs::directory_entry& entry : fs::directory_iterator(source, error)) {
     RETURN_IF_ERROR(Farm(entry.path(), target / entry.path().filename()));
   }
-  if (error) return Internal("list " + source.string() + ": " + error.message());
+  if (error) return FileSystemStatus("list " + source.string(), error);
   ::chmod(target.c_str(), 0555);
   return Status::Ok();
 }
@@ -420,7 +420,7 @@ Result<TempDir> MakeScratch(const WorkerSpec& spec, bool switch_uid,
     fs::path target = dir.path() / "binds" / relative;
     std::error_code error;
     fs::create_directories(target.parent_path(), error);
-    if (error) return Internal("mkdir " + target.parent_path().string() + ": " + error.message());
+    if (error) return FileSystemStatus("mkdir " + target.parent_path().string(), error);
     RETURN_IF_ERROR(Farm(host, target));
     std::string replacement = fd_dir + "/binds/" + relative.string();
     for (std::string& arg : *command) {
@@ -555,11 +555,13 @@ Result<std::unique_ptr<WorkerProcess>> WorkerProcess::Launch(const WorkerSpec& s
   if (spec.command.empty()) return Internal("worker command is empty");
   std::error_code error;
   if (!fs::is_directory(spec.servable_dir, error)) {
-    return Unavailable("servable directory " + spec.servable_dir.string() + " is missing");
+    return Unavailable("the servable's files are missing on the server")
+        .WithDetail("servable directory " + spec.servable_dir.string() + " is missing");
   }
   for (const auto& [host, inside] : spec.read_only_binds) {
     if (!fs::exists(host, error))
-      return Unavailable("worker file " + host.string() + " is missing");
+      return Unavailable("a worker file is missing on the server")
+          .WithDetail("worker file " + host.string() + " is missing");
   }
   IsolationInfo isolation = ProbeIsolation(spec.sandbox.use_bubblewrap);
   bool bwrap = isolation.mode == IsolationMode::kBubblewrap;
