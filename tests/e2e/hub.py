@@ -189,9 +189,21 @@ class Server:
             resp = conn.getresponse()
             raw = resp.read()
             rheaders = {k.lower(): v for k, v in resp.getheaders()}
+            if resp.status >= 400:
+                self.assert_no_server_path(raw, sent=body or b"")
             return resp.status, decode_body(raw, rheaders.get("content-type", "")), rheaders
         finally:
             conn.close()
+
+    def assert_no_server_path(self, body, sent=b""):
+        """docs/api.md: an error body never holds a path of the server's. Checked on every
+        error answer of every end-to-end test (but for a path the request itself sent, which
+        a servable may echo)."""
+        sent = sent if isinstance(sent, bytes) else b""
+        for path in {self.data_dir, os.path.realpath(self.data_dir), self.tmp}:
+            if path.encode() in body and path.encode() not in sent:
+                raise AssertionError("an error body holds the server path %s: %r"
+                                     % (path, body[:600]))
 
     def request(self, method, path, token=None, **kw):
         status, data, _ = self.request_full(method, path, token, **kw)
