@@ -158,6 +158,12 @@ void RepositoryLoad(RouteCall& call, Responder respond) {
     if (model->state() == ModelState::kReady) {
       return respond(HttpResponse::Json(200, {{"name", model->key()}, {"state", "READY"}}));
     }
+    if (model->retry_later()) {  // no memory was free in time
+      HttpResponse busy = HttpResponse::Error(
+          Unavailable("servable " + model->key() + " failed to load: " + model->reason()));
+      busy.headers.emplace_back("Retry-After", "1");
+      return respond(std::move(busy));
+    }
     respond(HttpResponse::Error(
         Unprocessable("servable " + model->key() + " failed to load: " + model->reason())));
   });

@@ -118,6 +118,16 @@ class Backend {
   // another process (the serving core then keeps it off request threads).
   virtual bool InProcess(const LoadContext& context) const = 0;
   virtual Result<std::unique_ptr<Instance>> Load(const LoadContext& context) = 0;
+  // What one instance is expected to hold before it is loaded (the memory
+  // budget reserves it; a measured size replaces it after the first load).
+  // `context.dir` is not set yet. Default: twice the package's bytes in
+  // process (the runtime's copy and its working buffers); a worker process
+  // adds kWorkerBaseBytes for its interpreter and libraries.
+  virtual uint64_t EstimateMemoryBytes(const LoadContext& context, uint64_t package_bytes) const {
+    return (InProcess(context) ? 0 : kWorkerBaseBytes) + 2 * package_bytes;
+  }
+  // A Python worker with numpy holds about 30 MB resident; rounded up.
+  static constexpr uint64_t kWorkerBaseBytes = 64ull << 20;
 };
 
 // The registry of backends by name. Thread-safe; registration happens

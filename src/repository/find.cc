@@ -319,6 +319,7 @@ Result<Repository::ServableVersion> Repository::ResolveServable(const Caller& ca
   out.tenant_id = object.tenant_id;
   out.version = row.number;
   out.digest = row.digest;
+  out.size = static_cast<uint64_t>(row.size);
   out.manifest = row.manifest;
   out.visibility = object.visibility;
   ASSIGN_OR_RETURN(out.serving_override, ServingOverrideOf(db, row.id));

@@ -145,6 +145,7 @@ class Repository {
     int64_t tenant_id = 0;     // the owner's tenant id
     int64_t version = 0;       // the number `version` resolved to
     std::string digest;        // package digest (names the Materialize directory)
+    uint64_t size = 0;         // bytes of the package's files
     std::string manifest;      // canonical manifest JSON
     std::string visibility;    // private | public | shared
     std::vector<int64_t> live_versions;  // every live version number, ascending

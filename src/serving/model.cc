@@ -19,6 +19,12 @@ int64_t NowUnixMs() {
       .count();
 }
 
+// Orders uses of every model in the process (LRU eviction): a counter, not a
+// clock, so that two uses are never tied and a clock step cannot reorder them.
+std::atomic<uint64_t> g_uses{0};
+
+uint64_t NextUse() { return g_uses.fetch_add(1, std::memory_order_relaxed) + 1; }
+
 }  // namespace
 
 const char* ModelStateName(ModelState state) {
@@ -46,7 +52,7 @@ Model::Model(std::shared_ptr<const ResolvedServable> servable, Options options)
       metrics_(servable_->manifest.batching.max_batch_size),
       queue_(servable_->manifest.queue.priority_levels),
       batched_(servable_->manifest.batching.enabled()) {
-  last_used_ms_ = NowUnixMs();
+  last_use_ = NextUse();
 }
 
 Model::~Model() { Unload(); }
@@ -137,15 +143,16 @@ void Model::Load(Backend& backend, const LoadContext& context) {
   RunSettled();
 }
 
-void Model::FailLoad(std::unique_lock<std::mutex>& lock, const Status& status) {
+void Model::FailLoad(std::unique_lock<std::mutex>& lock, const Status& status, bool retry_later) {
   state_ = ModelState::kFailed;
   reason_ = status.ok() ? "unloaded while loading" : status.message();
+  retry_later_ = retry_later;
   LogError("servable " + key() + " failed to load: " + reason_);
   std::vector<InferJob> queued = queue_.TakeAll();
   std::string why = reason_;
   lock.unlock();
   for (InferJob& job : queued) {
-    Finish(job, {Unavailable("servable " + key() + " failed to load: " + why), {}, false},
+    Finish(job, {Unavailable("servable " + key() + " failed to load: " + why), {}, retry_later},
            /*accepted=*/true);
   }
   drained_.notify_all();
@@ -180,10 +187,41 @@ void Model::RunComposite(Composite& composite, InferJob job) {
   composite.Run(std::move(job));
 }
 
+void Model::FailWaiting(const Status& status) {
+  std::unique_lock lock(mutex_);
+  if (state_ != ModelState::kLoading) return;
+  FailLoad(lock, status, /*retry_later=*/true);
+}
+
+void Model::NoteWaiting(std::string why) {
+  std::lock_guard lock(mutex_);
+  if (state_ == ModelState::kLoading) reason_ = std::move(why);
+}
+
+void Model::ExpireWaiting() {
+  std::vector<InferJob> expired;
+  {
+    std::lock_guard lock(mutex_);
+    if (state_ != ModelState::kLoading) return;
+    expired = TakeExpiredLocked();
+  }
+  for (InferJob& job : expired) {
+    metrics_.expired.fetch_add(1, std::memory_order_relaxed);
+    auto waited =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - job.submitted);
+    Finish(job, {Unavailable("request timed out after " + std::to_string(waited.count()) +
+                             " ms waiting for memory to load " + key() +
+                             " (the memory budget is held by models in use)"),
+                 {},
+                 true},
+           /*accepted=*/true);
+  }
+}
+
 void Model::OnSettled(std::function<void()> callback) {
   std::unique_lock lock(mutex_);
-  if (state_ == ModelState::kLoading) {
-    settled_.push_back(std::move(callback));
+  if (!settled_) {
+    settled_callbacks_.push_back(std::move(callback));
     return;
   }
   lock.unlock();
@@ -191,9 +229,11 @@ void Model::OnSettled(std::function<void()> callback) {
 }
 
 void Model::RunSettled() {
+  if (options_.on_settled) options_.on_settled(*this);
   std::unique_lock lock(mutex_);
-  std::vector<std::function<void()>> callbacks = std::move(settled_);
-  settled_.clear();
+  settled_ = true;
+  std::vector<std::function<void()>> callbacks = std::move(settled_callbacks_);
+  settled_callbacks_.clear();
   lock.unlock();
   for (auto& callback : callbacks) callback();
 }
@@ -239,7 +279,7 @@ void Model::Unload() {
 
 void Model::Submit(InferJob job) {
   metrics_.requests.fetch_add(1, std::memory_order_relaxed);
-  last_used_ms_.store(NowUnixMs(), std::memory_order_relaxed);
+  last_use_.store(NextUse(), std::memory_order_relaxed);
   Result<uint32_t> level = PriorityLevel(servable_->manifest.queue, job.priority);
   if (!level.ok()) return Finish(job, {level.status(), {}, false}, /*accepted=*/false);
   if (AnswerFromCache(job)) return;  // response cache: a hit is answered here

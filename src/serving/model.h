@@ -134,6 +134,9 @@ class Model {
     // The manager's response cache, shared by its models; consulted only
     // when the manifest says `cache: true`. nullptr: no caching.
     std::shared_ptr<ResponseCache> cache;
+    // Called once the model has left kLoading, before the OnSettled
+    // callbacks (the manager's accounts are right when they run).
+    std::function<void(const Model&)> on_settled;
   };
 
   Model(std::shared_ptr<const ResolvedServable> servable, Options options);
@@ -157,8 +160,20 @@ class Model {
   // requests, then destroys the instances. Idempotent.
   void Unload();
 
-  // Calls `callback` once the model has left kLoading (at once if it has),
-  // on the thread that finished the load.
+  // Instead of Load, for a model whose load never started (it waited for
+  // memory in vain): kLoading -> kFailed with `status`; its queued requests
+  // fail with retry_later (503 + Retry-After). No-op once it left kLoading.
+  void FailWaiting(const Status& status);
+  // Fails the queued requests whose deadline passed with retry_later (503 +
+  // Retry-After): they waited for the model's memory, not for an instance.
+  void ExpireWaiting();
+  // While kLoading: what it waits for (shown as its reason).
+  void NoteWaiting(std::string why);
+  // The load failed for want of memory (FailWaiting): worth retrying later.
+  bool retry_later() const { return retry_later_.load(std::memory_order_relaxed); }
+
+  // Calls `callback` once the model has left kLoading and Options::on_settled
+  // ran (at once if so), on the thread that finished the load.
   void OnSettled(std::function<void()> callback);
 
   // Runs the job now, later, or fails it; job.done is always called.
@@ -174,7 +189,9 @@ class Model {
 
   // Requests queued or running.
   int InFlight() const { return in_flight_.load(std::memory_order_relaxed); }
-  int64_t LastUsedMs() const { return last_used_ms_.load(std::memory_order_relaxed); }
+  // When the model was last used, as a process-wide sequence number (its
+  // creation or its latest request): larger is more recent, never equal.
+  uint64_t LastUse() const { return last_use_.load(std::memory_order_relaxed); }
   uint64_t MemoryBytes() const;
   int ReadyInstances() const;
   // Worker process restarts, one entry per instance; empty for in-process backends.
@@ -238,8 +255,9 @@ class Model {
   int64_t QueuedRowsLocked() const;  // REQUIRES(mutex_)
   // Calls job.done; `accepted`: the job was counted in in_flight_.
   void Finish(InferJob& job, InferOutcome outcome, bool accepted);
-  // kLoading -> kFailed: fails the queued jobs. `lock` holds mutex_; released.
-  void FailLoad(std::unique_lock<std::mutex>& lock, const Status& status);
+  // kLoading -> kFailed: fails the queued jobs (with retry_later when
+  // `retry_later`). `lock` holds mutex_; released.
+  void FailLoad(std::unique_lock<std::mutex>& lock, const Status& status, bool retry_later = false);
   // Hands an accepted job (counted in in_flight_) to `composite`.
   void RunComposite(Composite& composite, InferJob job);
   void CheckInstancesAlive();
@@ -251,7 +269,8 @@ class Model {
   const uint32_t default_level_;  // manifest queue.DefaultLevel()
   ServingMetrics metrics_;
   std::atomic<int> in_flight_{0};
-  std::atomic<int64_t> last_used_ms_{0};
+  std::atomic<uint64_t> last_use_{0};
+  std::atomic<bool> retry_later_{false};
 
   mutable std::mutex mutex_;
   std::condition_variable work_;     // a job was queued, or stopping
@@ -267,7 +286,8 @@ class Model {
   bool worker_backed_ = false;               // GUARDED_BY(mutex_): instances are workers
   const bool batched_;                       // the manifest enables batching
   std::unique_ptr<Composite> composite_;     // GUARDED_BY(mutex_); set by LoadComposite
-  std::vector<std::function<void()>> settled_;  // GUARDED_BY(mutex_), OnSettled callbacks
+  std::vector<std::function<void()>> settled_callbacks_;  // GUARDED_BY(mutex_), OnSettled's
+  bool settled_ = false;  // GUARDED_BY(mutex_): the load ended and on_settled ran
   void RunSettled();
 };
 

@@ -81,9 +81,19 @@ ModelManager::ModelManager(Repository& repository, Options options)
       fanout_(options_.pipeline_threads),
       loads_(options_.load_threads) {
   models_.store(std::make_shared<const ModelMap>());
+  admission_ = std::thread([this] { AdmissionLoop(); });
 }
 
 ModelManager::~ModelManager() {
+  std::deque<WaitingLoad> waiting;
+  {
+    std::lock_guard lock(budget_mutex_);
+    stopping_ = true;
+    waiting.swap(waiting_);
+  }
+  budget_changed_.notify_all();
+  admission_.join();
+  for (WaitingLoad& load : waiting) load.model->FailWaiting(Unavailable("the server is stopping"));
   // loads_ is destroyed first (declared last): it runs these unloads, and
   // everything else posted, before its threads join.
   std::shared_ptr<const ModelMap> models = models_.load();
@@ -131,46 +141,50 @@ std::shared_ptr<Model> ModelManager::Acquire(
 std::shared_ptr<Model> ModelManager::StartLoad(
     const Caller& caller, const std::shared_ptr<const ResolvedServable>& servable,
     bool replace_failed) {
-  std::lock_guard lock(control_mutex_);
-  std::shared_ptr<const ModelMap> models = models_.load();
-  auto it = models->find(servable->key);
-  std::shared_ptr<Model> replaced;
-  if (it != models->end()) {
-    if (Outdated(*it->second, *servable)) {
-      replaced = it->second;
-    } else if (!(replace_failed && it->second->state() == ModelState::kFailed)) {
-      return it->second;  // loaded or loading meanwhile
+  std::shared_ptr<Model> model;
+  {
+    std::lock_guard lock(control_mutex_);
+    std::shared_ptr<const ModelMap> models = models_.load();
+    auto it = models->find(servable->key);
+    std::shared_ptr<Model> replaced;
+    if (it != models->end()) {
+      if (Outdated(*it->second, *servable)) {
+        replaced = it->second;
+      } else if (!(replace_failed && it->second->state() == ModelState::kFailed)) {
+        return it->second;  // loaded or loading meanwhile
+      }
+    }
+    Model::Options model_options;
+    model_options.instances = InstancesFor(*servable);
+    model_options.max_queue = options_.max_queue;
+    model_options.warmup = options_.warmup;
+    model_options.cache = cache_;
+    model_options.on_settled = [this](const Model& settled) { Settle(settled); };
+    model = std::make_shared<Model>(servable, model_options);
+    ModelMap next = *models;
+    next[servable->key] = model;
+    Publish(std::move(next));
+    if (replaced) {
+      LogInfo("serving settings of " + servable->key + " changed: replacing its loaded model");
+      UnloadLater(replaced);
     }
   }
-  Model::Options model_options;
-  model_options.instances = options_.instances;
-  auto configured = servable->manifest.config.find("instances");
-  if (configured != servable->manifest.config.end() && configured->is_number_integer()) {
-    model_options.instances = std::clamp(configured->get<int>(), 1, kMaxInstances);
-  }
-  model_options.max_queue = options_.max_queue;
-  model_options.warmup = options_.warmup;
-  model_options.cache = cache_;
-  auto model = std::make_shared<Model>(servable, model_options);
-  ModelMap next = *models;
-  next[servable->key] = model;
-  Publish(std::move(next));
-  loads_.Post([this, model, caller] { RunLoad(model, caller); });
-  if (replaced) {
-    LogInfo("serving settings of " + servable->key + " changed: replacing its loaded model");
-    loads_.Post([replaced] { replaced->Unload(); });
-  }
+  // Outside control_mutex_: admission may unload idle models (Detach).
+  Admit(model, caller);
   return model;
 }
 
-void ModelManager::RunLoad(std::shared_ptr<Model> model, Caller caller) {
-  const ResolvedServable& servable = model->servable();
+int ModelManager::InstancesFor(const ResolvedServable& servable) const {
+  auto configured = servable.manifest.config.find("instances");
+  if (configured != servable.manifest.config.end() && configured->is_number_integer()) {
+    return std::clamp(configured->get<int>(), 1, kMaxInstances);
+  }
+  return options_.instances;
+}
+
+LoadContext ModelManager::ContextFor(const ResolvedServable& servable) const {
   const Manifest& manifest = servable.manifest;
-  if (manifest.backend == "pipeline") return model->LoadComposite(LoadPipeline(servable));
   std::string owner = servable.info.name.ToString();
-  Backend* backend = FindBackend(manifest.backend);
-  Result<std::filesystem::path> dir =
-      repository_.Materialize(caller, servable.info.name, VersionRef{servable.info.version, ""});
   LoadContext context;
   context.manifest = &manifest;
   context.tenant = servable.info.name.tenant;
@@ -178,6 +192,17 @@ void ModelManager::RunLoad(std::shared_ptr<Model> model, Caller caller) {
   context.allow_network = ConfigFlag(manifest, "network") && options_.network.count(owner) > 0;
   context.trusted = options_.trusted.count(owner) > 0;
   context.sandbox = &options_.sandbox;
+  return context;
+}
+
+void ModelManager::RunLoad(std::shared_ptr<Model> model, Caller caller) {
+  const ResolvedServable& servable = model->servable();
+  const Manifest& manifest = servable.manifest;
+  if (manifest.backend == "pipeline") return model->LoadComposite(LoadPipeline(servable));
+  Backend* backend = FindBackend(manifest.backend);
+  Result<std::filesystem::path> dir =
+      repository_.Materialize(caller, servable.info.name, VersionRef{servable.info.version, ""});
+  LoadContext context = ContextFor(servable);
   if (dir.ok()) context.dir = *dir;
   if (backend == nullptr || !dir.ok()) {
     // A Backend that fails every load, so the model records the reason.
@@ -195,8 +220,7 @@ void ModelManager::RunLoad(std::shared_ptr<Model> model, Caller caller) {
     model->Load(refuse, context);
     return;
   }
-  model->Load(*backend, context);
-  EnforceBudget(servable.key);
+  model->Load(*backend, context);  // Settle()s the budget through Options::on_settled
 }
 
 Result<std::unique_ptr<Composite>> ModelManager::LoadPipeline(const ResolvedServable& servable) {
@@ -227,8 +251,29 @@ Status ModelManager::Unload(const std::string& key) {
     next.erase(key);
     Publish(std::move(next));
   }
-  loads_.Post([model] { model->Unload(); });
+  UnloadLater(std::move(model));
   return Status::Ok();
+}
+
+bool ModelManager::Detach(const std::shared_ptr<Model>& model) {
+  std::lock_guard lock(control_mutex_);
+  std::shared_ptr<const ModelMap> models = models_.load();
+  auto it = models->find(model->key());
+  if (it == models->end() || it->second != model) return false;
+  ModelMap next = *models;
+  next.erase(it->first);
+  Publish(std::move(next));
+  return true;
+}
+
+void ModelManager::UnloadLater(std::shared_ptr<Model> model) {
+  loads_.Post([this, model] {
+    CancelWaiting(model);
+    model->Unload();
+    // A model unloaded while it loads returns at once; its load then fails
+    // and Settle releases its charge.
+    if (model->state() == ModelState::kUnloaded) Release(*model);
+  });
 }
 
 std::shared_ptr<Model> ModelManager::Find(const std::string& key) const {
@@ -243,30 +288,6 @@ std::vector<std::shared_ptr<Model>> ModelManager::Models() const {
   for (const auto& [key, model] : *models) out.push_back(model);
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a->key() < b->key(); });
   return out;
-}
-
-void ModelManager::EnforceBudget(const std::string& just_loaded) {
-  std::vector<std::shared_ptr<Model>> models = Models();
-  uint64_t total = 0;
-  std::vector<std::pair<std::shared_ptr<Model>, uint64_t>> idle;
-  for (const auto& model : models) {
-    uint64_t bytes = model->MemoryBytes();
-    total += bytes;
-    // Unloading a model that holds nothing (a pipeline) frees nothing.
-    if (bytes > 0 && model->key() != just_loaded && model->state() == ModelState::kReady &&
-        model->InFlight() == 0) {
-      idle.emplace_back(model, bytes);
-    }
-  }
-  std::sort(idle.begin(), idle.end(), [](const auto& a, const auto& b) {
-    return a.first->LastUsedMs() < b.first->LastUsedMs();
-  });
-  for (const auto& [model, bytes] : idle) {
-    if (total <= options_.memory_budget_bytes) break;
-    LogInfo("memory budget: unloading idle servable " + model->key() + " (" +
-            std::to_string(bytes) + " bytes)");
-    if (Unload(model->key()).ok()) total -= bytes;
-  }
 }
 
 void ModelManager::Publish(ModelMap map) {

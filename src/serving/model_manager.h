@@ -13,8 +13,16 @@
 //   that model's queue.
 // - The request path never takes the manager's lock: the map of models is
 //   an immutable snapshot swapped atomically (read-copy-update).
-// - Memory budget: after each load, idle ready models are unloaded in
-//   least-recently-used order until the total is within the budget.
+// - Memory budget, a bound (model_manager_budget.cc): a load is admitted
+//   only when its expected bytes (the version's last measured size, else
+//   Backend::EstimateMemoryBytes) fit beside what loaded and loading models
+//   are charged; to make room, idle ready models are unloaded least
+//   recently used first, and their charge is released once their unload has
+//   finished. Loads that do not fit wait in arrival order; a request whose
+//   deadline passes while its model waits, and a load still waiting after
+//   timeout_ms, fail with 503 + Retry-After. A loaded model is charged its
+//   measured bytes (never less than a later measurement), so a model that
+//   grows past its estimate makes idle ones go.
 // - Response cache: one ResponseCache of cache_bytes for every version,
 //   shared with the models, which consult it for servables whose manifest
 //   says `cache: true`. Its entries are keyed by version and digest, so they
@@ -94,6 +102,18 @@ class ModelManager {
   // Prometheus text for the models whose owner is `tenant` (all for "").
   std::string RenderMetrics(const std::string& tenant) const;
 
+  // The memory budget's accounts (model_manager_budget.cc).
+  struct MemoryStats {
+    uint64_t budget_bytes = 0;
+    uint64_t reserved_bytes = 0;   // loads admitted, not yet measured
+    uint64_t accounted_bytes = 0;  // loaded models (and those still unloading)
+    uint64_t high_water_bytes = 0; // the most reserved + accounted ever was
+    uint64_t waiting_loads = 0;
+    uint64_t evictions = 0;        // idle models unloaded to make room
+    uint64_t underestimates = 0;   // loads that measured more than they reserved
+  };
+  MemoryStats memory_stats() const;
+
  private:
   using ModelMap = std::unordered_map<std::string, std::shared_ptr<Model>>;
   struct CachedResolution {
@@ -109,8 +129,29 @@ class ModelManager {
   void RunLoad(std::shared_ptr<Model> model, Caller caller);
   // The Pipeline serving `servable` (backend pipeline).
   Result<std::unique_ptr<Composite>> LoadPipeline(const ResolvedServable& servable);
-  void EnforceBudget(const std::string& just_loaded);
   void Publish(ModelMap map);  // REQUIRES(control_mutex_)
+  // Takes `model` out of the map if it is still there; true when it was.
+  bool Detach(const std::shared_ptr<Model>& model);
+  // Unloads `model` on a load thread, then releases its memory charge.
+  void UnloadLater(std::shared_ptr<Model> model);
+  int InstancesFor(const ResolvedServable& servable) const;
+  LoadContext ContextFor(const ResolvedServable& servable) const;  // without dir
+
+  // Memory budget (model_manager_budget.cc).
+  uint64_t ExpectedBytes(const ResolvedServable& servable) const;
+  // Queues the load of `model` for admission (or starts it, when it needs
+  // no memory).
+  void Admit(std::shared_ptr<Model> model, Caller caller);
+  // Starts the waiting loads that fit; unloads idle models to make room.
+  void TryAdmit();
+  // After RunLoad: the model's charge becomes what it measures.
+  void Settle(const Model& model);
+  // After a model's unload has finished: its charge goes.
+  void Release(const Model& model);
+  // A waiting `model` leaves the queue (its load will not start).
+  void CancelWaiting(const std::shared_ptr<Model>& model);
+  void AdmissionLoop();
+  void RenderMemoryMetrics(std::string& out) const;
   // Appends the response cache's part of /metrics (model_manager_metrics.cc).
   void RenderCacheMetrics(const std::vector<std::shared_ptr<Model>>& models,
                           const std::vector<std::string>& labels, bool totals,
@@ -128,6 +169,28 @@ class ModelManager {
   std::mutex cache_mutex_;
   std::unordered_map<std::string, CachedResolution> resolutions_;  // GUARDED_BY(cache_mutex_)
   std::atomic<uint64_t> resolutions_begun_{0};  // numbers ResolvedServable::sequence
+
+  // The memory budget's accounts; GUARDED_BY(budget_mutex_).
+  struct Charge {
+    uint64_t bytes = 0;
+    bool measured = false;  // false: a reservation (the load has not finished)
+    bool evicting = false;  // chosen to make room; released when unloaded
+  };
+  struct WaitingLoad {
+    std::shared_ptr<Model> model;
+    Caller caller;
+    uint64_t need = 0;
+    std::chrono::steady_clock::time_point since;
+  };
+  mutable std::mutex budget_mutex_;
+  std::condition_variable budget_changed_;
+  std::unordered_map<const Model*, Charge> charges_;
+  std::deque<WaitingLoad> waiting_;
+  std::unordered_map<std::string, uint64_t> measured_;  // key -> bytes per instance
+  uint64_t reserved_ = 0, accounted_ = 0, high_water_ = 0;
+  uint64_t evictions_ = 0, underestimates_ = 0;
+  bool stopping_ = false;
+  std::thread admission_;  // expires and re-admits waiting loads
 
   TaskPool fanout_;  // pipelines' independent steps
   TaskPool loads_;   // loads and unloads; last, so destroyed (drained) first

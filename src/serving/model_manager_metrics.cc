@@ -101,8 +101,35 @@ std::string ModelManager::RenderMetrics(const std::string& tenant) const {
     models[i]->metrics().batch_sizes.Render("orrery_inference_batch_size", labels[i], out);
   }
   RenderCacheMetrics(models, labels, /*totals=*/tenant.empty(), out);
-  if (tenant.empty()) RenderStorageMetrics(out);
+  if (tenant.empty()) {
+    RenderMemoryMetrics(out);
+    RenderStorageMetrics(out);
+  }
   return out;
+}
+
+// The memory budget's accounts mix every tenant's models: hub admin only.
+void ModelManager::RenderMemoryMetrics(std::string& out) const {
+  MemoryStats stats = memory_stats();
+  auto value = [&](const char* name, const char* type, const char* help, uint64_t v) {
+    Header(out, name, type, help);
+    out += std::string(name) + " " + std::to_string(v) + "\n";
+  };
+  value("orrery_memory_budget_bytes", "gauge", "The memory budget of loaded models "
+        "(--memory-budget-bytes).", stats.budget_bytes);
+  value("orrery_memory_reserved_bytes", "gauge",
+        "Bytes reserved by loads under way (their expected size).", stats.reserved_bytes);
+  value("orrery_memory_accounted_bytes", "gauge",
+        "Bytes held by loaded models, measured (and by models still unloading).",
+        stats.accounted_bytes);
+  value("orrery_memory_high_water_bytes", "gauge",
+        "The most reserved + accounted bytes have been since the server started.",
+        stats.high_water_bytes);
+  value("orrery_memory_waiting_loads", "gauge", "Loads waiting for memory.", stats.waiting_loads);
+  value("orrery_memory_evictions_total", "counter",
+        "Idle models unloaded to make room for a load.", stats.evictions);
+  value("orrery_memory_underestimates_total", "counter",
+        "Loads that measured more than they had reserved.", stats.underestimates);
 }
 
 // The data directory's file system, for the hub admin (an operator watches

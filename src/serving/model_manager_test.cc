@@ -1,8 +1,10 @@
 // ModelManager against a real Repository (temp data dir) and a fake backend
 // registered under the name "native" (this test binary links no real
 // backend): name resolution and its cache, loads off the request thread,
-// the memory budget's LRU eviction, explicit load and unload, admin
-// overrides of serving settings.
+// the memory budget (a bound: reservations, waiting in order, LRU eviction
+// of idle models, deadlines, measured sizes), explicit load and unload,
+// admin overrides of serving settings. Order is set by gates the test
+// opens, never by sleeps.
 #include "serving/model_manager.h"
 
 #include <gtest/gtest.h>
@@ -17,28 +19,81 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::atomic<int> g_load_delay_ms{0};
+// A gate threads wait at until the test opens it (open unless closed).
+class Gate {
+ public:
+  void Close() {
+    std::lock_guard lock(mutex_);
+    open_ = false;
+  }
+  void Open() {
+    {
+      std::lock_guard lock(mutex_);
+      open_ = true;
+    }
+    changed_.notify_all();
+  }
+  void Pass() {
+    std::unique_lock lock(mutex_);
+    ++waiting_;
+    changed_.notify_all();
+    changed_.wait(lock, [&] { return open_; });
+    --waiting_;
+  }
+  // Blocks until `n` threads wait at the gate.
+  void AwaitWaiting(int n) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return waiting_ >= n; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool open_ = true;
+  int waiting_ = 0;
+};
+
+Gate g_loads;                    // every Load passes it
+Gate g_infers;                   // every Infer passes it
+std::atomic<bool> g_fail_loads{false};
+
+// config.bytes: what an instance holds (100 if absent); config.estimate: what
+// the backend expects before loading (bytes if absent).
+uint64_t ConfigBytes(const Manifest& manifest, const char* key, uint64_t fallback) {
+  auto it = manifest.config.find(key);
+  return it != manifest.config.end() && it->is_number_integer() ? it->get<uint64_t>() : fallback;
+}
 
 class EchoInstance final : public Instance {
  public:
+  explicit EchoInstance(uint64_t bytes) : bytes_(bytes) {}
   Result<std::vector<Tensor>> Infer(const std::vector<Tensor>& inputs, Deadline) override {
+    g_infers.Pass();
     std::vector<Tensor> outputs = inputs;
     outputs[0].name = "y";
     return outputs;
   }
-  uint64_t MemoryBytes() const override { return 100; }
+  uint64_t MemoryBytes() const override { return bytes_; }
+
+ private:
+  uint64_t bytes_;
 };
 
-class SlowEchoBackend final : public Backend {
+class GatedEchoBackend final : public Backend {
  public:
   bool InProcess(const LoadContext&) const override { return true; }
   Result<std::unique_ptr<Instance>> Load(const LoadContext& context) override {
-    std::this_thread::sleep_for(std::chrono::milliseconds(g_load_delay_ms.load()));
+    g_loads.Pass();
+    if (g_fail_loads.load()) return Unprocessable("the fake backend fails this load");
     if (!std::filesystem::exists(context.dir / "model.bin")) return Unprocessable("no model.bin");
-    return std::unique_ptr<Instance>(new EchoInstance());
+    return std::unique_ptr<Instance>(new EchoInstance(ConfigBytes(*context.manifest, "bytes", 100)));
+  }
+  uint64_t EstimateMemoryBytes(const LoadContext& context, uint64_t) const override {
+    uint64_t bytes = ConfigBytes(*context.manifest, "bytes", 100);
+    return ConfigBytes(*context.manifest, "estimate", bytes);
   }
 };
-ORRERY_REGISTER_BACKEND("native", SlowEchoBackend);
+ORRERY_REGISTER_BACKEND("native", GatedEchoBackend);
 
 class ModelManagerTest : public ::testing::Test {
  protected:
@@ -53,25 +108,32 @@ class ModelManagerTest : public ::testing::Test {
     ASSERT_TRUE(repo_->CreateTenant(admin, "other").ok());
     other_ = testing::MakeCaller(*repo_, admin, "other", Role::kReader).value();
     acme_admin_ = testing::MakeCaller(*repo_, admin, "acme", Role::kAdmin).value();
-    g_load_delay_ms = 0;
+    g_loads.Open();
+    g_infers.Open();
+    g_fail_loads = false;
   }
   void TearDown() override {
+    g_loads.Open();
+    g_infers.Open();
     manager_.reset();
     repo_.reset();
     std::filesystem::remove_all(dir_);
   }
 
-  void MakeManager(uint64_t budget) {
+  void MakeManager(uint64_t budget, int64_t timeout_ms = 30'000) {
     ModelManager::Options options;
     options.memory_budget_bytes = budget;
+    options.timeout_ms = timeout_ms;
     options.warmup = false;
     manager_ = ModelManager::Create(*repo_, options).value();
   }
 
-  void Publish(const std::string& name) {
+  // `config`: the manifest's config map in YAML flow form, e.g. "{bytes: 150}".
+  void Publish(const std::string& name, const std::string& config = "{}") {
     std::string manifest = "name: " + name +
                            "\ntitle: T\ncreators: [{name: Tester}]\nyear: 2026\n"
-                           "backend: native\nfiles: [model.bin]\nsignature:\n"
+                           "backend: native\nfiles: [model.bin]\nconfig: " + config + "\n"
+                           "signature:\n"
                            "  inputs: [{name: x, datatype: FP32, shape: [-1]}]\n"
                            "  outputs: [{name: y, datatype: FP32, shape: [-1]}]\n";
     auto path = dir_ / (name + std::to_string(counter_++) + ".tar");
@@ -89,10 +151,28 @@ class ModelManagerTest : public ::testing::Test {
   // Loads `name` and waits until it settled.
   std::shared_ptr<Model> LoadAndWait(const std::string& name) {
     std::shared_ptr<Model> model = manager_->Load(acme_, Resolve(name));
-    std::promise<void> settled;
-    model->OnSettled([&] { settled.set_value(); });
-    settled.get_future().wait();
+    WaitSettled(*model);
     return model;
+  }
+
+  static void WaitSettled(Model& model) {
+    std::promise<void> settled;
+    model.OnSettled([&] { settled.set_value(); });
+    settled.get_future().wait();
+  }
+
+  // Submits one request to `model`; its outcome arrives on the future.
+  static std::future<InferOutcome> Submit(Model& model, Deadline deadline) {
+    auto outcome = std::make_shared<std::promise<InferOutcome>>();
+    std::future<InferOutcome> future = outcome->get_future();
+    InferJob job;
+    job.inputs = {Tensor{"x", DataType::kFp32, {1}, std::string(4, '\0')}};
+    job.deadline = deadline;
+    job.done = [outcome](InferOutcome o) { outcome->set_value(std::move(o)); };
+    // Off this thread: an idle in-process instance would run it here.
+    std::thread([&model, job = std::move(job)]() mutable { model.Submit(std::move(job)); })
+        .detach();
+    return future;
   }
 
   std::filesystem::path dir_;
@@ -121,18 +201,13 @@ TEST_F(ModelManagerTest, ResolvesVisibleVersionsAndForgetsDeletedOnes) {
 TEST_F(ModelManagerTest, AcquireNeverWaitsForTheLoad) {
   MakeManager(1 << 20);
   Publish("slow");
-  g_load_delay_ms = 300;
-  auto start = std::chrono::steady_clock::now();
+  g_loads.Close();  // the load cannot finish until the test says so
   std::shared_ptr<Model> model = manager_->Acquire(acme_, Resolve("slow"));
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 100ms);
-  EXPECT_EQ(model->state(), ModelState::kLoading);
-  std::promise<InferOutcome> outcome;
-  InferJob job;
-  job.inputs = {Tensor{"x", DataType::kFp32, {1}, std::string(4, '\0')}};
-  job.deadline = std::chrono::steady_clock::now() + 5s;
-  job.done = [&](InferOutcome o) { outcome.set_value(std::move(o)); };
-  model->Submit(std::move(job));
-  EXPECT_TRUE(outcome.get_future().get().status.ok());  // ran once the load finished
+  EXPECT_EQ(model->state(), ModelState::kLoading);  // Acquire returned while it loads
+  g_loads.AwaitWaiting(1);                          // on a load thread, not this one
+  auto outcome = Submit(*model, std::chrono::steady_clock::now() + 60s);
+  g_loads.Open();
+  EXPECT_TRUE(outcome.get().status.ok());  // ran once the load finished
   EXPECT_EQ(manager_->Acquire(acme_, Resolve("slow")).get(), model.get());
 }
 
@@ -141,18 +216,137 @@ TEST_F(ModelManagerTest, MemoryBudgetUnloadsLeastRecentlyUsedIdleModels) {
   Publish("a");
   Publish("b");
   Publish("c");
-  LoadAndWait("a");
-  std::this_thread::sleep_for(5ms);
+  std::shared_ptr<Model> a = LoadAndWait("a");
   LoadAndWait("b");
-  std::this_thread::sleep_for(5ms);
-  LoadAndWait("c");
-  for (int i = 0; i < 100 && manager_->Find("acme/a:1"); ++i) std::this_thread::sleep_for(10ms);
-  EXPECT_EQ(manager_->Find("acme/a:1"), nullptr);  // the least recently used
-  EXPECT_NE(manager_->Find("acme/b:1"), nullptr);
+  EXPECT_TRUE(Submit(*a, std::chrono::steady_clock::now() + 60s).get().status.ok());  // a: newer
+  LoadAndWait("c");  // admitted once b, the least recently used, is unloaded
+  EXPECT_EQ(manager_->Find("acme/b:1"), nullptr);
+  EXPECT_NE(manager_->Find("acme/a:1"), nullptr);
   EXPECT_NE(manager_->Find("acme/c:1"), nullptr);
+  ModelManager::MemoryStats stats = manager_->memory_stats();
+  EXPECT_EQ(stats.accounted_bytes, 200u);
+  EXPECT_EQ(stats.reserved_bytes, 0u);
+  EXPECT_EQ(stats.evictions, 1u);
+  EXPECT_EQ(stats.high_water_bytes, 200u);
+}
+
+TEST_F(ModelManagerTest, LoadsStartedTogetherNeverOvershootTheBudget) {
+  MakeManager(300);  // three models of 100 bytes
+  std::vector<std::string> names = {"m0", "m1", "m2", "m3", "m4"};
+  for (const std::string& name : names) Publish(name);
+  g_loads.Close();
+  std::vector<std::shared_ptr<Model>> models;
+  for (const std::string& name : names) models.push_back(manager_->Acquire(acme_, Resolve(name)));
+  g_loads.AwaitWaiting(2);  // the manager's two load threads hold admitted loads
+  ModelManager::MemoryStats held = manager_->memory_stats();
+  EXPECT_EQ(held.reserved_bytes, 300u);  // three admitted (one not started yet)
+  EXPECT_EQ(held.waiting_loads, 2u);     // the other two wait, in order
+  EXPECT_EQ(models[3]->reason().rfind("waiting for memory (100 bytes", 0), 0u)
+      << models[3]->reason();
+  g_loads.Open();
+  for (const auto& model : models) WaitSettled(*model);
+  for (const auto& model : models) EXPECT_NE(model->state(), ModelState::kFailed);
+  ModelManager::MemoryStats stats = manager_->memory_stats();
+  EXPECT_EQ(stats.high_water_bytes, 300u);
+  EXPECT_EQ(stats.evictions, 2u);  // m0 and m1 made room for m3 and m4
+  EXPECT_EQ(stats.waiting_loads, 0u);
+  EXPECT_EQ(manager_->Find("acme/m0:1"), nullptr);
+  EXPECT_NE(manager_->Find("acme/m4:1"), nullptr);
+}
+
+TEST_F(ModelManagerTest, BusyModelsStayAndALateRequestIsToldToRetry) {
+  MakeManager(200);
+  Publish("a");
+  Publish("b");
+  Publish("c");
+  std::shared_ptr<Model> a = LoadAndWait("a");
+  std::shared_ptr<Model> b = LoadAndWait("b");
+  g_infers.Close();
+  auto busy_a = Submit(*a, std::chrono::steady_clock::now() + 60s);
+  auto busy_b = Submit(*b, std::chrono::steady_clock::now() + 60s);
+  g_infers.AwaitWaiting(2);  // both models are in use: neither may be evicted
+  std::shared_ptr<Model> c = manager_->Acquire(acme_, Resolve("c"));
+  // Its deadline passes while it waits in c's queue for memory (300 ms is
+  // room for it to get there first: one that arrives expired is refused as such).
+  InferOutcome late = Submit(*c, std::chrono::steady_clock::now() + 300ms).get();
+  EXPECT_EQ(late.status.code(), Code::kUnavailable);
+  EXPECT_TRUE(late.retry_later);
+  EXPECT_EQ(late.status.message().rfind("request timed out after ", 0), 0u);
+  EXPECT_NE(late.status.message().find(" ms waiting for memory to load acme/c:1 (the memory "
+                                       "budget is held by models in use)"),
+            std::string::npos)
+      << late.status.message();
+  EXPECT_EQ(c->state(), ModelState::kLoading);
+  auto on_time = Submit(*c, std::chrono::steady_clock::now() + 60s);
+  g_infers.Open();  // a and b finish; one of them goes, and c loads
+  EXPECT_TRUE(busy_a.get().status.ok());
+  EXPECT_TRUE(busy_b.get().status.ok());
+  EXPECT_TRUE(on_time.get().status.ok());
+  EXPECT_EQ(c->state(), ModelState::kReady);
+  EXPECT_EQ(manager_->memory_stats().high_water_bytes, 200u);
+}
+
+TEST_F(ModelManagerTest, ALoadThatFindsNoMemoryInTimeFailsAndIsRetriedAfresh) {
+  MakeManager(100, /*timeout_ms=*/50);
+  Publish("a");
+  Publish("b");
+  std::shared_ptr<Model> a = LoadAndWait("a");
+  g_infers.Close();
+  auto busy = Submit(*a, std::chrono::steady_clock::now() + 60s);
+  g_infers.AwaitWaiting(1);
+  std::shared_ptr<Model> b = manager_->Load(acme_, Resolve("b"));
+  WaitSettled(*b);
+  EXPECT_EQ(b->state(), ModelState::kFailed);
+  EXPECT_TRUE(b->retry_later());
+  EXPECT_EQ(b->reason(), "not enough memory to load it within 50 ms: the memory budget (100 "
+                         "bytes) is held by models in use");
+  EXPECT_EQ(manager_->Find("acme/b:1"), nullptr);  // the next request starts afresh
+  g_infers.Open();
+  EXPECT_TRUE(busy.get().status.ok());
+  // Its answer is out; the request leaves `a` just after.
+  for (int i = 0; i < 10000 && a->InFlight() != 0; ++i) std::this_thread::yield();
+  ASSERT_EQ(a->InFlight(), 0);
+  std::shared_ptr<Model> again = LoadAndWait("b");
+  EXPECT_EQ(again->state(), ModelState::kReady);
+}
+
+TEST_F(ModelManagerTest, AnUnderestimateIsMeasuredAndReservedNextTime) {
+  MakeManager(1000);
+  Publish("big", "{bytes: 150, estimate: 50}");
+  std::shared_ptr<Model> first = LoadAndWait("big");
+  EXPECT_EQ(manager_->memory_stats().underestimates, 1u);
+  EXPECT_EQ(manager_->memory_stats().accounted_bytes, 150u);
+  ASSERT_TRUE(manager_->Unload("acme/big:1").ok());
+  g_loads.Close();
+  std::shared_ptr<Model> second = manager_->Acquire(acme_, Resolve("big"));
+  g_loads.AwaitWaiting(1);
+  // What it measured (and an eighth more for the variation between loads), not 50.
+  EXPECT_EQ(manager_->memory_stats().reserved_bytes, 150u + 150u / 8);
+  g_loads.Open();
+  WaitSettled(*second);
+  EXPECT_EQ(manager_->memory_stats().underestimates, 1u);
 }
 
 TEST_F(ModelManagerTest, FailedLoadIsReportedAndRetriedByExplicitLoad) {
+  MakeManager(1 << 20);
+  Publish("echo");
+  g_fail_loads = true;
+  std::shared_ptr<Model> failed = manager_->Acquire(acme_, Resolve("echo"));
+  WaitSettled(*failed);
+  EXPECT_EQ(failed->state(), ModelState::kFailed);
+  EXPECT_EQ(failed->reason(), "the fake backend fails this load");
+  EXPECT_FALSE(failed->retry_later());
+  g_fail_loads = false;
+  // A request does not retry a failed load (it would fail every request
+  // slowly); an explicit load does.
+  EXPECT_EQ(manager_->Acquire(acme_, Resolve("echo")).get(), failed.get());
+  std::shared_ptr<Model> again = LoadAndWait("echo");
+  EXPECT_NE(again.get(), failed.get());
+  EXPECT_EQ(again->state(), ModelState::kReady);
+  EXPECT_EQ(manager_->memory_stats().accounted_bytes, 100u);  // the failed load held nothing
+}
+
+TEST_F(ModelManagerTest, UnloadThenLoadMakesANewModel) {
   MakeManager(1 << 20);
   Publish("echo");
   std::shared_ptr<Model> model = LoadAndWait("echo");
