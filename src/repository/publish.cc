@@ -31,19 +31,28 @@ class BlobSinkVisitor : public ArchiveVisitor {
     ASSIGN_OR_RETURN(writer_, blobs_.NewWriter());
     return Status::Ok();
   }
-  Status Data(const char* data, size_t size) override { return writer_->Append(data, size); }
+  Status Data(const char* data, size_t size) override {
+    Status status = writer_->Append(data, size);
+    return status.ok() ? status : status.WithContext("file " + current_.path);
+  }
   Status EndFile() override {
     auto declared = declared_.find(current_.path);
     std::string expected = declared == declared_.end() ? "" : declared->second;
     Result<std::string> digest = writer_->Commit(expected);
+    std::string placed = writer_->placed();
     writer_.reset();
-    if (!digest.ok()) return digest.status().WithContext("file " + current_.path);
+    if (!digest.ok()) {
+      if (!placed.empty()) stray_.push_back(placed);
+      return digest.status().WithContext("file " + current_.path);
+    }
     files_.push_back(
         {current_.path, *digest, static_cast<int64_t>(current_.size), current_.executable});
     return Status::Ok();
   }
 
   std::vector<FileRow>& files() { return files_; }
+  // Blobs put in place by a file whose commit then failed.
+  const std::vector<std::string>& stray() const { return stray_; }
 
  private:
   BlobStore& blobs_;
@@ -51,6 +60,7 @@ class BlobSinkVisitor : public ArchiveVisitor {
   ArchiveEntry current_;
   std::unique_ptr<BlobWriter> writer_;
   std::vector<FileRow> files_;
+  std::vector<std::string> stray_;
 };
 
 // The package digest: SHA-256 over "<sha256>  <path>\n" lines sorted by path,
@@ -252,7 +262,7 @@ Result<PublishResult> Repository::Publish(const Caller& caller, PackageKind kind
   if (!result.ok()) {
     // The blobs this publish wrote that nothing references go now (after the
     // shared lock is released: collection takes it exclusively).
-    std::vector<std::string> digests;
+    std::vector<std::string> digests = sink.stray();
     for (const FileRow& file : sink.files()) digests.push_back(file.blob);
     (void)CollectBlobs(digests, 0);
   }

@@ -95,6 +95,7 @@ class FileBlobWriter final : public BlobWriter {
   }
 
   uint64_t size() const override { return size_; }
+  std::string placed() const override { return placed_; }
 
   Result<std::string> Commit(std::string_view expected_sha256) override {
     if (!fd_.valid()) return Internal("blob writer already committed or failed");
@@ -135,6 +136,7 @@ class FileBlobWriter final : public BlobWriter {
       return ErrnoStatus("rename to " + final_path.string());
     }
     temp_.clear();
+    placed_ = digest;
     RETURN_IF_ERROR(FsyncDir(shard));
     if (created_shard) RETURN_IF_ERROR(FsyncDir(store_->root()));
     return Status::Ok();
@@ -145,6 +147,7 @@ class FileBlobWriter final : public BlobWriter {
   UniqueFd fd_;                 // invalid once committed or failed
   Sha256 hasher_;
   uint64_t size_ = 0;
+  std::string placed_;  // set once renamed into place
 };
 
 // Removes everything inside `dir` (not `dir` itself).

@@ -39,6 +39,10 @@ class BlobWriter {
   // `expected_sha256` is non-empty and differs from the content's digest, the
   // blob is discarded and kInvalidArgument names both digests.
   virtual Result<std::string> Commit(std::string_view expected_sha256 = {}) = 0;
+  // The digest of the blob a failed Commit had already put in place (it
+  // failed after the rename, syncing the directory): the caller's cleanup
+  // must consider it. "" otherwise.
+  virtual std::string placed() const = 0;
 };
 
 struct BlobInfo {

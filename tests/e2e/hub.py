@@ -80,7 +80,8 @@ def q(text):
 class Server:
     """One `orrery serve` process on a private data dir and a free port."""
 
-    def __init__(self, data_dir=None, args=(), workdir=None):
+    def __init__(self, data_dir=None, args=(), workdir=None, env=None):
+        self.env = env  # extra environment variables of the server process
         self.tmp = tempfile.mkdtemp(prefix="orrery-e2e-")
         self.data_dir = data_dir or os.path.join(self.tmp, "data")
         self.args = [str(a) for a in args]
@@ -99,7 +100,8 @@ class Server:
                 self.proc = subprocess.Popen(
                     [BIN, "serve", "--data-dir", self.data_dir, "--host", "127.0.0.1",
                      "--port", str(self.port)] + self.args,
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    env=dict(os.environ, **self.env) if self.env else None)
             _live_servers.add(self)
             if self._wait_live(timeout):
                 self.admin = self.read_admin_token()
