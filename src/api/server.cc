@@ -13,6 +13,7 @@
 
 #include "api/http_transport.h"
 #include "api/router.h"
+#include "backends/worker/sandbox.h"
 #include "backends/worker/worker_instance.h"
 #include "core/log.h"
 
@@ -57,7 +58,12 @@ ModelManager::Options ModelOptions(const ServerOptions& options, const Repositor
   models.network = options.network_allowed;
   models.sandbox.use_bubblewrap = options.bubblewrap;
   models.sandbox.memory_bytes = options.worker_memory_bytes;
+  models.sandbox.cpu_seconds = options.worker_cpu_seconds;
+  models.sandbox.open_files = options.worker_open_files;
   models.sandbox.scratch_root = repository.TempRoot();
+  models.worker_isolation =
+      ProbeIsolation(options.bubblewrap).mode == IsolationMode::kBubblewrap ? "bubblewrap"
+                                                                          : "fallback";
   return models;
 }
 

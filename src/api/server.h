@@ -37,6 +37,8 @@ struct ServerOptions {
   std::set<std::string> network_allowed;           // "tenant/name" servables that may use the network
   bool bubblewrap = true;                          // sandbox workers with bwrap when it works
   uint64_t worker_memory_bytes = 4ull << 30;       // RLIMIT_AS of each worker process
+  uint64_t worker_cpu_seconds = 24 * 3600;         // RLIMIT_CPU of each worker process
+  uint64_t worker_open_files = 256;                // RLIMIT_NOFILE of each worker process
 };
 
 // Serves until SIGINT or SIGTERM, then stops gracefully: readiness turns

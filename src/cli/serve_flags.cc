@@ -117,6 +117,17 @@ void AddSandboxFlags(CLI::App& serve, ServerOptions& options) {
       .add_option("--worker-memory-bytes", options.worker_memory_bytes,
                   "address-space limit (RLIMIT_AS) of each worker process")
       ->capture_default_str();
+  serve
+      .add_option("--worker-cpu-seconds", options.worker_cpu_seconds,
+                  "CPU-time limit (RLIMIT_CPU) of each worker process; a worker that uses it up "
+                  "is killed (and restarted)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  serve
+      .add_option("--worker-open-files", options.worker_open_files,
+                  "open-descriptor limit (RLIMIT_NOFILE) of each worker process")
+      ->check(CLI::Range(uint64_t{16}, uint64_t{1} << 20))
+      ->capture_default_str();
 }
 
 }  // namespace

@@ -83,6 +83,15 @@ bool Model::Ready() const {
   return state() == ModelState::kReady && ReadyInstances() > 0;
 }
 
+bool Model::GaveUp() const {
+  std::lock_guard lock(mutex_);
+  if (state_ != ModelState::kReady || slots_.empty()) return false;
+  for (const auto& slot : slots_) {
+    if (!slot->instance->Health().gave_up) return false;
+  }
+  return true;
+}
+
 bool Model::RunsOnCaller() const {
   std::lock_guard lock(mutex_);
   return state_ == ModelState::kReady && composite_ == nullptr && !batched_ && !worker_backed_;

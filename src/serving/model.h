@@ -149,6 +149,9 @@ class Model {
   std::string reason() const;
   // Ready to answer: loaded and at least one instance healthy.
   bool Ready() const;
+  // Loaded, but every instance's worker gave up restarting: only a new load
+  // brings it back.
+  bool GaveUp() const;
 
   // Creates the instances with `backend` and moves to kReady or kFailed.
   // Runs queued requests once ready (or fails them).

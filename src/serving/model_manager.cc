@@ -150,8 +150,11 @@ std::shared_ptr<Model> ModelManager::StartLoad(
     if (it != models->end()) {
       if (Outdated(*it->second, *servable)) {
         replaced = it->second;
-      } else if (!(replace_failed && it->second->state() == ModelState::kFailed)) {
+      } else if (!(replace_failed && (it->second->state() == ModelState::kFailed ||
+                                      it->second->GaveUp()))) {
         return it->second;  // loaded or loading meanwhile
+      } else {
+        replaced = it->second;  // an explicit load starts it afresh
       }
     }
     Model::Options model_options;
@@ -165,7 +168,9 @@ std::shared_ptr<Model> ModelManager::StartLoad(
     next[servable->key] = model;
     Publish(std::move(next));
     if (replaced) {
-      LogInfo("serving settings of " + servable->key + " changed: replacing its loaded model");
+      LogInfo(replace_failed ? "loading " + servable->key + " afresh: " + replaced->reason()
+                             : "serving settings of " + servable->key +
+                                   " changed: replacing its loaded model");
       UnloadLater(replaced);
     }
   }

@@ -71,6 +71,9 @@ class ModelManager {
     SandboxOptions sandbox;             // worker processes (python, untrusted native)
     std::set<std::string> trusted;      // "tenant/name": native code allowed in process
     std::set<std::string> network;      // "tenant/name": may open connections if it asks
+    // How worker processes are isolated here ("bubblewrap" or "fallback"),
+    // as the server's probe found it; shown on /metrics.
+    std::string worker_isolation;
   };
 
   static Result<std::unique_ptr<ModelManager>> Create(Repository& repository, Options options);
@@ -88,8 +91,9 @@ class ModelManager {
   // unloaded); never blocks on a load.
   std::shared_ptr<Model> Acquire(const Caller& caller,
                                  const std::shared_ptr<const ResolvedServable>& servable);
-  // Explicit load: like Acquire, but a failed model is loaded afresh. Use
-  // Model::OnSettled to learn the outcome.
+  // Explicit load: like Acquire, but a failed model (or one whose workers
+  // all gave up restarting) is loaded afresh. Use Model::OnSettled to learn
+  // the outcome.
   std::shared_ptr<Model> Load(const Caller& caller,
                               const std::shared_ptr<const ResolvedServable>& servable);
   // Unloads the version (waits for its requests); NotFound when not loaded.

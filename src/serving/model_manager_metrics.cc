@@ -102,6 +102,12 @@ std::string ModelManager::RenderMetrics(const std::string& tenant) const {
   }
   RenderCacheMetrics(models, labels, /*totals=*/tenant.empty(), out);
   if (tenant.empty()) {
+    if (!options_.worker_isolation.empty()) {
+      Header(out, "orrery_worker_isolation", "gauge",
+             "How worker processes are sandboxed on this host (label mode: bubblewrap, or "
+             "fallback when bubblewrap cannot run).");
+      out += "orrery_worker_isolation{mode=\"" + options_.worker_isolation + "\"} 1\n";
+    }
     RenderMemoryMetrics(out);
     RenderStorageMetrics(out);
   }

@@ -77,6 +77,13 @@ class WorkerTest : public ::testing::TestWithParam<bool> {
     ASSERT_TRUE(dir.ok());
     root_.emplace(std::move(dir).value());
     ASSERT_TRUE(EnsureDir(root_->path() / "servable").ok());
+    // The Bubblewrap instances test bubblewrap, never a silent fallback.
+    if (bwrap()) {
+      IsolationInfo isolation = ProbeIsolation(true);
+      if (isolation.mode != IsolationMode::kBubblewrap) {
+        GTEST_SKIP() << "bubblewrap cannot run on this host: " << isolation.bwrap_problem;
+      }
+    }
   }
 
   bool bwrap() const { return GetParam(); }
@@ -215,44 +222,18 @@ TEST_P(WorkerTest, LargeTensorsBothWays) {
     EXPECT_EQ(out[12345], factor * static_cast<float>(12345 % 1000));
     EXPECT_EQ(out[values.size() - 1], factor * static_cast<float>((values.size() - 1) % 1000));
   }
-  std::vector<double> micros;  // identity: the transport alone
-  const std::vector<Tensor> inputs = {same};
-  for (int i = 0; i < 20; ++i) {
-    auto started = std::chrono::steady_clock::now();
-    auto result = instance->Infer(inputs, In(10'000));
-    micros.push_back(
-        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - started)
-            .count());
-    ASSERT_TRUE(result.ok() && (*result)[0].data == same.data);
-  }
-  std::sort(micros.begin(), micros.end());
-  std::cout << "[ timing ] 8 MiB FP32 identity round trip: median " << micros[10] << " us, max "
-            << micros.back() << " us\n";
 }
 
-TEST_P(WorkerTest, LatencyOfSmallIdentity) {
-  auto started = std::chrono::steady_clock::now();
+// Round-trip times are measured by bench/ (orrery-bench-ipc, serving.py).
+TEST_P(WorkerTest, ManySmallRequestsAndTheWorkersResidentSize) {
   auto instance = StartOk(Spec("def f(inputs):\n    return {'y': inputs['x']}\n"));
   ASSERT_TRUE(instance);
-  double start_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
   Tensor x = Floats("x", std::vector<float>(16, 1.5f));
-  std::vector<double> micros;
-  for (int i = 0; i < 3000; ++i) {
-    auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 1000; ++i) {
     auto result = instance->Infer({x}, In(5000));
-    micros.push_back(
-        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
     ASSERT_TRUE(result.ok());
     ASSERT_EQ((*result)[0].data, x.data);
   }
-  micros.erase(micros.begin(), micros.begin() + 200);  // warm-up
-  std::sort(micros.begin(), micros.end());
-  double median = micros[micros.size() / 2], p99 = micros[micros.size() * 99 / 100];
-  std::cout << "[ timing ] " << DescribeWorkerIsolation(Spec("").sandbox) << "\n"
-            << "[ timing ] start " << start_ms << " ms; FP32[1,16] identity: median " << median
-            << " us, p99 " << p99 << " us\n";
-  EXPECT_LT(median, 500.0);  // ~20-40 us expected; this only catches gross regressions
   uint64_t rss = instance->MemoryBytes();
   EXPECT_GT(rss, 10u << 20);  // python + numpy
   EXPECT_LT(rss, 1u << 30);
@@ -335,12 +316,9 @@ TEST_P(WorkerTest, HangIsKilledAtTheDeadlineThenItRestarts) {
                    "    return {'y': inputs['x']}\n"));
   ASSERT_TRUE(instance);
   std::vector<pid_t> tree = Descendants(instance->pid());
-  auto started = std::chrono::steady_clock::now();
   auto hung = instance->Infer({Floats("x", {1})}, In(300));
-  auto took = std::chrono::steady_clock::now() - started;
   EXPECT_EQ(hung.status().code(), Code::kUnavailable);
   EXPECT_EQ(hung.status().message(), "worker timed out after 300 ms; killed");
-  EXPECT_LT(took, milliseconds(1500));
   for (pid_t pid : tree) EXPECT_FALSE(Alive(pid)) << pid;
   ASSERT_TRUE(WaitReady(*instance));
   EXPECT_TRUE(instance->Infer({Floats("x", {0})}, In(5000)).ok());
@@ -389,9 +367,9 @@ TEST_P(WorkerTest, AbortKillsTheWorkerSoItsLateAnswerIsNeverTakenForTheNext) {
                    "    return {'y': inputs['x']}\n"));
   ASSERT_TRUE(instance);
   pid_t first = instance->pid();
-  Result<int> fd = instance->Begin({Floats("x", {0.5f})}, In(100));
+  Result<int> fd = instance->Begin({Floats("x", {3600.0f})}, In(100));  // never answers
   ASSERT_TRUE(fd.ok());
-  EXPECT_FALSE(WaitReadable(*fd, 150));  // the loop's deadline passes first
+  EXPECT_FALSE(WaitReadable(*fd, 0));  // the loop's deadline passes first
   Status aborted = instance->Abort(/*timed_out=*/true);
   EXPECT_EQ(aborted.message(), "worker timed out after 100 ms; killed");
   EXPECT_FALSE(Alive(first));
@@ -413,12 +391,10 @@ TEST_P(WorkerTest, AnswerThatStallsMidwayIsABrokenWorker) {
   Result<int> fd = instance->Begin({Floats("x", {1})}, In(20'000));
   ASSERT_TRUE(fd.ok());
   ASSERT_TRUE(WaitReadable(*fd, 5000));
-  auto started = std::chrono::steady_clock::now();
   auto stalled = instance->Complete();
-  EXPECT_LT(std::chrono::steady_clock::now() - started, milliseconds(1000));
   EXPECT_EQ(stalled.status().code(), Code::kUnavailable);
-  EXPECT_NE(stalled.status().message().find("broke the protocol"), std::string::npos)
-      << stalled.status().message();
+  // Not "timed out": Complete gave up long before the request's 20 s deadline.
+  EXPECT_EQ(stalled.status().message(), "worker broke the protocol (its answer stalled midway); killed");
 }
 
 TEST_P(WorkerTest, UnboundedAllocationFailsCleanly) {
@@ -433,12 +409,9 @@ TEST_P(WorkerTest, UnboundedAllocationFailsCleanly) {
   auto instance = StartOk(std::move(spec));
   ASSERT_TRUE(instance);
   auto result = instance->Infer({Floats("x", {1})}, In(20'000));
-  ASSERT_FALSE(result.ok());
-  if (result.status().code() == Code::kUnprocessable) {
-    EXPECT_EQ(result.status().message().rfind("MemoryError", 0), 0u) << result.status().message();
-  } else {
-    EXPECT_EQ(result.status().code(), Code::kUnavailable) << result.status().ToString();
-  }
+  // RLIMIT_AS makes the allocation fail inside Python, which reports it.
+  EXPECT_EQ(result.status().code(), Code::kUnprocessable) << result.status().ToString();
+  EXPECT_EQ(result.status().message(), "MemoryError");
   ASSERT_TRUE(WaitReady(*instance));
   EXPECT_TRUE(instance->Infer({Floats("x", {0})}, In(5000)).ok());
 }
