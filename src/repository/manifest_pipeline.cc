@@ -169,7 +169,8 @@ Status CheckGraph(const Manifest& manifest, const std::map<std::string, size_t>&
       return FieldError("pipeline.outputs", "signature output '" + spec.name + "' is not mapped");
     }
   }
-  for (const auto& [output, ref] : pipeline.outputs) {
+  for (const auto& mapped : pipeline.outputs) {
+    const std::string& output = mapped.first;
     auto is_output = [&](const TensorSpec& spec) { return spec.name == output; };
     if (std::none_of(manifest.outputs.begin(), manifest.outputs.end(), is_output)) {
       return FieldError(Child("pipeline.outputs", output), "not an output of the signature");

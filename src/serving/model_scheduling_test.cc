@@ -88,10 +88,11 @@ std::shared_ptr<ResolvedServable> Servable(QueueConfig queue, uint32_t max_batch
   return servable;
 }
 
-// `age`: how long ago the request claims to have arrived.
+// `age`: how long ago the request claims to have arrived; `*deadline`, when
+// given, is set to the request's deadline (tests wait for it to pass).
 std::future<InferOutcome> Submit(Model& model, float value, uint32_t priority = 0,
                                  std::chrono::nanoseconds timeout = 60s,
-                                 std::chrono::nanoseconds age = 0s) {
+                                 std::chrono::nanoseconds age = 0s, Deadline* deadline = nullptr) {
   auto promise = std::make_shared<std::promise<InferOutcome>>();
   InferJob job;
   job.submitted -= age;
@@ -99,6 +100,7 @@ std::future<InferOutcome> Submit(Model& model, float value, uint32_t priority = 
   std::memcpy(job.inputs[0].data.data(), &value, 4);
   job.priority = priority;
   job.deadline = std::chrono::steady_clock::now() + timeout;
+  if (deadline != nullptr) *deadline = job.deadline;
   job.done = [promise](InferOutcome outcome) { promise->set_value(std::move(outcome)); };
   model.Submit(std::move(job));
   return promise->get_future();
@@ -220,9 +222,10 @@ TEST_F(ModelSchedulingTest, PlainPathRefusesExactlyTheRequestsBeyondTheBound) {
 
 TEST_F(ModelSchedulingTest, PlainPathDropsExpiredRequestsBeforeTheyRun) {
   Start(Servable({}));
-  auto expiring = Submit(*model_, 1, 0, 1ms);
+  Deadline expiry;
+  auto expiring = Submit(*model_, 1, 0, 1ms, 0s, &expiry);
   auto kept = Submit(*model_, 2);
-  std::this_thread::sleep_for(20ms);  // past the first one's deadline
+  std::this_thread::sleep_until(expiry);  // the monotonic clock is past the first one's deadline
   gate_.Open();
   EXPECT_TRUE(TimedOut(Get(expiring)));
   EXPECT_TRUE(Get(kept).status.ok());
@@ -232,8 +235,9 @@ TEST_F(ModelSchedulingTest, PlainPathDropsExpiredRequestsBeforeTheyRun) {
 
 TEST_F(ModelSchedulingTest, ExpiredRequestsFreeTheirPlacesInAFullQueue) {
   Start(Servable({.max_size = 1}));
-  auto expiring = Submit(*model_, 1, 0, 1ms);
-  std::this_thread::sleep_for(20ms);
+  Deadline expiry;
+  auto expiring = Submit(*model_, 1, 0, 1ms, 0s, &expiry);
+  std::this_thread::sleep_until(expiry);
   auto kept = Submit(*model_, 2);  // the queue holds one: the expired one makes room
   EXPECT_TRUE(TimedOut(Get(expiring)));
   gate_.Open();
@@ -312,9 +316,10 @@ TEST_F(ModelSchedulingTest, BatchingPathRefusesExactlyTheRequestsBeyondTheBound)
 TEST_F(ModelSchedulingTest, BatchingPathDropsExpiredRequestsBeforeTheyRun) {
   Start(Servable({}, /*max_batch_size=*/4, /*delay_us=*/0));
   auto kept = Submit(*model_, 1);
-  auto expiring = Submit(*model_, 2, 0, 1ms);
+  Deadline expiry;
+  auto expiring = Submit(*model_, 2, 0, 1ms, 0s, &expiry);
   auto also_kept = Submit(*model_, 3);
-  std::this_thread::sleep_for(20ms);
+  std::this_thread::sleep_until(expiry);
   gate_.Open();
   EXPECT_TRUE(TimedOut(Get(expiring)));
   EXPECT_TRUE(Get(kept).status.ok());

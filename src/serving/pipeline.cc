@@ -35,6 +35,7 @@ size_t IndexOf(const std::vector<TensorSpec>& specs, const std::string& name) {
 struct Pipeline::Request {
   struct Timing {
     bool ran = false;
+    bool cache_hit = false;  // answered by the response cache: no instance ran
     Clock::time_point start, end;
     std::chrono::nanoseconds queued{0}, computed{0};
   };
@@ -186,6 +187,7 @@ void Pipeline::StepDone(const std::shared_ptr<Request>& request, size_t index,
   timing.end = Clock::now();
   timing.queued = outcome.queued;
   timing.computed = outcome.computed;
+  timing.cache_hit = outcome.cache_hit;
   if (!outcome.status.ok()) {
     if (!request->failed) {
       request->failed = true;
@@ -226,7 +228,7 @@ void Pipeline::Answer(Request& request) {
       std::string prefix = "pipeline." + steps_[i].name + ".";
       outcome.parameters[prefix + "start_us"] = Micros(timing.start - request.job.submitted);
       outcome.parameters[prefix + "duration_us"] = Micros(timing.end - timing.start);
-      if (timing.computed.count() > 0) {
+      if (!timing.cache_hit) {
         outcome.parameters[prefix + "queue_us"] = Micros(timing.queued);
         outcome.parameters[prefix + "compute_us"] = Micros(timing.computed);
       }

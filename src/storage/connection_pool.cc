@@ -15,10 +15,17 @@ Result<std::unique_ptr<ConnectionPool>> ConnectionPool::Open(Database::Options o
 
 ConnectionPool::Lease ConnectionPool::Acquire() {
   std::unique_lock lock(mutex_);
+  ++waiting_;
   available_.wait(lock, [this] { return !idle_.empty(); });
+  --waiting_;
   std::unique_ptr<Database> db = std::move(idle_.back());
   idle_.pop_back();
   return Lease(this, std::move(db));
+}
+
+int ConnectionPool::waiting() const {
+  std::lock_guard lock(mutex_);
+  return waiting_;
 }
 
 void ConnectionPool::Return(std::unique_ptr<Database> db) {

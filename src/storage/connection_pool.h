@@ -39,14 +39,17 @@ class ConnectionPool {
   };
 
   Lease Acquire();
+  // Callers blocked in Acquire() now, for operators and tests.
+  int waiting() const;
 
  private:
   ConnectionPool() = default;
   void Return(std::unique_ptr<Database> db);
 
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable available_;
   std::vector<std::unique_ptr<Database>> idle_;  // GUARDED_BY(mutex_)
+  int waiting_ = 0;                              // GUARDED_BY(mutex_)
 };
 
 }  // namespace orrery

@@ -70,7 +70,8 @@ TEST_F(ConnectionPoolTest, AcquireWaitsForAReturnedConnection) {
       auto lease = (*pool)->Acquire();
       acquired = true;
     });
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    // Until the waiter blocks in Acquire (a condition, not a guess at time).
+    while ((*pool)->waiting() == 0) std::this_thread::yield();
     EXPECT_FALSE(acquired.load());
   }
   waiter.join();
