@@ -250,7 +250,7 @@ class WorkersTest(IsolationChecks, WorkerCase):
 
     def test_unbounded_allocation_fails_under_the_memory_limit(self):
         self.wait_answers("hog", 2)
-        self.assertError(self.x("hog", 1), (422, 503))
+        self.assertError(self.x("hog", 1), 422, message="%s/hog:1: MemoryError" % self.a.name)
         self.assert_good()
         self.wait_answers("hog", 2)
 
