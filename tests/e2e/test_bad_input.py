@@ -112,7 +112,8 @@ class BadInputTest(HubTestCase):
                             "archive entry 'dev': character devices are not allowed"),
             "block device": ([entry("blk", tarfile.BLKTYPE)],
                              "archive entry 'blk': block devices are not allowed"),
-            "fifo": ([entry("fifo", tarfile.FIFOTYPE)], "archive entry 'fifo': FIFOs are not allowed"),
+            "fifo": ([entry("fifo", tarfile.FIFOTYPE)],
+                     "archive entry 'fifo': FIFOs are not allowed"),
         }
         # Every path an entry names, wherever the server might have resolved it.
         hostile = [ti.name for extra, _ in cases.values() for ti in extra]

@@ -1,10 +1,12 @@
 """Dynamic batching through the real server: a servable whose manifest has `batching`.
 
 Proves that requests queued behind a busy instance share backend calls, filled oldest first up
-to max_batch_size (the servable reports the rows of the call each answer came from, and
-/metrics' batch-size histogram agrees), while every client gets exactly its own rows back; that a request over max_batch_size is refused with 400; that a manifest
-asking for batching without a batch dimension first is refused at publish (422); and that
-max_batch_size 0 leaves requests unbatched (a multi-row one runs alone or gets 400 by shape).
+to max_batch_size (a request that does not fit waits for the next batch; the servable reports
+the rows of the call each answer came from, and /metrics' batch-size histogram agrees), while
+every client gets exactly its own rows back; that a request over max_batch_size is refused with
+400; that a manifest asking for batching without a batch dimension first is refused at publish
+(422); and that max_batch_size 0 leaves requests unbatched (a multi-row one runs alone or gets
+400 by shape).
 """
 
 import threading

@@ -261,7 +261,8 @@ class CliTest(HubTestCase):
 
     def test_errors(self):
         r = self.cli("show", "no-such-thing", ok=False)
-        self.assertCliError(r, 1, "no servable or dataset %s/no-such-thing (HTTP 404)" % self.t.name)
+        self.assertCliError(r, 1, "no servable or dataset %s/no-such-thing (HTTP 404)"
+                            % self.t.name)
         r = self.cli("show", "Bad Name!", ok=False)
         self.assertCliError(r, 2, "object name may only contain letters, digits, '.', '_' and '-'")
         missing = os.path.join(self.tmp, "missing-dir")

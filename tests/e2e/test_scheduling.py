@@ -210,8 +210,9 @@ class SchedulingTest(HubTestCase):
         self.assertTrue(oip.wait_for(lambda: time.monotonic() > queued_by + 0.1, 10))
         self.gate.release()
         status, data, _ = late.answer()
-        self.assertError((status, data), 503, message_re=r"request timed out after (\d+) ms "
-                         r"waiting in the queue of %s:1 \(dropped before it ran\)" % re.escape(model))
+        self.assertError((status, data), 503,
+                         message_re=r"request timed out after (\d+) ms waiting in the queue of "
+                         r"%s:1 \(dropped before it ran\)" % re.escape(model))
         self.assertGreaterEqual(int(re.search(r"after (\d+) ms", data["error"]).group(1)), 100)
         first = self.seq(blocker.answer()[1])
         self.assertEqual(self.seq(self.ok(model, body(0))), first + 1, "the expired request ran")
@@ -257,7 +258,8 @@ class SchedulingTest(HubTestCase):
         # 10**20 is out of range; the server's text calls it "not a non-negative integer",
         # which it is: only the parameter's name is checked.
         status, data, _ = self.infer(untouched, body(0, timeout=10 ** 20))
-        self.assertError((status, data), 400, "absurd timeout", message_prefix="parameter 'timeout' ")
+        self.assertError((status, data), 400, "absurd timeout",
+                         message_prefix="parameter 'timeout' ")
         status, data, _ = self.infer(self.model("plain"), body(0, priority=1))
         self.assertError((status, data), 400, message="parameter 'priority' must be 0 (or absent): "
                          "this servable has no priority levels (manifest queue.priority_levels), "
