@@ -150,8 +150,7 @@ class CacheTest(HubTestCase):
         self.infer(self.memo, body)
         self.assertIs(self.hit(self.infer(self.memo, body)), True)
         status, data, _ = oip.infer_json(self.server, self.b["publisher"], self.memo, body)
-        self.assertEqual(status, 404, data)
-        self.assertIn("not found", data["error"])
+        self.assertError((status, data), 404, message="servable %s not found" % self.memo)
         # The very same package (same files, same digest) under the other tenant: its own entries.
         self.server.publish_ok(self.b.name, "memo", package("memo"), self.b["publisher"])
         own = self.infer(self.b.name + "/memo", body, token=self.b["publisher"])

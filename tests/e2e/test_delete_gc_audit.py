@@ -237,16 +237,12 @@ class AuditTest(HubTestCase):
 class GcCheckTest(HubTestCase):
 
     def plant(self, server, like_digest, content):
-        """Writes `content` into the blob dir under its digest, laid out like an existing blob."""
+        """Writes `content` into the blob dir under its digest, laid out like an existing blob
+        (blobs/<first two hex digits>/<digest>)."""
         digest = hub.sha256(content)
         rel = os.path.relpath(server.blob_path(like_digest), server.blob_root)
-        parts = rel.split(os.sep)
-        self.assertEqual(parts[-1], like_digest)
-        if len(parts) == 2 and parts[0] == like_digest[:2]:
-            path = os.path.join(server.blob_root, digest[:2], digest)
-        else:
-            self.assertEqual(len(parts), 1, "unexpected blob layout %s" % rel)
-            path = os.path.join(server.blob_root, digest)
+        self.assertEqual(rel.split(os.sep), [like_digest[:2], like_digest])
+        path = os.path.join(server.blob_root, digest[:2], digest)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "wb") as f:
             f.write(content)

@@ -605,8 +605,8 @@ class HttpTransportTest(HubTestCase):
         self.wait_for("the upload's staging file is removed", lambda: not self.upload_files())
         self.wait_for("the server releases the connections' descriptors (had %d)" % before,
                       lambda: fd_count(pid) <= before + 3)  # +1: the open connection above
-        status, data = self.server.describe(self.t.name, name, self.tok)
-        self.assertEqual(status, 404, data)
+        self.assertError(self.server.describe(self.t.name, name, self.tok), 404,
+                         message="servable %s/%s not found" % (self.t.name, name))
 
     def test_half_close_with_partial_request_closes_promptly(self):
         # The partial request and the client's FIN arrive together: the

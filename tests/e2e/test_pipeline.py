@@ -261,7 +261,10 @@ class PipelineTest(HubTestCase):
         self.assertEqual(status, 200, stats)
         self.assertEqual(stats["model_stats"][0]["inference_count"], 1)
         self.assertEqual(self.failures(name), 0)
-        self.assertEqual(self.infer(name, request([-5, 0, 0, 0]))[0], 422)
+        check = self.m("check") + ":1"
+        self.assertError(self.infer(name, request([-5, 0, 0, 0])), 422,
+                         message="step 'check' (%s): %s: ValueError: negative input"
+                         % (check, check))
         text = s.get("/metrics", self.tok)[1].decode()
         self.assertEqual(oip.metric_value(text, "orrery_inference_requests_total",
                                           self.m(name)), 2)

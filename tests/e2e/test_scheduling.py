@@ -329,8 +329,8 @@ class SchedulingTest(HubTestCase):
         self.assertError((status, data), 422, message="manifest: queue.priority_levels: a "
                          "pipeline has no queue of its own (each step waits in its servable's "
                          "queue); only default_timeout_us applies")
-        status, data = self.server.get("/api/v1/servables/%s/badqueue" % self.t.name, self.tok)
-        self.assertEqual(status, 404, data)
+        self.assertError(self.server.get("/api/v1/servables/%s/badqueue" % self.t.name, self.tok),
+                         404, message="servable %s/badqueue not found" % self.t.name)
 
 
 if __name__ == "__main__":

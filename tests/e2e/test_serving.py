@@ -132,7 +132,8 @@ class ServingTest(HubTestCase):
         self.assertTrue(data["version"])
         self.assertEqual(sorted(data["extensions"]), ["binary_tensor_data", "model_repository",
                                                       "schedule_policy", "statistics"])
-        self.assertEqual(self.server.get("/v2")[0], 401)
+        self.assertError(self.server.get("/v2"), 401,
+                         message="missing token (send Authorization: Bearer <token>)")
         self.assertEqual(self.server.get("/v2/health/ready", self.tok), (200, {"ready": True}))
 
     def test_every_example_published(self):
@@ -298,7 +299,8 @@ class ServingTest(HubTestCase):
         self.assertEqual(oip.metric_value(after, "orrery_servable_ready", servable), 1)
         self.assertIn('servable="%s"' % servable, self.metrics(self.server.admin))
         self.assertNotIn('servable="%s/' % self.a.name, self.metrics(self.b["reader"]))
-        self.assertEqual(self.server.get("/metrics")[0], 401)
+        self.assertError(self.server.get("/metrics"), 401,
+                         message="missing token (send Authorization: Bearer <token>)")
 
     def test_other_tenant_sees_404_unless_public(self):
         btok = self.b["publisher"]
