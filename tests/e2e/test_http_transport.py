@@ -211,6 +211,19 @@ def fd_count(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
+def unread_bytes(server_port, conn):
+    """Bytes the client of `conn` sent that the server has not read yet: the receive queue of
+    the server's end of the connection (/proc/net/tcp), or None while it has no such end."""
+    client_port = conn.sock.getsockname()[1]
+    with open("/proc/net/tcp") as f:
+        for row in f.read().splitlines()[1:]:
+            fields = row.split()
+            local, remote = fields[1].split(":"), fields[2].split(":")
+            if int(local[1], 16) == server_port and int(remote[1], 16) == client_port:
+                return int(fields[4].split(":")[1], 16)
+    return None
+
+
 class HttpTransportTest(HubTestCase):
     server_args = ("--max-json-bytes", MAX_JSON)
 
@@ -583,9 +596,9 @@ class HttpTransportTest(HubTestCase):
         c = Conn(self.server.port)
         c.send(request("POST", "/api/v1/tenants", self.server.admin,
                        ["Content-Type: application/json", "Content-Length: 2000"]) + b'{"na')
-        # The server has the connection (one more descriptor) before the client leaves; the
-        # head and the start of the body were sent before the close, so arrive before it.
-        self.wait_for("the server accepts the connection", lambda: fd_count(pid) > before)
+        # The client leaves once the server has read everything it sent.
+        self.wait_for("the server reads the head and the start of the body",
+                      lambda: unread_bytes(self.server.port, c) == 0)
         c.close()
         name = hub.unique("gone")
         tar, _ = hub.simple_package(name)
@@ -593,8 +606,10 @@ class HttpTransportTest(HubTestCase):
         c.send(request("POST", self.upload_path(name), self.tok,
                        ["Content-Type: application/x-tar", "Content-Length: %d" % len(tar)]) +
                tar[:len(tar) // 2])
-        # The upload is being staged (its file exists) when the client leaves.
-        self.wait_for("the server stages the upload", lambda: self.upload_files())
+        # The upload is being staged (its file exists, every byte sent was read) when the
+        # client leaves.
+        self.wait_for("the server stages the upload", lambda: self.upload_files() and
+                      unread_bytes(self.server.port, c) == 0)
         c.close()
         self.assertServerHealthy()
         c = self.conn()
