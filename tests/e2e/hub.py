@@ -289,6 +289,23 @@ class Server:
         expect(status, data, 200, "audit")
         return data["entries"]
 
+    def cwd(self):
+        """The server's working directory."""
+        return os.readlink("/proc/%d/cwd" % self.proc.pid)
+
+    def hostile_targets(self, names):
+        """Where archive entry names (e.g. '../evil', '/etc/evil') would land if the server
+        wrote them relative to any directory it stages in, or as absolute paths."""
+        roots = [self.data_dir, os.path.join(self.data_dir, "tmp"),
+                 os.path.join(self.data_dir, "tmp", "x"), os.path.join(self.blob_root, "tmp"),
+                 os.path.join(self.blob_root, "tmp", "x"), os.path.join(self.data_dir, "work"),
+                 os.path.join(self.data_dir, "work", "x"), self.tmp, self.cwd()]
+        out = set()
+        for name in names:
+            for root in roots:
+                out.add(os.path.normpath(os.path.join(root, name)))  # absolute names stay
+        return sorted(out)
+
     # -- on-disk state
 
     @property
@@ -540,13 +557,72 @@ class HubTestCase(unittest.TestCase):
         self.assertEqual((report.get("ok"), report.get("problems")), (True, []), report)
         return report
 
-    def assertError(self, resp, want, msg=""):
-        """An error answer: exactly `want` (or one of a tuple) with {"error": "<text>"}."""
+    def assertError(self, resp, want, msg="", message=None, message_prefix=None,
+                    message_re=None):
+        """An error answer: exactly the one status `want` (an int) with {"error": "<text>"}.
+        message: the text, exactly; message_prefix: how it starts (the rest varies);
+        message_re: a regular expression the whole text matches (for a measured number)."""
+        if isinstance(want, bool) or not isinstance(want, int):
+            raise TypeError("assertError takes one status (an int), not %r: a test asserts the "
+                            "one status the docs give" % (want,))
         status, data = resp[0], resp[1]
-        wants = want if isinstance(want, tuple) else (want,)
-        if status not in wants:
+        if status != want:
             self.fail("%s expected HTTP %s, got %s: %r" % (msg, want, status, _short(data)))
         self.assertIsInstance(data, dict, "%s: error body is not JSON: %r" % (msg, _short(data)))
         self.assertIsInstance(data.get("error"), str, "%s: no error text in %r" % (msg, data))
         self.assertTrue(data["error"].strip(), "%s: empty error text" % msg)
+        if message is not None:
+            self.assertEqual(data["error"], message, msg)
+        if message_prefix is not None:
+            self.assertTrue(data["error"].startswith(message_prefix),
+                            "%s: error %r does not start with %r" % (msg, data["error"],
+                                                                    message_prefix))
+        if message_re is not None:
+            self.assertIsNotNone(re.fullmatch(message_re, data["error"]),
+                                 "%s: error %r does not match %r" % (msg, data["error"],
+                                                                    message_re))
         return data
+
+    # -- "a refusal leaves nothing" (docs/api.md: refused archives change nothing)
+
+    def leftovers(self, server=None, hostile=()):
+        """What a refused request must not change: the staging files (upload-*/export-* in
+        <data-dir>/tmp, anything in <data-dir>/blobs/tmp), the blob set, every path under the
+        server's temp dir (the data dir's parent) and the server's working directory, and
+        whether each path an archive entry in `hostile` could reach exists."""
+        server = server or self.server
+        staging = [os.path.join("tmp", f) for f in _listdir(os.path.join(server.data_dir, "tmp"))
+                   if f.startswith(("upload-", "export-"))]
+        staging += [os.path.join("blobs", "tmp", f)
+                    for f in _listdir(os.path.join(server.blob_root, "tmp"))]
+        return {
+            "staging": sorted(staging),
+            "blobs": server.blob_files(),
+            "tree": _tree(server.tmp),
+            "cwd": sorted(_listdir(server.cwd())),
+            "hostile": {p: os.path.lexists(p) for p in server.hostile_targets(hostile)},
+        }
+
+    def assertLeavesNothing(self, before, server=None, hostile=()):
+        after = self.leftovers(server, hostile)
+        self.assertEqual(after["staging"], [], "a refused request left staging files")
+        self.assertEqual(after, before, "a refused request left something behind")
+
+
+def _listdir(path):
+    try:
+        return os.listdir(path)
+    except FileNotFoundError:
+        return []
+
+
+def _tree(root):
+    """Every path under `root` (relative; directories end in '/'), links not followed."""
+    out = set()
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel = os.path.relpath(dirpath, root)
+        for d in dirnames:
+            out.add(os.path.normpath(os.path.join(rel, d)) + "/")
+        for f in filenames:
+            out.add(os.path.normpath(os.path.join(rel, f)))
+    return out

@@ -58,10 +58,12 @@ class DeleteTest(HubTestCase):
         self.assertEqual([v["version"] for v in desc["versions"]], [1, 2])
         self.assertEqual(desc["latest_version"], 2)
         self.assertEqual(desc["aliases"], {"latest": 2, "stage": 2})
-        self.assertError(s.version(t, name, 3, self.tok), 404)
-        self.assertError(s.version(t, name, "prod", self.tok), 404)
-        self.assertError(s.archive(t, name, 3, self.tok), 404)
-        self.assertError(s.delete(obj + "/versions/3", self.tok), 404)
+        gone = "version 3 of %s/%s not found" % (t, name)
+        self.assertError(s.version(t, name, 3, self.tok), 404, message=gone)
+        self.assertError(s.version(t, name, "prod", self.tok), 404,
+                         message="version prod of %s/%s not found" % (t, name))
+        self.assertError(s.archive(t, name, 3, self.tok), 404, message=gone)
+        self.assertError(s.delete(obj + "/versions/3", self.tok), 404, message=gone)
         self.assertEqual(s.version(t, name, "latest", self.tok)[1]["version"], 2)
         self.assertEqual(s.download_files(t, name, "latest", self.tok), exp2)
         items = s.get("/api/v1/servables?tenant=%s&per_page=100" % t, self.tok)[1]["items"]
@@ -97,13 +99,12 @@ class DeleteTest(HubTestCase):
         obj = s.obj_path(t, name)
         self.assertStatus(s.delete(obj + "/versions/1", self.tok), 200)
         self.assertStatus(s.delete(obj + "/versions/2", self.tok), 200)
-        desc = s.describe(t, name, self.tok)
-        if desc[0] == 200:  # an object with no live version may remain, but empty
-            self.assertEqual(desc[1]["versions"], [])
-            self.assertNotIn("latest", desc[1]["aliases"])
-        else:
-            self.assertError(desc, 404)
-        self.assertError(s.version(t, name, "latest", self.tok), 404)
+        # The object is not deleted: it stays, with no version, no alias and no latest.
+        desc = self.assertStatus(s.describe(t, name, self.tok), 200)
+        self.assertEqual((desc["versions"], desc["aliases"], desc["latest_version"]),
+                         ([], {}, None), desc)
+        self.assertError(s.version(t, name, "latest", self.tok), 404,
+                         message="version latest of %s/%s not found" % (t, name))
         v, _ = self.pub(name, {"x": b"3"})
         self.assertEqual(v["version"], 3)
 
@@ -119,12 +120,14 @@ class DeleteTest(HubTestCase):
         obj = s.obj_path(t, name)
         data = self.assertStatus(s.delete(obj, self.tok), 200)
         self.assertEqual(data, {"deleted": "%s/%s" % (t, name)})
-        self.assertError(s.describe(t, name, self.tok), 404)
+        gone = "servable %s/%s not found" % (t, name)
+        self.assertError(s.describe(t, name, self.tok), 404, message=gone)
         for ver in (1, 2, "latest"):
-            self.assertError(s.version(t, name, ver, self.tok), 404)
-            self.assertError(s.archive(t, name, ver, self.tok), 404)
-        self.assertError(s.put(obj + "/aliases/prod", self.tok, {"version": 1}), 404)
-        self.assertError(s.delete(obj, self.tok), 404)
+            self.assertError(s.version(t, name, ver, self.tok), 404, message=gone)
+            self.assertError(s.archive(t, name, ver, self.tok), 404, message=gone)
+        self.assertError(s.put(obj + "/aliases/prod", self.tok, {"version": 1}), 404,
+                         message=gone)
+        self.assertError(s.delete(obj, self.tok), 404, message=gone)
         items = s.get("/api/v1/servables?tenant=%s&per_page=100" % t, self.tok)[1]["items"]
         self.assertNotIn(name, [i["name"] for i in items])
         self.assertIn("dobj-other", [i["name"] for i in items])
@@ -221,23 +224,25 @@ class AuditTest(HubTestCase):
         self.assertTrue(own)
         self.assertEqual({e["tenant"] for e in own}, {t})
         self.assertIn("delete.object", {e["action"] for e in own})
-        self.assertLessEqual(len(s.audit(limit=2)), 2)
-        self.assertError(s.get("/api/v1/audit", pub["token"]), 403)
+        # limit=2: the two newest entries, newest first (the last two actions above).
+        newest = s.audit(limit=2)
+        self.assertEqual([(e["action"], e["object"]) for e in newest],
+                         [("delete.object", "%s/%s" % (t, name)),
+                          ("delete.version", "%s/%s" % (t, name))])
+        self.assertEqual(newest, s.audit()[:2])
+        self.assertError(s.get("/api/v1/audit", pub["token"]), 403,
+                         message="the audit log needs an admin token")
 
 
 class GcCheckTest(HubTestCase):
 
     def plant(self, server, like_digest, content):
-        """Writes `content` into the blob dir under its digest, laid out like an existing blob."""
+        """Writes `content` into the blob dir under its digest, laid out like an existing blob
+        (blobs/<first two hex digits>/<digest>)."""
         digest = hub.sha256(content)
         rel = os.path.relpath(server.blob_path(like_digest), server.blob_root)
-        parts = rel.split(os.sep)
-        self.assertEqual(parts[-1], like_digest)
-        if len(parts) == 2 and parts[0] == like_digest[:2]:
-            path = os.path.join(server.blob_root, digest[:2], digest)
-        else:
-            self.assertEqual(len(parts), 1, "unexpected blob layout %s" % rel)
-            path = os.path.join(server.blob_root, digest)
+        self.assertEqual(rel.split(os.sep), [like_digest[:2], like_digest])
+        path = os.path.join(server.blob_root, digest[:2], digest)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "wb") as f:
             f.write(content)
@@ -269,8 +274,10 @@ class GcCheckTest(HubTestCase):
         data = self.assertStatus(s.post("/api/v1/admin/gc", s.admin), 200)
         self.assertEqual(data, {"removed": 1, "bytes": 100})
         self.assertEqual(s.blob_files(), referenced)
-        self.assertError(s.post("/api/v1/admin/gc?min_age_s=-5", s.admin), 400)
-        self.assertError(s.post("/api/v1/admin/gc?min_age_s=soon", s.admin), 400)
+        self.assertError(s.post("/api/v1/admin/gc?min_age_s=-5", s.admin), 400,
+                         message="min_age_s must be >= 0")
+        self.assertError(s.post("/api/v1/admin/gc?min_age_s=soon", s.admin), 400,
+                         message="min_age_s must be an integer, got 'soon'")
 
     def download_status(self, s, t, name, ver, token):
         try:
@@ -304,9 +311,11 @@ class GcCheckTest(HubTestCase):
         self.assertIs(report["ok"], False)
         self.assertTrue(report["problems"])
         self.assertIn(digest, str(report["problems"]))
-        status, body = self.download_status(s, t.name, "fragile", 1, t["publisher"])
-        self.assertGreaterEqual(status, 500, "corrupt blob served with HTTP %s" % status)
-        self.assertError((status, body), status)
+        # docs/api.md: a corrupt blob is a 500, never bad bytes.
+        self.assertError(self.download_status(s, t.name, "fragile", 1, t["publisher"]), 500,
+                         message="exporting %s/fragile:1: archive entry 'model.bin': blob %s is "
+                         "corrupt: content hashes to %s" % (t.name, digest, hub.sha256(bad)))
+        self.assertEqual(self.leftovers(s)["staging"], [], "a failed export left its file")
         self.assertEqual(s.download_files(t.name, "fragile", 2, t["publisher"]), files2)
         # Restored, all is well again.
         with open(path, "wb") as f:
@@ -321,9 +330,10 @@ class GcCheckTest(HubTestCase):
         self.assertIs(report["ok"], False)
         self.assertIn(digest, str(report["problems"]))
         # The version exists: a lost blob is the server's failure (5xx), not a 404.
-        status, body = self.download_status(s, t.name, "fragile", 1, t["publisher"])
-        self.assertGreaterEqual(status, 500, "download of a version whose blob is missing "
-                                "answered HTTP %s: %r" % (status, body))
+        self.assertError(self.download_status(s, t.name, "fragile", 1, t["publisher"]), 500,
+                         message="exporting %s/fragile:1: archive entry 'model.bin': stored "
+                         "blob %s is missing" % (t.name, digest))
+        self.assertEqual(self.leftovers(s)["staging"], [], "a failed export left its file")
         self.assertEqual(s.download_files(t.name, "fragile", 2, t["publisher"]), files2)
         self.assertStatus(s.describe(t.name, "fragile", t["publisher"]), 200)
 

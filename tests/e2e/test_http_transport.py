@@ -14,8 +14,9 @@ with {"error": ...} and a close, HTTP/2.0 a 505, a head over 64 KiB a 431, while
 under 64 KiB and empty lines before the request line are fine; the server answers a fresh
 connection after every refusal; a request dribbled in in small pieces is answered; 200
 connections at once are all answered and their descriptors released; a client that leaves in
-the middle of a body (JSON or upload) disturbs nothing and leaves no upload file behind; a
-HEAD answer has no body (the pipelined request after it parses).
+the middle of a body (JSON or upload) disturbs nothing and leaves no upload file behind; HEAD is
+answered like GET without the body: the same status and Content-Length (the pipelined request
+after it parses).
 """
 
 import json
@@ -210,6 +211,19 @@ def fd_count(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
+def unread_bytes(server_port, conn):
+    """Bytes the client of `conn` sent that the server has not read yet: the receive queue of
+    the server's end of the connection (/proc/net/tcp), or None while it has no such end."""
+    client_port = conn.sock.getsockname()[1]
+    with open("/proc/net/tcp") as f:
+        for row in f.read().splitlines()[1:]:
+            fields = row.split()
+            local, remote = fields[1].split(":"), fields[2].split(":")
+            if int(local[1], 16) == server_port and int(remote[1], 16) == client_port:
+                return int(fields[4].split(":")[1], 16)
+    return None
+
+
 class HttpTransportTest(HubTestCase):
     server_args = ("--max-json-bytes", MAX_JSON)
 
@@ -226,14 +240,11 @@ class HttpTransportTest(HubTestCase):
         self.addCleanup(c.close)
         return c
 
-    def assertJsonError(self, resp, status):
+    def assertJsonError(self, resp, status, message):
+        """`status` with exactly {"error": message}."""
         self.assertEqual(resp.status, status, resp)
         self.assertIn("json", resp.header("content-type", ""), resp.headers)
-        data = resp.json()
-        self.assertIsInstance(data, dict, resp)
-        self.assertIsInstance(data.get("error"), str, resp)
-        self.assertTrue(data["error"].strip(), resp)
-        return data
+        self.assertEqual(resp.json(), {"error": message})
 
     def assertLive(self, resp):
         self.assertEqual(resp.status, 200, resp)
@@ -248,12 +259,12 @@ class HttpTransportTest(HubTestCase):
         c.send(request("GET", "/v2/health/live"))
         self.assertLive(c.read_response())
 
-    def refused(self, raw, status):
-        """Sends `raw`; the answer is `status` with {"error"}, then the close; the server
-        still answers a new connection."""
+    def refused(self, raw, status, message):
+        """Sends `raw`; the answer is `status` with {"error": message}, then the close; the
+        server still answers a new connection."""
         c = self.conn()
         c.send_quietly(raw)
-        self.assertJsonError(c.read_response(), status)
+        self.assertJsonError(c.read_response(), status, message)
         self.assertClosed(c)
         self.assertServerHealthy()
 
@@ -310,7 +321,7 @@ class HttpTransportTest(HubTestCase):
                request("GET", "/no/such/route", self.server.admin) +
                request("GET", "/v2", self.server.admin))
         self.assertLive(c.read_response())
-        self.assertJsonError(c.read_response(), 404)
+        self.assertJsonError(c.read_response(), 404, "no route for GET /no/such/route")
         r = c.read_response()
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.json()["name"], "orrery")
@@ -344,12 +355,12 @@ class HttpTransportTest(HubTestCase):
 
     def test_http10_keep_alive_stays_open(self):
         c = self.conn()
-        for _ in range(2):
+        for _ in range(3):  # each answer leaves the connection open for the next request
             c.send(request("GET", "/v2/health/live", version="1.0",
                            headers=["Connection: keep-alive"]))
             r = c.read_response()
             self.assertLive(r)
-        self.assertFalse(c.is_closed(timeout=0.3), "HTTP/1.0 keep-alive connection closed")
+            self.assertEqual(r.header("connection", "").lower(), "keep-alive", r.headers)
 
     def test_empty_lines_before_request_line_are_skipped(self):
         c = self.conn()
@@ -408,7 +419,7 @@ class HttpTransportTest(HubTestCase):
         c.send(request("POST", self.upload_path(name), "orr_" + "0" * 64,
                        ["Content-Type: application/x-tar", "Expect: 100-continue",
                         "Content-Length: 100000"]))
-        self.assertJsonError(c.read_response(), 401)
+        self.assertJsonError(c.read_response(), 401, "invalid token")
         self.assertServerHealthy()
 
     def test_upload_chunked(self):
@@ -439,7 +450,8 @@ class HttpTransportTest(HubTestCase):
                     hdrs.append("Expect: 100-continue")
                 c = self.conn()
                 c.send(request("POST", "/api/v1/tenants", self.server.admin, hdrs))
-                self.assertJsonError(c.read_response(), 413)  # the body is never sent
+                self.assertJsonError(c.read_response(), 413,  # the body is never sent
+                                     "request body is over the %d-byte limit" % MAX_JSON)
                 self.assertClosed(c)
         self.assertServerHealthy()
 
@@ -464,7 +476,8 @@ class HttpTransportTest(HubTestCase):
             if not c.send_quietly(p):
                 break
             time.sleep(0.005)
-        self.assertJsonError(c.read_response(), 413)
+        self.assertJsonError(c.read_response(), 413,
+                             "request body is over the %d-byte limit" % MAX_JSON)
         self.assertClosed(c)
         self.assertNotIn(name, self.tenant_names())
         self.assertServerHealthy()
@@ -475,62 +488,77 @@ class HttpTransportTest(HubTestCase):
         self.assertLive(c.read_response())
 
     def test_head_over_64k_431(self):
-        self.refused(request("GET", "/v2/health/live", headers=["X-Pad: " + "a" * 70000]), 431)
+        self.refused(request("GET", "/v2/health/live", headers=["X-Pad: " + "a" * 70000]), 431,
+                     "request head larger than %d bytes" % HEAD_LIMIT)
 
     # -- malformed heads
 
     def test_400_garbage_request_line(self):
-        self.refused(b"GARBAGE\r\n\r\n", 400)
+        self.refused(b"GARBAGE\r\n\r\n", 400, "bad request: malformed request line")
 
     def test_400_bare_lf(self):
-        self.refused(b"GET /v2/health/live HTTP/1.1\nHost: 127.0.0.1\n\n", 400)
+        self.refused(b"GET /v2/health/live HTTP/1.1\nHost: 127.0.0.1\n\n", 400,
+                     "bad request: line ends in a bare LF, not CRLF")
 
     def test_400_bare_cr_in_header(self):
-        self.refused(b"GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: a\rb\r\n\r\n", 400)
+        self.refused(b"GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: a\rb\r\n\r\n", 400,
+                     "bad request: bare CR in the request head")
 
     def test_400_control_character_in_target(self):
-        self.refused(b"GET /v2/health/\x01live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400)
+        self.refused(b"GET /v2/health/\x01live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400,
+                     "bad request: malformed request target")
 
     def test_400_obs_fold(self):
         self.refused(b"GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: a\r\n b\r\n\r\n",
-                     400)
+                     400, "bad request: header field line starts with whitespace (obsolete line "
+                     "folding)")
 
     def test_400_space_before_colon(self):
-        self.refused(b"GET /v2/health/live HTTP/1.1\r\nHost : 127.0.0.1\r\n\r\n", 400)
+        self.refused(b"GET /v2/health/live HTTP/1.1\r\nHost : 127.0.0.1\r\n\r\n", 400,
+                     "bad request: header field 'Host' has whitespace before the colon")
 
     def test_400_content_length_and_transfer_encoding(self):
         self.refused(request("POST", "/api/v1/tenants", self.server.admin,
                              ["Content-Type: application/json", "Content-Length: 5",
-                              "Transfer-Encoding: chunked"]), 400)
+                              "Transfer-Encoding: chunked"]), 400,
+                     "bad request: both Content-Length and Transfer-Encoding")
 
     def test_400_transfer_encoding_gzip(self):
         self.refused(request("POST", "/api/v1/tenants", self.server.admin,
-                             ["Content-Type: application/json", "Transfer-Encoding: gzip"]), 400)
+                             ["Content-Type: application/json", "Transfer-Encoding: gzip"]), 400,
+                     "bad request: unsupported Transfer-Encoding 'gzip'")
 
     def test_400_http10_with_transfer_encoding(self):
         self.refused(request("POST", "/api/v1/tenants", self.server.admin,
                              ["Content-Type: application/json", "Transfer-Encoding: chunked"],
-                             version="1.0"), 400)
+                             version="1.0"), 400,
+                     "bad request: Transfer-Encoding in an HTTP/1.0 request")
 
     def test_400_conflicting_content_lengths(self):
         self.refused(request("POST", "/api/v1/tenants", self.server.admin,
                              ["Content-Type: application/json", "Content-Length: 5",
-                              "Content-Length: 6"]), 400)
+                              "Content-Length: 6"]), 400,
+                     "bad request: conflicting Content-Length values")
 
     def test_400_non_numeric_content_length(self):
-        for value in ("abc", "-1", "+5", "0x10", "1" * 20):
+        for value, problem in (("abc", "not a number"), ("-1", "not a number"),
+                               ("+5", "not a number"), ("0x10", "not a number"),
+                               ("1" * 20, "too large")):
             with self.subTest(value=value):
                 self.refused(request("POST", "/api/v1/tenants", self.server.admin,
                                      ["Content-Type: application/json",
-                                      "Content-Length: " + value]), 400)
+                                      "Content-Length: " + value]), 400,
+                             "bad request: Content-Length is " + problem)
 
     def test_400_bad_chunk_size(self):
         self.refused(request("POST", "/api/v1/tenants", self.server.admin,
                              ["Content-Type: application/json", "Transfer-Encoding: chunked"],
-                             length=False) + b"zz\r\n{}\r\n0\r\n\r\n", 400)
+                             length=False) + b"zz\r\n{}\r\n0\r\n\r\n", 400,
+                     "bad chunked body: chunk size is not a hex number")
 
     def test_505_http2_request_line(self):
-        self.refused(b"GET /v2/health/live HTTP/2.0\r\nHost: 127.0.0.1\r\n\r\n", 505)
+        self.refused(b"GET /v2/health/live HTTP/2.0\r\nHost: 127.0.0.1\r\n\r\n", 505,
+                     "unsupported HTTP version 'HTTP/2.0'")
 
     # -- odd clients
 
@@ -568,7 +596,9 @@ class HttpTransportTest(HubTestCase):
         c = Conn(self.server.port)
         c.send(request("POST", "/api/v1/tenants", self.server.admin,
                        ["Content-Type: application/json", "Content-Length: 2000"]) + b'{"na')
-        time.sleep(0.05)
+        # The client leaves once the server has read everything it sent.
+        self.wait_for("the server reads the head and the start of the body",
+                      lambda: unread_bytes(self.server.port, c) == 0)
         c.close()
         name = hub.unique("gone")
         tar, _ = hub.simple_package(name)
@@ -576,7 +606,10 @@ class HttpTransportTest(HubTestCase):
         c.send(request("POST", self.upload_path(name), self.tok,
                        ["Content-Type: application/x-tar", "Content-Length: %d" % len(tar)]) +
                tar[:len(tar) // 2])
-        time.sleep(0.1)
+        # The upload is being staged (its file exists, every byte sent was read) when the
+        # client leaves.
+        self.wait_for("the server stages the upload", lambda: self.upload_files() and
+                      unread_bytes(self.server.port, c) == 0)
         c.close()
         self.assertServerHealthy()
         c = self.conn()
@@ -587,8 +620,8 @@ class HttpTransportTest(HubTestCase):
         self.wait_for("the upload's staging file is removed", lambda: not self.upload_files())
         self.wait_for("the server releases the connections' descriptors (had %d)" % before,
                       lambda: fd_count(pid) <= before + 3)  # +1: the open connection above
-        status, data = self.server.describe(self.t.name, name, self.tok)
-        self.assertEqual(status, 404, data)
+        self.assertError(self.server.describe(self.t.name, name, self.tok), 404,
+                         message="servable %s/%s not found" % (self.t.name, name))
 
     def test_half_close_with_partial_request_closes_promptly(self):
         # The partial request and the client's FIN arrive together: the
@@ -613,10 +646,16 @@ class HttpTransportTest(HubTestCase):
 
     def test_head_answer_has_no_body(self):
         c = self.conn()
+        c.send(request("GET", "/v2/health/live"))
+        get = c.read_response()
+        self.assertLive(get)
+        # docs/api.md: HEAD is answered like GET, without the body.
         c.send(request("HEAD", "/v2/health/live") + request("GET", "/v2/health/live"))
-        r = c.read_response(head_only=True)
-        self.assertGreaterEqual(r.status, 200, r)
-        # Whatever the status, the next bytes are the GET's answer.
+        head = c.read_response(head_only=True)
+        self.assertEqual(head.status, 200, head)
+        self.assertEqual(head.header("content-length"), str(len(get.body)), head.headers)
+        self.assertEqual(head.header("content-type"), get.header("content-type"), head.headers)
+        # No body follows: the next bytes are the pipelined GET's answer.
         self.assertLive(c.read_response())
 
 

@@ -10,15 +10,16 @@ Proves, with python servables:
   nested 100,000 deep, counts, datatypes, element types and ranges, FP16/BF16 as JSON, binary
   sizes that disagree with the body, unknown/missing inputs, unknown outputs, a huge shape
   with a tiny body, a negative timeout, priority 1;
-- limits: a body over --max-infer-bytes is a 413; a full queue answers 503 + Retry-After
-  (successes + rejections = requests); the request `timeout` parameter shortens the server's
-  --timeout-ms but never extends it (503 "timed out").
+- limits: a body over --max-infer-bytes is a 413; with the one instance held at the test's
+  gate and a queue of 2, 8 more requests get exactly 6 refusals (503 "queue is full (2
+  requests waiting)" + Retry-After) and 2 answers; the request `timeout` parameter shortens
+  the server's --timeout-ms but never extends it (503 "worker timed out after 200 ms / 1500
+  ms; killed").
 """
 
 import json
 import math
 import threading
-import time
 import unittest
 
 import hub
@@ -137,9 +138,9 @@ class ProtocolTest(HubTestCase):
             "inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [1, 2]}]}))
         self.assertEqual(oip.output_values(head, {}, "y"), [2, 4])
 
-    def assert_bad(self, resp, what, want=400):
+    def assert_bad(self, resp, what, message, want=400):
         status, data, _ = resp
-        self.assertError((status, data), want, what)
+        self.assertError((status, data), want, what, message=message)
         self.assert_one_answers()
 
     # -- round trips
@@ -256,111 +257,155 @@ class ProtocolTest(HubTestCase):
 
     def test_bad_json_bodies(self):
         deep = 100000
+        cut = b'{"inputs": [{"name": "x",'
         cases = {
-            "malformed JSON": b'{"inputs": [{"name": "x",',
-            "not an object": b'[1, 2]',
+            "malformed JSON": (cut, "request body is not valid JSON: unexpected end of input "
+                                    "(at byte %d)" % len(cut)),
+            "not an object": (b'[1, 2]', "request body must be a JSON object"),
             "nested 100000 deep": (b'{"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2],'
-                                   b' "data": ' + b"[" * deep + b"1" + b"]" * deep + b"}]}"),
+                                   b' "data": ' + b"[" * deep + b"1" + b"]" * deep + b"}]}",
+                                   "JSON is nested deeper than 64 levels"),
         }
-        for what, body in cases.items():
+        for what, (body, message) in cases.items():
             with self.subTest(what):
                 self.assert_bad(self.server.request_full(
                     "POST", oip.model_path(self.one), self.tok, body=body,
-                    headers={"Content-Type": "application/json"}), what)
+                    headers={"Content-Type": "application/json"}), what, message)
 
     def test_bad_tensors(self):
+        over = "input 'x': shape %s has %d elements, over the limit of 268435456"
         cases = {
-            "count does not match shape": [self.x(shape=[2, 2], data=[1, 2, 3])],
-            "nested count does not match": [self.x(shape=[2, 2], data=[[1, 2], [3]])],
-            "datatype not the signature's": [self.x(datatype="FP64")],
-            "unknown datatype": [self.x(datatype="FP8")],
-            "rank not the signature's": [self.x(shape=[2])],
-            "fixed dim not the signature's": [self.x(shape=[1, 3], data=[1, 2, 3])],
-            "string for FP32": [self.x(data=["a", "b"])],
-            "unknown input": [self.x(), self.x(name="bogus")],
-            "duplicate input": [self.x(), self.x()],
-            "no inputs": [],
-            "huge shape, tiny body": [self.x(shape=[1000000000, 1000000000])],
-            "huge batch, tiny body": [self.x(shape=[1000000000, 2])],
-            "negative dim": [self.x(shape=[-1, 2])],
+            "count does not match shape": ([self.x(shape=[2, 2], data=[1, 2, 3])],
+                                           "input 'x': shape [2,2] needs 4 elements, data has 3"),
+            "nested count does not match": ([self.x(shape=[2, 2], data=[[1, 2], [3]])],
+                                            "input 'x': shape [2,2] needs 4 elements, data has 3"),
+            "datatype not the signature's": ([self.x(datatype="FP64")],
+                                             "input 'x' has datatype FP64, the servable expects "
+                                             "FP32"),
+            "unknown datatype": ([self.x(datatype="FP8")], "input 'x': unknown datatype 'FP8'"),
+            "rank not the signature's": ([self.x(shape=[2])],
+                                         "input 'x' has shape [2], the servable expects [-1,2]"),
+            "fixed dim not the signature's": ([self.x(shape=[1, 3], data=[1, 2, 3])],
+                                              "input 'x' has shape [1,3], the servable expects "
+                                              "[-1,2]"),
+            "string for FP32": ([self.x(data=["a", "b"])],
+                                "input 'x': element 0 is a string, FP32 needs a number"),
+            "unknown input": ([self.x(), self.x(name="bogus")], "unknown input 'bogus'"),
+            "duplicate input": ([self.x(), self.x()], "input name 'x' appears more than once"),
+            "no inputs": ([], "'inputs' must not be empty"),
+            "huge shape, tiny body": ([self.x(shape=[1000000000, 1000000000])],
+                                      over % ("[1000000000,1000000000]", 10 ** 18)),
+            "huge batch, tiny body": ([self.x(shape=[1000000000, 2])],
+                                      over % ("[1000000000,2]", 2 * 10 ** 9)),
+            "negative dim": ([self.x(shape=[-1, 2])], "input 'x': 'shape' must be an array of "
+                             "non-negative integers that fit int64, got -1"),
         }
-        for what, inputs in cases.items():
+        for what, (inputs, message) in cases.items():
             with self.subTest(what):
-                self.assert_bad(self.send(self.one, {"inputs": inputs}), what)
+                self.assert_bad(self.send(self.one, {"inputs": inputs}), what, message)
 
     def test_bad_element_types_and_json_half_floats(self):
         def item(d, data):
             return {"name": "in_" + d, "datatype": d, "shape": [len(data)], "data": data}
+        binary = "input 'in_%s': %s data in JSON is not supported; send it with the binary " \
+                 "tensor extension"
         cases = {
-            "string for INT32": {"INT32": item("INT32", ["7"])},
-            "300 for UINT8": {"UINT8": item("UINT8", [300])},
-            "-1 for UINT64": {"UINT64": item("UINT64", [-1])},
-            "2**63 for INT64": {"INT64": item("INT64", [2 ** 63])},
-            "1.5 for INT16": {"INT16": item("INT16", [1.5])},
-            "number for BOOL": {"BOOL": item("BOOL", [2])},
-            "number for BYTES": {"BYTES": item("BYTES", [5])},
-            "FP16 as JSON": {"FP16": item("FP16", [1.0])},
-            "BF16 as JSON": {"BF16": item("BF16", [1.0])},
+            "string for INT32": ({"INT32": item("INT32", ["7"])},
+                                 "input 'in_INT32': element 0 is a string, INT32 needs an integer"),
+            "300 for UINT8": ({"UINT8": item("UINT8", [300])},
+                              "input 'in_UINT8': element 0 (300) is out of range for UINT8"),
+            "-1 for UINT64": ({"UINT64": item("UINT64", [-1])},
+                              "input 'in_UINT64': element 0 (-1) is out of range for UINT64"),
+            "2**63 for INT64": ({"INT64": item("INT64", [2 ** 63])},
+                                "input 'in_INT64': element 0 (9223372036854775808) is out of "
+                                "range for INT64"),
+            "1.5 for INT16": ({"INT16": item("INT16", [1.5])},
+                              "input 'in_INT16': element 0 (1.5) is not an integer, as INT16 "
+                              "needs"),
+            "number for BOOL": ({"BOOL": item("BOOL", [2])},
+                                "input 'in_BOOL': element 0 is a number, BOOL needs true or false"),
+            "number for BYTES": ({"BYTES": item("BYTES", [5])},
+                                 "input 'in_BYTES': element 0 is a number, BYTES needs a string"),
+            "FP16 as JSON": ({"FP16": item("FP16", [1.0])}, binary % ("FP16", "FP16")),
+            "BF16 as JSON": ({"BF16": item("BF16", [1.0])}, binary % ("BF16", "BF16")),
         }
-        for what, override in cases.items():
+        for what, (override, message) in cases.items():
             with self.subTest(what):
                 head, blobs = self.echo_request(
                     binary=[d for d in BINARY_ONLY if d not in override], override=override)
-                self.assert_bad(self.send(self.echo, head, blobs), what)
+                self.assert_bad(self.send(self.echo, head, blobs), what, message)
         with self.subTest("missing input"):
             head, blobs = self.echo_request(drop=("INT8",))
-            self.assert_bad(self.send(self.echo, head, blobs), "missing input")
+            self.assert_bad(self.send(self.echo, head, blobs), "missing input",
+                            "missing input 'in_INT8'")
 
     def test_bad_binary_sizes(self):
         def head(size, shape=(2, 2)):
             return {"inputs": [{"name": "x", "datatype": "FP32", "shape": list(shape),
                                 "parameters": {"binary_data_size": size}}]}
         blob = oip.pack("FP32", [1, 2, 3, 4])
-        self.assert_bad(self.send(self.one, head(32), [blob]), "size larger than the rest")
-        self.assert_bad(self.send(self.one, head(8, (1, 2)), [blob]), "sizes sum below the body")
-        self.assert_bad(self.send(self.one, head(12), [blob[:12]]), "size not the shape's")
+        size = "input 'x': binary_data_size %d does not match shape [2,2] of FP32 (16 bytes)"
+        self.assert_bad(self.send(self.one, head(32), [blob]), "size larger than the rest",
+                        size % 32)
+        self.assert_bad(self.send(self.one, head(8, (1, 2)), [blob]), "sizes sum below the body",
+                        "binary tensor data after the JSON header is 16 bytes, but inputs "
+                        "declare 8 (binary_data_size)")
+        self.assert_bad(self.send(self.one, head(12), [blob[:12]]), "size not the shape's",
+                        size % 12)
         self.assert_bad(self.send(self.one, head(16, (1000000000, 1000000000)), [blob]),
-                        "huge shape, binary")
+                        "huge shape, binary", "input 'x': shape [1000000000,1000000000] has "
+                        "1000000000000000000 elements, over the limit of 268435456")
         text = json.dumps(head(16)).encode()
-        for what, hlen in (("header length beyond the body", len(text) + len(blob) + 100),
-                           ("header length not a number", "abc"),
-                           ("negative header length", -5)):
+        not_number = HCL + " must be a non-negative integer"
+        for what, hlen, message in (
+                ("header length beyond the body", len(text) + len(blob) + 100,
+                 "%s %d is larger than the body (%d bytes)" % (HCL, len(text) + len(blob) + 100,
+                                                               len(text) + len(blob))),
+                ("header length not a number", "abc", not_number),
+                ("negative header length", -5, not_number)):
             with self.subTest(what):
                 self.assert_bad(self.server.request_full(
                     "POST", oip.model_path(self.one), self.tok, body=text + blob,
-                    headers={HCL: str(hlen), "Content-Type": "application/octet-stream"}), what)
+                    headers={HCL: str(hlen), "Content-Type": "application/octet-stream"}), what,
+                    message)
 
     def test_bad_outputs_and_parameters(self):
+        timeout = "parameter 'timeout' must be a non-negative integer"
         cases = {
-            "unknown output": {"outputs": [{"name": "nope"}]},
-            "negative timeout": {"parameters": {"timeout": -1}},
-            "priority 1": {"parameters": {"priority": 1}},
-            "timeout not a number": {"parameters": {"timeout": "soon"}},
-            "binary_data not a bool": {"outputs": [{"name": "y", "parameters": {"binary_data": "x"}}]},
+            "unknown output": ({"outputs": [{"name": "nope"}]}, "unknown output 'nope'"),
+            "negative timeout": ({"parameters": {"timeout": -1}}, timeout),
+            "priority 1": ({"parameters": {"priority": 1}},
+                           "parameter 'priority' must be 0 (or absent): this servable has no "
+                           "priority levels (manifest queue.priority_levels), got 1"),
+            "timeout not a number": ({"parameters": {"timeout": "soon"}}, timeout),
+            "binary_data not a bool": ({"outputs": [{"name": "y",
+                                                     "parameters": {"binary_data": "x"}}]},
+                                       "outputs[0]: 'binary_data' must be a boolean"),
         }
-        for what, extra in cases.items():
+        for what, (extra, message) in cases.items():
             with self.subTest(what):
                 req = {"inputs": [self.x()]}
                 req.update(extra)
-                self.assert_bad(self.send(self.one, req), what)
+                self.assert_bad(self.send(self.one, req), what, message)
 
 
 class LimitsTest(HubTestCase):
     """--max-infer-bytes (413) and --max-queue (503 + Retry-After)."""
 
-    server_args = ("--max-infer-bytes", "100000", "--max-queue", "2", "--instances", "1")
-
     @classmethod
     def setUpClass(cls):
+        tenant = hub.unique("lim")  # its gate servable may use the network
+        cls.server_args = ("--max-infer-bytes", "100000", "--max-queue", "2", "--instances", "1",
+                           "--allow-network", tenant + "/gate")
         super().setUpClass()
-        cls.t = cls.server.new_tenant(("publisher",))
+        cls.t = cls.server.new_tenant(("publisher",), name=tenant)
         cls.tok = cls.t["publisher"]
         publish_py(cls.server, cls.t, "one", ONE_CODE, [("x", "FP32", [-1, 2])],
                    [("y", "FP32", [-1, 2])])
-        publish_py(cls.server, cls.t, "sleeper", SLEEPER_CODE, [("s", "FP64", [-1])],
-                   [("y", "FP64", [-1])])
+        cls.server.publish_ok(tenant, "gate", oip.py_package(
+            "gate", oip.GATE_CODE, *oip.GATE_SIGNATURE, config={"network": True}), cls.tok)
         cls.one = cls.t.name + "/one"
-        cls.sleeper = cls.t.name + "/sleeper"
+        cls.gated = cls.t.name + "/gate"
 
     def small_ok(self):
         status, data, _ = oip.infer_json(self.server, self.tok, self.one, {
@@ -373,44 +418,60 @@ class LimitsTest(HubTestCase):
         req = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [n, 2], "data": [1.25] * (2 * n)}]}
         self.assertGreater(len(json.dumps(req)), 100000)
         status, data, _ = oip.infer_json(self.server, self.tok, self.one, req)
-        self.assertError((status, data), 413, "JSON body over the limit")
+        self.assertError((status, data), 413, "JSON body over the limit",
+                         message="request body is over the 100000-byte limit")
         head = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [n, 2],
                             "parameters": {"binary_data_size": 8 * n}}]}
         status, data, _ = oip.infer_binary(self.server, self.tok, self.one, head,
                                            [oip.pack("FP32", [1.0] * (2 * n))])
-        self.assertError((status, data), 413, "binary body over the limit")
+        self.assertError((status, data), 413, "binary body over the limit",
+                         message="request body is over the 100000-byte limit")
         self.small_ok()
 
     def test_full_queue_rejects_with_retry_after(self):
-        status, data = self.server.post("/v2/repository/models/%s/load" % self.sleeper, self.tok)
+        status, data = self.server.post("/v2/repository/models/%s/load" % self.gated, self.tok)
         self.assertEqual((status, data.get("state")), (200, "READY"), data)
-        n, results, barrier = 8, [], threading.Barrier(8)
+        gate = oip.Gate()
+        self.addCleanup(gate.close)
+        results = {}
 
-        def one_request():
-            barrier.wait()
-            results.append(oip.infer_json(self.server, self.tok, self.sleeper, {
-                "inputs": [{"name": "s", "datatype": "FP64", "shape": [1], "data": [0.5]}]},
-                timeout=60))
+        def infer(i):
+            results[i] = oip.infer_json(self.server, self.tok, self.gated, gate.request(),
+                                        timeout=60)
 
-        threads = [threading.Thread(target=one_request) for _ in range(n)]
+        def metric(name):
+            text = self.server.get("/metrics", self.tok)[1].decode()
+            return oip.metric_value(text, name, self.gated)
+
+        # The one instance is busy: a request is held at the gate.
+        holder = threading.Thread(target=infer, args=("held",))
+        holder.start()
+        gate.arrivals(1)
+        # 8 more at once: 2 wait in the queue (--max-queue 2), 6 are refused at once.
+        n = 8
+        threads = [threading.Thread(target=infer, args=(i,)) for i in range(n)]
         for th in threads:
             th.start()
-        for th in threads:
-            th.join()
-        ok = [r for r in results if r[0] == 200]
-        rejected = [r for r in results if r[0] == 503]
-        self.assertEqual(len(ok) + len(rejected), n, [r[:2] for r in results])
-        self.assertTrue(1 <= len(ok) <= 3, "successes: %d (1 running + 2 queued at most)" % len(ok))
+        self.assertTrue(oip.wait_for(lambda: metric("orrery_inference_rejected_total") == n - 2),
+                        "not exactly %d refused" % (n - 2))
+        self.assertEqual(metric("orrery_inference_queue_length"), 2)
+        gate.release()
+        for _ in range(2):  # the two queued requests run, one after the other
+            gate.arrivals(1)
+            gate.release()
+        for th in threads + [holder]:
+            th.join(60)
+        answers = [results[i] for i in range(n)] + [results["held"]]
+        ok = [r for r in answers if r[0] == 200]
+        rejected = [r for r in answers if r[0] != 200]
+        self.assertEqual((len(ok), len(rejected)), (3, n - 2), [r[:2] for r in answers])
         for status, data, headers in rejected:
-            self.assertError((status, data), 503)
+            self.assertError((status, data), 503, message="servable %s:1: queue is full "
+                             "(2 requests waiting)" % self.gated)
             self.assertEqual(headers.get("retry-after"), "1", headers)
         for status, data, headers in ok:
-            self.assertEqual(data["outputs"][0]["data"], [0.5])
-        status, text = self.server.get("/metrics", self.tok)
-        self.assertEqual(status, 200)
-        text = text.decode() if isinstance(text, bytes) else text
-        self.assertEqual(oip.metric_value(text, "orrery_inference_rejected_total", self.sleeper),
-                         len(rejected), text)
+            self.assertEqual(data["outputs"][0]["data"], [float(gate.port)])
+        self.assertEqual(metric("orrery_inference_rejected_total"), n - 2)
         self.small_ok()
 
 
@@ -432,32 +493,31 @@ class TimeoutTest(HubTestCase):
         req = {"inputs": [{"name": "s", "datatype": "FP64", "shape": [1], "data": [seconds]}]}
         if timeout_us is not None:
             req["parameters"] = {"timeout": timeout_us}
-        t0 = time.monotonic()
-        status, data, _ = oip.infer_json(self.server, self.tok, self.sleeper, req, timeout=30)
-        return status, data, time.monotonic() - t0
+        status, data, _ = oip.infer_json(self.server, self.tok, self.sleeper, req, timeout=120)
+        return status, data
 
     def wait_answering(self):
         self.server.post("/v2/repository/models/%s/load" % self.sleeper, self.tok)
         got = oip.wait_for(lambda: self.sleep_request(0)[0] == 200, timeout=20, interval=0.1)
         self.assertTrue(got, "sleeper never answered again")
 
-    def assert_timed_out(self, status, data, elapsed, limit):
-        self.assertError((status, data), 503)
-        self.assertRegex(data["error"].lower(), r"timed out|timeout")
-        self.assertLess(elapsed, limit)
+    def assert_killed_after(self, resp, ms):
+        """The server stopped the request at the deadline it reports: `ms`."""
+        self.assertError(resp, 503, message="%s:1: worker timed out after %d ms; killed"
+                         % (self.sleeper, ms))
+
+    # The servable sleeps an hour: only the deadline ends the request.
 
     def test_timeout_parameter_shortens(self):
         self.wait_answering()
-        status, data, elapsed = self.sleep_request(1.0, timeout_us=200000)
-        self.assert_timed_out(status, data, elapsed, 0.9)
+        self.assert_killed_after(self.sleep_request(3600, timeout_us=200000), 200)
         self.wait_answering()
 
     def test_timeout_parameter_cannot_extend(self):
         self.wait_answering()
-        status, data, elapsed = self.sleep_request(3.0, timeout_us=10000000)
-        self.assert_timed_out(status, data, elapsed, 2.5)
+        self.assert_killed_after(self.sleep_request(3600, timeout_us=10000000), 1500)
         self.wait_answering()
-        status, data, elapsed = self.sleep_request(0.1, timeout_us=10000000)
+        status, data = self.sleep_request(0, timeout_us=10000000)  # accepted, not refused
         self.assertEqual(status, 200, data)
 
 

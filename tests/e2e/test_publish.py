@@ -18,6 +18,14 @@ class PublishTest(HubTestCase):
         cls.t = cls.server.new_tenant(("reader", "publisher"))
         cls.tok = cls.t["publisher"]
 
+    def refused(self, status, fn, *args, message=None, **kw):
+        """A publish refused with `status` and `message` that leaves nothing behind: no
+        staging file, the same blobs, no new path next to the data directory."""
+        before = self.leftovers()
+        self.assertError(fn(*args, **kw), status, message=message)
+        self.assertLeavesNothing(before)
+        self.assertCheckOk()
+
     def publish(self, name, files, kind="servables", query="", headers=None, **fields):
         mkind = "dataset" if kind == "datasets" else "servable"
         tar, expected = hub.package(name, files, mkind, **fields)
@@ -31,7 +39,7 @@ class PublishTest(HubTestCase):
         self.assertEqual(v["version"], number)
         self.assertRegex(v["digest"], SHA256_RE)
         self.assertRegex(v["published_at"], TIME_RE)
-        self.assertIn(v["published_by"], (self.t.name, str(self.t.ids["publisher"])))
+        self.assertEqual(v["published_by"], self.t.name)
         self.assertEqual(v["manifest"]["name"], name)
         rows = {f["path"]: f for f in v["files"]}
         self.assertEqual(set(rows), set(expected), "files[] of the version object")
@@ -142,17 +150,28 @@ class PublishTest(HubTestCase):
         # Delete.
         data = self.assertStatus(s.delete(obj + "/aliases/prod", self.tok), 200)
         self.assertEqual(data, {"alias": "prod", "deleted": True})
-        self.assertError(s.version(self.t.name, name, "prod", self.tok), 404)
-        self.assertError(s.delete(obj + "/aliases/prod", self.tok), 404)
+        qn = "%s/%s" % (self.t.name, name)
+        self.assertError(s.version(self.t.name, name, "prod", self.tok), 404,
+                         message="version prod of %s not found" % qn)
+        self.assertError(s.delete(obj + "/aliases/prod", self.tok), 404,
+                         message="alias prod of %s not found" % qn)
         # Refused: latest, numbers, bad names, missing versions.
-        self.assertError(s.put(obj + "/aliases/latest", self.tok, {"version": 1}), 400)
-        self.assertError(s.delete(obj + "/aliases/latest", self.tok), 400)
-        self.assertError(s.put(obj + "/aliases/123", self.tok, {"version": 1}), 400)
-        self.assertError(s.put(obj + "/aliases/" + "a" * 65, self.tok, {"version": 1}), 400)
-        self.assertError(s.put(obj + "/aliases/-x", self.tok, {"version": 1}), 400)
-        self.assertError(s.put(obj + "/aliases/ok", self.tok, {"version": 99}), 404)
-        self.assertError(s.put(obj + "/aliases/ok", self.tok, {"version": 0}), (400, 404))
-        self.assertError(s.put(obj + "/aliases/ok", self.tok, {}), 400)
+        latest = "alias 'latest' is maintained by the hub"
+        self.assertError(s.put(obj + "/aliases/latest", self.tok, {"version": 1}), 400,
+                         message=latest)
+        self.assertError(s.delete(obj + "/aliases/latest", self.tok), 400, message=latest)
+        self.assertError(s.put(obj + "/aliases/123", self.tok, {"version": 1}), 400,
+                         message="alias name must not be all digits")
+        self.assertError(s.put(obj + "/aliases/" + "a" * 65, self.tok, {"version": 1}), 400,
+                         message="alias name is longer than 64 characters")
+        self.assertError(s.put(obj + "/aliases/-x", self.tok, {"version": 1}), 400,
+                         message="alias name must start with a letter or digit")
+        self.assertError(s.put(obj + "/aliases/ok", self.tok, {"version": 99}), 404,
+                         message="version 99 of %s not found" % qn)
+        self.assertError(s.put(obj + "/aliases/ok", self.tok, {"version": 0}), 400,
+                         message="version must be a positive number")
+        self.assertError(s.put(obj + "/aliases/ok", self.tok, {}), 400,
+                         message="field 'version' must be an integer")
         desc = s.describe(self.t.name, name, self.tok)[1]
         self.assertEqual(desc["aliases"], {"latest": 4, "stage": 3})
 
@@ -202,40 +221,48 @@ class PublishTest(HubTestCase):
         self.assertTrue(all(i["kind"] == "servable" for i in sv["items"]))
         desc = self.assertStatus(s.describe(t, "census", self.tok, "datasets"), 200)
         self.assertEqual(desc["kind"], "dataset")
-        self.assertError(s.describe(t, "census", self.tok, "servables"), 404)
-        self.assertError(s.describe(t, "classifier", self.tok, "datasets"), 404)
-        self.assertError(s.version(t, "census", 1, self.tok, "servables"), 404)
+        self.assertError(s.describe(t, "census", self.tok, "servables"), 404,
+                         message="servable %s/census not found" % t)
+        self.assertError(s.describe(t, "classifier", self.tok, "datasets"), 404,
+                         message="dataset %s/classifier not found" % t)
+        self.assertError(s.version(t, "census", 1, self.tok, "servables"), 404,
+                         message="servable %s/census not found" % t)
         self.assertEqual(s.download_files(t, "census", 1, self.tok, "datasets"), expected)
         # One namespace: a dataset cannot take a servable's name, nor the reverse.
         tar, _ = hub.package("classifier", {"x.csv": b"1\n"}, "dataset")
-        self.assertError(s.publish(t, "classifier", tar, self.tok, "datasets"), (409, 422))
+        self.refused(409, s.publish, t, "classifier", tar, self.tok, "datasets",
+                     message="%s/classifier already exists as a servable" % t)
         tar, _ = hub.package("census", {"m": b"1"}, "servable")
-        self.assertError(s.publish(t, "census", tar, self.tok, "servables"), (409, 422))
+        self.refused(409, s.publish, t, "census", tar, self.tok, "servables",
+                     message="%s/census already exists as a dataset" % t)
         # The manifest kind must match the route.
         tar, _ = hub.package("kindless", {"m": b"1"}, "servable")
-        self.assertError(s.publish(t, "kindless", tar, self.tok, "datasets"), 422)
+        self.refused(422, s.publish, t, "kindless", tar, self.tok, "datasets",
+                     message="manifest kind is servable, but the URL publishes a dataset")
         tar, _ = hub.package("kindless", {"m": b"1"}, "dataset")
-        self.assertError(s.publish(t, "kindless", tar, self.tok, "servables"), 422)
-        self.assertError(s.describe(t, "kindless", self.tok, "datasets"), 404)
-        self.assertError(s.describe(t, "kindless", self.tok, "servables"), 404)
+        self.refused(422, s.publish, t, "kindless", tar, self.tok, "servables",
+                     message="manifest kind is dataset, but the URL publishes a servable")
+        self.assertError(s.describe(t, "kindless", self.tok, "datasets"), 404,
+                         message="dataset %s/kindless not found" % t)
+        self.assertError(s.describe(t, "kindless", self.tok, "servables"), 404,
+                         message="servable %s/kindless not found" % t)
 
     def test_body_sha256_header(self):
         s, t, name = self.server, self.t.name, "hdr"
         tar, expected = hub.package(name, {"w": os.urandom(5000)})
         v = s.publish_ok(t, name, tar, self.tok, headers={"X-Orrery-Sha256": hub.sha256(tar)})
         self.assertEqual(v["version"], 1)
-        blobs = s.blob_files()
         tar2, _ = hub.package(name, {"w": os.urandom(5000), "new-file": os.urandom(7000)})
         wrong = hub.sha256(tar2[:-1] + b"x")
-        self.assertError(s.publish(t, name, tar2, self.tok,
-                                   headers={"X-Orrery-Sha256": wrong}), 400)
-        self.assertError(s.publish(t, name, tar2, self.tok,
-                                   headers={"X-Orrery-Sha256": "not-a-digest"}), 400)
-        self.assertEqual(s.blob_files(), blobs, "a refused upload left blobs behind")
+        self.refused(400, s.publish, t, name, tar2, self.tok,
+                     headers={"X-Orrery-Sha256": wrong},
+                     message="body digest mismatch: X-Orrery-Sha256 says %s, the body has %s"
+                     % (wrong, hub.sha256(tar2)))
+        self.refused(400, s.publish, t, name, tar2, self.tok,
+                     headers={"X-Orrery-Sha256": "not-a-digest"},
+                     message="X-Orrery-Sha256 must be 64 hex characters")
         desc = s.describe(t, name, self.tok)[1]
         self.assertEqual([x["version"] for x in desc["versions"]], [1])
-        self.assertEqual(s.tmp_files(), [])
-        self.assertTrue(s.check()["ok"])
 
     def test_manifest_file_digests(self):
         s, t, name = self.server, self.t.name, "pinned"
@@ -245,11 +272,11 @@ class PublishTest(HubTestCase):
         tar, expected = hub.package(name, files, files=good)
         v = s.publish_ok(t, name, tar, self.tok)
         self.assertEqual(v["version"], 1)
-        blobs = s.blob_files()
         other = os.urandom(3000)
         tar, _ = hub.package(name, {"model.bin": other, "extra.txt": b"x"}, files=good)
-        self.assertError(s.publish(t, name, tar, self.tok), 400)
-        self.assertEqual(s.blob_files(), blobs)
+        self.refused(400, s.publish, t, name, tar, self.tok,
+                     message="file model.bin: content digest mismatch: expected sha256:%s, "
+                     "got sha256:%s" % (hub.sha256(content), hub.sha256(other)))
         self.assertEqual(s.describe(t, name, self.tok)[1]["latest_version"], 1)
 
     def test_visibility_query_on_new_object(self):
@@ -262,8 +289,10 @@ class PublishTest(HubTestCase):
         s.publish_ok(t, "pubnew", tar, self.tok, query="visibility=private")
         self.assertEqual(s.describe(t, "pubnew", self.tok)[1]["visibility"], "public")
         tar, _ = hub.package("badvis", {"w": b"1"})
-        self.assertError(s.publish(t, "badvis", tar, self.tok, query="visibility=galactic"), 400)
-        self.assertError(s.describe(t, "badvis", self.tok), 404)
+        self.refused(400, s.publish, t, "badvis", tar, self.tok, query="visibility=galactic",
+                     message="visibility must be private or public when publishing")
+        self.assertError(s.describe(t, "badvis", self.tok), 404,
+                         message="servable %s/badvis not found" % t)
 
 
     def test_concurrent_publishes(self):
@@ -341,10 +370,12 @@ class PublishTest(HubTestCase):
             self.assertEqual(status, 200)
             self.assertIn("application/json", headers.get("content-type", ""))
         status, data, headers = s.request_full("GET", "/api/v1/no-such-route", self.tok)
-        self.assertError((status, data), 404)
+        self.assertError((status, data), 404, message="no route for GET /api/v1/no-such-route")
         self.assertIn("application/json", headers.get("content-type", ""))
-        self.assertError(s.request("PATCH", s.obj_path(self.t.name, "x"), self.tok), (404, 405))
-        self.assertError(s.get("/api/v1/servables/%zz/x", self.tok), (400, 404))
+        self.assertError(s.request("PATCH", s.obj_path(self.t.name, "x"), self.tok), 404,
+                         message="no route for PATCH /api/v1/servables/%s/x" % self.t.name)
+        self.assertError(s.get("/api/v1/servables/%zz/x", self.tok), 400,
+                         message="malformed percent-encoding in URL")
 
 
 if __name__ == "__main__":

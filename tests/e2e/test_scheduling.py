@@ -1,10 +1,11 @@
 """Scheduling through the real server: the manifest's `queue` section and the schedule_policy
 request parameters `priority` and `timeout` (docs/inference.md, "Scheduling").
 
-Every servable here has one instance whose Python worker counts its calls and sleeps as long
-as the request asks (input `s`, seconds). A "blocker" request holds the instance while the test
-queues others; the queue-length gauges of /metrics say when they wait, and each answer's
-call number (`seq`) says in which order they ran.
+Every servable here has one instance whose Python worker counts its calls; a request whose
+input `s` is a port holds its call at the test's gate (oip.Gate) until the test lets it go. A
+"blocker" request held there keeps the instance busy while the test queues others; the
+queue-length gauges of /metrics say when they wait, and each answer's call number (`seq`) says
+in which order they ran.
 
 Proves: with a queue of Q and the instance busy, N > Q concurrent requests get exactly N - Q
 refusals at once (503 + Retry-After) and Q answers; higher priorities run first, FIFO within a
@@ -18,6 +19,7 @@ bound or priority levels on a pipeline) is 422.
 
 import re
 import threading
+import time
 import unittest
 
 import hub
@@ -25,7 +27,7 @@ import oip
 from hub import HubTestCase
 
 CODE = '''
-import time
+import socket
 import numpy as np
 
 calls = 0
@@ -34,15 +36,26 @@ def predict(inputs):
     global calls
     calls += 1
     s = inputs["s"]
-    time.sleep(float(s[0]))
+    if s[0] > 0:  # a gate's port: wait there until the test lets this call go
+        with socket.create_connection(("127.0.0.1", int(s[0]))) as gate:
+            gate.sendall(b"s")
+            gate.recv(1)
     return {"y": s, "seq": np.full(s.shape[0], calls, dtype=np.int64)}
 '''
 IO = ([("s", "FP64", [-1])], [("y", "FP64", [-1]), ("seq", "INT64", [-1])])
-BLOCK_S = 4.0  # the blocker's sleep: ample time to queue a handful of requests behind it
+SERVABLES = {
+    "plain": {},
+    "bounded": {"queue": {"max_size": 3}},
+    "prio": {"queue": {"priority_levels": 3, "max_size": 16}},
+    "short": {"queue": {"default_timeout_us": 300000}},
+    "untouched": {"queue": {"priority_levels": 2}},
+    "batched": {"batching": {"max_batch_size": 4, "max_queue_delay_us": 0}},
+}
 
 
-def body(seconds=0.0, rows=1, **parameters):
-    req = {"inputs": [{"name": "s", "datatype": "FP64", "shape": [rows], "data": [seconds] * rows}]}
+def body(port=0, rows=1, **parameters):
+    """A request of `rows` rows; with a gate's port, its call waits at the gate."""
+    req = {"inputs": [{"name": "s", "datatype": "FP64", "shape": [rows], "data": [port] * rows}]}
     if parameters:
         req["parameters"] = parameters
     return req
@@ -71,19 +84,20 @@ class SchedulingTest(HubTestCase):
 
     @classmethod
     def setUpClass(cls):
+        # The servables reach the test's gate: the operator allows each the network.
+        tenant = hub.unique("sch")
+        cls.server_args = tuple(a for name in SERVABLES
+                                for a in ("--allow-network", "%s/%s" % (tenant, name)))
         super().setUpClass()
-        cls.t = cls.server.new_tenant(("publisher",))
+        cls.t = cls.server.new_tenant(("publisher",), name=tenant)
         cls.tok = cls.t["publisher"]
-        for name, fields in {
-                "plain": {},
-                "bounded": {"queue": {"max_size": 3}},
-                "prio": {"queue": {"priority_levels": 3, "max_size": 16}},
-                "short": {"queue": {"default_timeout_us": 300000}},
-                "untouched": {"queue": {"priority_levels": 2}},
-                "batched": {"batching": {"max_batch_size": 4, "max_queue_delay_us": 0}},
-        }.items():
-            tar = oip.py_package(name, CODE, *IO, **fields)
+        for name, fields in SERVABLES.items():
+            tar = oip.py_package(name, CODE, *IO, config={"network": True}, **fields)
             cls.server.publish_ok(cls.t.name, name, tar, cls.tok)
+
+    def setUp(self):
+        self.gate = oip.Gate()
+        self.addCleanup(self.gate.close)
 
     # -- helpers
 
@@ -124,21 +138,17 @@ class SchedulingTest(HubTestCase):
         return data["model_stats"][0]
 
     def block(self, model):
-        """Starts a blocker on the loaded `model` and returns once the instance runs it."""
+        """Starts a blocker on the loaded `model` and returns once the instance runs it (it
+        waits at the gate until the test releases it)."""
         self.ok(model, body(0))  # loaded and answering
-        started = self.stats(model)["inference_stats"]["queue"]["count"]
-        blocker = Call(self, model, body(BLOCK_S, priority=1) if model.endswith("prio")
-                       else body(BLOCK_S))
-        running = oip.wait_for(
-            lambda: self.stats(model)["inference_stats"]["queue"]["count"] > started)
-        self.assertTrue(running, "the blocker never started")
+        blocker = Call(self, model, body(self.gate.port, priority=1) if model.endswith("prio")
+                       else body(self.gate.port))
+        self.gate.arrivals(1)
         return blocker
 
-    def wait_queued(self, model, n, blocker):
+    def wait_queued(self, model, n):
         got = oip.wait_for(lambda: self.metric("orrery_inference_queue_length", model) == n)
         self.assertTrue(got, "%d requests never waited in the queue" % n)
-        self.assertTrue(blocker.is_alive(), "the blocker finished before the test queued its "
-                        "requests: the machine is too slow for BLOCK_S")
 
     # -- tests
 
@@ -148,19 +158,19 @@ class SchedulingTest(HubTestCase):
         rejected_before = self.metric("orrery_inference_rejected_total", model)
         barrier = threading.Barrier(n)
         calls = [Call(self, model, body(0), barrier) for _ in range(n)]
-        self.wait_queued(model, q, blocker)
+        self.wait_queued(model, q)
         refused = oip.wait_for(lambda: self.metric("orrery_inference_rejected_total", model)
                                - rejected_before == n - q)
         self.assertTrue(refused, "not exactly %d refused" % (n - q))
-        self.assertTrue(blocker.is_alive(), "the blocker finished too early")
+        self.gate.release()
         results = [c.answer() for c in calls]
         self.assertEqual(blocker.answer()[0], 200)
         ok = [r for r in results if r[0] == 200]
         rejected = [r for r in results if r[0] == 503]
         self.assertEqual((len(ok), len(rejected)), (q, n - q), [r[:2] for r in results])
         for status, data, headers in rejected:
-            self.assertError((status, data), 503)
-            self.assertIn("queue is full (3 requests waiting)", data["error"])
+            self.assertError((status, data), 503,
+                             message="servable %s:1: queue is full (3 requests waiting)" % model)
             self.assertEqual(headers.get("retry-after"), "1", headers)
         self.assertEqual(self.metric("orrery_inference_rejected_total", model) - rejected_before,
                          n - q)
@@ -173,8 +183,9 @@ class SchedulingTest(HubTestCase):
         calls = {}
         for i, (name, priority) in enumerate(order):
             calls[name] = Call(self, model, body(0, priority=priority))
-            self.wait_queued(model, i + 1, blocker)  # FIFO order within a level is arrival order
+            self.wait_queued(model, i + 1)  # FIFO order within a level is arrival order
         self.assertEqual(self.queued_by_priority(model), {1: 1, 2: 2, 3: 3})
+        self.gate.release()
         first = self.seq(blocker.answer()[1])
         ran = {}
         for name, call in calls.items():
@@ -190,12 +201,19 @@ class SchedulingTest(HubTestCase):
         blocker = self.block(model)
         expired_before = self.metric("orrery_inference_expired_total", model)
         fail_before = self.stats(model)["inference_stats"]["fail"]["count"]
-        late = Call(self, model, body(0, timeout=100000))  # 0.1 s, well before the blocker ends
-        self.wait_queued(model, 1, blocker)
+        late = Call(self, model, body(0, timeout=100000))  # 0.1 s
+        self.wait_queued(model, 1)
+        # It arrived before it was seen queued, so its deadline is at most 0.1 s after that,
+        # on the same monotonic clock: past that instant it has surely expired. (It is
+        # answered when it would be taken off the queue, i.e. once the blocker is done.)
+        queued_by = time.monotonic()
+        self.assertTrue(oip.wait_for(lambda: time.monotonic() > queued_by + 0.1, 10))
+        self.gate.release()
         status, data, _ = late.answer()
-        self.assertError((status, data), 503)
-        self.assertIn("timed out", data["error"])
-        self.assertIn("dropped before it ran", data["error"])
+        self.assertError((status, data), 503,
+                         message_re=r"request timed out after (\d+) ms waiting in the queue of "
+                         r"%s:1 \(dropped before it ran\)" % re.escape(model))
+        self.assertGreaterEqual(int(re.search(r"after (\d+) ms", data["error"]).group(1)), 100)
         first = self.seq(blocker.answer()[1])
         self.assertEqual(self.seq(self.ok(model, body(0))), first + 1, "the expired request ran")
         self.assertEqual(self.metric("orrery_inference_expired_total", model) - expired_before, 1)
@@ -207,42 +225,56 @@ class SchedulingTest(HubTestCase):
             # A worker that overruns its deadline is killed and restarted: wait for it.
             answering = oip.wait_for(lambda: self.infer(model, body(0))[0] == 200, timeout=30)
             self.assertTrue(answering, "the servable never answered")
-            status, data, _ = self.infer(model, body(2.0, **parameters))
-            self.assertError((status, data), 503, parameters)
-            self.assertRegex(data["error"].lower(), r"timed out|timeout")
+            held = Call(self, model, body(self.gate.port, **parameters))
+            self.gate.arrivals(1)  # running, and never let go: only the deadline ends it
+            status, data, _ = held.answer()
+            # The servable's 300 ms, also when the request asked for 10 s.
+            self.assertError((status, data), 503, parameters,
+                             message="%s:1: worker timed out after 300 ms; killed" % model)
+            self.gate.release()  # its worker is gone: nothing to let go
 
     def test_bad_priority_and_timeout_are_400_and_load_nothing(self):
         untouched = self.model("untouched")
+        priority = "parameter 'priority' must be a non-negative integer"
+        timeout = "parameter 'timeout' must be a non-negative integer"
+        levels = ("parameter 'priority' must be 0..2 (1 is the highest, 0 the servable's default "
+                  "level), got %d")
+        timeouts = "parameter 'timeout' must be 1..3600000000 (microseconds), got %d"
         cases = {
-            "priority above the levels": ({"priority": 3}, "'priority' must be 0..2"),
-            "negative priority": ({"priority": -1}, "priority"),
-            "fractional priority": ({"priority": 1.5}, "priority"),
-            "priority as a string": ({"priority": "high"}, "priority"),
-            "zero timeout": ({"timeout": 0}, "'timeout' must be 1..3600000000"),
-            "negative timeout": ({"timeout": -5}, "timeout"),
-            "fractional timeout": ({"timeout": 2.5}, "timeout"),
-            "timeout as a string": ({"timeout": "soon"}, "timeout"),
-            "timeout over an hour": ({"timeout": 3600000001}, "'timeout' must be 1..3600000000"),
-            "absurd timeout": ({"timeout": 10 ** 20}, "timeout"),
+            "priority above the levels": ({"priority": 3}, levels % 3),
+            "negative priority": ({"priority": -1}, priority),
+            "fractional priority": ({"priority": 1.5}, priority),
+            "priority as a string": ({"priority": "high"}, priority),
+            "zero timeout": ({"timeout": 0}, timeouts % 0),
+            "negative timeout": ({"timeout": -5}, timeout),
+            "fractional timeout": ({"timeout": 2.5}, timeout),
+            "timeout as a string": ({"timeout": "soon"}, timeout),
+            "timeout over an hour": ({"timeout": 3600000001}, timeouts % 3600000001),
         }
-        for what, (parameters, fragment) in cases.items():
+        for what, (parameters, message) in cases.items():
             with self.subTest(what):
                 status, data, _ = self.infer(untouched, body(0, **parameters))
-                self.assertError((status, data), 400, what)
-                self.assertIn(fragment, data["error"])
+                self.assertError((status, data), 400, what, message=message)
+        # 10**20 is out of range; the server's text calls it "not a non-negative integer",
+        # which it is: only the parameter's name is checked.
+        status, data, _ = self.infer(untouched, body(0, timeout=10 ** 20))
+        self.assertError((status, data), 400, "absurd timeout",
+                         message_prefix="parameter 'timeout' ")
         status, data, _ = self.infer(self.model("plain"), body(0, priority=1))
-        self.assertError((status, data), 400)
-        self.assertIn("no priority levels", data["error"])
+        self.assertError((status, data), 400, message="parameter 'priority' must be 0 (or absent): "
+                         "this servable has no priority levels (manifest queue.priority_levels), "
+                         "got 1")
         status, index = self.server.post("/v2/repository/index", self.tok, {})
         self.assertEqual(status, 200, index)
         self.assertNotIn(untouched, [m["name"] for m in index], "a refused request loaded it")
         # The bounds themselves are fine.
-        for parameters in ({"priority": 2, "timeout": 3600000000}, {"priority": 0, "timeout": 1}):
-            status, data, _ = self.infer(untouched, body(0, **parameters))
-            if parameters["timeout"] == 1:
-                self.assertIn(status, (200, 503), data)  # 1 µs may pass before it runs
-            else:
-                self.assertEqual(status, 200, data)
+        status, data, _ = self.infer(untouched, body(0, priority=2, timeout=3600000000))
+        self.assertEqual(status, 200, data)
+        # 1 µs is a valid timeout, but it is over before the request reaches the queue: it
+        # arrives expired and is answered at once (docs/inference.md, "Timeouts").
+        status, data, _ = self.infer(untouched, body(0, priority=0, timeout=1))
+        self.assertError((status, data), 503, message_re=r"request timed out after \d+ ms waiting "
+                         r"in the queue of %s:1 \(dropped before it ran\)" % re.escape(untouched))
 
     def test_stats_have_tritons_fields_and_batch_stats(self):
         model = self.model("batched")
@@ -275,17 +307,17 @@ class SchedulingTest(HubTestCase):
         self.assertIn("schedule_policy", data["extensions"])
 
     def test_bad_queue_section_is_refused_at_publish(self):
-        for queue, fragment in (({"priority_levels": 17}, "queue.priority_levels: must be 0..16"),
-                                ({"max_size": 0}, "queue.max_size: must be 1..65536"),
-                                ({"priority_levels": 2, "default_priority_level": 3},
-                                 "queue.default_priority_level: must be 1..2"),
-                                ({"default_timeout_us": -1}, "queue.default_timeout_us"),
-                                ({"size": 3}, "queue.size: unknown key")):
+        for queue, message in (({"priority_levels": 17}, "queue.priority_levels: must be 0..16"),
+                               ({"max_size": 0}, "queue.max_size: must be 1..65536"),
+                               ({"priority_levels": 2, "default_priority_level": 3},
+                                "queue.default_priority_level: must be 1..2"),
+                               ({"default_timeout_us": -1},
+                                "queue.default_timeout_us: must be 1..3600000000"),
+                               ({"size": 3}, "queue.size: unknown key")):
             with self.subTest(queue=queue):
                 tar = oip.py_package("badqueue", CODE, *IO, queue=queue)
                 status, data = self.server.publish(self.t.name, "badqueue", tar, self.tok)
-                self.assertError((status, data), 422)
-                self.assertIn(fragment, data["error"])
+                self.assertError((status, data), 422, message="manifest: " + message)
         # A pipeline's steps wait in their own queues: it takes only a timeout.
         tar, _ = hub.package(
             "badqueue", {}, backend="pipeline", signature=oip.signature(*IO),
@@ -294,10 +326,11 @@ class SchedulingTest(HubTestCase):
                       "outputs": {"y": "a.y", "seq": "a.seq"}},
             queue={"priority_levels": 2})
         status, data = self.server.publish(self.t.name, "badqueue", tar, self.tok)
-        self.assertError((status, data), 422)
-        self.assertIn("queue.priority_levels: a pipeline has no queue of its own", data["error"])
-        status, data = self.server.get("/api/v1/servables/%s/badqueue" % self.t.name, self.tok)
-        self.assertEqual(status, 404, data)
+        self.assertError((status, data), 422, message="manifest: queue.priority_levels: a "
+                         "pipeline has no queue of its own (each step waits in its servable's "
+                         "queue); only default_timeout_us applies")
+        self.assertError(self.server.get("/api/v1/servables/%s/badqueue" % self.t.name, self.tok),
+                         404, message="servable %s/badqueue not found" % self.t.name)
 
 
 if __name__ == "__main__":

@@ -123,11 +123,17 @@ class SearchTest(HubTestCase):
         self.assertEqual((len(data["items"]), data["total"], data["per_page"]), (7, 7, 100))
         data = s.get("/api/v1/servables?tenant=%s&per_page=1" % t.name, t["publisher"])[1]
         self.assertEqual((len(data["items"]), data["total"]), (1, 7))
-        for bad in ("per_page=0", "per_page=101", "per_page=-1", "per_page=abc", "page=0",
-                    "page=-2", "page=x"):
+        per_page = "per_page must be between 1 and 100"
+        for bad, message in (("per_page=0", per_page), ("per_page=101", per_page),
+                             ("per_page=-1", per_page),
+                             ("per_page=abc", "per_page must be an integer, got 'abc'"),
+                             ("page=0", "page must be >= 1"), ("page=-2", "page must be >= 1"),
+                             ("page=x", "page must be an integer, got 'x'")):
             with self.subTest(bad):
-                self.assertError(s.get("/api/v1/servables?" + bad, t["publisher"]), 400)
-                self.assertError(s.get("/api/v1/search?q=p&" + bad, t["publisher"]), 400)
+                self.assertError(s.get("/api/v1/servables?" + bad, t["publisher"]), 400,
+                                 message=message)
+                self.assertError(s.get("/api/v1/search?q=p&" + bad, t["publisher"]), 400,
+                                 message=message)
         data = s.get("/api/v1/search?q=Test&tenant=%s&per_page=2&page=2" % t.name,
                      t["publisher"])[1]
         self.assertEqual((data["total"], len(data["items"]), data["page"]), (7, 2, 2))
@@ -162,15 +168,15 @@ class SearchTest(HubTestCase):
                 data = self.assertStatus(s.get("/api/v1/search?q=" + urllib.parse.quote(text),
                                                self.tok), 200)
                 self.assertIn("items", data)
-        # Nothing but punctuation: an empty result or a clean 400, never a 500.
-        for text in ('"', "'", "*", "(", ")", "^", "-", "%", "_", "\\", "{}", "\u2603",
-                     ";--", '"*"'):
+        # Nothing but punctuation: no word to search for (docs/api.md: 400).
+        for text in ('"', "'", "*", "(", ")", "^", "-", "%", "_", "\\", "{}", ";--", '"*"', ""):
             with self.subTest(q=text):
-                resp = s.get("/api/v1/search?q=" + urllib.parse.quote(text), self.tok)
-                if resp[0] == 200:
-                    self.assertIn("items", resp[1])
-                else:
-                    self.assertError(resp, 400)
+                self.assertError(s.get("/api/v1/search?q=" + urllib.parse.quote(text), self.tok),
+                                 400, message="search text has no words")
+        # A snowman is not punctuation: a word, which nothing here matches.
+        data = self.assertStatus(s.get("/api/v1/search?q=" + urllib.parse.quote("\u2603"),
+                                       self.tok), 200)
+        self.assertEqual((data["items"], data["total"]), ([], 0))
         for text in (self.zeph + "!!!", '"' + self.zeph, "(" + self.zeph + ")",
                      "-" + self.zeph, self.zeph + "*", self.zeph + ";", "'" + self.zeph + "'"):
             with self.subTest(q=text):

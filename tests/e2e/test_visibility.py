@@ -69,9 +69,9 @@ class VisibilityTest(HubTestCase):
             with self.subTest(route=label, name=name):
                 got = s.request(method, path, token, json_body=body)
                 want = s.request(method, apath, token, json_body=body)
-                self.assertError(got, 404)
-                self.assertError(want, 404)
-                self.assertEqual(got[1]["error"].replace(name, absent), want[1]["error"])
+                what = "%s %s/%%s not found" % (kind[:-1], self.a.name)
+                self.assertError(got, 404, message=what % name)
+                self.assertError(want, 404, message=what % absent)
                 self.assertEqual(set(got[1]), set(want[1]))
         self.assertNotIn(name, self.listed(token, kind=kind))
         self.assertNotIn(name, self.listed(token, tenant_filter=False, kind=kind))
@@ -110,10 +110,14 @@ class VisibilityTest(HubTestCase):
         self.assertIn((self.a.name, name), self.found(self.b["reader"], w))
         before = s.describe(self.a.name, name, self.a["publisher"])
         tar, _ = hub.package(name, {"model.bin": b"hijack"})
-        self.assertError(s.publish(self.a.name, name, tar, self.b["publisher"]), 403)
+        self.assertError(s.publish(self.a.name, name, tar, self.b["publisher"]), 403,
+                         message="a token of tenant %s cannot publish into %s"
+                         % (self.b.name, self.a.name))
         for label, method, path, body in self.routes(name)[5:]:
             with self.subTest(route=label):
-                self.assertError(s.request(method, path, self.b["publisher"], json_body=body), 403)
+                self.assertError(s.request(method, path, self.b["publisher"], json_body=body), 403,
+                                 message="servable %s/%s belongs to tenant %s"
+                                 % (self.a.name, name, self.a.name))
         self.assertEqual(s.describe(self.a.name, name, self.a["publisher"]), before)
 
     def test_shared_with_one_tenant(self):
@@ -131,9 +135,11 @@ class VisibilityTest(HubTestCase):
         self.assertEqual(s.download_files(self.a.name, name, 1, self.b["reader"]), files)
         self.assertIn(name, self.listed(self.b["reader"]))
         self.assertIn((self.a.name, name), self.found(self.b["reader"], w))
-        self.assertError(s.put(obj + "/aliases/x", self.b["publisher"], {"version": 1}), 403)
+        theirs = "servable %s/%s belongs to tenant %s" % (self.a.name, name, self.a.name)
+        self.assertError(s.put(obj + "/aliases/x", self.b["publisher"], {"version": 1}), 403,
+                         message=theirs)
         self.assertError(s.post(obj + "/shares", self.b["publisher"], {"tenant": self.c.name}),
-                         403)
+                         403, message=theirs)
         self.assert_invisible(name, w, self.c["publisher"])
         # Sharing twice keeps one entry.
         data = self.assertStatus(s.post(obj + "/shares", self.a["publisher"],
@@ -145,7 +151,8 @@ class VisibilityTest(HubTestCase):
         self.assertEqual(data["shared_with"], [])
         self.assert_invisible(name, w, self.b["publisher"])
         self.assertError(s.post(obj + "/shares", self.a["publisher"],
-                                {"tenant": "no-such-tenant-x"}), 404)
+                                {"tenant": "no-such-tenant-x"}), 404,
+                         message="tenant no-such-tenant-x not found")
 
     def test_private_clears_shares(self):
         s, name, w = self.server, "shared-two", word()
