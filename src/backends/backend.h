@@ -45,7 +45,7 @@ using Deadline = std::chrono::steady_clock::time_point;
 // Limits and isolation of worker processes (python, untrusted native).
 struct SandboxOptions {
   bool use_bubblewrap = true;               // namespaces via bwrap when it works here
-  uint64_t memory_bytes = 4ull << 30;       // RLIMIT_AS of a worker
+  uint64_t memory_bytes = 4ull << 30;       // RLIMIT_AS of a worker (0: none; test builds only)
   uint64_t cpu_seconds = 24 * 3600;         // RLIMIT_CPU of a worker
   uint64_t open_files = 256;                // RLIMIT_NOFILE of a worker
   uint32_t max_restarts = 5;                // crash loop: give up after this many in a row

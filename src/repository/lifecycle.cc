@@ -150,7 +150,7 @@ Result<nlohmann::json> Repository::DeleteVersion(const Caller& caller, PackageKi
                      db.Prepare("UPDATE versions SET deleted_at = ?, deleted_by = ? "
                                 "WHERE id = ?"));
     RETURN_IF_ERROR(
-        tombstone.Bind(1, NowUnixSeconds()).Bind(2, caller.token_id).Bind(3, row.id).Run());
+        tombstone.Bind(1, Now()).Bind(2, caller.token_id).Bind(3, row.id).Run());
     ASSIGN_OR_RETURN(Statement unalias, db.Prepare("DELETE FROM aliases WHERE version_id = ?"));
     RETURN_IF_ERROR(unalias.Bind(1, row.id).Run());
     ASSIGN_OR_RETURN(Statement unoverride,
@@ -174,7 +174,7 @@ Result<nlohmann::json> Repository::DeleteObject(const Caller& caller, PackageKin
     ASSIGN_OR_RETURN(ObjectRow object, FindOwned(db, caller, kind, name));
     ASSIGN_OR_RETURN(digests,
                      BlobsOfVersions(*db_, "v.object_id = ?1 AND v.deleted_at IS NULL", object.id));
-    int64_t now = NowUnixSeconds();
+    int64_t now = Now();
     ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
     ASSIGN_OR_RETURN(Statement versions,
                      db.Prepare("UPDATE versions SET deleted_at = ?1, deleted_by = ?2 "

@@ -142,7 +142,7 @@ Result<PublishResult> Repository::CommitVersion(const Caller& caller, PackageKin
   version.Bind(5, static_cast<int64_t>(files.size())).Bind(6, manifest.ToJson().dump());
   version.Bind(7, manifest.title).Bind(8, manifest.description).Bind(9, JoinCreators(manifest));
   version.Bind(10, manifest.backend).Bind(11, manifest.task).Bind(12, manifest.domain);
-  RETURN_IF_ERROR(version.Bind(13, NowUnixSeconds()).Bind(14, caller.token_id).Run());
+  RETURN_IF_ERROR(version.Bind(13, Now()).Bind(14, caller.token_id).Run());
   int64_t version_id = db.LastInsertId();
 
   ASSIGN_OR_RETURN(Statement file_insert,
@@ -183,7 +183,7 @@ Result<int64_t> Repository::UpsertObject(const Caller& caller, PackageKind kind,
                      db.Prepare("INSERT INTO objects(tenant_id, name, kind, visibility, "
                                 "created_at) VALUES (?, ?, ?, ?, ?)"));
     insert.Bind(1, caller.tenant_id).Bind(2, name.name).Bind(3, PackageKindName(kind));
-    RETURN_IF_ERROR(insert.Bind(4, visibility).Bind(5, NowUnixSeconds()).Run());
+    RETURN_IF_ERROR(insert.Bind(4, visibility).Bind(5, Now()).Run());
     return db.LastInsertId();
   }
   int64_t id = find.ColumnInt(0);

@@ -93,7 +93,7 @@ Status Repository::Bootstrap() {
   if (!exists) {
     ASSIGN_OR_RETURN(Statement tenant,
                      db.Prepare("INSERT INTO tenants(name, created_at) VALUES (?, ?)"));
-    RETURN_IF_ERROR(tenant.Bind(1, kHubTenant).Bind(2, NowUnixSeconds()).Run());
+    RETURN_IF_ERROR(tenant.Bind(1, kHubTenant).Bind(2, Now()).Run());
     hub_id = db.LastInsertId();
   }
   RETURN_IF_ERROR(
@@ -119,7 +119,7 @@ Status Repository::WriteAdminToken(int64_t hub_tenant_id, std::string_view descr
                    db.Prepare("INSERT INTO tokens(tenant_id, role, hash, description, "
                               "created_at) VALUES (?, 'admin', ?, ?, ?)"));
   insert.Bind(1, hub_tenant_id).Bind(2, Sha256Hex(token)).Bind(3, description);
-  RETURN_IF_ERROR(insert.Bind(4, NowUnixSeconds()).Run());
+  RETURN_IF_ERROR(insert.Bind(4, Now()).Run());
   Caller operator_caller{hub_tenant_id, kHubTenant, Role::kAdmin, db.LastInsertId()};
   return AppendAudit(operator_caller, "token.create", kHubTenant, description);
 }
@@ -265,7 +265,7 @@ Status Repository::AppendAudit(const Caller& caller, std::string_view action,
   ASSIGN_OR_RETURN(Statement insert,
                    db.Prepare("INSERT INTO audit(at, tenant_id, token_id, action, object, "
                               "detail) VALUES (?, ?, ?, ?, ?, ?)"));
-  insert.Bind(1, NowUnixSeconds()).Bind(2, caller.tenant_id).Bind(3, caller.token_id);
+  insert.Bind(1, Now()).Bind(2, caller.tenant_id).Bind(3, caller.token_id);
   insert.Bind(4, action).Bind(5, object).Bind(6, detail);
   return insert.Run();
 }
@@ -305,7 +305,7 @@ Result<nlohmann::json> Repository::CollectBlobs(const std::vector<std::string>& 
   std::unique_lock gc_lock(gc_mutex_);
   int64_t removed = 0;
   int64_t bytes = 0;
-  int64_t cutoff = NowUnixSeconds() - min_age_s;
+  int64_t cutoff = NowUnixSeconds() - min_age_s;  // against file mtimes: the system clock
   for (const std::string& digest : digests) {
     Result<BlobInfo> info = blobs_->Stat(digest);
     if (!info.ok()) continue;  // already gone

@@ -24,6 +24,7 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <unordered_map>
 #include <memory>
 #include <mutex>
@@ -34,6 +35,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/clock.h"
 #include "core/status.h"
 #include "repository/archive.h"
 #include "repository/manifest.h"
@@ -92,6 +94,9 @@ class Repository {
     // (507 otherwise, refused before anything is written), so that the
     // catalog's own writes (deletes, tokens, tenants) always find room.
     uint64_t min_free_bytes = 64ull << 20;
+    // The wall clock (unix seconds) of timestamps and token expiry; tests
+    // set their own. Default: the system clock.
+    std::function<int64_t()> clock;
   };
 
   // Opens or creates the data directory, migrates the catalog, removes
@@ -223,6 +228,8 @@ class Repository {
  private:
   Repository(Options options, std::unique_ptr<Database> db, std::unique_ptr<ConnectionPool> readers,
              std::unique_ptr<BlobStore> blobs);
+  // Unix seconds by Options::clock.
+  int64_t Now() const { return options_.clock ? options_.clock() : NowUnixSeconds(); }
   Status Bootstrap();
   // Creates a hub admin token and writes it to AdminTokenPath().
   // REQUIRES(db_mutex_), inside a transaction.

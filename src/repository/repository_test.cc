@@ -25,7 +25,10 @@ std::string Manifest(const std::string& name, const std::string& title) {
 class RepositoryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto opened = testing::OpenTestRepository("repo-test-");
+    // The repository's wall clock is the test's: token expiry is a matter of
+    // setting `now_`, not of waiting.
+    now_ = NowUnixSeconds();
+    auto opened = testing::OpenTestRepository("repo-test-", [this] { return now_.load(); });
     ASSERT_TRUE(opened.ok()) << opened.status().ToString();
     dir_ = opened->dir;
     repo_ = std::move(opened->repository);
@@ -34,6 +37,8 @@ class RepositoryTest : public ::testing::Test {
     other_ = MakeTenant("other");
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::atomic<int64_t> now_{0};
 
   Caller MakeTenant(const std::string& tenant) {
     EXPECT_TRUE(repo_->CreateTenant(admin_, tenant).ok());
@@ -191,12 +196,26 @@ TEST_F(RepositoryTest, TokensAreHashedExpireAndRevoke) {
   ASSERT_TRUE(created.ok());
   std::string token = (*created)["token"];
   EXPECT_EQ(token.size(), 68u);
+  // Stored as a hash only: the text is in neither the catalog nor its WAL.
   auto catalog = ReadFile(dir_ / "data/catalog.db");
   auto wal = ReadFile(dir_ / "data/catalog.db-wal");
+  ASSERT_TRUE(catalog.ok() && wal.ok());
   EXPECT_EQ(catalog->find(token.substr(4)), std::string::npos);
-  if (wal.ok()) {
-    EXPECT_EQ(wal->find(token.substr(4)), std::string::npos);
-  }
+  EXPECT_EQ(wal->find(token.substr(4)), std::string::npos);
+
+  // Expiry: valid up to the second before expires_at, then refused (the
+  // authentication cache does not outlive it).
+  auto expiring = repo_->CreateToken(admin_, "acme", Role::kReader, 60, "expires");
+  ASSERT_TRUE(expiring.ok());
+  std::string short_lived = (*expiring)["token"];
+  EXPECT_EQ((*expiring)["expires_at"], FormatUnixSeconds(now_ + 60));
+  ASSERT_TRUE(repo_->Authenticate(short_lived).ok());
+  now_ += 59;
+  ASSERT_TRUE(repo_->Authenticate(short_lived).ok());
+  now_ += 1;
+  EXPECT_EQ(repo_->Authenticate(short_lived).status().message(), "token expired");
+  EXPECT_TRUE(repo_->Authenticate(token).ok());  // a token without expiry does not expire
+
   ASSERT_TRUE(repo_->Authenticate(token).ok());
   ASSERT_TRUE(repo_->RevokeToken(admin_, (*created)["id"]).ok());
   EXPECT_EQ(repo_->Authenticate(token).status().message(), "token revoked");

@@ -109,7 +109,7 @@ Result<json> Repository::SetServingOverride(const Caller& caller, const Qualifie
                      db.Prepare("INSERT INTO serving_overrides(version_id, settings, updated_at, "
                                 "updated_by) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(version_id) DO "
                                 "UPDATE SET settings = ?2, updated_at = ?3, updated_by = ?4"));
-    upsert.Bind(1, row.id).Bind(2, stored).Bind(3, NowUnixSeconds());
+    upsert.Bind(1, row.id).Bind(2, stored).Bind(3, Now());
     RETURN_IF_ERROR(upsert.Bind(4, caller.token_id).Run());
   }
   RETURN_IF_ERROR(AppendAudit(caller, "serving.set", name.ToString(),

@@ -35,7 +35,7 @@ Result<Caller> Repository::Authenticate(std::string_view token) {
   if (token.empty()) return Unauthenticated("missing token (Authorization: Bearer <token>)");
   if (!WellFormedToken(token)) return Unauthenticated("malformed token");
   uint64_t generation = CatalogGeneration();  // before the read whose answer is cached
-  int64_t now = NowUnixSeconds();
+  int64_t now = Now();
   std::string key(token);
   {
     std::lock_guard lock(auth_cache_mutex_);
@@ -70,7 +70,7 @@ Result<Caller> Repository::AuthenticateUncached(std::string_view token,
   if (!found) return Unauthenticated("invalid token");
   if (!find.ColumnIsNull(5)) return Unauthenticated("token revoked");
   std::optional<int64_t> expires_at = find.ColumnOptionalInt(4);
-  if (expires_at && *expires_at <= NowUnixSeconds()) return Unauthenticated("token expired");
+  if (expires_at && *expires_at <= Now()) return Unauthenticated("token expired");
   ASSIGN_OR_RETURN(Role role, ParseRole(find.ColumnText(3)));
   *expires = expires_at;
   return Caller{find.ColumnInt(1), find.ColumnText(2), role, find.ColumnInt(0)};
@@ -82,7 +82,7 @@ Result<nlohmann::json> Repository::CreateTenant(const Caller& caller, std::strin
   WriteLock lock(*this);
   Database& db = *db_;
   ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
-  int64_t now = NowUnixSeconds();
+  int64_t now = Now();
   ASSIGN_OR_RETURN(Statement insert,
                    db.Prepare("INSERT INTO tenants(name, created_at) VALUES (?, ?)"));
   Status inserted = insert.Bind(1, name).Bind(2, now).Run();
@@ -129,7 +129,7 @@ Result<nlohmann::json> Repository::CreateToken(const Caller& caller, std::string
   Database& db = *db_;
   ASSIGN_OR_RETURN(int64_t tenant_id, TenantId(db, target));
   std::string token = std::string(kTokenPrefix) + RandomHex(32);
-  int64_t now = NowUnixSeconds();
+  int64_t now = Now();
   std::optional<int64_t> expires_at;
   if (expires_in_s > 0) expires_at = now + expires_in_s;
   ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
@@ -194,7 +194,7 @@ Result<nlohmann::json> Repository::RevokeToken(const Caller& caller, int64_t tok
   if (tenant != caller.tenant && !caller.IsHubAdmin()) return NotFound(not_found);
   if (!find.ColumnIsNull(1))
     return Conflict("token " + std::to_string(token_id) + " is already revoked");
-  int64_t now = NowUnixSeconds();
+  int64_t now = Now();
   ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
   ASSIGN_OR_RETURN(Statement update, db.Prepare("UPDATE tokens SET revoked_at = ? WHERE id = ?"));
   RETURN_IF_ERROR(update.Bind(1, now).Bind(2, token_id).Run());

@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "serving/model.h"
+#include "serving/testing/gate.h"
 #include "serving/testing/test_servable.h"
 
 namespace orrery {
@@ -15,6 +16,7 @@ namespace {
 using namespace std::chrono_literals;
 
 struct Calls {
+  testing::Gate gate;         // every call passes it (open unless a test closes it)
   std::mutex mutex;
   std::vector<int64_t> rows;  // per backend call
   bool drop_a_row = false;    // answer one row short
@@ -24,6 +26,7 @@ class EchoInstance final : public Instance {
  public:
   explicit EchoInstance(Calls& calls) : calls_(calls) {}
   Result<std::vector<Tensor>> Infer(const std::vector<Tensor>& inputs, Deadline) override {
+    calls_.gate.Pass();
     std::vector<Tensor> outputs = inputs;
     outputs[0].name = "y";
     {
@@ -125,35 +128,43 @@ TEST_F(ModelBatchingTest, LoneRequestRunsAfterTheDelay) {
 }
 
 TEST_F(ModelBatchingTest, RequestsWithOtherTrailingDimensionsAreNotMixed) {
-  Load(8, 50'000);
+  Load(8, 0);
+  calls_.gate.Close();
+  auto blocker = Submit(*model_, Rows(1, 2, 99));
+  calls_.gate.AwaitWaiting(1);  // the only instance is busy: the next three queue
   auto a = Submit(*model_, Rows(1, 2, 0));
   auto b = Submit(*model_, Rows(1, 3, 0));
   auto c = Submit(*model_, Rows(1, 2, 10));
-  for (auto* f : {&a, &b, &c}) {
+  calls_.gate.Open();
+  for (auto* f : {&blocker, &a, &b, &c}) {
     ASSERT_EQ(f->wait_for(10s), std::future_status::ready);
     EXPECT_TRUE(f->get().status.ok());
   }
   std::lock_guard lock(calls_.mutex);
-  EXPECT_EQ(calls_.rows, (std::vector<int64_t>{2, 1}));  // a+c, then b
+  EXPECT_EQ(calls_.rows, (std::vector<int64_t>{1, 2, 1}));  // the blocker, a+c, then b
 }
 
 TEST_F(ModelBatchingTest, BatchesAreCutAtTheLargestPreferredSizeThatFits) {
   model_ = std::make_unique<Model>(
       [] {
-        auto servable = std::const_pointer_cast<ResolvedServable>(Batched(8, 200'000));
+        auto servable = std::const_pointer_cast<ResolvedServable>(Batched(8, 0));
         servable->manifest.batching.preferred_batch_sizes = {2, 4};
         return std::shared_ptr<const ResolvedServable>(servable);
       }(),
       Model::Options{});
   model_->Load(backend_, LoadContext{});
+  calls_.gate.Close();
   std::vector<std::future<InferOutcome>> outcomes;
+  outcomes.push_back(Submit(*model_, Rows(1, 1, 99)));
+  calls_.gate.AwaitWaiting(1);  // six rows queue behind it
   for (int i = 0; i < 6; ++i) outcomes.push_back(Submit(*model_, Rows(1, 1, i)));
+  calls_.gate.Open();
   for (auto& outcome : outcomes) {
     ASSERT_EQ(outcome.wait_for(10s), std::future_status::ready);
     EXPECT_TRUE(outcome.get().status.ok());
   }
   std::lock_guard lock(calls_.mutex);
-  EXPECT_EQ(calls_.rows, (std::vector<int64_t>{4, 2}));
+  EXPECT_EQ(calls_.rows, (std::vector<int64_t>{1, 4, 2}));
 }
 
 TEST_F(ModelBatchingTest, BadBatchDimensionsAreRefusedAtOnce) {

@@ -13,45 +13,14 @@
 
 #include "core/files.h"
 #include "repository/testing/test_repository.h"
+#include "serving/testing/gate.h"
 
 namespace orrery {
 namespace {
 
 using namespace std::chrono_literals;
 
-// A gate threads wait at until the test opens it (open unless closed).
-class Gate {
- public:
-  void Close() {
-    std::lock_guard lock(mutex_);
-    open_ = false;
-  }
-  void Open() {
-    {
-      std::lock_guard lock(mutex_);
-      open_ = true;
-    }
-    changed_.notify_all();
-  }
-  void Pass() {
-    std::unique_lock lock(mutex_);
-    ++waiting_;
-    changed_.notify_all();
-    changed_.wait(lock, [&] { return open_; });
-    --waiting_;
-  }
-  // Blocks until `n` threads wait at the gate.
-  void AwaitWaiting(int n) {
-    std::unique_lock lock(mutex_);
-    changed_.wait(lock, [&] { return waiting_ >= n; });
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  bool open_ = true;
-  int waiting_ = 0;
-};
+using testing::Gate;
 
 Gate g_loads;                    // every Load passes it
 Gate g_infers;                   // every Infer passes it

@@ -1,6 +1,7 @@
 // Model's scheduling and state machine, with a fake backend (the real ones
 // have their own tests under src/backends/).
 #include "serving/model.h"
+#include "serving/testing/gate.h"
 #include "serving/testing/test_servable.h"
 
 #include <gtest/gtest.h>
@@ -12,26 +13,29 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Echoes its inputs after `delay`; fails every load when `load_error` is set.
+// Echoes its inputs once past `gate`; fails every load when `load_error` is set.
 struct FakeConfig {
-  std::chrono::milliseconds delay{0};
+  testing::Gate gate;
   Status load_error;
   bool in_process = true;
   std::atomic<int> running{0};
   std::atomic<int> max_running{0};
   std::atomic<int> loads{0};
+  std::atomic<bool> instance_overlapped{false};  // one instance ran two requests at once
 };
 
 class FakeInstance final : public Instance {
  public:
   explicit FakeInstance(FakeConfig& config) : config_(config) {}
   Result<std::vector<Tensor>> Infer(const std::vector<Tensor>& inputs, Deadline) override {
+    if (busy_.exchange(true)) config_.instance_overlapped = true;
     int now = ++config_.running;
     int seen = config_.max_running.load();
     while (now > seen && !config_.max_running.compare_exchange_weak(seen, now)) {
     }
-    std::this_thread::sleep_for(config_.delay);
+    config_.gate.Pass();
     --config_.running;
+    busy_ = false;
     std::vector<Tensor> outputs = inputs;
     outputs[0].name = "y";
     return outputs;
@@ -40,6 +44,7 @@ class FakeInstance final : public Instance {
 
  private:
   FakeConfig& config_;
+  std::atomic<bool> busy_{false};
 };
 
 class FakeBackend final : public Backend {
@@ -66,13 +71,16 @@ Tensor Input(float value) {
   return tensor;
 }
 
-// Submits one job and returns a future of its outcome.
+// Submits one job and returns a future of its outcome; `*deadline`, when
+// given, is set to the job's deadline.
 std::future<InferOutcome> Submit(Model& model, float value,
-                                 std::chrono::milliseconds timeout = 5000ms) {
+                                 std::chrono::milliseconds timeout = 60'000ms,
+                                 Deadline* deadline = nullptr) {
   auto promise = std::make_shared<std::promise<InferOutcome>>();
   InferJob job;
   job.inputs = {Input(value)};
   job.deadline = std::chrono::steady_clock::now() + timeout;
+  if (deadline != nullptr) *deadline = job.deadline;
   job.done = [promise](InferOutcome outcome) { promise->set_value(std::move(outcome)); };
   model.Submit(std::move(job));
   return promise->get_future();
@@ -129,53 +137,55 @@ TEST(ModelTest, FailedLoadFailsQueuedAndLaterRequestsWithTheReason) {
 
 TEST(ModelTest, FullQueueRefusesAtOnceWithRetryLater) {
   FakeConfig config;
-  config.delay = 200ms;
   config.in_process = false;  // worker threads: Submit never runs the job itself
+  config.gate.Close();
   FakeBackend backend(config);
   Model::Options options;
   options.max_queue = 2;
   Model model(Servable(), options);
   model.Load(backend, Context());
-  std::vector<std::future<InferOutcome>> outcomes;
   auto first = Submit(model, 0);
-  while (config.running.load() == 0) std::this_thread::sleep_for(1ms);  // the worker took it
+  config.gate.AwaitWaiting(1);  // the only instance is busy with it
+  std::vector<std::future<InferOutcome>> outcomes;
   for (int i = 0; i < 5; ++i) outcomes.push_back(Submit(model, 1));
-  int refused = 0, succeeded = first.get().status.ok() ? 1 : 0;
-  for (auto& outcome : outcomes) {
-    InferOutcome result = outcome.get();
-    if (result.retry_later) {
-      EXPECT_EQ(result.status.code(), Code::kUnavailable);
-      ++refused;
-    } else if (result.status.ok()) {
-      ++succeeded;
-    }
+  // The 3 beyond the 2 queue places are refused at once, before anything runs.
+  for (int i = 2; i < 5; ++i) {
+    ASSERT_EQ(outcomes[i].wait_for(0s), std::future_status::ready) << i;
+    InferOutcome result = outcomes[i].get();
+    EXPECT_TRUE(result.retry_later);
+    EXPECT_EQ(result.status.message(), "servable lab/fake:1: queue is full (2 requests waiting)");
   }
-  EXPECT_EQ(refused, 3);  // exactly the 3 beyond the 2 queue places
-  EXPECT_EQ(succeeded, 3);
+  config.gate.Open();
+  EXPECT_TRUE(first.get().status.ok());
+  for (int i = 0; i < 2; ++i) EXPECT_TRUE(outcomes[i].get().status.ok()) << i;
   EXPECT_EQ(model.metrics().rejected.load(), 3u);
 }
 
 TEST(ModelTest, ExpiredQueuedRequestIsFailedWithoutRunning) {
   FakeConfig config;
-  config.delay = 150ms;
   config.in_process = false;
+  config.gate.Close();
   FakeBackend backend(config);
   Model model(Servable(), {});
   model.Load(backend, Context());
   auto slow = Submit(model, 0);
-  std::this_thread::sleep_for(20ms);
-  auto expiring = Submit(model, 1, 50ms);
+  config.gate.AwaitWaiting(1);
+  Deadline deadline;
+  auto expiring = Submit(model, 1, 50ms, &deadline);
+  std::this_thread::sleep_until(deadline);  // its time runs out while it waits
+  config.gate.Open();
   InferOutcome outcome = expiring.get();
   EXPECT_EQ(outcome.status.code(), Code::kUnavailable);
-  EXPECT_NE(outcome.status.message().find("timed out"), std::string::npos);
+  EXPECT_EQ(outcome.status.message().rfind("request timed out after ", 0), 0u)
+      << outcome.status.message();
   EXPECT_TRUE(slow.get().status.ok());
   EXPECT_EQ(model.metrics().compute.Count(), 1u);  // the expired one never ran
 }
 
 TEST(ModelTest, InstancesRunInParallelButEachOneAtATime) {
   FakeConfig config;
-  config.delay = 30ms;
   config.in_process = false;
+  config.gate.Close();
   FakeBackend backend(config);
   Model::Options options;
   options.instances = 3;
@@ -183,21 +193,26 @@ TEST(ModelTest, InstancesRunInParallelButEachOneAtATime) {
   model.Load(backend, Context());
   std::vector<std::future<InferOutcome>> outcomes;
   for (int i = 0; i < 9; ++i) outcomes.push_back(Submit(model, i));
+  config.gate.AwaitWaiting(3);  // three run at once, one per instance
+  config.gate.Open();
   for (auto& outcome : outcomes) EXPECT_TRUE(outcome.get().status.ok());
   EXPECT_EQ(config.loads.load(), 3);
   EXPECT_EQ(config.max_running.load(), 3);
+  EXPECT_FALSE(config.instance_overlapped.load());
 }
 
 TEST(ModelTest, UnloadWaitsForAcceptedRequestsThenRefusesNewOnes) {
   FakeConfig config;
-  config.delay = 100ms;
   config.in_process = false;
+  config.gate.Close();
   FakeBackend backend(config);
   Model model(Servable(), {});
   model.Load(backend, Context());
   auto running = Submit(model, 0), queued = Submit(model, 1);
-  std::this_thread::sleep_for(10ms);
+  config.gate.AwaitWaiting(1);
+  std::thread opener([&] { config.gate.Open(); });
   model.Unload();  // returns only when both finished
+  opener.join();
   EXPECT_EQ(running.wait_for(0s), std::future_status::ready);
   EXPECT_TRUE(running.get().status.ok());
   EXPECT_TRUE(queued.get().status.ok());

@@ -390,38 +390,10 @@ TEST(EncodeInferResponse, MalformedOutputDataIsNotOverread) {
   EXPECT_EQ(parsed["outputs"][1]["data"], nlohmann::json::array());
 }
 
-// Decode of a 1x16 FP32 JSON request plus encode of a 1x16 FP32 JSON
-// response: the serving hot path. Prints the figure; asserts nothing on
-// time (machines differ). Reports the fastest of many short batches, which
-// filters out time lost to other processes on a shared machine, and the
-// mean over all of them.
-struct Timing {
-  double best_ns = 1e18, mean_ns = 0;
-};
-
-Timing TimeRoundTrip(const std::string& body) {
-  InferResponse response = ResponseWith({Tensor{"OUTPUT0", DataType::kFp32, {1, 16}, {}}});
-  size_t sink = 0;
-  auto round = [&] {
-    Result<InferRequest> request = DecodeInferRequest(body, std::nullopt);
-    response.outputs[0].data = request->inputs[0].data;
-    sink += EncodeInferResponse(response, *request).body.size();
-  };
-  constexpr int kBatches = 500, kRounds = 100;
-  for (int i = 0; i < kRounds; ++i) round();  // warm-up
-  Timing timing;
-  for (int batch = 0; batch < kBatches; ++batch) {
-    auto start = std::chrono::steady_clock::now();
-    for (int i = 0; i < kRounds; ++i) round();
-    std::chrono::duration<double, std::nano> elapsed = std::chrono::steady_clock::now() - start;
-    timing.best_ns = std::min(timing.best_ns, elapsed.count() / kRounds);
-    timing.mean_ns += elapsed.count() / kRounds / kBatches;
-  }
-  EXPECT_GT(sink, 0u);
-  return timing;
-}
-
-std::string TimingBody(bool python_digits) {
+// A 1x16 FP32 request whose numbers are written as Python's json writes a
+// float32 widened to double (17 digits), or with the 9 that float32 needs.
+// (Its decode + encode time is measured by bench/, not here.)
+std::string Fp32Body(bool python_digits) {
   std::string data;
   for (int i = 0; i < 16; ++i) {
     float value = std::sin(static_cast<float>(i + 1)) * 3.0f;
@@ -435,14 +407,17 @@ std::string TimingBody(bool python_digits) {
          data + R"(]}],"outputs":[{"name":"OUTPUT0","parameters":{"binary_data":false}}]})";
 }
 
-TEST(InferCodecTiming, DecodePlusEncodeOf1x16Fp32) {
+TEST(InferCodecTest, Fp32ValuesReadBackExactlyFrom9Or17Digits) {
   for (bool python_digits : {true, false}) {
-    std::string body = TimingBody(python_digits);
-    ASSERT_TRUE(DecodeInferRequest(body, std::nullopt).ok());
-    Timing timing = TimeRoundTrip(body);
-    std::cout << "[timing] decode+encode 1x16 FP32 (" << body.size() << "-byte body, "
-              << (python_digits ? 17 : 9) << "-digit numbers): best " << timing.best_ns / 1000
-              << " us, mean " << timing.mean_ns / 1000 << " us\n";
+    Result<InferRequest> request = DecodeInferRequest(Fp32Body(python_digits), std::nullopt);
+    ASSERT_TRUE(request.ok()) << request.status().ToString();
+    const Tensor& input = request->inputs[0];
+    ASSERT_EQ(input.data.size(), 64u);
+    for (int i = 0; i < 16; ++i) {
+      float got;
+      std::memcpy(&got, input.data.data() + 4 * i, 4);
+      EXPECT_EQ(got, std::sin(static_cast<float>(i + 1)) * 3.0f) << i;
+    }
   }
 }
 

@@ -219,28 +219,8 @@ TEST_F(NativeBackendTest, OutputShapeMustMatchSignature) {
   EXPECT_NE(status.message().find("has shape [1, 16]"), std::string::npos) << status.message();
 }
 
-// Median latency of `count` Infer calls of add_one on FP32[1,16].
-double MedianMicros(Instance& instance, int count) {
-  const std::vector<Tensor> inputs = {Fp32("x", {1, 16}, kOnes)};
-  std::vector<double> micros;
-  micros.reserve(count);
-  for (int i = 0; i < count; ++i) {
-    auto start = steady_clock::now();
-    auto outputs = instance.Infer(inputs, In(std::chrono::seconds(5)));
-    micros.push_back(
-        std::chrono::duration<double, std::micro>(steady_clock::now() - start).count());
-    if (!outputs.ok()) ADD_FAILURE() << outputs.status().ToString();
-  }
-  std::nth_element(micros.begin(), micros.begin() + count / 2, micros.end());
-  return micros[count / 2];
-}
-
-TEST_F(NativeBackendTest, InProcessLatency) {
-  auto instance = Load(ORRERY_TEST_ADD_ONE, true);
-  ASSERT_TRUE(instance.ok()) << instance.status().ToString();
-  std::printf("native in-process add_one FP32[1,16]: median %.2f us over 10000 calls\n",
-              MedianMicros(**instance, 10'000));
-}
+// Latency in process and through a worker is measured by bench/
+// (orrery-bench-backend --trusted, serving.py), not here.
 
 // --- untrusted: a sandboxed worker process -----------------------------------
 
@@ -254,8 +234,6 @@ TEST_F(NativeBackendTest, AddOneThroughWorker) {
   EXPECT_EQ((*outputs)[0].name, "y");
   EXPECT_EQ((*outputs)[0].shape, (std::vector<int64_t>{2, 16}));
   EXPECT_EQ(Floats((*outputs)[0]), std::vector<float>(32, 5.0f));
-  std::printf("native worker add_one FP32[1,16]: median %.2f us over 10000 calls\n",
-              MedianMicros(**instance, 10'000));
 }
 
 // Without namespaces there is no /servable mount; the worker finds the
@@ -281,7 +259,7 @@ TEST_F(NativeBackendTest, WorkerInferErrorPropagates) {
   auto instance = Load(ORRERY_TEST_FAULTY, false);
   ASSERT_TRUE(instance.ok()) << instance.status().ToString();
   Status status = FaultyInfer(**instance, -1, In(std::chrono::seconds(5)));
-  EXPECT_FALSE(status.ok());
+  EXPECT_EQ(status.code(), Code::kInvalidArgument) << status.ToString();
   EXPECT_NE(status.message().find("x must not be negative"), std::string::npos) << status.message();
   EXPECT_TRUE(FaultyInfer(**instance, 1, In(std::chrono::seconds(5))).ok());
 }
@@ -293,22 +271,23 @@ TEST_F(NativeBackendTest, SegfaultInWorkerFailsOnlyTheRequest) {
   ASSERT_TRUE(instance.ok()) << instance.status().ToString();
   Status status = FaultyInfer(**instance, 13, In(std::chrono::seconds(5)));
   EXPECT_EQ(status.code(), Code::kUnavailable) << status.ToString();
+  EXPECT_EQ(status.message(), "worker crashed (signal 11)");
+  // Until it is back (a condition, polled with a bound only against a hang).
   const Deadline give_up = In(std::chrono::seconds(20));
-  while (!FaultyInfer(**instance, 1, In(std::chrono::seconds(5))).ok()) {
+  while (!(*instance)->Health().ready) {
     ASSERT_LT(steady_clock::now(), give_up) << "worker did not come back";
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::this_thread::yield();
   }
-  EXPECT_GE((*instance)->Health().restarts, 1u);
-  EXPECT_TRUE((*instance)->Health().ready);
+  EXPECT_TRUE(FaultyInfer(**instance, 1, In(std::chrono::seconds(5))).ok());
+  EXPECT_EQ((*instance)->Health().restarts, 1u);
 }
 
 TEST_F(NativeBackendTest, HungWorkerMissesTheDeadline) {
   auto instance = Load(ORRERY_TEST_FAULTY, false);
   ASSERT_TRUE(instance.ok()) << instance.status().ToString();
-  auto start = steady_clock::now();
   Status status = FaultyInfer(**instance, 10, In(std::chrono::milliseconds(300)));
   EXPECT_EQ(status.code(), Code::kUnavailable) << status.ToString();
-  EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_EQ(status.message(), "worker timed out after 300 ms; killed");
 }
 
 }  // namespace

@@ -30,6 +30,13 @@
 #include "backends/native/native_library.h"
 #include "backends/worker/frames.h"
 
+#ifdef ORRERY_ADDRESS_SANITIZER
+// The sanitizer test build only: a plugin that crashes must die of its
+// signal, as in the real worker (the server reports "signal 11"), not be
+// caught by AddressSanitizer's own SIGSEGV handler.
+extern "C" const char* __asan_default_options() { return "handle_segv=0:detect_leaks=0"; }
+#endif
+
 namespace orrery {
 namespace {
 

@@ -249,28 +249,5 @@ TEST(OnnxSupportTest, FitShape) {
   EXPECT_EQ(onnx::FitShape(spec, {3, 5}).status().code(), Code::kInternal);
 }
 
-// Prints (does not assert) the raw latency of Infer, the figure other
-// benchmarks compare against.
-TEST(OnnxTest, PrintsLatency) {
-  auto package = Example();
-  ASSERT_TRUE(package);
-  auto instance = MustLoad(*package);
-  ASSERT_TRUE(instance);
-  Tensor row = ExampleRow(*package, 0);
-  for (int batch : {1, 32}) {
-    std::vector<Tensor> inputs = {Concat(std::vector<Tensor>(batch, row))};
-    double micros = MedianMicros([&] { (void)instance->Infer(inputs, kFar); }, 1000);
-    std::printf("onnx digits-cnn Infer batch %d: median %.1f us (1000 calls)\n", batch, micros);
-    CpuTime cpu = MeasureCpu([&] {
-      for (int i = 0; i < 300; ++i) (void)instance->Infer(inputs, kFar);
-    });
-    std::printf("  300 calls: %.1f ms CPU on the calling thread, %.1f ms in the process\n",
-                cpu.thread_ms, cpu.process_ms);
-    // Not asserted: OpenCV's thread count is process-wide, and an earlier
-    // test of this binary raised it (config.threads), so OpenCV's pool may
-    // help here; the figure is printed for the record.
-  }
-}
-
 }  // namespace
 }  // namespace orrery

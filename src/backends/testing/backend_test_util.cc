@@ -218,30 +218,13 @@ Tensor Rows(const Tensor& tensor, int64_t begin, int64_t end) {
   return ::testing::AssertionSuccess();
 }
 
-double MedianMicros(const std::function<void()>& fn, int calls) {
-  for (int i = 0; i < calls / 10; ++i) fn();
-  std::vector<double> micros;
-  micros.reserve(calls);
-  for (int i = 0; i < calls; ++i) {
-    auto start = std::chrono::steady_clock::now();
-    fn();
-    micros.push_back(
-        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
-            .count());
+int ProcessThreads() {
+  int threads = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+    (void)entry;
+    ++threads;
   }
-  std::nth_element(micros.begin(), micros.begin() + calls / 2, micros.end());
-  return micros[calls / 2];
-}
-
-CpuTime MeasureCpu(const std::function<void()>& fn) {
-  auto now = [](clockid_t clock) {
-    timespec ts{};
-    clock_gettime(clock, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-  };
-  double thread = now(CLOCK_THREAD_CPUTIME_ID), process = now(CLOCK_PROCESS_CPUTIME_ID);
-  fn();
-  return {now(CLOCK_THREAD_CPUTIME_ID) - thread, now(CLOCK_PROCESS_CPUTIME_ID) - process};
+  return threads;
 }
 
 void WriteBytes(const std::filesystem::path& path, const std::string& bytes) {

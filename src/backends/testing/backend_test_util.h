@@ -68,17 +68,11 @@ Tensor Rows(const Tensor& tensor, int64_t begin, int64_t end);
 // (1e-6 when it has none).
 ::testing::AssertionResult RunManifestExamples(const Package& package, Instance& instance);
 
-// Median wall time of `calls` runs of `fn`, in microseconds (after `calls`/10
-// warm-up runs).
-double MedianMicros(const std::function<void()>& fn, int calls);
-
-// CPU time the calling thread and the whole process spent in `fn`: when
-// they agree, `fn` ran on the calling thread alone (no thread pool helped).
-struct CpuTime {
-  double thread_ms = 0;
-  double process_ms = 0;
-};
-CpuTime MeasureCpu(const std::function<void()>& fn);
+// Threads of this process now (/proc/self/task). A runtime that spreads a
+// computation over a pool starts the pool's threads at its first parallel
+// call: a count that stays the same across calls shows they ran on the
+// calling thread. (Latencies are measured by bench/, not by tests.)
+int ProcessThreads();
 
 // Writes `bytes` to `path` (test set-up; fails the test on error).
 void WriteBytes(const std::filesystem::path& path, const std::string& bytes);

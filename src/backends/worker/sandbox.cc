@@ -365,10 +365,10 @@ std::vector<std::string> BwrapArgs(bool allow_network) {
 }
 
 std::vector<std::pair<int, rlim_t>> Limits(const SandboxOptions& options) {
-  return {{RLIMIT_AS, options.memory_bytes},
-          {RLIMIT_CPU, options.cpu_seconds},
-          {RLIMIT_NOFILE, options.open_files},
-          {RLIMIT_CORE, 0}};
+  std::vector<std::pair<int, rlim_t>> limits = {
+      {RLIMIT_CPU, options.cpu_seconds}, {RLIMIT_NOFILE, options.open_files}, {RLIMIT_CORE, 0}};
+  if (options.memory_bytes != 0) limits.push_back({RLIMIT_AS, options.memory_bytes});
+  return limits;
 }
 
 // Recreates `source` under `target` with hard links (copies across file

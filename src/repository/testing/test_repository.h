@@ -21,13 +21,16 @@ struct TestRepository {
 };
 
 // Opens a repository in a new directory named `prefix` + random under the
-// system temp dir, and authenticates as the hub admin.
-inline Result<TestRepository> OpenTestRepository(const std::string& prefix) {
+// system temp dir, and authenticates as the hub admin. `clock`: the
+// repository's wall clock (Repository::Options::clock), the system's if empty.
+inline Result<TestRepository> OpenTestRepository(const std::string& prefix,
+                                                 std::function<int64_t()> clock = {}) {
   ASSIGN_OR_RETURN(TempDir dir, TempDir::Create(std::filesystem::temp_directory_path(), prefix));
   TestRepository out;
   out.dir = dir.Release();
   Repository::Options options;
   options.data_dir = out.dir / "data";
+  options.clock = std::move(clock);
   ASSIGN_OR_RETURN(out.repository, Repository::Open(options));
   ASSIGN_OR_RETURN(std::string token, ReadFile(out.repository->AdminTokenPath()));
   ASSIGN_OR_RETURN(out.hub, out.repository->Authenticate(token.substr(0, token.size() - 1)));
@@ -38,8 +41,9 @@ inline Result<TestRepository> OpenTestRepository(const std::string& prefix) {
 inline Status WritePackage(const std::filesystem::path& path,
                            const std::map<std::string, std::string>& files) {
   ASSIGN_OR_RETURN(auto writer, ArchiveWriter::Create(path, false));
-  for (const auto& [name, content] : files) {
-    RETURN_IF_ERROR(writer->AddFile(name, content.size(), false,
+  for (const auto& file : files) {
+    const std::string& content = file.second;
+    RETURN_IF_ERROR(writer->AddFile(file.first, content.size(), false,
                                     [&](const ArchiveWriter::WriteFn& write) {
                                       return write(content.data(), content.size());
                                     }));
