@@ -10,7 +10,7 @@ packages=(
   # build
   cmake ninja-build g++ ccache pkg-config
   libssl-dev libsqlite3-dev libarchive-dev libzstd-dev libboost-dev
-  libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libxxhash-dev
+  libyaml-cpp-dev libyaml-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libxxhash-dev
   # backends: TorchScript (with OpenBLAS, else 10x slower), XGBoost, ONNX via OpenCV DNN
   libtorch-dev libopenblas0-pthread libxgboost-dev libopencv-dnn-dev
   # worker processes of Python and native servables, and their sandbox

@@ -20,6 +20,7 @@
 #include "core/hash.h"
 #include "repository/archive.h"
 #include "repository/manifest.h"
+#include "repository/yaml_load.h"
 
 namespace orrery::cli {
 
@@ -42,8 +43,15 @@ struct PublishArgs {
 // Fills args.name and args.kind, where not given, from DIR/orrery.yaml.
 Status ReadManifestIdentity(PublishArgs& args) {
   fs::path manifest = fs::path(args.dir) / kManifestFileName;
+  Result<std::string> text = ReadFile(manifest);
+  if (!text.ok()) return text.status();
   try {
-    YAML::Node root = YAML::LoadFile(manifest.string());
+    Result<std::vector<YAML::Node>> documents = LoadYamlDocuments(*text);
+    if (!documents.ok()) return documents.status().WithContext(manifest.string());
+    if (documents->size() != 1) {
+      return InvalidArgument(manifest.string() + ": must be a single YAML document");
+    }
+    const YAML::Node& root = documents->front();
     if (args.name.empty() && root["name"]) args.name = root["name"].as<std::string>();
     if (args.kind.empty() && root["kind"]) args.kind = root["kind"].as<std::string>();
   } catch (const YAML::Exception& e) {

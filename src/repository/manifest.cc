@@ -16,6 +16,7 @@
 #include "core/hash.h"
 #include "repository/manifest_internal.h"
 #include "repository/names.h"
+#include "repository/yaml_load.h"
 
 namespace orrery {
 
@@ -355,7 +356,9 @@ json IdentifiersJson(const std::vector<Identifier>& identifiers) {
 Result<Manifest> ParseManifest(std::string_view yaml_text) {
   std::vector<YAML::Node> documents;
   try {
-    documents = YAML::LoadAll(std::string(yaml_text));
+    Result<std::vector<YAML::Node>> loaded = LoadYamlDocuments(yaml_text);
+    if (!loaded.ok()) return Unprocessable("manifest is not valid YAML: " + loaded.status().message());
+    documents = std::move(*loaded);
   } catch (const YAML::Exception& e) {
     return Unprocessable(std::string("manifest is not valid YAML: ") + e.what());
   }
