@@ -198,9 +198,12 @@ class SandboxCase:
                                          {"inputs": [{"name": "what", "datatype": "BYTES",
                                                       "shape": [1], "data": ["child"]}]})
         self.assertEqual(status, 200, data)
+        # The servable's child may still be between fork and exec when predict() returns.
+        sleeping = lambda: [p for p in oip.descendants(s.proc.pid)
+                            if oip.cmdline(p).startswith("/usr/bin/sleep 300")]
+        sleeper = oip.wait_for(sleeping, timeout=20)
         tree = oip.descendants(s.proc.pid)
         workers = [p for p in tree if "orrery_worker" in oip.cmdline(p)]
-        sleeper = [p for p in tree if oip.cmdline(p).startswith("/usr/bin/sleep 300")]
         self.assertTrue(workers and sleeper, [oip.cmdline(p) for p in tree])
         self.addCleanup(lambda: [os.kill(p, signal.SIGKILL) for p in sleeper if alive(p)])
         s.kill()
