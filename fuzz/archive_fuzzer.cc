@@ -12,12 +12,11 @@
 #include <vector>
 
 #include "repository/archive.h"
+#include "fuzz_util.h"
+
+using orrery::fuzz::Require;
 
 namespace {
-
-void Require(bool condition) {
-  if (!condition) std::abort();
-}
 
 class Collect final : public orrery::ArchiveVisitor {
  public:

@@ -8,12 +8,11 @@
 #include <string_view>
 
 #include "api/http_parser.h"
+#include "fuzz_util.h"
+
+using orrery::fuzz::Require;
 
 namespace {
-
-void Require(bool condition) {
-  if (!condition) std::abort();
-}
 
 struct Outcome {
   orrery::ChunkedDecoder::State state;

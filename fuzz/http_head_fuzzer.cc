@@ -7,12 +7,11 @@
 #include <string_view>
 
 #include "api/http_parser.h"
+#include "fuzz_util.h"
+
+using orrery::fuzz::Require;
 
 namespace {
-
-void Require(bool condition) {
-  if (!condition) std::abort();
-}
 
 bool Inside(std::string_view part, std::string_view buffer) {
   return part.empty() ||

@@ -7,14 +7,9 @@
 #include <string_view>
 
 #include "tensor/infer_codec.h"
+#include "fuzz_util.h"
 
-namespace {
-
-void Require(bool condition) {
-  if (!condition) std::abort();
-}
-
-}  // namespace
+using orrery::fuzz::Require;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace orrery;

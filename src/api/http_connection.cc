@@ -310,8 +310,9 @@ void Connection::StartUpload() {
   upload_path_ = context_.temp_root / ("upload-" + RandomHex(8));
   upload_fd_ = ::open(upload_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (upload_fd_ < 0) {
-    Reject(ErrnoStatus("stage upload " + upload_path_.string()));
-    upload_path_.clear();
+    Status failed = ErrnoStatus("stage upload " + upload_path_.string());
+    upload_path_.clear();  // not ours: Reject must not remove it
+    Reject(failed);
     return;
   }
   upload_bytes_ = 0;
@@ -430,6 +431,9 @@ void Connection::PrepareAnswer(HttpResponse response) {
     }
     file_left_ = length = static_cast<uint64_t>(info.st_size);
   }
+  // While the server stops, every answer closes its connection: the client
+  // reconnects (to another replica) instead of meeting a refusal here.
+  if (context_.stopping->load(std::memory_order_relaxed)) keep_alive_ = false;
   out_head_.clear();
   out_head_.append("HTTP/1.1 ");
   AppendNumber(out_head_, static_cast<uint64_t>(response.status));

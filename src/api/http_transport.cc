@@ -104,16 +104,14 @@ class EventLoop final : public ConnectionLoop,
     SetCurrent(this);
     now_ms_ = SteadyMs();
     int64_t next_sweep = now_ms_ + kSweepIntervalMs;
-    int64_t drain_deadline = -1;  // set once the graceful stop begins
-    bool drained = false;         // counted out of drain_.busy_loops
     epoll_event events[kMaxEvents];
     while (!stopping_.load(std::memory_order_relaxed)) {
       int timeout = has_tasks_.load(std::memory_order_acquire)
                         ? 0
                         : static_cast<int>(std::max<int64_t>(0, next_sweep - now_ms_));
       if (!watches_.empty()) timeout = std::min(timeout, MillisToNextWatchDeadline());
-      if (drain_deadline >= 0) {
-        timeout = std::min<int64_t>(timeout, std::max<int64_t>(0, drain_deadline - now_ms_));
+      if (drain_deadline_ >= 0) {
+        timeout = std::min<int64_t>(timeout, std::max<int64_t>(0, drain_deadline_ - now_ms_));
       }
       int count = ::epoll_wait(epoll_fd_, events, kMaxEvents, timeout);
       if (count < 0 && errno != EINTR) {
@@ -131,19 +129,7 @@ class EventLoop final : public ConnectionLoop,
         Sweep();
         next_sweep = now_ms_ + kSweepIntervalMs;
       }
-      if (context_.stopping->load(std::memory_order_relaxed)) {
-        if (drain_deadline < 0) {
-          drain_deadline = now_ms_ + context_.options->shutdown_timeout_s * 1000;
-        }
-        if (!drained && BusyConnections() == 0) {
-          // No admitted request is left here (none can be admitted any more).
-          // The loops stop together, so that every loop keeps answering
-          // probes and refusals until the last admitted request is answered.
-          drained = true;
-          if (drain_.busy_loops->fetch_sub(1) == 1) drain_.wake_all();
-        }
-        if (drain_.busy_loops->load() == 0 || now_ms_ >= drain_deadline) break;
-      }
+      if (context_.stopping->load(std::memory_order_relaxed) && DrainOver()) break;
     }
     size_t cut_off = BusyConnections();
     CancelWatches();
@@ -363,6 +349,21 @@ class EventLoop final : public ConnectionLoop,
     for (auto& task : tasks) task();
   }
 
+  // While the server stops: true once every loop's admitted requests are
+  // answered, or the shutdown timeout passed. The loops stop together, so
+  // that each keeps answering probes and refusals until the last admitted
+  // request anywhere is answered.
+  bool DrainOver() {
+    if (drain_deadline_ < 0) {
+      drain_deadline_ = now_ms_ + context_.options->shutdown_timeout_s * 1000;
+    }
+    if (!drained_ && BusyConnections() == 0) {  // none can be admitted any more
+      drained_ = true;
+      if (drain_.busy_loops->fetch_sub(1) == 1) drain_.wake_all();
+    }
+    return drain_.busy_loops->load() == 0 || now_ms_ >= drain_deadline_;
+  }
+
   size_t BusyConnections() const {
     size_t busy = 0;
     for (const auto& [id, connection] : connections_) busy += connection->busy() ? 1 : 0;
@@ -380,6 +381,8 @@ class EventLoop final : public ConnectionLoop,
   const int listen_fd_;
   const ConnectionContext context_;
   Drain drain_;
+  int64_t drain_deadline_ = -1;  // set once the graceful stop begins
+  bool drained_ = false;         // counted out of drain_.busy_loops
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   bool accepting_ = false;

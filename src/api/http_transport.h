@@ -23,10 +23,12 @@
 //   (lingering briefly so the client reads the answer, not a reset);
 // - a head must arrive within 60 s (also the keep-alive idle time), a body
 //   or the writing of an answer within 15 minutes; checked once a second;
-// - Drain() begins a graceful stop: requests whose head arrives later get
-//   503 (liveness and readiness are still answered; readiness says not
-//   ready), requests already admitted (their head had arrived) finish, and
-//   Run() returns once none is left or options.shutdown_timeout_s passed.
+// - Drain() begins a graceful stop: requests already admitted (their head
+//   had been read; a request pipelined behind another is read only after
+//   that one's answer) finish, those read later get 503 (liveness and
+//   readiness are still answered; readiness says not ready), every answer
+//   closes its connection, and Run() returns once no admitted request is
+//   left or options.shutdown_timeout_s passed.
 //
 // Ownership: borrows the Router, the ServerOptions and the stopping flag
 // (they outlive Run).

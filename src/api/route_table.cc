@@ -25,8 +25,8 @@ const Route kRoutes[] = {
     // the path that has to be fast.
     {"POST", "/v2/models/{model}/versions/{version}/infer", A::kReader, B::kInference, Infer},
     {"POST", "/v2/models/{model}/infer", A::kReader, B::kInference, Infer},
-    {"GET", "/v2/health/live", A::kAnyone, B::kJson, Now<ServerLive>},
-    {"GET", "/v2/health/ready", A::kAnyToken, B::kJson, Now<ServerReady>},
+    {"GET", "/v2/health/live", A::kAnyone, B::kJson, Now<ServerLive>, /*probe=*/true},
+    {"GET", "/v2/health/ready", A::kAnyToken, B::kJson, Now<ServerReady>, /*probe=*/true},
     {"GET", "/v2", A::kAnyToken, B::kJson, Now<ServerMetadata>},
     {"GET", "/v2/models/stats", A::kAnyToken, B::kJson, Now<ModelStats>},
     {"GET", "/v2/models/{model}/versions/{version}/stats", A::kReader, B::kJson, Now<ModelStats>},
@@ -185,10 +185,7 @@ std::string_view AccessName(Access access) {
 
 std::span<const Route> Routes() { return kRoutes; }
 
-bool AnswersWhileStopping(const Route* route) {
-  return route != nullptr && route->method == "GET" &&
-         (route->handler == Now<ServerLive> || route->handler == Now<ServerReady>);
-}
+bool AnswersWhileStopping(const Route* route) { return route != nullptr && route->probe; }
 
 const Route* MatchRoute(std::string_view method, const std::vector<std::string>& segments,
                         RouteParams* params) {

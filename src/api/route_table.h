@@ -82,6 +82,7 @@ struct Route {
   Access access;
   BodyPolicy body;
   RouteHandler handler;
+  bool probe = false;  // liveness or readiness: answered while the server stops
 };
 
 // Every route, in matching order.

@@ -169,12 +169,13 @@ HttpResponse RepositoryUnload(const RouteCall& call) {
   const Caller& caller = call.caller;
   ModelManager& models = call.hub.models;
   // Only the owner's publishers and admins, or the hub admin, take a model
-  // away from everyone who uses it.
+  // away from everyone who uses it; what a caller cannot see answers as
+  // absent, to the hub admin too (it sees no other tenant's private servable).
+  if (!models.Resolve(caller, path.name, path.version).ok()) {
+    return HttpResponse::Error(NotFound("servable " + path.name.ToString() + " not found"));
+  }
   bool owner = caller.tenant == path.name.tenant && caller.role != Role::kReader;
   if (!owner && !caller.IsHubAdmin()) {
-    if (!models.Resolve(caller, path.name, path.version).ok()) {
-      return HttpResponse::Error(NotFound("servable " + path.name.ToString() + " not found"));
-    }
     return HttpResponse::Error(
         PermissionDenied("unloading needs a publisher or admin token of " + path.name.tenant));
   }

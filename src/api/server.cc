@@ -7,6 +7,9 @@
 // transport: no request can reach a model then.
 #include "api/server.h"
 
+#include <pthread.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <csignal>
 #include <iostream>
@@ -26,13 +29,29 @@ std::atomic<HttpTransport*> g_transport{nullptr};
 std::atomic<int> g_stop_signals{0};
 
 void OnStopSignal(int) {
+  int earlier = g_stop_signals.fetch_add(1);
   HttpTransport* transport = g_transport.load();
-  if (transport == nullptr) return;
-  if (g_stop_signals.fetch_add(1) == 0) {
+  if (transport == nullptr) {
+    // The transport is gone and the models are being unloaded (which waits
+    // for their requests): a second signal must still stop at once.
+    if (earlier > 0) _exit(1);
+    return;
+  }
+  if (earlier == 0) {
     transport->Drain();
   } else {
     transport->Stop();
   }
+}
+
+// Signals go to the main thread only, which never holds the transport while
+// it is destroyed: every other thread is started with them blocked.
+void BlockStopSignals(int how) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(how, &set, nullptr);
 }
 
 void HandleSignals() {
@@ -74,6 +93,7 @@ int RunServer(const ServerOptions& options) {
     std::cerr << "orrery: --threads must be at least 1\n";
     return 2;
   }
+  BlockStopSignals(SIG_BLOCK);  // inherited by every thread started from here on
   Repository::Options repository_options;
   repository_options.data_dir = options.data_dir;
   repository_options.archive_limits.max_entries = options.max_archive_entries;
@@ -105,6 +125,7 @@ int RunServer(const ServerOptions& options) {
   }
   g_transport.store(transport->get());
   HandleSignals();
+  BlockStopSignals(SIG_UNBLOCK);
   LogInfo("orrery listening on http://" + options.host + ":" +
           std::to_string((*transport)->port()) + " (data: " + options.data_dir.string() +
           ", admin token: " + (*repository)->AdminTokenPath().string() + ")");

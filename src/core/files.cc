@@ -101,7 +101,7 @@ Result<std::string> ReadFile(const std::filesystem::path& path) {
 Status EnsureDir(const std::filesystem::path& dir, mode_t mode) {
   std::error_code error;
   bool created = std::filesystem::create_directories(dir, error);
-  if (error) return Internal("create directory " + dir.string() + ": " + error.message());
+  if (error) return FileSystemStatus("create directory " + dir.string(), error);
   // Only a directory made here gets `mode`: an existing one (say /tmp) keeps its own.
   if (created && ::chmod(dir.c_str(), mode) != 0) return ErrnoStatus("chmod " + dir.string());
   return Status::Ok();

@@ -112,7 +112,7 @@ Result<PublishResult> Repository::CommitVersion(const Caller& caller, PackageKin
   std::string digest = PackageDigest(files);
   int64_t total_size = 0;
   for (const FileRow& file : files) total_size += file.size;
-  WriteLock lock(*this);
+  WriteLock lock(*this, /*may_use_ballast=*/false);  // the ballast is for deletes
   Database& db = *db_;
   ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
   ASSIGN_OR_RETURN(int64_t object_id, UpsertObject(caller, kind, name, options.visibility));
@@ -233,7 +233,7 @@ Result<PublishResult> Repository::Publish(const Caller& caller, PackageKind kind
   ASSIGN_OR_RETURN(Manifest manifest, CheckedManifest(scan, kind, name));
   uint64_t unpacked_bytes = 0;
   for (const ArchiveEntry& entry : scan.files) unpacked_bytes += entry.size;
-  RETURN_IF_ERROR(CheckRoomFor(unpacked_bytes));
+  ASSIGN_OR_RETURN(RoomHold room, HoldRoomFor(unpacked_bytes));  // until this publish ends
   if (manifest.backend == "pipeline") RETURN_IF_ERROR(PinPipelineSteps(*this, caller, manifest));
   {
     // A name is one object per tenant, whatever its kind. A read is enough

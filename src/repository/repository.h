@@ -31,6 +31,7 @@
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -207,9 +208,26 @@ class Repository {
     uint64_t reserve_bytes = 0;
   };
   Result<StorageSpace> Space() const;
-  // OK when `bytes` more can be written and the reserve still be free;
-  // kInsufficientStorage otherwise.
+  // OK when `bytes` more can be written, besides what publishes under way
+  // hold (HoldRoomFor), and the reserve still be free; kInsufficientStorage
+  // otherwise.
   Status CheckRoomFor(uint64_t bytes) const;
+  // CheckRoomFor, and `bytes` held for the caller until the hold is
+  // destroyed: publishes running side by side cannot each pass the check
+  // and together eat the reserve.
+  class RoomHold {
+   public:
+    RoomHold(RoomHold&& other) noexcept : repository_(std::exchange(other.repository_, nullptr)), bytes_(other.bytes_) {}
+    RoomHold(const RoomHold&) = delete;
+    ~RoomHold();
+
+   private:
+    friend class Repository;
+    RoomHold(Repository* repository, uint64_t bytes) : repository_(repository), bytes_(bytes) {}
+    Repository* repository_;
+    uint64_t bytes_;
+  };
+  Result<RoomHold> HoldRoomFor(uint64_t bytes);
 
   // ---- maintenance (repository.cc)
   // Removes blobs no live version references and older than `min_age_s`.
@@ -275,12 +293,13 @@ class Repository {
 
   // Holds db_mutex_ and bumps generation_ when released, after the write's
   // transaction (declared after it) has committed or rolled back. Makes
-  // room for the write on a full disk (GiveUpBallastIfFull).
+  // room for the write on a full disk (GiveUpBallastIfFull), unless told not
+  // to (a publish: the ballast is for deletes).
   class WriteLock {
    public:
-    explicit WriteLock(Repository& repository)
+    explicit WriteLock(Repository& repository, bool may_use_ballast = true)
         : repository_(repository), lock_(repository.db_mutex_) {
-      repository.GiveUpBallastIfFull();
+      if (may_use_ballast) repository.GiveUpBallastIfFull();
     }
     ~WriteLock() { repository_.generation_.fetch_add(1, std::memory_order_acq_rel); }
 
@@ -311,6 +330,9 @@ class Repository {
   // Publishes hold it shared from their first blob write to their commit;
   // garbage collection holds it exclusively.
   std::shared_mutex gc_mutex_;
+  std::mutex hold_mutex_;     // serialises HoldRoomFor's check-and-hold
+  mutable std::mutex room_mutex_;
+  uint64_t held_bytes_ = 0;  // GUARDED_BY(room_mutex_): HoldRoomFor's holds
 };
 
 // The catalog schema, one SQL script per migration (schema.cc).

@@ -42,15 +42,36 @@ Result<Repository::StorageSpace> Repository::Space() const {
 
 Status Repository::CheckRoomFor(uint64_t bytes) const {
   ASSIGN_OR_RETURN(StorageSpace space, Space());
-  if (space.free_bytes >= space.reserve_bytes && space.free_bytes - space.reserve_bytes >= bytes) {
-    return Status::Ok();
+  uint64_t held;
+  {
+    std::lock_guard lock(room_mutex_);
+    held = held_bytes_;
   }
+  uint64_t keep = space.reserve_bytes + held;
+  if (space.free_bytes >= keep && space.free_bytes - keep >= bytes) return Status::Ok();
   return InsufficientStorage(
              "not enough storage space left on the server for this package (the hub keeps a "
              "reserve so that deletes still work; an operator can free space)")
       .WithDetail("publish refused: needs " + std::to_string(bytes) + " bytes, " +
                   std::to_string(space.free_bytes) + " free in " + options_.data_dir.string() +
-                  ", reserve " + std::to_string(space.reserve_bytes));
+                  ", reserve " + std::to_string(space.reserve_bytes) + ", held by publishes " +
+                  std::to_string(held));
+}
+
+Result<Repository::RoomHold> Repository::HoldRoomFor(uint64_t bytes) {
+  // Checked and held under one lock: two publishes cannot both pass on the
+  // same free space.
+  std::lock_guard hold(hold_mutex_);
+  RETURN_IF_ERROR(CheckRoomFor(bytes));
+  std::lock_guard lock(room_mutex_);
+  held_bytes_ += bytes;
+  return RoomHold(this, bytes);
+}
+
+Repository::RoomHold::~RoomHold() {
+  if (repository_ == nullptr) return;
+  std::lock_guard lock(repository_->room_mutex_);
+  repository_->held_bytes_ -= bytes_;
 }
 
 void Repository::GiveUpBallastIfFull() {

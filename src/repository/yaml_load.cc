@@ -1,6 +1,8 @@
 // libyaml events -> yaml-cpp nodes (contract in yaml_load.h). The tree is
 // built with an explicit stack of open collections, so no recursion follows
-// the nesting of the text.
+// the nesting of the text. A collection is attached to its parent when it
+// opens, not when it closes: yaml-cpp merges a child's node set into its
+// parent's at attachment, which per closing level made deep text quadratic.
 #include "repository/yaml_load.h"
 
 #include <yaml.h>
@@ -115,16 +117,14 @@ Result<std::vector<YAML::Node>> LoadYamlDocuments(std::string_view text) {
         const unsigned char* tag =
             sequence ? event.data.sequence_start.tag : event.data.mapping_start.tag;
         if (tag != nullptr) node.SetTag(reinterpret_cast<const char*>(tag));
+        place(node);
         open.push_back({node, std::nullopt});
         break;
       }
       case YAML_SEQUENCE_END_EVENT:
-      case YAML_MAPPING_END_EVENT: {
-        YAML::Node done = open.back().node;
+      case YAML_MAPPING_END_EVENT:
         open.pop_back();
-        place(done);
         break;
-      }
       default:
         break;  // stream start, no event
     }

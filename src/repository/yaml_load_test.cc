@@ -42,6 +42,17 @@ TEST(YamlLoadTest, KeepsDuplicateKeysForTheCallerToRefuse) {
             "manifest: name: duplicate key");
 }
 
+TEST(YamlLoadTest, CollectionsUsedAsKeysAndNestedAreComplete) {
+  auto docs = LoadYamlDocuments("? [a, b]\n: {c: [1, [2, 3]]}\n");
+  ASSERT_TRUE(docs.ok()) << docs.status().ToString();
+  const YAML::Node& root = docs->front();
+  ASSERT_EQ(root.size(), 1u);
+  for (const auto& item : root) {
+    EXPECT_EQ(item.first.size(), 2u);
+    EXPECT_EQ(item.second["c"][1][1].as<int>(), 3);
+  }
+}
+
 TEST(YamlLoadTest, CountsDocuments) {
   EXPECT_EQ(LoadYamlDocuments("").value().size(), 0u);
   EXPECT_EQ(LoadYamlDocuments("a: 1\n---\nb: 2\n").value().size(), 2u);

@@ -109,7 +109,12 @@ void Model::Load(Backend& backend, const LoadContext& context) {
     }
   }
   std::unique_lock lock(mutex_);
-  if (!status.ok() || stopping_) return FailLoad(lock, status);
+  if (!status.ok() || stopping_) {
+    lock.unlock();
+    slots.clear();  // what loaded is freed before the load is reported (and uncharged)
+    lock.lock();
+    return FailLoad(lock, status);
+  }
   slots_ = std::move(slots);
   lock.unlock();
   if (options_.warmup) {
@@ -117,6 +122,13 @@ void Model::Load(Backend& backend, const LoadContext& context) {
     if (!warm.ok()) LogInfo("servable " + key() + ": warm-up failed: " + warm.message());
   }
   lock.lock();
+  if (stopping_) {  // unloaded during the warm-up: it never becomes ready
+    std::vector<std::unique_ptr<Slot>> loaded = std::move(slots_);
+    lock.unlock();
+    loaded.clear();
+    lock.lock();
+    return FailLoad(lock, Status());
+  }
   state_ = ModelState::kReady;
   reason_.clear();
   bool worker_threads = !backend.InProcess(context);
@@ -156,7 +168,8 @@ void Model::FailLoad(std::unique_lock<std::mutex>& lock, const Status& status, b
   state_ = ModelState::kFailed;
   reason_ = status.ok() ? "unloaded while loading" : status.message();
   retry_later_ = retry_later;
-  LogError("servable " + key() + " failed to load: " + reason_);
+  // The log has the detail (host paths); the reason, which clients see, not.
+  LogError("servable " + key() + " failed to load: " + (status.ok() ? reason_ : status.detail()));
   std::vector<InferJob> queued = queue_.TakeAll();
   std::string why = reason_;
   lock.unlock();
@@ -201,6 +214,13 @@ void Model::FailWaiting(const Status& status) {
   if (state_ != ModelState::kLoading) return;
   FailLoad(lock, status, /*retry_later=*/true);
 }
+
+bool Model::stopping() const {
+  std::lock_guard lock(mutex_);
+  return stopping_;
+}
+
+void Model::Touch() { last_use_.store(NextUse(), std::memory_order_relaxed); }
 
 void Model::NoteWaiting(std::string why) {
   std::lock_guard lock(mutex_);

@@ -136,7 +136,7 @@ class Model {
     std::shared_ptr<ResponseCache> cache;
     // Called once the model has left kLoading, before the OnSettled
     // callbacks (the manager's accounts are right when they run).
-    std::function<void(const Model&)> on_settled;
+    std::function<void(Model&)> on_settled;
   };
 
   Model(std::shared_ptr<const ResolvedServable> servable, Options options);
@@ -152,6 +152,8 @@ class Model {
   // Loaded, but every instance's worker gave up restarting: only a new load
   // brings it back.
   bool GaveUp() const;
+  // Unload() was called (while loading: it takes effect when the load ends).
+  bool stopping() const;
 
   // Creates the instances with `backend` and moves to kReady or kFailed.
   // Runs queued requests once ready (or fails them).
@@ -193,8 +195,11 @@ class Model {
   // Requests queued or running.
   int InFlight() const { return in_flight_.load(std::memory_order_relaxed); }
   // When the model was last used, as a process-wide sequence number (its
-  // creation or its latest request): larger is more recent, never equal.
+  // creation, its load ending, or its latest request): larger is more
+  // recent, never equal.
   uint64_t LastUse() const { return last_use_.load(std::memory_order_relaxed); }
+  // Marks the model used now (LastUse).
+  void Touch();
   uint64_t MemoryBytes() const;
   int ReadyInstances() const;
   // Worker process restarts, one entry per instance; empty for in-process backends.

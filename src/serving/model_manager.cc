@@ -141,12 +141,11 @@ std::shared_ptr<Model> ModelManager::Acquire(
 std::shared_ptr<Model> ModelManager::StartLoad(
     const Caller& caller, const std::shared_ptr<const ResolvedServable>& servable,
     bool replace_failed) {
-  std::shared_ptr<Model> model;
+  std::shared_ptr<Model> model, replaced;
   {
     std::lock_guard lock(control_mutex_);
     std::shared_ptr<const ModelMap> models = models_.load();
     auto it = models->find(servable->key);
-    std::shared_ptr<Model> replaced;
     if (it != models->end()) {
       if (Outdated(*it->second, *servable)) {
         replaced = it->second;
@@ -162,7 +161,7 @@ std::shared_ptr<Model> ModelManager::StartLoad(
     model_options.max_queue = options_.max_queue;
     model_options.warmup = options_.warmup;
     model_options.cache = cache_;
-    model_options.on_settled = [this](const Model& settled) { Settle(settled); };
+    model_options.on_settled = [this](Model& settled) { Settle(settled); };
     model = std::make_shared<Model>(servable, model_options);
     ModelMap next = *models;
     next[servable->key] = model;
@@ -171,10 +170,13 @@ std::shared_ptr<Model> ModelManager::StartLoad(
       LogInfo(replace_failed ? "loading " + servable->key + " afresh: " + replaced->reason()
                              : "serving settings of " + servable->key +
                                    " changed: replacing its loaded model");
-      UnloadLater(replaced);
     }
   }
-  // Outside control_mutex_: admission may unload idle models (Detach).
+  // Outside control_mutex_ (budget_mutex_ is never taken under it).
+  if (replaced) {
+    CancelWaiting(replaced);  // at once: a replaced load must not be admitted meanwhile
+    UnloadLater(replaced);
+  }
   Admit(model, caller);
   return model;
 }
@@ -256,6 +258,7 @@ Status ModelManager::Unload(const std::string& key) {
     next.erase(key);
     Publish(std::move(next));
   }
+  CancelWaiting(model);  // at once: an unloaded load must not be admitted meanwhile
   UnloadLater(std::move(model));
   return Status::Ok();
 }

@@ -149,7 +149,7 @@ class ModelManager {
   // Starts the waiting loads that fit; unloads idle models to make room.
   void TryAdmit();
   // After RunLoad: the model's charge becomes what it measures.
-  void Settle(const Model& model);
+  void Settle(Model& model);
   // After a model's unload has finished: its charge goes.
   void Release(const Model& model);
   // A waiting `model` leaves the queue (its load will not start).

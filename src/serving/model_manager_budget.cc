@@ -47,7 +47,7 @@ uint64_t ModelManager::ExpectedBytes(const ResolvedServable& servable) const {
 
 void ModelManager::Admit(std::shared_ptr<Model> model, Caller caller) {
   uint64_t need = ExpectedBytes(model->servable());
-  if (need == 0) {
+  if (need == 0) {  // a pipeline (its steps are charged as models of their own)
     loads_.Post([this, model, caller] { RunLoad(model, caller); });
     return;
   }
@@ -57,24 +57,27 @@ void ModelManager::Admit(std::shared_ptr<Model> model, Caller caller) {
     need = std::min(need, options_.memory_budget_bytes);
     waiting_.push_back({std::move(model), std::move(caller), need, Clock::now()});
   }
-  budget_changed_.notify_all();  // the admission thread watches waiting loads
-  TryAdmit();
+  // The admission thread decides: it reads workers' sizes from /proc, which
+  // a request thread (Acquire) should not wait for.
+  budget_changed_.notify_all();
 }
 
 void ModelManager::TryAdmit() {
   std::vector<std::shared_ptr<Model>> victims;
   std::vector<std::shared_ptr<Model>> models = Models();
+  // Sizes are read before the lock: a worker's is a walk of /proc.
+  std::vector<uint64_t> sizes;
+  for (const auto& model : models) sizes.push_back(model->MemoryBytes());
   {
     std::unique_lock lock(budget_mutex_);
     if (stopping_) return;
     // Memory that workers grew into since they were measured counts too.
-    for (const auto& model : models) {
-      auto it = charges_.find(model.get());
+    for (size_t i = 0; i < models.size(); ++i) {
+      auto it = charges_.find(models[i].get());
       if (it == charges_.end() || !it->second.measured) continue;
-      uint64_t now = model->MemoryBytes();
-      if (now > it->second.bytes) {
-        accounted_ += now - it->second.bytes;
-        it->second.bytes = now;
+      if (sizes[i] > it->second.bytes) {
+        accounted_ += sizes[i] - it->second.bytes;
+        it->second.bytes = sizes[i];
       }
     }
     high_water_ = std::max(high_water_, reserved_ + accounted_);
@@ -115,13 +118,16 @@ void ModelManager::TryAdmit() {
       Charge& charge = charges_[model.get()];
       charge.evicting = true;
       shortfall -= std::min(shortfall, charge.bytes);
-      ++evictions_;
       victims.push_back(model);
     }
   }
   for (const auto& model : victims) {
-    LogInfo("memory budget: unloading idle servable " + model->key() + " to make room");
     if (Detach(model)) {
+      LogInfo("memory budget: unloading idle servable " + model->key() + " to make room");
+      {
+        std::lock_guard lock(budget_mutex_);
+        ++evictions_;
+      }
       UnloadLater(model);
     } else {
       // Unloaded or replaced meanwhile: whoever did that releases it.
@@ -132,9 +138,11 @@ void ModelManager::TryAdmit() {
   }
 }
 
-void ModelManager::Settle(const Model& model) {
+void ModelManager::Settle(Model& model) {
   bool ready = model.state() == ModelState::kReady;
   uint64_t measured = ready ? model.MemoryBytes() : 0;
+  // Just loaded is just used: it is not the first to make room for the next.
+  model.Touch();
   {
     std::lock_guard lock(budget_mutex_);
     auto it = charges_.find(&model);
@@ -149,11 +157,14 @@ void ModelManager::Settle(const Model& model) {
                    Bytes(it->second.bytes) + " were reserved; its next load reserves what it "
                    "measured");
       }
-      it->second.bytes = measured;
+      // 0 is no measurement (a worker between two lives): the reservation stands.
+      if (measured > 0) {
+        it->second.bytes = measured;
+        uint64_t instances = static_cast<uint64_t>(InstancesFor(model.servable()));
+        measured_[model.key()] = measured / instances;
+      }
       it->second.measured = true;
-      accounted_ += measured;
-      uint64_t instances = static_cast<uint64_t>(InstancesFor(model.servable()));
-      measured_[model.key()] = measured / instances;
+      accounted_ += it->second.bytes;
     }
     high_water_ = std::max(high_water_, reserved_ + accounted_);
   }
@@ -194,13 +205,12 @@ void ModelManager::AdmissionLoop() {
       budget_changed_.wait(lock);
       continue;
     }
-    budget_changed_.wait_for(lock, kRecheck);
-    if (stopping_) break;
-    // Models that became idle since make room first; then what still waits
-    // is expired or given up.
+    // Admit what fits now (a load just queued, or models that became idle
+    // since), then expire or give up what still waits, then look again soon.
     lock.unlock();
     TryAdmit();
     lock.lock();
+    if (stopping_) break;
     std::vector<std::shared_ptr<Model>> expire, give_up;
     auto now = Clock::now();
     for (auto it = waiting_.begin(); it != waiting_.end();) {
@@ -224,6 +234,9 @@ void ModelManager::AdmissionLoop() {
                                      ") is held by models in use"));
     }
     lock.lock();
+    if (!waiting_.empty() || reserved_ + accounted_ > options_.memory_budget_bytes) {
+      budget_changed_.wait_for(lock, kRecheck);
+    }
   }
 }
 

@@ -8,6 +8,13 @@ void Header(std::string& out, const char* name, const char* type, const char* he
   out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
 }
 
+// One unlabelled sample with its header.
+void Total(std::string& out, const char* name, const char* type, const char* help,
+           uint64_t value) {
+  Header(out, name, type, help);
+  out += std::string(name) + " " + std::to_string(value) + "\n";
+}
+
 void Line(std::string& out, const char* name, const std::string& labels, uint64_t value) {
   out += std::string(name) + "{" + labels + "} " + std::to_string(value) + "\n";
 }
@@ -118,8 +125,7 @@ std::string ModelManager::RenderMetrics(const std::string& tenant) const {
 void ModelManager::RenderMemoryMetrics(std::string& out) const {
   MemoryStats stats = memory_stats();
   auto value = [&](const char* name, const char* type, const char* help, uint64_t v) {
-    Header(out, name, type, help);
-    out += std::string(name) + " " + std::to_string(v) + "\n";
+    Total(out, name, type, help, v);
   };
   value("orrery_memory_budget_bytes", "gauge", "The memory budget of loaded models "
         "(--memory-budget-bytes).", stats.budget_bytes);
@@ -144,8 +150,7 @@ void ModelManager::RenderStorageMetrics(std::string& out) const {
   Result<Repository::StorageSpace> space = repository_.Space();
   if (!space.ok()) return;
   auto gauge = [&](const char* name, const char* help, uint64_t value) {
-    Header(out, name, "gauge", help);
-    out += std::string(name) + " " + std::to_string(value) + "\n";
+    Total(out, name, "gauge", help, value);
   };
   gauge("orrery_storage_free_bytes",
         "Free bytes in the data directory's file system (available to the hub).",
@@ -179,8 +184,7 @@ void ModelManager::RenderCacheMetrics(const std::vector<std::shared_ptr<Model>>&
   if (!totals) return;
   ResponseCache::Stats stats = cache_->stats();
   auto total = [&](const char* name, const char* type, const char* help, uint64_t value) {
-    Header(out, name, type, help);
-    out += std::string(name) + " " + std::to_string(value) + "\n";
+    Total(out, name, type, help, value);
   };
   total("orrery_cache_evictions_total", "counter",
         "Response cache entries evicted to make room (least recently used first).",

@@ -89,20 +89,22 @@ class ModelManagerTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  void MakeManager(uint64_t budget, int64_t timeout_ms = 30'000) {
+  void MakeManager(uint64_t budget, int64_t timeout_ms = 30'000, bool warmup = false) {
     ModelManager::Options options;
     options.memory_budget_bytes = budget;
     options.timeout_ms = timeout_ms;
-    options.warmup = false;
+    options.warmup = warmup;
     manager_ = ModelManager::Create(*repo_, options).value();
   }
 
-  // `config`: the manifest's config map in YAML flow form, e.g. "{bytes: 150}".
-  void Publish(const std::string& name, const std::string& config = "{}") {
+  // `config`: the manifest's config map in YAML flow form, e.g. "{bytes: 150}";
+  // `extra`: more manifest lines.
+  void Publish(const std::string& name, const std::string& config = "{}",
+               const std::string& extra = "") {
     std::string manifest = "name: " + name +
                            "\ntitle: T\ncreators: [{name: Tester}]\nyear: 2026\n"
-                           "backend: native\nfiles: [model.bin]\nconfig: " + config + "\n"
-                           "signature:\n"
+                           "backend: native\nfiles: [model.bin]\nconfig: " + config + "\n" +
+                           extra + "signature:\n"
                            "  inputs: [{name: x, datatype: FP32, shape: [-1]}]\n"
                            "  outputs: [{name: y, datatype: FP32, shape: [-1]}]\n";
     auto path = dir_ / (name + std::to_string(counter_++) + ".tar");
@@ -207,6 +209,10 @@ TEST_F(ModelManagerTest, LoadsStartedTogetherNeverOvershootTheBudget) {
   std::vector<std::shared_ptr<Model>> models;
   for (const std::string& name : names) models.push_back(manager_->Acquire(acme_, Resolve(name)));
   g_loads.AwaitWaiting(2);  // the manager's two load threads hold admitted loads
+  // Admission is the manager's own thread: until it has seen all five.
+  for (int i = 0; i < 1000000 && manager_->memory_stats().waiting_loads != 2; ++i) {
+    std::this_thread::yield();
+  }
   ModelManager::MemoryStats held = manager_->memory_stats();
   EXPECT_EQ(held.reserved_bytes, 300u);  // three admitted (one not started yet)
   EXPECT_EQ(held.waiting_loads, 2u);     // the other two wait, in order
@@ -294,6 +300,27 @@ TEST_F(ModelManagerTest, AnUnderestimateIsMeasuredAndReservedNextTime) {
   g_loads.Open();
   WaitSettled(*second);
   EXPECT_EQ(manager_->memory_stats().underestimates, 1u);
+}
+
+TEST_F(ModelManagerTest, UnloadDuringWarmUpLeavesNothingCharged) {
+  MakeManager(1000, 30'000, /*warmup=*/true);
+  Publish("warm", "{}",
+          "examples: [{inputs: {x: {datatype: FP32, shape: [1], data: [1.0]}},"
+          " outputs: {y: {datatype: FP32, shape: [1], data: [1.0]}}}]\n");
+  g_infers.Close();
+  std::shared_ptr<Model> model = manager_->Acquire(acme_, Resolve("warm"));
+  g_infers.AwaitWaiting(1);  // loaded, and its warm-up is running the example
+  ASSERT_TRUE(manager_->Unload("acme/warm:1").ok());
+  // Until the unload has reached the model (a load thread runs it).
+  for (int i = 0; i < 1000000 && !model->stopping(); ++i) std::this_thread::yield();
+  ASSERT_TRUE(model->stopping());
+  g_infers.Open();
+  WaitSettled(*model);
+  EXPECT_EQ(model->state(), ModelState::kFailed);
+  EXPECT_EQ(model->reason(), "unloaded while loading");
+  ModelManager::MemoryStats stats = manager_->memory_stats();
+  EXPECT_EQ(stats.reserved_bytes, 0u);
+  EXPECT_EQ(stats.accounted_bytes, 0u);  // nothing stays charged for a model that is gone
 }
 
 TEST_F(ModelManagerTest, FailedLoadIsReportedAndRetriedByExplicitLoad) {

@@ -195,6 +195,16 @@ def descendants(root_pid):
     return out
 
 
+def alive(pid):
+    """True while `pid` exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
 def cmdline(pid):
     try:
         with open("/proc/%d/cmdline" % pid, "rb") as f:
@@ -218,10 +228,27 @@ def predict(inputs):
 '''
 GATE_SIGNATURE = ([("port", "INT64", [-1])], [("y", "FP64", [-1])])
 
+# For batching: y = x + 1 and each row's batch size ("rows"); a call whose first row carries a
+# port (input "port", 0 for none) waits at that Gate first, so the instance is busy for as long
+# as the test says. Inputs x FP32 [-1, 4] and port INT64 [-1]; outputs y FP32 [-1, 4] and rows
+# INT64 [-1, 1].
+GATED_ROWS_CODE = '''
+import socket
+import numpy as np
+
+def predict(inputs):
+    x, port = inputs["x"], int(inputs["port"][0])
+    if port > 0:
+        with socket.create_connection(("127.0.0.1", port)) as gate:
+            gate.sendall(b"s")
+            gate.recv(1)
+    return {"y": x + 1, "rows": np.full((x.shape[0], 1), x.shape[0], dtype=np.int64)}
+'''
+
 
 class Gate:
     """The test's side of GATE_CODE: arrivals() waits until n requests are inside predict();
-    release() lets every one waiting (and every later one) answer."""
+    release() lets every one waiting answer (a later one waits again, for a later release)."""
 
     def __init__(self):
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -29,18 +29,6 @@ MAX = 8
 
 # The same, with an input `port`: a call whose first row has a port waits at the test's gate
 # (oip.Gate) until the test lets it go, so the instance is busy for as long as the test says.
-GATED_CODE = '''
-import socket
-import numpy as np
-
-def predict(inputs):
-    x, port = inputs["x"], int(inputs["port"][0])
-    if port > 0:
-        with socket.create_connection(("127.0.0.1", port)) as gate:
-            gate.sendall(b"s")
-            gate.recv(1)
-    return {"y": x + 1, "rows": np.full((x.shape[0], 1), x.shape[0], dtype=np.int64)}
-'''
 GATED_IO = ([("x", "FP32", [-1, 4]), ("port", "INT64", [-1])], IO[1])
 
 
@@ -63,7 +51,7 @@ class BatchingTest(HubTestCase):
                              batching={"max_batch_size": MAX, "max_queue_delay_us": 200000})
         cls.server.publish_ok(cls.t.name, "batched", tar, cls.t["publisher"])
         cls.model = cls.t.name + "/batched"
-        tar = oip.py_package("gated", GATED_CODE, *GATED_IO, config={"network": True},
+        tar = oip.py_package("gated", oip.GATED_ROWS_CODE, *GATED_IO, config={"network": True},
                              batching={"max_batch_size": MAX, "max_queue_delay_us": 200000})
         cls.server.publish_ok(cls.t.name, "gated", tar, cls.t["publisher"])
         cls.gated = cls.t.name + "/gated"

@@ -93,6 +93,13 @@ class MemoryBudgetTest(HubTestCase):
                                                 text, re.M))
         self.assertGreater(held, 0)
         self.assertLessEqual(held, BUDGET)
+        # Everything unloaded, nothing stays charged: no reservation or charge leaked.
+        for name in self.names:
+            s.post("/v2/repository/models/%s/%s/unload" % (self.t.name, name), self.t["publisher"])
+        drained = oip.wait_for(lambda: (lambda m: m if m["orrery_memory_reserved_bytes"] == 0 and
+                                        m["orrery_memory_accounted_bytes"] == 0 else None)(
+            metrics(s)), timeout=30)
+        self.assertTrue(drained, metrics(s))
 
 
 if __name__ == "__main__":

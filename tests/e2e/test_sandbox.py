@@ -113,15 +113,6 @@ def bwrap_problem():
     return "" if r.returncode == 0 else "bwrap failed here: " + (r.stderr.strip() or str(r.returncode))
 
 
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            stat = f.read()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] != "Z"
-
-
 class SandboxCase:
     """The tests, run by each mode's class below."""
 
@@ -205,14 +196,14 @@ class SandboxCase:
         tree = oip.descendants(s.proc.pid)
         workers = [p for p in tree if "orrery_worker" in oip.cmdline(p)]
         self.assertTrue(workers and sleeper, [oip.cmdline(p) for p in tree])
-        self.addCleanup(lambda: [os.kill(p, signal.SIGKILL) for p in sleeper if alive(p)])
+        self.addCleanup(lambda: [os.kill(p, signal.SIGKILL) for p in sleeper if oip.alive(p)])
         s.kill()
-        gone = oip.wait_for(lambda: not any(alive(p) for p in workers), timeout=20)
+        gone = oip.wait_for(lambda: not any(oip.alive(p) for p in workers), timeout=20)
         self.assertTrue(gone, "a worker outlived the server")
         if self.mode == "bubblewrap":
             # The worker is pid 1 of its namespace: everything it started goes with it.
-            self.assertTrue(oip.wait_for(lambda: not any(alive(p) for p in tree), timeout=20),
-                            [oip.cmdline(p) for p in tree if alive(p)])
+            self.assertTrue(oip.wait_for(lambda: not any(oip.alive(p) for p in tree), timeout=20),
+                            [oip.cmdline(p) for p in tree if oip.alive(p)])
 
 
 class BubblewrapSandboxTest(SandboxCase, HubTestCase):

@@ -31,18 +31,6 @@ def predict(inputs):
 IO = ([("x", "FP32", [-1, 4])], [("y", "FP32", [-1, 4]), ("rows", "INT64", [-1, 1])])
 # The same with an input `port`: a call whose first row has a port waits at the test's gate
 # (oip.Gate) until the test lets it go, so the instance is busy for as long as the test says.
-GATED_CODE = '''
-import socket
-import numpy as np
-
-def predict(inputs):
-    x, port = inputs["x"], int(inputs["port"][0])
-    if port > 0:
-        with socket.create_connection(("127.0.0.1", port)) as gate:
-            gate.sendall(b"s")
-            gate.recv(1)
-    return {"y": x + 1, "rows": np.full((x.shape[0], 1), x.shape[0], dtype=np.int64)}
-'''
 GATED_IO = ([("x", "FP32", [-1, 4]), ("port", "INT64", [-1])], IO[1])
 FIXED_IO = ([("x", "FP32", [4])], [("y", "FP32", [4]), ("rows", "INT64", [1])])
 MAX = 8
@@ -65,7 +53,7 @@ class ServingOverrideTest(HubTestCase):
         for name in ("plain", "cached", "queued", "audited", "shortlived", "viacli"):
             cls.publish(name, IO)
         cls.publish("fixed", FIXED_IO)
-        cls.publish("tuned", GATED_IO, GATED_CODE, config={"network": True})
+        cls.publish("tuned", GATED_IO, oip.GATED_ROWS_CODE, config={"network": True})
 
     @classmethod
     def publish(cls, name, io, code=CODE, **fields):

@@ -20,16 +20,6 @@ import oip
 from hub import HubTestCase
 
 
-def alive(pid):
-    """True while `pid` exists and is not a zombie."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            stat = f.read()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] != "Z"
-
-
 class ShutdownTest(HubTestCase):
     server_args = ()
 
@@ -102,7 +92,7 @@ class ShutdownTest(HubTestCase):
             self.assertEqual(status, 200, data)
             self.assertEqual(oip.output_values(data, {}, "y"), [float(self.gate.port)])
         self.assertEqual(server.proc.wait(60), 0, server.log_tail())
-        self.assertEqual([p for p in workers if alive(p)], [], "worker processes outlived it")
+        self.assertEqual([p for p in workers if oip.alive(p)], [], "worker processes outlived it")
         self.assertIn("every admitted request was answered", server.log_tail())
 
     def test_sigint_is_the_same_stop(self):
@@ -116,14 +106,14 @@ class ShutdownTest(HubTestCase):
         threads[0].join(60)
         self.assertEqual(results[0][0], 200, results[0])
         self.assertEqual(server.proc.wait(60), 0, server.log_tail())
-        self.assertEqual([p for p in workers if alive(p)], [])
+        self.assertEqual([p for p in workers if oip.alive(p)], [])
 
     def test_idle_server_stops_at_once(self):
         server, tenant, token = self.start(instances=1)
         workers = self.workers_of(server)
         server.proc.send_signal(signal.SIGTERM)
         self.assertEqual(server.proc.wait(60), 0, server.log_tail())
-        self.assertEqual([p for p in workers if alive(p)], [])
+        self.assertEqual([p for p in workers if oip.alive(p)], [])
 
     def test_second_signal_stops_at_once(self):
         server, tenant, token = self.start(instances=1)
@@ -136,7 +126,7 @@ class ShutdownTest(HubTestCase):
         self.assertEqual(server.proc.wait(60), 1, server.log_tail())
         threads[0].join(60)
         self.assertIsInstance(results[0], (OSError, http.client.HTTPException), results[0])
-        self.assertEqual([p for p in workers if alive(p)], [])
+        self.assertEqual([p for p in workers if oip.alive(p)], [])
         self.assertIn("1 admitted requests were cut off", server.log_tail())
 
     def test_shutdown_timeout_cuts_off_what_is_left(self):
@@ -149,7 +139,7 @@ class ShutdownTest(HubTestCase):
         self.assertEqual(server.proc.wait(60), 1, server.log_tail())
         threads[0].join(60)
         self.assertIsInstance(results[0], (OSError, http.client.HTTPException), results[0])
-        self.assertEqual([p for p in workers if alive(p)], [])
+        self.assertEqual([p for p in workers if oip.alive(p)], [])
         self.assertIn("shutdown timeout of 1 s", server.log_tail())
 
 
