@@ -185,7 +185,9 @@ TEST(ResponseCacheTest, ConcurrentUseKeepsAnswersAndAccounts) {
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 4000; ++i) {
-        float x = static_cast<float>((i * 7 + t * 13) % 64);
+        // Every other lookup is one of four hot keys, which stay recent and so
+        // hit; the rest sweep all 64 keys, which LRU cannot hold, and evict.
+        float x = static_cast<float>(i % 2 == 0 ? (i / 2 + t) % 4 : (i * 7 + t * 13) % 64);
         std::optional<std::vector<Tensor>> hit = cache.Lookup(Key(x));
         if (!hit) {
           cache.Insert(Key(x), Answer(x));
