@@ -126,6 +126,18 @@ class ModelManagerTest : public ::testing::Test {
     return model;
   }
 
+  // Polls `done` until it holds or 10 s pass (a loaded machine can delay the
+  // manager's threads; no expected outcome depends on the 10 s).
+  template <typename Predicate>
+  static bool WaitUntil(Predicate done) {
+    const auto give_up = std::chrono::steady_clock::now() + 10s;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > give_up) return false;
+      std::this_thread::sleep_for(1ms);
+    }
+    return true;
+  }
+
   static void WaitSettled(Model& model) {
     std::promise<void> settled;
     model.OnSettled([&] { settled.set_value(); });
@@ -210,9 +222,10 @@ TEST_F(ModelManagerTest, LoadsStartedTogetherNeverOvershootTheBudget) {
   for (const std::string& name : names) models.push_back(manager_->Acquire(acme_, Resolve(name)));
   g_loads.AwaitWaiting(2);  // the manager's two load threads hold admitted loads
   // Admission is the manager's own thread: until it has seen all five.
-  for (int i = 0; i < 1000000 && manager_->memory_stats().waiting_loads != 2; ++i) {
-    std::this_thread::yield();
-  }
+  WaitUntil([&] {
+    return manager_->memory_stats().waiting_loads == 2 &&
+           models[3]->reason().rfind("waiting for memory", 0) == 0;
+  });
   ModelManager::MemoryStats held = manager_->memory_stats();
   EXPECT_EQ(held.reserved_bytes, 300u);  // three admitted (one not started yet)
   EXPECT_EQ(held.waiting_loads, 2u);     // the other two wait, in order
@@ -223,9 +236,16 @@ TEST_F(ModelManagerTest, LoadsStartedTogetherNeverOvershootTheBudget) {
   for (const auto& model : models) EXPECT_NE(model->state(), ModelState::kFailed);
   ModelManager::MemoryStats stats = manager_->memory_stats();
   EXPECT_EQ(stats.high_water_bytes, 300u);
-  EXPECT_EQ(stats.evictions, 2u);  // m0 and m1 made room for m3 and m4
+  EXPECT_EQ(stats.evictions, 2u);  // two of m0..m2 made room for m3 and m4
   EXPECT_EQ(stats.waiting_loads, 0u);
-  EXPECT_EQ(manager_->Find("acme/m0:1"), nullptr);
+  // Which two depends on which of the concurrent loads finished first (the
+  // least recently used is the first to be ready); m3 and m4 came last.
+  int early_kept = 0;
+  for (const char* name : {"acme/m0:1", "acme/m1:1", "acme/m2:1"}) {
+    if (manager_->Find(name) != nullptr) ++early_kept;
+  }
+  EXPECT_EQ(early_kept, 1);
+  EXPECT_NE(manager_->Find("acme/m3:1"), nullptr);
   EXPECT_NE(manager_->Find("acme/m4:1"), nullptr);
 }
 
@@ -262,7 +282,7 @@ TEST_F(ModelManagerTest, BusyModelsStayAndALateRequestIsToldToRetry) {
 }
 
 TEST_F(ModelManagerTest, ALoadThatFindsNoMemoryInTimeFailsAndIsRetriedAfresh) {
-  MakeManager(100, /*timeout_ms=*/50);
+  MakeManager(100, /*timeout_ms=*/500);  // room for a loaded machine on the retry
   Publish("a");
   Publish("b");
   std::shared_ptr<Model> a = LoadAndWait("a");
@@ -273,13 +293,13 @@ TEST_F(ModelManagerTest, ALoadThatFindsNoMemoryInTimeFailsAndIsRetriedAfresh) {
   WaitSettled(*b);
   EXPECT_EQ(b->state(), ModelState::kFailed);
   EXPECT_TRUE(b->retry_later());
-  EXPECT_EQ(b->reason(), "not enough memory to load it within 50 ms: the memory budget (100 "
+  EXPECT_EQ(b->reason(), "not enough memory to load it within 500 ms: the memory budget (100 "
                          "bytes) is held by models in use");
   EXPECT_EQ(manager_->Find("acme/b:1"), nullptr);  // the next request starts afresh
   g_infers.Open();
   EXPECT_TRUE(busy.get().status.ok());
   // Its answer is out; the request leaves `a` just after.
-  for (int i = 0; i < 10000 && a->InFlight() != 0; ++i) std::this_thread::yield();
+  WaitUntil([&] { return a->InFlight() == 0; });
   ASSERT_EQ(a->InFlight(), 0);
   std::shared_ptr<Model> again = LoadAndWait("b");
   EXPECT_EQ(again->state(), ModelState::kReady);
@@ -312,7 +332,7 @@ TEST_F(ModelManagerTest, UnloadDuringWarmUpLeavesNothingCharged) {
   g_infers.AwaitWaiting(1);  // loaded, and its warm-up is running the example
   ASSERT_TRUE(manager_->Unload("acme/warm:1").ok());
   // Until the unload has reached the model (a load thread runs it).
-  for (int i = 0; i < 1000000 && !model->stopping(); ++i) std::this_thread::yield();
+  WaitUntil([&] { return model->stopping(); });
   ASSERT_TRUE(model->stopping());
   g_infers.Open();
   WaitSettled(*model);
@@ -377,9 +397,7 @@ TEST_F(ModelManagerTest, ServingOverrideIsAppliedAndReplacesTheLoadedModel) {
   ASSERT_NE(new_model.get(), old_model.get());
   EXPECT_EQ(new_model->servable().manifest.batching.max_batch_size, 4u);
   EXPECT_EQ(manager_->Find("acme/echo:1").get(), new_model.get());
-  for (int i = 0; i < 100 && old_model->state() != ModelState::kUnloaded; ++i) {
-    std::this_thread::sleep_for(10ms);
-  }
+  WaitUntil([&] { return old_model->state() == ModelState::kUnloaded; });
   EXPECT_EQ(old_model->state(), ModelState::kUnloaded);
   // A request resolved before the change gets the current model, not a third one.
   EXPECT_EQ(manager_->Acquire(acme_, before).get(), new_model.get());
