@@ -16,9 +16,13 @@ SANITIZE_UNIT=${SANITIZE_UNIT:-1}
 if [[ "$SANITIZE_UNIT" == 1 ]]; then
   # -O0 with line tables only: stack traces name the lines, and the tree
   # builds in about the time of the usual -O2 -g (-O1 takes twice as long).
+  # A unity build (eight sources a unit) parses the heavy headers less often:
+  # 6 minutes instead of 10 on a fresh 2-core machine; reports still name the
+  # original files and lines. (build/ stays one unit a file, for quick rebuilds.)
   cmake -S . -B build-sanitize -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O0 -g1" -DPython3_EXECUTABLE=/usr/bin/python3 \
-    -DORRERY_SANITIZE=ON -DORRERY_BENCH=OFF >/dev/null
+    -DORRERY_SANITIZE=ON -DORRERY_BENCH=OFF \
+    -DCMAKE_UNITY_BUILD=ON -DCMAKE_UNITY_BUILD_BATCH_SIZE=8 >/dev/null
   ninja -C build-sanitize -j "$(nproc)"
   # libtorch and OpenBLAS are not instrumented and keep what they allocate
   # for the process's life: leak reports are about them, not about Orrery.

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <set>
 
+#include "cli/output.h"
 #include "core/files.h"
 #include "tensor/npy.h"
 
@@ -15,11 +16,6 @@ namespace {
 
 bool EndsWith(std::string_view text, std::string_view suffix) {
   return text.size() > suffix.size() && text.substr(text.size() - suffix.size()) == suffix;
-}
-
-// Dumps JSON that may hold strings from the server that are not UTF-8.
-std::string Dump(const json& value, int indent = -1) {
-  return value.dump(indent, ' ', false, json::error_handler_t::replace);
 }
 
 // Sets parameters[key] of a request or output object.
@@ -129,7 +125,7 @@ Tensor WidenBf16(const Tensor& tensor) {
 
 // The file contents for one output and the extension it goes under.
 Result<std::pair<std::string, std::string>> OutputFile(const AnswerOutput& output) {
-  if (!output.tensor) return std::make_pair(Dump(output.json, 2) + "\n", std::string(".json"));
+  if (!output.tensor) return std::make_pair(DumpJson(output.json, 2) + "\n", std::string(".json"));
   const Tensor& tensor = *output.tensor;
   if (tensor.datatype == DataType::kBytes) {
     ASSIGN_OR_RETURN(json strings, BytesElements(tensor));
@@ -137,7 +133,7 @@ Result<std::pair<std::string, std::string>> OutputFile(const AnswerOutput& outpu
                    {"datatype", "BYTES"},
                    {"shape", tensor.shape},
                    {"data", std::move(strings)}};
-    return std::make_pair(Dump(object, 2) + "\n", std::string(".json"));
+    return std::make_pair(DumpJson(object, 2) + "\n", std::string(".json"));
   }
   Result<std::string> npy =
       EncodeNpy(tensor.datatype == DataType::kBf16 ? WidenBf16(tensor) : tensor);
@@ -197,7 +193,7 @@ Result<InferBody> JsonRequestBody(std::string_view text, const std::string& sour
     return InvalidArgument(source + ": not an inference request (an object with \"inputs\")");
   }
   RETURN_IF_ERROR(ApplyOptions(request, options, source));
-  return InferBody{Dump(request), std::nullopt};
+  return InferBody{DumpJson(request), std::nullopt};
 }
 
 Result<InferBody> BinaryRequestBody(const std::vector<Tensor>& inputs,
@@ -210,7 +206,7 @@ Result<InferBody> BinaryRequestBody(const std::vector<Tensor>& inputs,
                                 {"parameters", {{"binary_data_size", tensor.data.size()}}}});
   }
   RETURN_IF_ERROR(ApplyOptions(header, options, "request"));
-  InferBody body{Dump(header), std::nullopt};
+  InferBody body{DumpJson(header), std::nullopt};
   body.json_length = body.body.size();
   for (const Tensor& tensor : inputs) body.body += tensor.data;
   return body;

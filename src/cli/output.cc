@@ -50,8 +50,12 @@ void Table::Print(std::ostream& out) const {
   }
 }
 
+std::string DumpJson(const nlohmann::json& value, int indent) {
+  return value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 void PrintJson(const nlohmann::json& value) {
-  std::cout << value.dump(2) << std::endl;
+  std::cout << DumpJson(value, 2) << std::endl;
 }
 
 }  // namespace orrery::cli

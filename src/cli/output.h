@@ -35,6 +35,10 @@ class Table {
   std::vector<std::vector<std::string>> rows_;
 };
 
+// `value` as JSON text (indent -1: one line); strings from the server that
+// are not UTF-8 are written with U+FFFD rather than throwing.
+std::string DumpJson(const nlohmann::json& value, int indent = -1);
+
 // Pretty-prints `value` (2-space indent) to stdout.
 void PrintJson(const nlohmann::json& value);
 

@@ -11,10 +11,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string Dump(const json& value, int indent) {
-  return value.dump(indent, ' ', false, json::error_handler_t::replace);
-}
-
 std::string ErrorText(const json& output) {
   if (!output.contains("max_abs_error") || !output["max_abs_error"].is_number()) return "";
   char text[32];
@@ -56,7 +52,7 @@ void AddExampleRows(Table& table, const json& example) {
 
 void PrintInferAnswer(const InferAnswer& answer, bool compact, std::ostream& out,
                       std::ostream& notes) {
-  out << Dump(answer.header, compact ? -1 : 2) << std::endl;
+  out << DumpJson(answer.header, compact ? -1 : 2) << std::endl;
   for (const AnswerOutput& output : answer.outputs) {
     if (!output.tensor) continue;
     notes << "output " << output.tensor->name << ": " << output.tensor->data.size()
@@ -71,7 +67,7 @@ Status PrintVerifyReport(const json& answer, bool json_output, std::ostream& out
   std::string servable = Field(answer, "servable");
   bool ok = IsOk(answer);
   if (json_output) {
-    out << Dump(answer, 2) << std::endl;
+    out << DumpJson(answer, 2) << std::endl;
   } else {
     Table table({"EXAMPLE", "OUTPUT", "OK", "MAX ABS ERROR", "MESSAGE"});
     for (const json& example : examples) AddExampleRows(table, example);

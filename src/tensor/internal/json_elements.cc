@@ -7,15 +7,13 @@
 #include <limits>
 #include <type_traits>
 
+#include "tensor/internal/json_text.h"
+
 namespace orrery::tensor_internal {
 namespace {
 
 // The wire layout is little-endian; elements are copied as they are in memory.
 static_assert(std::endian::native == std::endian::little, "little-endian host required");
-
-bool IsDigit(char c) {
-  return c >= '0' && c <= '9';
-}
 
 bool IsIntegerLiteral(std::string_view text) {
   size_t i = (!text.empty() && text[0] == '-') ? 1 : 0;

@@ -12,6 +12,10 @@
 
 namespace orrery::tensor_internal {
 
+constexpr bool IsDigit(char c) {
+  return c >= '0' && c <= '9';
+}
+
 // Length of the well-formed UTF-8 sequence at p[0] (n > 0 bytes readable),
 // or 0 when there is none.
 size_t Utf8SequenceLength(const unsigned char* p, size_t n);
