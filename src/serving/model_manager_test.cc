@@ -55,7 +55,8 @@ class GatedEchoBackend final : public Backend {
     g_loads.Pass();
     if (g_fail_loads.load()) return Unprocessable("the fake backend fails this load");
     if (!std::filesystem::exists(context.dir / "model.bin")) return Unprocessable("no model.bin");
-    return std::unique_ptr<Instance>(new EchoInstance(ConfigBytes(*context.manifest, "bytes", 100)));
+    return std::unique_ptr<Instance>(
+        new EchoInstance(ConfigBytes(*context.manifest, "bytes", 100)));
   }
   uint64_t EstimateMemoryBytes(const LoadContext& context, uint64_t) const override {
     uint64_t bytes = ConfigBytes(*context.manifest, "bytes", 100);
