@@ -217,7 +217,8 @@ class Repository {
   // and together eat the reserve.
   class RoomHold {
    public:
-    RoomHold(RoomHold&& other) noexcept : repository_(std::exchange(other.repository_, nullptr)), bytes_(other.bytes_) {}
+    RoomHold(RoomHold&& other) noexcept
+        : repository_(std::exchange(other.repository_, nullptr)), bytes_(other.bytes_) {}
     RoomHold(const RoomHold&) = delete;
     ~RoomHold();
 
@@ -248,6 +249,8 @@ class Repository {
              std::unique_ptr<BlobStore> blobs);
   // Unix seconds by Options::clock.
   int64_t Now() const { return options_.clock ? options_.clock() : NowUnixSeconds(); }
+  // CheckRoomFor's test. REQUIRES(room_mutex_).
+  Status CheckRoomLocked(uint64_t bytes) const;
   Status Bootstrap();
   // Creates a hub admin token and writes it to AdminTokenPath().
   // REQUIRES(db_mutex_), inside a transaction.
@@ -330,7 +333,8 @@ class Repository {
   // Publishes hold it shared from their first blob write to their commit;
   // garbage collection holds it exclusively.
   std::shared_mutex gc_mutex_;
-  std::mutex hold_mutex_;     // serialises HoldRoomFor's check-and-hold
+  // Held across a room check (a statvfs) and HoldRoomFor's hold, so that a
+  // check and the hold that follows it are one step.
   mutable std::mutex room_mutex_;
   uint64_t held_bytes_ = 0;  // GUARDED_BY(room_mutex_): HoldRoomFor's holds
 };

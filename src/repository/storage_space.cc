@@ -41,12 +41,13 @@ Result<Repository::StorageSpace> Repository::Space() const {
 }
 
 Status Repository::CheckRoomFor(uint64_t bytes) const {
+  std::lock_guard lock(room_mutex_);
+  return CheckRoomLocked(bytes);
+}
+
+Status Repository::CheckRoomLocked(uint64_t bytes) const {
   ASSIGN_OR_RETURN(StorageSpace space, Space());
-  uint64_t held;
-  {
-    std::lock_guard lock(room_mutex_);
-    held = held_bytes_;
-  }
+  const uint64_t held = held_bytes_;
   uint64_t keep = space.reserve_bytes + held;
   if (space.free_bytes >= keep && space.free_bytes - keep >= bytes) return Status::Ok();
   return InsufficientStorage(
@@ -61,9 +62,8 @@ Status Repository::CheckRoomFor(uint64_t bytes) const {
 Result<Repository::RoomHold> Repository::HoldRoomFor(uint64_t bytes) {
   // Checked and held under one lock: two publishes cannot both pass on the
   // same free space.
-  std::lock_guard hold(hold_mutex_);
-  RETURN_IF_ERROR(CheckRoomFor(bytes));
   std::lock_guard lock(room_mutex_);
+  RETURN_IF_ERROR(CheckRoomLocked(bytes));
   held_bytes_ += bytes;
   return RoomHold(this, bytes);
 }

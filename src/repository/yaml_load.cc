@@ -92,6 +92,11 @@ Result<std::vector<YAML::Node>> LoadYamlDocuments(std::string_view text) {
     }
     const yaml_event_t& event = guard.event;
     if (event.type == YAML_STREAM_END_EVENT) break;
+    bool value = event.type == YAML_SCALAR_EVENT || event.type == YAML_SEQUENCE_START_EVENT ||
+                 event.type == YAML_MAPPING_START_EVENT;
+    if (value && ++nodes > kMaxYamlNodes) {
+      return InvalidArgument("too many values" + Where(event.start_mark));
+    }
     switch (event.type) {
       case YAML_DOCUMENT_START_EVENT:
         root.reset();
@@ -102,12 +107,10 @@ Result<std::vector<YAML::Node>> LoadYamlDocuments(std::string_view text) {
       case YAML_ALIAS_EVENT:
         return InvalidArgument("aliases (*name) are not allowed" + Where(event.start_mark));
       case YAML_SCALAR_EVENT:
-        if (++nodes > kMaxYamlNodes) return InvalidArgument("too many values" + Where(event.start_mark));
         place(Scalar(event));
         break;
       case YAML_SEQUENCE_START_EVENT:
       case YAML_MAPPING_START_EVENT: {
-        if (++nodes > kMaxYamlNodes) return InvalidArgument("too many values" + Where(event.start_mark));
         if (static_cast<int>(open.size()) >= kMaxYamlDepth) {
           return InvalidArgument("nested deeper than " + std::to_string(kMaxYamlDepth) + " levels" +
                                  Where(event.start_mark));
