@@ -381,7 +381,9 @@ bool Connection::ReadUpload() {
   if (upload_bytes_ > limit) {
     return Reject(TooLarge("package is over the " + std::to_string(limit) + "-byte upload limit"));
   }
-  if (!WriteAll(upload_fd_, data)) return Reject(ErrnoStatus("stage upload " + upload_path_.string()));
+  if (!WriteAll(upload_fd_, data)) {
+    return Reject(ErrnoStatus("stage upload " + upload_path_.string()));
+  }
   in_.Consume(consumed);
   return done ? FinishUpload() : true;
 }

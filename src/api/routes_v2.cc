@@ -80,7 +80,8 @@ HttpResponse ServerMetadata(const RouteCall&) {
 
 HttpResponse ServerReady(const RouteCall& call) {
   if (call.hub.stopping.load()) {
-    return HttpResponse::Json(503, {{"ready", false}, {"error", "not ready: the server is stopping"}});
+    return HttpResponse::Json(503,
+                              {{"ready", false}, {"error", "not ready: the server is stopping"}});
   }
   return HttpResponse::Json(200, {{"ready", true}});
 }

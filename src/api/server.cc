@@ -107,7 +107,8 @@ int RunServer(const ServerOptions& options) {
               << "\n";
     return 1;
   }
-  Result<std::unique_ptr<ModelManager>> models = ModelManager::Create(**repository, ModelOptions(options, **repository));
+  Result<std::unique_ptr<ModelManager>> models =
+      ModelManager::Create(**repository, ModelOptions(options, **repository));
   if (!models.ok()) {
     std::cerr << "orrery: " << models.status().message() << "\n";
     return 1;

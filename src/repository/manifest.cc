@@ -357,7 +357,9 @@ Result<Manifest> ParseManifest(std::string_view yaml_text) {
   std::vector<YAML::Node> documents;
   try {
     Result<std::vector<YAML::Node>> loaded = LoadYamlDocuments(yaml_text);
-    if (!loaded.ok()) return Unprocessable("manifest is not valid YAML: " + loaded.status().message());
+    if (!loaded.ok()) {
+      return Unprocessable("manifest is not valid YAML: " + loaded.status().message());
+    }
     documents = std::move(*loaded);
   } catch (const YAML::Exception& e) {
     return Unprocessable(std::string("manifest is not valid YAML: ") + e.what());

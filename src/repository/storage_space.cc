@@ -26,7 +26,9 @@ constexpr uint64_t kBallastBytes = 4ull << 20;
 
 }  // namespace
 
-std::filesystem::path Repository::BallastPath() const { return options_.data_dir / "catalog.reserve"; }
+std::filesystem::path Repository::BallastPath() const {
+  return options_.data_dir / "catalog.reserve";
+}
 
 Result<Repository::StorageSpace> Repository::Space() const {
   struct statvfs info {};

@@ -294,7 +294,8 @@ std::vector<std::shared_ptr<Model>> ModelManager::Models() const {
   std::shared_ptr<const ModelMap> models = models_.load(std::memory_order_acquire);
   std::vector<std::shared_ptr<Model>> out;
   for (const auto& [key, model] : *models) out.push_back(model);
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a->key() < b->key(); });
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a->key() < b->key(); });
   return out;
 }
 

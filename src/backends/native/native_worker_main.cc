@@ -137,11 +137,12 @@ int Main(int argc, char** argv) {
   }
   Result<std::unique_ptr<NativeState>> state = Load(*args);
   if (!state.ok()) {
-    (void)WriteFrame(kWorkerChannel, FrameType::kLoadError, {{"error", state.status().message()}}, {},
-                     kNoDeadline);
+    (void)WriteFrame(kWorkerChannel, FrameType::kLoadError, {{"error", state.status().message()}},
+                     {}, kNoDeadline);
     return 1;
   }
-  Status ready = WriteFrame(kWorkerChannel, FrameType::kReady, {{"pid", ::getpid()}}, {}, kNoDeadline);
+  Status ready =
+      WriteFrame(kWorkerChannel, FrameType::kReady, {{"pid", ::getpid()}}, {}, kNoDeadline);
   if (!ready.ok()) return 0;
   return Serve(**state);
 }
