@@ -161,6 +161,7 @@ Result<nlohmann::json> Repository::DeleteVersion(const Caller& caller, PackageKi
                                 "version " + std::to_string(number)));
     RETURN_IF_ERROR(txn.Commit());
   }
+  NotifyDeleted(kind, name, number);
   RETURN_IF_ERROR(CollectBlobs(digests, 0).status());
   return nlohmann::json{{"deleted", name.ToString() + ":" + std::to_string(number)}};
 }
@@ -195,8 +196,27 @@ Result<nlohmann::json> Repository::DeleteObject(const Caller& caller, PackageKin
     RETURN_IF_ERROR(AppendAudit(caller, "delete.object", name.ToString(), ""));
     RETURN_IF_ERROR(txn.Commit());
   }
+  NotifyDeleted(kind, name, 0);
   RETURN_IF_ERROR(CollectBlobs(digests, 0).status());
   return nlohmann::json{{"deleted", name.ToString()}};
+}
+
+int Repository::AddDeleteListener(DeleteListener listener) {
+  std::lock_guard lock(listeners_mutex_);
+  int id = next_listener_id_++;
+  delete_listeners_.emplace(id, std::move(listener));
+  return id;
+}
+
+void Repository::RemoveDeleteListener(int id) {
+  std::lock_guard lock(listeners_mutex_);
+  delete_listeners_.erase(id);
+}
+
+void Repository::NotifyDeleted(PackageKind kind, const QualifiedName& name, int64_t version) {
+  if (kind != PackageKind::kServable) return;
+  std::lock_guard lock(listeners_mutex_);
+  for (const auto& [id, listener] : delete_listeners_) listener(name, version);
 }
 
 Result<nlohmann::json> Repository::Audit(const Caller& caller, int64_t limit) {

@@ -25,12 +25,13 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
-#include <unordered_map>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -181,6 +182,16 @@ class Repository {
   Result<nlohmann::json> DeleteObject(const Caller& caller, PackageKind kind,
                                       const QualifiedName& name);
   Result<nlohmann::json> Audit(const Caller& caller, int64_t limit);
+
+  // Called after a servable's version (`version` > 0) or the whole servable
+  // (`version` == 0) was deleted, once the delete has committed, on the
+  // deleting thread and outside the catalog lock. Serving uses it to unload
+  // what was deleted. Listeners must not call back into the Repository's
+  // writes, nor add or remove listeners.
+  using DeleteListener = std::function<void(const QualifiedName& servable, int64_t version)>;
+  // Returns an id for RemoveDeleteListener.
+  int AddDeleteListener(DeleteListener listener);
+  void RemoveDeleteListener(int id);
 
   // ---- serving overrides (serving_overrides.cc)
   // An admin's override of a servable version's serving settings (manifest.h,
@@ -337,6 +348,11 @@ class Repository {
   // check and the hold that follows it are one step.
   mutable std::mutex room_mutex_;
   uint64_t held_bytes_ = 0;  // GUARDED_BY(room_mutex_): HoldRoomFor's holds
+  // After a servable delete has committed: tells the listeners.
+  void NotifyDeleted(PackageKind kind, const QualifiedName& name, int64_t version);
+  std::mutex listeners_mutex_;
+  std::map<int, DeleteListener> delete_listeners_;  // GUARDED_BY(listeners_mutex_)
+  int next_listener_id_ = 1;                        // GUARDED_BY(listeners_mutex_)
 };
 
 // The catalog schema, one SQL script per migration (schema.cc).

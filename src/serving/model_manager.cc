@@ -82,9 +82,12 @@ ModelManager::ModelManager(Repository& repository, Options options)
       loads_(options_.load_threads) {
   models_.store(std::make_shared<const ModelMap>());
   admission_ = std::thread([this] { AdmissionLoop(); });
+  delete_listener_ = repository_.AddDeleteListener(
+      [this](const QualifiedName& servable, int64_t version) { ForgetDeleted(servable, version); });
 }
 
 ModelManager::~ModelManager() {
+  repository_.RemoveDeleteListener(delete_listener_);
   std::deque<WaitingLoad> waiting;
   {
     std::lock_guard lock(budget_mutex_);
@@ -263,6 +266,39 @@ Status ModelManager::Unload(const std::string& key) {
   return Status::Ok();
 }
 
+void ModelManager::ForgetDeleted(const QualifiedName& servable, int64_t version) {
+  std::string prefix = servable.ToString() + ":";
+  auto deleted = [&](std::string_view key) {
+    return version == 0 ? key.rfind(prefix, 0) == 0 : key == prefix + std::to_string(version);
+  };
+  std::vector<std::shared_ptr<Model>> gone;
+  {
+    std::lock_guard lock(control_mutex_);
+    std::shared_ptr<const ModelMap> models = models_.load();
+    ModelMap next = *models;
+    for (const auto& [key, model] : *models) {
+      if (!deleted(key)) continue;
+      gone.push_back(model);
+      next.erase(key);
+    }
+    if (!gone.empty()) Publish(std::move(next));
+  }
+  cache_->EraseVersions(deleted);  // versions not loaded now may still have entries
+  for (std::shared_ptr<Model>& model : gone) {
+    CancelWaiting(model);
+    // Requests in flight may insert answers until the unload has waited
+    // for them: erase the version's entries again afterwards.
+    std::string key = model->key();
+    UnloadLater(std::move(model), [this, key] {
+      cache_->EraseVersions([&](std::string_view entry) { return entry == key; });
+    });
+  }
+  if (!gone.empty()) {
+    LogInfo("serving: unloading " + std::to_string(gone.size()) + " deleted version(s) of " +
+            servable.ToString());
+  }
+}
+
 bool ModelManager::Detach(const std::shared_ptr<Model>& model) {
   std::lock_guard lock(control_mutex_);
   std::shared_ptr<const ModelMap> models = models_.load();
@@ -274,10 +310,11 @@ bool ModelManager::Detach(const std::shared_ptr<Model>& model) {
   return true;
 }
 
-void ModelManager::UnloadLater(std::shared_ptr<Model> model) {
-  loads_.Post([this, model] {
+void ModelManager::UnloadLater(std::shared_ptr<Model> model, std::function<void()> then) {
+  loads_.Post([this, model, then = std::move(then)] {
     CancelWaiting(model);
     model->Unload();
+    if (then) then();
     // A model unloaded while it loads returns at once; its load then fails
     // and Settle releases its charge.
     if (model->state() == ModelState::kUnloaded) Release(*model);

@@ -31,6 +31,10 @@
 //   (serving/pipeline.h), which reaches its steps through this manager
 //   with the pipeline owner's identity; it holds no instances or memory.
 //
+// - Deletes: a deleted version (or servable) is unloaded at once, as if
+//   Unload were called, and its response cache entries are dropped
+//   (ForgetDeleted, told by the Repository).
+//
 // Ownership: borrows the Repository (must outlive the manager); owns the
 // models (shared with requests in flight) and the load threads.
 // Thread-safety: all public methods are safe from any thread.
@@ -136,8 +140,13 @@ class ModelManager {
   void Publish(ModelMap map);  // REQUIRES(control_mutex_)
   // Takes `model` out of the map if it is still there; true when it was.
   bool Detach(const std::shared_ptr<Model>& model);
-  // Unloads `model` on a load thread, then releases its memory charge.
-  void UnloadLater(std::shared_ptr<Model> model);
+  // Unloads `model` on a load thread, runs `then` (if any), then releases
+  // its memory charge.
+  void UnloadLater(std::shared_ptr<Model> model, std::function<void()> then = nullptr);
+  // The Repository's delete listener: unloads the deleted versions (their
+  // requests in flight finish), which frees their workers, memory charge
+  // and metrics series, and drops their response cache entries.
+  void ForgetDeleted(const QualifiedName& servable, int64_t version);
   int InstancesFor(const ResolvedServable& servable) const;
   LoadContext ContextFor(const ResolvedServable& servable) const;  // without dir
 
@@ -195,6 +204,8 @@ class ModelManager {
   uint64_t evictions_ = 0, underestimates_ = 0;
   bool stopping_ = false;
   std::thread admission_;  // expires and re-admits waiting loads
+
+  int delete_listener_ = 0;  // the Repository's id for ForgetDeleted
 
   TaskPool fanout_;  // pipelines' independent steps
   TaskPool loads_;   // loads and unloads; last, so destroyed (drained) first

@@ -182,6 +182,34 @@ TEST_F(ModelManagerTest, ResolvesVisibleVersionsAndForgetsDeletedOnes) {
   EXPECT_EQ(gone.status().code(), Code::kNotFound);  // the cache saw the catalog change
 }
 
+TEST_F(ModelManagerTest, ADeleteUnloadsWhatItDeletedAndFreesItsMemory) {
+  MakeManager(1 << 20);
+  Publish("echo");
+  Publish("echo");  // version 2
+  Publish("kept");
+  std::shared_ptr<Model> one =
+      manager_->Load(acme_, *manager_->Resolve(acme_, {"acme", "echo"}, VersionRef{1, ""}));
+  WaitSettled(*one);
+  std::shared_ptr<Model> two = LoadAndWait("echo");
+  std::shared_ptr<Model> kept = LoadAndWait("kept");
+  ASSERT_EQ(manager_->Models().size(), 3u);
+  uint64_t charged = manager_->memory_stats().accounted_bytes;
+
+  ASSERT_TRUE(repo_->DeleteVersion(acme_, PackageKind::kServable, {"acme", "echo"},
+                                   VersionRef{1, ""}).ok());
+  EXPECT_EQ(manager_->Find("acme/echo:1"), nullptr);  // out of the map at once
+  EXPECT_TRUE(WaitUntil([&] { return one->state() == ModelState::kUnloaded; }));
+  EXPECT_TRUE(WaitUntil([&] { return manager_->memory_stats().accounted_bytes < charged; }));
+  EXPECT_EQ(two->state(), ModelState::kReady);  // another version of it stays
+
+  ASSERT_TRUE(repo_->DeleteObject(acme_, PackageKind::kServable, {"acme", "echo"}).ok());
+  EXPECT_TRUE(WaitUntil([&] { return two->state() == ModelState::kUnloaded; }));
+  ASSERT_EQ(manager_->Models().size(), 1u);
+  EXPECT_EQ(manager_->Models()[0]->key(), "acme/kept:1");
+  EXPECT_EQ(kept->state(), ModelState::kReady);
+  EXPECT_EQ(manager_->RenderMetrics("").find("acme/echo"), std::string::npos);
+}
+
 TEST_F(ModelManagerTest, AcquireNeverWaitsForTheLoad) {
   MakeManager(1 << 20);
   Publish("slow");

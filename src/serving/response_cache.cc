@@ -5,6 +5,7 @@
 // would make the 1/8 rule and the LRU order per shard).
 #include "serving/response_cache.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include <xxhash.h>
@@ -111,6 +112,30 @@ bool ResponseCache::Insert(std::string key, const std::vector<Tensor>& outputs) 
     ++evictions_;
   }
   return true;
+}
+
+std::string_view ResponseCache::VersionKeyOf(std::string_view key) {
+  uint64_t size = 0;
+  if (key.size() < sizeof size) return {};
+  std::memcpy(&size, key.data(), sizeof size);
+  return key.substr(sizeof size, std::min<uint64_t>(size, key.size() - sizeof size));
+}
+
+size_t ResponseCache::EraseVersions(
+    const std::function<bool(std::string_view version_key)>& match) {
+  std::vector<std::shared_ptr<const Entry>> dropped;  // freed after the lock is released
+  std::lock_guard lock(mutex_);
+  for (auto it = recency_.begin(); it != recency_.end();) {
+    if (!match(VersionKeyOf((*it)->key))) {
+      ++it;
+      continue;
+    }
+    bytes_ -= (*it)->bytes;
+    entries_.erase((*it)->hash);
+    dropped.push_back(std::move(*it));
+    it = recency_.erase(it);
+  }
+  return dropped.size();
 }
 
 ResponseCache::Stats ResponseCache::stats() const {

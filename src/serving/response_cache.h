@@ -85,6 +85,13 @@ class ResponseCache {
   // when not stored: disabled, or the entry is over 1/8 of the capacity.
   bool Insert(std::string key, const std::vector<Tensor>& outputs);
 
+  // Drops every entry whose version key (MakeKey's first field) satisfies
+  // `match`, e.g. the versions of a deleted servable; returns how many.
+  size_t EraseVersions(const std::function<bool(std::string_view version_key)>& match);
+
+  // The version key an entry's key starts with (MakeKey's first field).
+  static std::string_view VersionKeyOf(std::string_view key);
+
   Stats stats() const;
 
  private:

@@ -108,6 +108,22 @@ TEST(ResponseCacheTest, AnotherVersionOrDigestMisses) {
   EXPECT_FALSE(cache.Lookup(ResponseCache::MakeKey("other/m:1", "d1", inputs)).has_value());
 }
 
+TEST(ResponseCacheTest, ErasesTheEntriesOfChosenVersionsOnly) {
+  ResponseCache cache({});
+  ASSERT_TRUE(cache.Insert(Key(1, "lab/m:1"), Answer(1)));
+  ASSERT_TRUE(cache.Insert(Key(2, "lab/m:2"), Answer(2)));
+  ASSERT_TRUE(cache.Insert(Key(3, "lab/mm:1"), Answer(3)));
+  EXPECT_EQ(ResponseCache::VersionKeyOf(Key(1, "lab/m:1")), "lab/m:1");
+  size_t erased = cache.EraseVersions(
+      [](std::string_view version) { return version.rfind("lab/m:", 0) == 0; });
+  EXPECT_EQ(erased, 2u);
+  EXPECT_FALSE(cache.Lookup(Key(1, "lab/m:1")));
+  EXPECT_FALSE(cache.Lookup(Key(2, "lab/m:2")));
+  ASSERT_TRUE(cache.Lookup(Key(3, "lab/mm:1")));
+  EXPECT_EQ(cache.stats().entries, 1u);
+  EXPECT_EQ(cache.stats().bytes, EntryBytes() + 1);  // "lab/mm:1" is one byte longer
+}
+
 TEST(ResponseCacheTest, EvictsLeastRecentlyUsedByBytes) {
   const uint64_t entry = EntryBytes();
   ResponseCache cache(Capacity(16 * entry));  // exactly 16 entries
