@@ -5,7 +5,10 @@
 // every header passes through PackageReader::Next, which applies all the
 // rules of archive.h before any byte of data reaches a caller. Sizes are
 // checked twice: the declared size before reading, the bytes actually
-// delivered while reading.
+// delivered while reading. Before libarchive reads an archive, a second,
+// independent reading of its headers (tar_headers.h) refuses what libarchive
+// would read leniently (NULs in names, sparse entries, unknown types); each
+// name libarchive then reports must be the one that reading found.
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
@@ -22,6 +25,7 @@
 #include "core/files.h"
 #include "repository/archive.h"
 #include "repository/manifest.h"
+#include "repository/tar_headers.h"
 
 namespace orrery {
 namespace {
@@ -77,8 +81,10 @@ class PackageReader {
     archive_read_support_filter_none(handle.get());
     archive_read_support_filter_zstd(handle.get());
     archive_read_support_format_tar(handle.get());
+    ASSIGN_OR_RETURN(std::vector<std::string> names, ReadTarEntryNames(path, limits.max_entries));
     auto reader =
         std::unique_ptr<PackageReader>(new PackageReader(std::move(fd), std::move(handle), limits));
+    reader->names_ = std::move(names);
     if (archive_read_open_fd(reader->handle_.get(), reader->fd_.get(), kReadBlockBytes) !=
         ARCHIVE_OK) {
       return reader->ArchiveError();
@@ -143,6 +149,7 @@ class PackageReader {
     const char* name = archive_entry_pathname_utf8(raw);
     if (name == nullptr) name = archive_entry_pathname(raw);
     if (name == nullptr) return InvalidArgument("archive entry without a name");
+    RETURN_IF_ERROR(CheckSameName(raw));
     std::string path = name;
     if (path.rfind("./", 0) == 0) path.erase(0, 2);  // GNU tar's "./file"
     bool is_directory =
@@ -163,6 +170,19 @@ class PackageReader {
     entry.info.executable = (archive_entry_perm(raw) & 0111) != 0;
     if (!is_directory) RETURN_IF_ERROR(CheckSize(raw, entry.info));
     return true;
+  }
+
+  // The next name of the second reading must be the name libarchive read.
+  Status CheckSameName(archive_entry* raw) {
+    size_t index = next_name_++;
+    const char* utf8 = archive_entry_pathname_utf8(raw);
+    const char* bytes = archive_entry_pathname(raw);
+    if (index < names_.size() && ((utf8 != nullptr && names_[index] == utf8) ||
+                                  (bytes != nullptr && names_[index] == bytes))) {
+      return Status::Ok();
+    }
+    return InvalidArgument("corrupt archive: entry " + std::to_string(index + 1) +
+                           " reads differently with two tar readers");
   }
 
   Status CheckSize(archive_entry* raw, ArchiveEntry& info) {
@@ -204,6 +224,8 @@ class PackageReader {
   std::map<std::string, bool> kinds_;  // path -> is_directory
   std::set<std::string> implied_directories_;
   std::vector<char> buffer_;
+  std::vector<std::string> names_;  // the second reading's (tar_headers.h)
+  size_t next_name_ = 0;
 };
 
 // Writes the files of an archive under `root`, creating parent directories

@@ -123,6 +123,30 @@ class BadInputTest(HubTestCase):
                 self.refused(400, self.publish, tar, hostile=hostile, message=message)
                 self.refused(400, self.publish, hub.zstd(tar), hostile=hostile, message=message)
 
+    def test_entries_the_reader_would_misread(self):
+        """A name holding a NUL (cut there by a lenient reader), sparse entries and entries of
+        an unknown type (stored as regular files by a lenient reader) are refused."""
+        text = hub.to_yaml(hub.manifest("pkg", ["model.bin"]))
+        cut = entry("model.bin", tarfile.REGTYPE)
+        cut.pax_headers = {"path": "model.bin\0../../evil"}
+        gnu_cut = entry("x" * 120 + "\0../../evil", tarfile.REGTYPE)
+        cases = {
+            "pax NUL": ([cut], tarfile.PAX_FORMAT,
+                        "archive entry 'model.bin\\x00../../evil': its PAX path holds a NUL byte"),
+            "gnu long name NUL": ([gnu_cut], tarfile.GNU_FORMAT,
+                                  "archive entry '%s\\x00../../evil': its GNU long name holds a "
+                                  "NUL byte" % ("x" * 120)),
+            "sparse": ([entry("holes", tarfile.GNUTYPE_SPARSE)], tarfile.GNU_FORMAT,
+                       "archive entry 'holes': sparse files are not allowed"),
+            "unknown type": ([entry("volume", b"V")], tarfile.GNU_FORMAT,
+                             "archive entry 'volume': unsupported entry type 'V'"),
+        }
+        for label, (extra, fmt, message) in cases.items():
+            with self.subTest(label):
+                tar = hub.make_tar({"model.bin": b"weights"}, text, extra=extra, fmt=fmt)
+                self.refused(400, self.publish, tar, message=message)
+                self.refused(400, self.publish, hub.zstd(tar), message=message)
+
     def test_duplicate_paths(self):
         text = hub.to_yaml(hub.manifest("pkg", ["model.bin"])).encode()
         duplicate = "archive entry 'model.bin': duplicate path"
