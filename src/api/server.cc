@@ -79,6 +79,7 @@ ModelManager::Options ModelOptions(const ServerOptions& options, const Repositor
   models.sandbox.memory_bytes = options.worker_memory_bytes;
   models.sandbox.cpu_seconds = options.worker_cpu_seconds;
   models.sandbox.open_files = options.worker_open_files;
+  models.sandbox.max_processes = options.worker_processes;
   models.sandbox.scratch_root = repository.TempRoot();
   models.worker_isolation =
       ProbeIsolation(options.bubblewrap).mode == IsolationMode::kBubblewrap ? "bubblewrap"

@@ -39,6 +39,7 @@ struct ServerOptions {
   uint64_t worker_memory_bytes = 4ull << 30;       // RLIMIT_AS of each worker process
   uint64_t worker_cpu_seconds = 24 * 3600;         // RLIMIT_CPU of each worker process
   uint64_t worker_open_files = 256;                // RLIMIT_NOFILE of each worker process
+  uint64_t worker_processes = 128;  // processes + threads of each worker's tree (pids cgroup)
 };
 
 // Serves until SIGINT or SIGTERM, then stops gracefully: readiness turns

@@ -48,6 +48,7 @@ struct SandboxOptions {
   uint64_t memory_bytes = 4ull << 30;       // RLIMIT_AS of a worker (0: none; test builds only)
   uint64_t cpu_seconds = 24 * 3600;         // RLIMIT_CPU of a worker
   uint64_t open_files = 256;                // RLIMIT_NOFILE of a worker
+  uint64_t max_processes = 128;             // processes + threads of a worker's tree (pids_limit.h)
   uint32_t max_restarts = 5;                // crash loop: give up after this many in a row
   std::chrono::milliseconds first_backoff{100};  // doubles per consecutive crash
   std::chrono::milliseconds start_timeout{60'000};  // worker start + servable load

@@ -128,6 +128,12 @@ void AddSandboxFlags(CLI::App& serve, ServerOptions& options) {
                   "open-descriptor limit (RLIMIT_NOFILE) of each worker process")
       ->check(CLI::Range(uint64_t{16}, uint64_t{1} << 20))
       ->capture_default_str();
+  serve
+      .add_option("--worker-processes", options.worker_processes,
+                  "processes and threads each worker may have, its own included (a pids "
+                  "cgroup's pids.max where the host allows one)")
+      ->check(CLI::Range(uint64_t{4}, uint64_t{1} << 20))
+      ->capture_default_str();
 }
 
 }  // namespace

@@ -44,6 +44,7 @@
 #include <system_error>
 #include <thread>
 
+#include "backends/worker/pids_limit.h"
 #include "core/log.h"
 
 namespace orrery {
@@ -69,6 +70,7 @@ struct ChildPlan {
   int chdir_fd = -1;  // fchdir here, then chdir(chdir_rel)
   std::string chdir_rel;
   bool switch_uid = false;
+  int cgroup_fd = -1;  // >= kHighFd: the child writes its pid here (cgroup.procs)
   const std::vector<sock_filter>* seccomp = nullptr;  // loaded by the child itself
 
   // Filled by Freeze(): the pointer arrays execve() takes.
@@ -106,6 +108,13 @@ struct ChildPlan {
   ::sigprocmask(SIG_SETMASK, &none, nullptr);  // NOLINT(concurrency-mt-unsafe): one thread here
 
   if (::setsid() < 0) fail(1);
+  if (p.cgroup_fd >= 0) {  // first: everything the worker starts is counted
+    char digits[16];
+    int n = 0;
+    for (pid_t self = ::getpid(); self > 0 && n < 16; self /= 10)
+      digits[15 - n++] = '0' + self % 10;
+    if (::write(p.cgroup_fd, digits + 16 - n, n) != n) fail(9);
+  }
   for (auto [source, target] : p.fds) {
     if (::dup2(source, target) < 0) fail(2);  // the copy has FD_CLOEXEC cleared
   }
@@ -152,6 +161,7 @@ const char* StageName(int stage) {
     case 6: return "prctl(PR_SET_PDEATHSIG)";
     case 7: return "seccomp";
     case 8: return "exec";
+    case 9: return "join the pids cgroup";
   }
   return "?";
 }
@@ -546,6 +556,14 @@ std::string DescribeWorkerIsolation(const SandboxOptions& options) {
   }
   out << ", rlimits (memory " << (options.memory_bytes >> 20) << " MiB, cpu " << options.cpu_seconds
       << " s, " << options.open_files << " files)";
+  PidsLimitInfo pids = ProbePidsLimit(
+      ::geteuid() == 0 && (info.mode == IsolationMode::kBubblewrap || !info.switch_uid));
+  if (pids.mode == PidsLimitMode::kNone) {
+    out << ", no limit on processes (" << pids.detail << ")";
+  } else {
+    out << ", at most " << options.max_processes << " processes and threads ("
+        << (pids.mode == PidsLimitMode::kCgroup ? "pids cgroup" : "RLIMIT_NPROC") << ")";
+  }
   return out.str();
 }
 
@@ -585,6 +603,19 @@ Result<std::unique_ptr<WorkerProcess>> WorkerProcess::Launch(const WorkerSpec& s
   RETURN_IF_ERROR(MapFd(plan, holder, child_ends.out.get(), kWorkerChannel.out));
   RETURN_IF_ERROR(MapFd(plan, holder, child_ends.fds.get(), kWorkerChannel.fds));
   plan.limits = Limits(spec.sandbox);
+  bool root_outside = ::geteuid() == 0 && (bwrap || !isolation.switch_uid);
+  PidsLimitInfo pids = ProbePidsLimit(root_outside);
+  UniqueFd cgroup_procs;
+  if (pids.mode == PidsLimitMode::kCgroup) {
+    ASSIGN_OR_RETURN(process->cgroup_, PidsCgroup::Create(spec.sandbox.max_processes));
+    UniqueFd procs(::open(process->cgroup_->procs().c_str(), O_WRONLY | O_CLOEXEC));
+    if (!procs.valid()) return ErrnoStatus("open " + process->cgroup_->procs().string());
+    cgroup_procs = UniqueFd(::fcntl(procs.get(), F_DUPFD_CLOEXEC, kHighFd));
+    if (!cgroup_procs.valid()) return ErrnoStatus("fcntl");
+    plan.cgroup_fd = cgroup_procs.get();
+  } else if (pids.mode == PidsLimitMode::kRlimit) {
+    plan.limits.push_back({RLIMIT_NPROC, spec.sandbox.max_processes});
+  }
   UniqueFd extra;
   if (bwrap) {
     ASSIGN_OR_RETURN(extra, SeccompFd(*program));

@@ -52,14 +52,18 @@
 //   but are reaped by the host's init, not by the server.
 // - PR_SET_PDEATHSIG: the worker dies with the server.
 //
+// Both modes: at most SandboxOptions::max_processes processes and threads
+// in the worker's tree where the host allows a bound (pids_limit.h; the
+// child joins its pids cgroup first thing after fork).
+//
 // Both modes, set in the forked child before exec: RLIMIT_AS =
 // memory_bytes, RLIMIT_CPU = cpu_seconds, RLIMIT_NOFILE = open_files,
 // RLIMIT_CORE = 0; descriptors 0 = /dev/null, 1 and 2 = the log pipe the
 // caller passes (WorkerInstance drains it on a thread into the server's log,
 // so a chatty worker never blocks), 3, 4, 5 = its side of the frame channel
-// (kWorkerChannel in frames.h); every other descriptor closed; an environment of PATH, HOME, TMPDIR, LANG, OPENBLAS_NUM_THREADS=1,
-// OMP_NUM_THREADS=1, PYTHONDONTWRITEBYTECODE=1, ORRERY_SERVABLE_DIR (where
-// the worker sees its servable), ORRERY_ISOLATION and the spec's env.
+// (kWorkerChannel in frames.h); every other descriptor closed; an environment of PATH, HOME,
+// TMPDIR, LANG, OPENBLAS_NUM_THREADS=1, OMP_NUM_THREADS=1, PYTHONDONTWRITEBYTECODE=1,
+// ORRERY_SERVABLE_DIR (where the worker sees its servable), ORRERY_ISOLATION and the spec's env.
 //
 // Thread-safety: ProbeIsolation and WorkerProcess::Launch from any thread.
 // A WorkerProcess: Kill(), ResidentBytes() and the accessors from any
@@ -77,6 +81,7 @@
 #include <vector>
 
 #include "backends/worker/frames.h"
+#include "backends/worker/pids_limit.h"
 #include "backends/worker/worker_instance.h"
 #include "core/files.h"
 #include "core/status.h"
@@ -143,6 +148,7 @@ class WorkerProcess {
   FrameChannelEnds channel_;
   UniqueFd pidfd_;
   std::optional<TempDir> scratch_;  // fallback: the per-life scratch directory
+  std::unique_ptr<PidsCgroup> cgroup_;  // removed after the destructor reaped
   mutable std::mutex mutex_;        // orders Kill() against reaping
   bool reaped_ = false;             // GUARDED_BY(mutex_)
   bool killed_ = false;             // GUARDED_BY(mutex_)
