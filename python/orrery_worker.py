@@ -59,10 +59,29 @@ class ProtocolError(Exception):
     pass
 
 
-def describe(error):
-    """'<Type>: <message>', at most MAX_ERROR bytes of UTF-8."""
+def describe(error, frames=0):
+    """'<Type>: <message>', at most MAX_ERROR bytes of UTF-8; with `frames`, the last
+    frames of its traceback that are not this worker's
+    (' (at model.py:3 in <module>; ...)'; the standard library's frames left out too),
+    paths relative to the servable."""
     text = str(error)
     line = type(error).__name__ + (": " + text if text else "")
+    if frames:
+        import traceback
+        here = os.path.abspath(__file__)
+        stdlib = os.path.dirname(os.__file__) + "/"
+        base = os.environ.get("ORRERY_SERVABLE_DIR") or os.getcwd()
+        where = []
+        for frame in traceback.extract_tb(error.__traceback__):
+            if (frame.filename.startswith(("<frozen", stdlib))
+                    or os.path.abspath(frame.filename) == here):
+                continue
+            name = frame.filename
+            if name.startswith(base + "/"):
+                name = name[len(base) + 1:]
+            where.append("%s:%s in %s" % (name, frame.lineno, frame.name))
+        if where:
+            line += " (at " + "; ".join(where[-frames:]) + ")"
     return line.encode("utf-8", "replace")[:MAX_ERROR].decode("utf-8", "ignore")
 
 
@@ -477,7 +496,8 @@ def main(argv):
     except BaseException as error:  # SystemExit at import included
         import traceback
         traceback.print_exc()
-        channel.send_error(K_LOAD_ERROR, "cannot load %s: %s" % (entrypoint, describe(error)))
+        channel.send_error(K_LOAD_ERROR,
+                           "cannot load %s: %s" % (entrypoint, describe(error, frames=3)))
         return 1
     channel.send(K_READY, {"pid": os.getpid()})
     return serve(channel, predict, signature.get("outputs") or [])

@@ -27,6 +27,15 @@ Result<ListQuery> ListQueryFrom(const HttpRequest& request) {
   return query;
 }
 
+// A boolean query parameter: true/1 or false/0; `absent` when not given.
+Result<bool> BoolQuery(const HttpRequest& request, const std::string& name, bool absent) {
+  std::string value = request.Query(name);
+  if (value.empty()) return absent;
+  if (value == "true" || value == "1") return true;
+  if (value == "false" || value == "0") return false;
+  return InvalidArgument(name + " must be true or false, not '" + value + "'");
+}
+
 Result<PublishOptions> PublishOptionsFrom(const HttpRequest& request) {
   PublishOptions options;
   std::string digest(request.Header("x-orrery-sha256"));
@@ -38,8 +47,9 @@ Result<PublishOptions> PublishOptionsFrom(const HttpRequest& request) {
   }
   std::string visibility = request.Query("visibility");
   if (!visibility.empty()) options.visibility = visibility;
-  std::string if_changed = request.Query("if_changed");
-  options.if_changed = if_changed == "true" || if_changed == "1";
+  ASSIGN_OR_RETURN(options.if_changed, BoolQuery(request, "if_changed", false));
+  ASSIGN_OR_RETURN(options.check, BoolQuery(request, "check", true));
+  ASSIGN_OR_RETURN(options.dry_run, BoolQuery(request, "dry_run", false));
   return options;
 }
 
@@ -74,7 +84,7 @@ HttpResponse Publish(const RouteCall& call) {
   ASSIGN_OR_ANSWER(PublishResult published,
                    call.hub.repository.Publish(call.caller, object.kind, object.name,
                                                call.request.body_file, options));
-  return HttpResponse::Json(published.created ? 201 : 200, published.version);
+  return HttpResponse::Json(published.created ? 201 : 200, published.version);  // dry run: 200
 }
 
 HttpResponse DescribeVersion(const RouteCall& call) {

@@ -38,31 +38,51 @@ struct PublishArgs {
   bool make_public = false;
   bool if_changed = false;
   bool zstd = false;
+  bool no_check = false;
+  bool dry_run = false;
+  bool verbose = false;
 };
 
-// Fills args.name and args.kind, where not given, from DIR/orrery.yaml.
-Status ReadManifestIdentity(PublishArgs& args) {
-  fs::path manifest = fs::path(args.dir) / kManifestFileName;
-  Result<std::string> text = ReadFile(manifest);
-  if (!text.ok()) return text.status();
-  try {
-    Result<std::vector<YAML::Node>> documents = LoadYamlDocuments(*text);
-    if (!documents.ok()) return documents.status().WithContext(manifest.string());
-    if (documents->size() != 1) {
-      return InvalidArgument(manifest.string() + ": must be a single YAML document");
-    }
-    const YAML::Node& root = documents->front();
-    if (args.name.empty() && root["name"]) args.name = root["name"].as<std::string>();
-    if (args.kind.empty() && root["kind"]) args.kind = root["kind"].as<std::string>();
-  } catch (const YAML::Exception& e) {
-    return InvalidArgument(manifest.string() + ": " + e.what());
+// What a package directory's orrery.yaml says the package is.
+struct LocalPackage {
+  std::string name, kind;
+  std::vector<std::string> selection;  // what to pack: orrery.yaml, README.md, the listed files
+};
+
+// Reads DIR/orrery.yaml, checked as the hub checks it, so that a mistake is
+// reported before anything is packed or sent.
+Result<LocalPackage> ReadLocalPackage(const fs::path& dir) {
+  fs::path manifest_path = dir / kManifestFileName;
+  if (!fs::exists(manifest_path)) {
+    return InvalidArgument(dir.string() + " has no " + kManifestFileName +
+                           ": a package directory holds one that names the package and lists "
+                           "its files (docs/manifest.md)");
   }
-  if (args.name.empty()) return InvalidArgument(manifest.string() + " has no name; pass --name");
-  return Status::Ok();
+  ASSIGN_OR_RETURN(std::string text, ReadFile(manifest_path));
+  Result<Manifest> manifest = ParseManifest(text);
+  if (!manifest.ok()) return manifest.status().WithContext(manifest_path.string());
+  LocalPackage package;
+  package.name = manifest->name;
+  package.kind = PackageKindName(manifest->kind);
+  package.selection.push_back(kManifestFileName);
+  if (fs::is_regular_file(dir / kModelCardFileName))
+    package.selection.push_back(kModelCardFileName);
+  for (const ManifestFile& file : manifest->files) package.selection.push_back(file.path);
+  return package;
 }
 
 void PrintPublished(const ObjectRef& ref, const json& version) {
   std::string what = ref.tenant + "/" + ref.name + " version " + Field(version, "version");
+  if (version.value("dry_run", false)) {
+    size_t files = version.contains("files") ? version["files"].size() : 0;
+    std::string checks = version["checked"].is_null()     ? "no checks apply"
+                         : version["checked"].get<bool>() ? "its checks pass"
+                                                          : "checks skipped";
+    std::cout << "dry run: " << ref.tenant << "/" << ref.name << " would be published (" << files
+              << (files == 1 ? " file, " : " files, ") << HumanSize(version.value("size", 0ull))
+              << "); " << checks << "; nothing was stored" << std::endl;
+    return;
+  }
   if (version.value("unchanged", false)) {
     std::cout << "unchanged: " << what << std::endl;
     return;
@@ -70,22 +90,36 @@ void PrintPublished(const ObjectRef& ref, const json& version) {
   size_t files = version.contains("files") ? version["files"].size() : 0;
   std::cout << "published " << what << " (digest " << Field(version, "digest") << ", " << files
             << (files == 1 ? " file, " : " files, ") << HumanSize(version.value("size", 0ull))
-            << ")" << std::endl;
+            << (version.value("checked", json()) == json(false) ? ", unchecked" : "") << ")"
+            << std::endl;
 }
 
 Status RunPublish(ApiClient& api, const ClientOptions& options, PublishArgs args) {
   if (!fs::is_directory(args.dir)) return InvalidArgument(args.dir + " is not a directory");
-  if (args.name.empty() || args.kind.empty()) RETURN_IF_ERROR(ReadManifestIdentity(args));
+  ASSIGN_OR_RETURN(LocalPackage local, ReadLocalPackage(args.dir));
+  if (args.name.empty()) args.name = local.name;
+  if (args.kind.empty()) args.kind = local.kind;
   ASSIGN_OR_RETURN(ObjectRef ref, ParseObjectRef(args.name, /*allow_version=*/false));
-  ASSIGN_OR_RETURN(std::string kind, PluralKind(args.kind.empty() ? "servable" : args.kind));
+  ASSIGN_OR_RETURN(std::string kind, PluralKind(args.kind));
   RETURN_IF_ERROR(api.CompleteTenant(ref));
 
   ASSIGN_OR_RETURN(TempDir scratch, TempDir::Create(fs::temp_directory_path(), "orrery-"));
   fs::path package = scratch.path() / (args.zstd ? "package.tar.zst" : "package.tar");
-  RETURN_IF_ERROR(PackDirectory(args.dir, package, args.zstd));
+  Result<std::vector<std::string>> packed =
+      PackSelection(args.dir, local.selection, package, args.zstd);
+  if (!packed.ok() && packed.status().code() == Code::kNotFound) {
+    return InvalidArgument(std::string(kManifestFileName) +
+                           " lists files that are missing: " + packed.status().message());
+  }
+  if (!packed.ok()) return packed.status();
+  if (args.verbose) {
+    for (const std::string& path : *packed) std::cerr << "packing " << path << "\n";
+  }
   ASSIGN_OR_RETURN(std::string digest, Sha256OfFile(package));
   Query query = {{"visibility", args.make_public ? "public" : ""},
-                 {"if_changed", args.if_changed ? "true" : ""}};
+                 {"if_changed", args.if_changed ? "true" : ""},
+                 {"check", args.no_check ? "false" : ""},
+                 {"dry_run", args.dry_run ? "true" : ""}};
   ASSIGN_OR_RETURN(
       json version,
       api.Upload(ApiPath({kind, ref.tenant, ref.name, "versions"}, query), package,
@@ -194,8 +228,11 @@ void AddPackageCommands(CLI::App& app, CommandSet& set) {
   CLI::App* p = AddClientCommand(
       app, set, "publish",
       "Publish DIR as a new version. DIR/orrery.yaml names the package and its kind unless "
-      "--name/--kind say otherwise; the tenant defaults to the token's. The directory is packed "
-      "into a temporary tar, sent with its SHA-256, and the temporary file removed.",
+      "--name/--kind say otherwise; the tenant defaults to the token's. Packed are orrery.yaml, "
+      "README.md (the model card) when present, and exactly the files orrery.yaml lists (a "
+      "listed directory with its contents, but never __pycache__, .ipynb_checkpoints or .git), "
+      "into a temporary tar sent with its SHA-256. The hub loads a servable and runs its "
+      "manifest's examples before the version becomes visible (--no-check skips that).",
       [publish](ApiClient& api, const ClientOptions& o) { return RunPublish(api, o, *publish); });
   p->add_option("DIR", publish->dir, "package directory (holds orrery.yaml)")->required();
   p->add_option("--name", publish->name, "tenant/name or name (default: the manifest's name)");
@@ -204,6 +241,13 @@ void AddPackageCommands(CLI::App& app, CommandSet& set) {
   p->add_flag("--if-changed", publish->if_changed,
               "publish nothing if the content equals the latest version");
   p->add_flag("--zstd", publish->zstd, "compress the upload with zstd");
+  p->add_flag("--no-check", publish->no_check,
+              "do not load the servable and run its examples before publishing (the version is "
+              "marked unchecked)");
+  p->add_flag("--dry-run", publish->dry_run,
+              "run every check the hub runs (manifest, files, loading, examples) and publish "
+              "nothing");
+  p->add_flag("-v,--verbose", publish->verbose, "list the files packed (on stderr)");
 
   auto download = std::make_shared<DownloadArgs>();
   CLI::App* d = AddClientCommand(

@@ -83,6 +83,15 @@ class ArchiveWriter {
   virtual Status Finish() = 0;
 };
 
+// Packs `selection` (paths relative to `directory`: a file, or a directory
+// with everything under it but __pycache__, .ipynb_checkpoints and .git
+// directories) into `output`, sorted by path; returns the paths packed.
+// kNotFound naming an item that is not there; symlinks and special files are
+// refused, naming the path.
+Result<std::vector<std::string>> PackSelection(const std::filesystem::path& directory,
+                                               const std::vector<std::string>& selection,
+                                               const std::filesystem::path& output, bool zstd);
+
 // Packs the regular files under `directory` (recursively, sorted by path) into
 // `output`. Symlinks and special files are refused, naming the path.
 Status PackDirectory(const std::filesystem::path& directory, const std::filesystem::path& output,

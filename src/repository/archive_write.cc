@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <map>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -134,9 +135,16 @@ struct DiskFile {
   fs::path path;
 };
 
+// Directories no package wants: caches and version control.
+bool SkippedDirectory(const fs::path& name) {
+  return name == "__pycache__" || name == ".ipynb_checkpoints" || name == ".git";
+}
+
 // The regular files under `directory`, sorted by relative name. Symlinks are
-// refused rather than followed: they could point outside the package.
-Result<std::vector<DiskFile>> ListRegularFiles(const fs::path& directory) {
+// refused rather than followed: they could point outside the package. With
+// `skip_caches`, SkippedDirectory()s are left out.
+Result<std::vector<DiskFile>> ListRegularFiles(const fs::path& directory,
+                                               bool skip_caches = false) {
   std::error_code error;
   fs::recursive_directory_iterator it(directory, fs::directory_options::none, error);
   if (error) return FileSystemStatus("read directory " + directory.string(), error);
@@ -147,7 +155,10 @@ Result<std::vector<DiskFile>> ListRegularFiles(const fs::path& directory) {
     if (error) break;
     std::string name = it->path().lexically_relative(directory).generic_string();
     if (fs::is_symlink(status)) return InvalidArgument("symbolic link in package: " + name);
-    if (fs::is_directory(status)) continue;
+    if (fs::is_directory(status)) {
+      if (skip_caches && SkippedDirectory(it->path().filename())) it.disable_recursion_pending();
+      continue;
+    }
     if (!fs::is_regular_file(status)) return InvalidArgument("special file in package: " + name);
     files.push_back({std::move(name), it->path()});
   }
@@ -215,6 +226,39 @@ Result<std::unique_ptr<ArchiveWriter>> ArchiveWriter::Create(const fs::path& out
     return status;
   }
   return std::unique_ptr<ArchiveWriter>(new TarWriter(handle, std::move(fd), output));
+}
+
+Result<std::vector<std::string>> PackSelection(const fs::path& directory,
+                                               const std::vector<std::string>& selection,
+                                               const fs::path& output, bool zstd) {
+  std::map<std::string, DiskFile> chosen;  // by name: sorted, each once
+  for (const std::string& item : selection) {
+    fs::path path = directory / item;
+    std::error_code error;
+    fs::file_status status = fs::symlink_status(path, error);
+    if (fs::is_symlink(status)) return InvalidArgument("symbolic link in package: " + item);
+    if (fs::is_regular_file(status)) {
+      chosen[item] = DiskFile{item, path};
+    } else if (fs::is_directory(status)) {
+      ASSIGN_OR_RETURN(std::vector<DiskFile> files, ListRegularFiles(path, /*skip_caches=*/true));
+      for (DiskFile& file : files) {
+        std::string name = item + "/" + file.name;
+        chosen[name] = DiskFile{name, std::move(file.path)};
+      }
+    } else if (!fs::exists(status)) {
+      return NotFound("'" + item + "' is not in " + directory.string());
+    } else {
+      return InvalidArgument("special file in package: " + item);
+    }
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<ArchiveWriter> writer, ArchiveWriter::Create(output, zstd));
+  std::vector<std::string> names;
+  for (const auto& [name, file] : chosen) {
+    RETURN_IF_ERROR(AddDiskFile(*writer, file));
+    names.push_back(name);
+  }
+  RETURN_IF_ERROR(writer->Finish());
+  return names;
 }
 
 Status PackDirectory(const fs::path& directory, const fs::path& output, bool zstd) {

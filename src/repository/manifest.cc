@@ -35,10 +35,27 @@ bool IsKnownBackend(std::string_view backend) {
   return std::find(known.begin(), known.end(), backend) != known.end();
 }
 
+namespace {
+
+constexpr std::string_view kDatatypes[] = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64",
+                                           "INT8", "INT16", "INT32",  "INT64",  "FP16",
+                                           "FP32", "FP64",  "BF16",   "BYTES"};
+
+// "(one of a, b, c)", for messages.
+template <typename Names>
+std::string OneOf(const Names& names) {
+  std::string out = " (one of ";
+  bool first = true;
+  for (const auto& name : names) {
+    out += (first ? "" : ", ") + std::string(name);
+    first = false;
+  }
+  return out + ")";
+}
+
+}  // namespace
+
 bool IsKnownDatatype(std::string_view datatype) {
-  static constexpr std::string_view kDatatypes[] = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64",
-                                                    "INT8", "INT16", "INT32",  "INT64",  "FP16",
-                                                    "FP32", "FP64",  "BF16",   "BYTES"};
   return std::find(std::begin(kDatatypes), std::end(kDatatypes), datatype) != std::end(kDatatypes);
 }
 
@@ -171,7 +188,8 @@ Result<std::vector<TensorSpec>> ParseTensorSpecs(const FieldMap& signature, std:
     }
     ASSIGN_OR_RETURN(spec.datatype, map.String("datatype", true));
     if (!IsKnownDatatype(spec.datatype)) {
-      return FieldError(map.Path("datatype"), "unknown datatype '" + spec.datatype + "'");
+      return FieldError(map.Path("datatype"),
+                        "unknown datatype '" + spec.datatype + "'" + OneOf(kDatatypes));
     }
     auto shape = map.Get("shape");
     if (!shape) return FieldError(map.Path("shape"), "required");
@@ -264,7 +282,8 @@ namespace {
 Status ParseServableFields(const FieldMap& top, Manifest& manifest, Budget& budget) {
   ASSIGN_OR_RETURN(manifest.backend, top.String("backend", true));
   if (!IsKnownBackend(manifest.backend)) {
-    return FieldError("backend", "unknown backend '" + manifest.backend + "'");
+    return FieldError("backend",
+                      "unknown backend '" + manifest.backend + "'" + OneOf(KnownBackends()));
   }
   // A pipeline only references other servables; it may ship no files.
   ASSIGN_OR_RETURN(manifest.files, ParseFiles(top, manifest.backend != "pipeline"));
@@ -528,8 +547,13 @@ Status ValidatePackagePath(std::string_view path) {
 Status CheckManifestFiles(const Manifest& manifest, const std::set<std::string>& package_files) {
   for (size_t i = 0; i < manifest.files.size(); ++i) {
     const std::string& path = manifest.files[i].path;
-    if (package_files.count(path) == 0) {
-      return FieldError(Item("files", i), "'" + path + "' is not in the package");
+    if (package_files.count(path) != 0) continue;
+    // A listed directory: the files under it.
+    auto under = package_files.lower_bound(path + "/");
+    bool directory = under != package_files.end() && under->rfind(path + "/", 0) == 0;
+    if (!directory) return FieldError(Item("files", i), "'" + path + "' is not in the package");
+    if (!manifest.files[i].sha256.empty()) {
+      return FieldError(Item("files", i), "'" + path + "' is a directory, which has no sha256");
     }
   }
   return Status::Ok();

@@ -75,6 +75,9 @@
 namespace orrery {
 
 constexpr const char* kManifestFileName = "orrery.yaml";
+// The package's model card (optional, Markdown): shown by `orrery show
+// --readme` and returned by the API.
+constexpr const char* kModelCardFileName = "README.md";
 
 enum class PackageKind { kServable, kDataset };
 const char* PackageKindName(PackageKind kind);  // "servable" / "dataset"

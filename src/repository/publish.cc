@@ -12,6 +12,7 @@
 
 #include "core/clock.h"
 #include "core/hash.h"
+#include "core/random.h"
 #include "repository/pipeline_publish.h"
 #include "repository/rows.h"
 
@@ -108,7 +109,8 @@ Result<Manifest> CheckedManifest(const ArchiveScan& scan, PackageKind kind,
 Result<PublishResult> Repository::CommitVersion(const Caller& caller, PackageKind kind,
                                                 const QualifiedName& name, const Manifest& manifest,
                                                 const PublishOptions& options,
-                                                std::vector<FileRow>& files) {
+                                                std::vector<FileRow>& files,
+                                                std::optional<bool> checked) {
   std::string digest = PackageDigest(files);
   int64_t total_size = 0;
   for (const FileRow& file : files) total_size += file.size;
@@ -137,12 +139,14 @@ Result<PublishResult> Repository::CommitVersion(const Caller& caller, PackageKin
       Statement version,
       db.Prepare("INSERT INTO versions(object_id, number, digest, size, file_count, manifest, "
                  "title, description, creators, backend, task, domain, published_at, "
-                 "published_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+                 "published_by, checked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   version.Bind(1, object_id).Bind(2, number).Bind(3, digest).Bind(4, total_size);
   version.Bind(5, static_cast<int64_t>(files.size())).Bind(6, manifest.ToJson().dump());
   version.Bind(7, manifest.title).Bind(8, manifest.description).Bind(9, JoinCreators(manifest));
   version.Bind(10, manifest.backend).Bind(11, manifest.task).Bind(12, manifest.domain);
-  RETURN_IF_ERROR(version.Bind(13, Now()).Bind(14, caller.token_id).Run());
+  version.Bind(13, Now()).Bind(14, caller.token_id);
+  if (checked) version.Bind(15, int64_t{*checked ? 1 : 0});  // else NULL: no check applies
+  RETURN_IF_ERROR(version.Run());
   int64_t version_id = db.LastInsertId();
 
   ASSIGN_OR_RETURN(Statement file_insert,
@@ -249,6 +253,31 @@ Result<PublishResult> Repository::Publish(const Caller& caller, PackageKind kind
     }
   }
 
+  // The publish check (servables but pipelines, whose steps were checked).
+  std::optional<bool> checked;
+  bool checkable = kind == PackageKind::kServable && manifest.backend != "pipeline";
+  if (checkable) {
+    std::lock_guard lock(check_mutex_);
+    if (publish_check_) checked = options.check;
+  }
+  if (checked.value_or(false)) RETURN_IF_ERROR(RunPublishCheck(archive, manifest, name));
+  if (options.dry_run) {
+    nlohmann::json files = nlohmann::json::array();
+    for (const ArchiveEntry& entry : scan.files) {
+      files.push_back(
+          {{"path", entry.path}, {"size", entry.size}, {"executable", entry.executable}});
+    }
+    nlohmann::json answer = {{"dry_run", true},
+                             {"tenant", name.tenant},
+                             {"name", name.name},
+                             {"kind", PackageKindName(kind)},
+                             {"size", unpacked_bytes},
+                             {"checked", checked ? nlohmann::json(*checked) : nlohmann::json()},
+                             {"files", files},
+                             {"manifest", manifest.ToJson()}};
+    return PublishResult{answer, false};
+  }
+
   std::map<std::string, std::string> declared;
   for (const ManifestFile& file : manifest.files) {
     if (!file.sha256.empty()) declared[file.path] = file.sha256;
@@ -257,7 +286,7 @@ Result<PublishResult> Repository::Publish(const Caller& caller, PackageKind kind
   Result<PublishResult> result = [&]() -> Result<PublishResult> {
     std::shared_lock gc_lock(gc_mutex_);
     RETURN_IF_ERROR(ReadPackageArchive(archive, options_.archive_limits, sink));
-    return CommitVersion(caller, kind, name, manifest, options, sink.files());
+    return CommitVersion(caller, kind, name, manifest, options, sink.files(), checked);
   }();
   if (!result.ok()) {
     // The blobs this publish wrote that nothing references go now (after the
@@ -267,6 +296,26 @@ Result<PublishResult> Repository::Publish(const Caller& caller, PackageKind kind
     (void)CollectBlobs(digests, 0);
   }
   return result;
+}
+
+void Repository::SetPublishCheck(PublishCheck check) {
+  std::lock_guard lock(check_mutex_);
+  publish_check_ = std::move(check);
+}
+
+Status Repository::RunPublishCheck(const std::filesystem::path& archive, const Manifest& manifest,
+                                   const QualifiedName& name) {
+  PublishCheck check;
+  {
+    std::lock_guard lock(check_mutex_);
+    check = publish_check_;
+  }
+  std::filesystem::path dir = TempRoot() / ("check-" + RandomHex(8));
+  Status status = ExtractPackageArchive(archive, dir, options_.archive_limits);
+  if (status.ok()) status = check(manifest, dir, name);
+  std::error_code ignored;
+  std::filesystem::remove_all(dir, ignored);
+  return status;
 }
 
 }  // namespace orrery

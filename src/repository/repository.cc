@@ -183,11 +183,12 @@ Result<Repository::VersionRow> Repository::ResolveVersion(Database& db, const Ob
   }
   ASSIGN_OR_RETURN(
       Statement find,
-      db.Prepare("SELECT v.id, v.number, v.digest, v.size, v.file_count, v.manifest, v.title, "
-                 "v.published_at, IFNULL(t.name, '') FROM versions v LEFT JOIN tokens k ON "
-                 "k.id = v.published_by LEFT JOIN tenants t ON t.id = k.tenant_id WHERE "
-                 "v.object_id = ?1 AND v.deleted_at IS NULL AND " +
-                 where));
+      db.Prepare(
+          "SELECT v.id, v.number, v.digest, v.size, v.file_count, v.manifest, v.title, "
+          "v.published_at, IFNULL(t.name, ''), v.checked FROM versions v LEFT JOIN tokens k ON "
+          "k.id = v.published_by LEFT JOIN tenants t ON t.id = k.tenant_id WHERE "
+          "v.object_id = ?1 AND v.deleted_at IS NULL AND " +
+          where));
   find.Bind(1, object.id);
   if (version.is_number())
     find.Bind(2, version.number);
@@ -207,6 +208,7 @@ Result<Repository::VersionRow> Repository::ResolveVersion(Database& db, const Ob
   row.title = find.ColumnText(6);
   row.published_at = find.ColumnInt(7);
   row.published_by = find.ColumnText(8);
+  if (!find.ColumnIsNull(9)) row.checked = find.ColumnInt(9) != 0;
   return row;
 }
 
@@ -236,6 +238,7 @@ Result<nlohmann::json> Repository::VersionJson(Database& db, const ObjectRow& ob
       {"published_at", FormatUnixSeconds(version.published_at)},
       {"published_by", version.published_by},
       {"manifest", nlohmann::json::parse(version.manifest, nullptr, false)},
+      {"checked", version.checked ? nlohmann::json(*version.checked) : nlohmann::json()},
   };
   ASSIGN_OR_RETURN(std::vector<FileRow> files, FilesOf(db, version.id));
   out["files"] = nlohmann::json::array();

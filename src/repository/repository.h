@@ -68,6 +68,12 @@ struct PublishOptions {
   std::string expected_sha256;         // of the whole archive; empty = not checked
   std::string visibility = "private";  // for a new (or revived) object
   bool if_changed = false;             // identical to latest -> no new version
+  // Servables (not pipelines): run the publish check (SetPublishCheck) before
+  // the version becomes visible. False: skipped, the version is marked
+  // unchecked ("checked": false).
+  bool check = true;
+  // Run every check, store nothing; the answer describes what would be published.
+  bool dry_run = false;
 };
 
 struct PublishResult {
@@ -188,6 +194,14 @@ class Repository {
   // deleting thread and outside the catalog lock. Serving uses it to unload
   // what was deleted. Listeners must not call back into the Repository's
   // writes, nor add or remove listeners.
+  // Serving's check of a servable package before publish makes it visible
+  // (serving/publish_check.h): given its manifest and the package unpacked
+  // in `dir`; an error refuses the publish with that status. Without one
+  // (a Repository used alone), versions are published with "checked": null.
+  using PublishCheck = std::function<Status(
+      const Manifest& manifest, const std::filesystem::path& dir, const QualifiedName& servable)>;
+  void SetPublishCheck(PublishCheck check);
+
   using DeleteListener = std::function<void(const QualifiedName& servable, int64_t version)>;
   // Returns an id for RemoveDeleteListener.
   int AddDeleteListener(DeleteListener listener);
@@ -288,7 +302,8 @@ class Repository {
   Result<bool> BlobReferenced(const std::string& digest);
   Result<PublishResult> CommitVersion(const Caller& caller, PackageKind kind,
                                       const QualifiedName& name, const Manifest& manifest,
-                                      const PublishOptions& options, std::vector<FileRow>& files);
+                                      const PublishOptions& options, std::vector<FileRow>& files,
+                                      std::optional<bool> checked);
   Result<int64_t> UpsertObject(const Caller& caller, PackageKind kind, const QualifiedName& name,
                                const std::string& visibility);
   Result<nlohmann::json> SharedWith(Database& db, int64_t object_id);
@@ -348,6 +363,11 @@ class Repository {
   // check and the hold that follows it are one step.
   mutable std::mutex room_mutex_;
   uint64_t held_bytes_ = 0;  // GUARDED_BY(room_mutex_): HoldRoomFor's holds
+  // Unpacks `archive` and runs the publish check on it (publish.cc).
+  Status RunPublishCheck(const std::filesystem::path& archive, const Manifest& manifest,
+                         const QualifiedName& name);
+  std::mutex check_mutex_;
+  PublishCheck publish_check_;  // GUARDED_BY(check_mutex_)
   // After a servable delete has committed: tells the listeners.
   void NotifyDeleted(PackageKind kind, const QualifiedName& name, int64_t version);
   std::mutex listeners_mutex_;

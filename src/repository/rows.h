@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,7 @@ struct Repository::VersionRow {
   std::string title;
   int64_t published_at = 0;
   std::string published_by;  // tenant of the publishing token
+  std::optional<bool> checked;  // PublishOptions::check; nullopt: no check applies
 };
 
 struct Repository::FileRow {

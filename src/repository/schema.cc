@@ -110,6 +110,16 @@ CREATE TABLE serving_overrides(
   updated_at INTEGER NOT NULL,
   updated_by INTEGER NOT NULL REFERENCES tokens(id));
 )sql",
+      // 4: whether publishing ran the servable's checks (1), was told to
+      // skip them (0), or none apply (NULL: datasets, pipelines, versions
+      // published before checks existed); and per-version usage counts.
+      R"sql(
+ALTER TABLE versions ADD COLUMN checked INTEGER;
+CREATE TABLE version_usage(
+  version_id INTEGER PRIMARY KEY REFERENCES versions(id),
+  downloads INTEGER NOT NULL DEFAULT 0,
+  inferences INTEGER NOT NULL DEFAULT 0);
+)sql",
   };
   return kMigrations;
 }

@@ -215,7 +215,8 @@ Status TarHeaderWalker::Header(const char* block) {
   // The root directory ("./") is no entry of the package; a cap on all
   // names still bounds the memory an archive of nothing but roots takes.
   bool root = type == '5' && (name == "." || name == "./");
-  if ((!root && ++counted_ > max_entries_) || names_.size() > 2 * max_entries_ + 2) {
+  uint64_t cap = max_entries_ > UINT64_MAX / 4 ? UINT64_MAX : 2 * max_entries_ + 2;
+  if ((!root && ++counted_ > max_entries_) || names_.size() > cap) {
     failed_ = TooLarge("archive has more than " + std::to_string(max_entries_) + " entries");
     state_ = State::kDone;
     return failed_;

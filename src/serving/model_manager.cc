@@ -4,6 +4,7 @@
 
 #include "core/log.h"
 #include "serving/pipeline.h"
+#include "serving/publish_check.h"
 
 namespace orrery {
 namespace {
@@ -84,10 +85,21 @@ ModelManager::ModelManager(Repository& repository, Options options)
   admission_ = std::thread([this] { AdmissionLoop(); });
   delete_listener_ = repository_.AddDeleteListener(
       [this](const QualifiedName& servable, int64_t version) { ForgetDeleted(servable, version); });
+  repository_.SetPublishCheck(
+      [this](const Manifest& manifest, const std::filesystem::path& dir,
+             const QualifiedName& servable) { return CheckPublished(manifest, dir, servable); });
+}
+
+Status ModelManager::CheckPublished(const Manifest& manifest, const std::filesystem::path& dir,
+                                    const QualifiedName& servable) const {
+  LoadContext context = ContextFor(manifest, servable, servable.ToString() + " (publish check)");
+  context.dir = dir;
+  return CheckServablePackage(context, std::chrono::milliseconds(options_.timeout_ms));
 }
 
 ModelManager::~ModelManager() {
   repository_.RemoveDeleteListener(delete_listener_);
+  repository_.SetPublishCheck(nullptr);
   std::deque<WaitingLoad> waiting;
   {
     std::lock_guard lock(budget_mutex_);
@@ -193,12 +205,16 @@ int ModelManager::InstancesFor(const ResolvedServable& servable) const {
 }
 
 LoadContext ModelManager::ContextFor(const ResolvedServable& servable) const {
-  const Manifest& manifest = servable.manifest;
-  std::string owner = servable.info.name.ToString();
+  return ContextFor(servable.manifest, servable.info.name, servable.key);
+}
+
+LoadContext ModelManager::ContextFor(const Manifest& manifest, const QualifiedName& servable,
+                                     std::string label) const {
+  std::string owner = servable.ToString();
   LoadContext context;
   context.manifest = &manifest;
-  context.tenant = servable.info.name.tenant;
-  context.label = servable.key;
+  context.tenant = servable.tenant;
+  context.label = std::move(label);
   context.allow_network = ConfigFlag(manifest, "network") && options_.network.count(owner) > 0;
   context.trusted = options_.trusted.count(owner) > 0;
   context.sandbox = &options_.sandbox;

@@ -31,6 +31,8 @@
 //   (serving/pipeline.h), which reaches its steps through this manager
 //   with the pipeline owner's identity; it holds no instances or memory.
 //
+// - Publishing: a servable's package is loaded and its examples run before
+//   its version becomes visible (CheckPublished, asked by the Repository).
 // - Deletes: a deleted version (or servable) is unloaded at once, as if
 //   Unload were called, and its response cache entries are dropped
 //   (ForgetDeleted, told by the Repository).
@@ -147,8 +149,15 @@ class ModelManager {
   // requests in flight finish), which frees their workers, memory charge
   // and metrics series, and drops their response cache entries.
   void ForgetDeleted(const QualifiedName& servable, int64_t version);
+  // The Repository's publish check: loads the package in `dir` as serving
+  // would (sandbox, trust and network as for the servable) and runs its
+  // examples (serving/publish_check.h).
+  Status CheckPublished(const Manifest& manifest, const std::filesystem::path& dir,
+                        const QualifiedName& servable) const;
   int InstancesFor(const ResolvedServable& servable) const;
   LoadContext ContextFor(const ResolvedServable& servable) const;  // without dir
+  LoadContext ContextFor(const Manifest& manifest, const QualifiedName& servable,
+                         std::string label) const;
 
   // Memory budget (model_manager_budget.cc).
   uint64_t ExpectedBytes(const ResolvedServable& servable) const;

@@ -74,7 +74,13 @@ Result<std::vector<Tensor>> BindInputs(const Manifest& manifest, std::vector<Ten
     }
     bool known = false;
     for (const TensorSpec& spec : manifest.inputs) known = known || spec.name == tensor.name;
-    if (!known) return InvalidArgument("unknown input '" + tensor.name + "'");
+    if (!known) {
+      std::string names;
+      for (const TensorSpec& spec : manifest.inputs)
+        names += (names.empty() ? "" : ", ") + spec.name;
+      return InvalidArgument("unknown input '" + tensor.name +
+                             "' (the servable's inputs: " + names + ")");
+    }
   }
   std::vector<Tensor> bound;
   bound.reserve(manifest.inputs.size());
@@ -104,7 +110,11 @@ Result<std::vector<size_t>> SelectOutputs(const Manifest& manifest,
     size_t i = 0;
     while (i < manifest.outputs.size() && manifest.outputs[i].name != output.name) ++i;
     if (i == manifest.outputs.size()) {
-      return InvalidArgument("unknown output '" + output.name + "'");
+      std::string names;
+      for (const TensorSpec& spec : manifest.outputs)
+        names += (names.empty() ? "" : ", ") + spec.name;
+      return InvalidArgument("unknown output '" + output.name +
+                             "' (the servable's outputs: " + names + ")");
     }
     indexes.push_back(i);
   }

@@ -227,11 +227,14 @@ class BadInputTest(HubTestCase):
             "year too small": ({"year": 999}, "manifest: year: must be 1000..9999"),
             "year text": ({"year": "soon"}, "manifest: year: must be an integer"),
             "unknown backend": ({"backend": "tensorflow-magic"},
-                                "manifest: backend: unknown backend 'tensorflow-magic'"),
+                                "manifest: backend: unknown backend 'tensorflow-magic' (one of "
+                                "torchscript, xgboost, onnx, python, native, pipeline)"),
             "unknown datatype": ({"signature": {
                 "inputs": [{"name": "x", "datatype": "FP8", "shape": [-1, 4]}],
                 "outputs": [{"name": "y", "datatype": "FP32", "shape": [-1, 3]}]}},
-                "manifest: signature.inputs[0].datatype: unknown datatype 'FP8'"),
+                "manifest: signature.inputs[0].datatype: unknown datatype 'FP8' (one of BOOL, "
+                "UINT8, UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP16, FP32, FP64, BF16, "
+                "BYTES)"),
             "lists a missing file": ({"files": ["model.bin", "weights/missing.bin"]},
                                      "manifest: files[1]: 'weights/missing.bin' is not in the "
                                      "package"),

@@ -20,7 +20,8 @@ HELP = {
          "tenant", "token", "whoami"],
     ("serve",): ["--data-dir", "--host", "--port", "--max-upload-bytes", "--max-json-bytes",
                  "--max-archive-entries", "--max-unpacked-bytes", "--gc-min-age-s"],
-    ("publish",): CLIENT_FLAGS + ["DIR", "--name", "--kind", "--public", "--if-changed", "--zstd"],
+    ("publish",): CLIENT_FLAGS + ["DIR", "--name", "--kind", "--public", "--if-changed", "--zstd",
+                                 "--no-check", "--dry-run", "--verbose"],
     ("download",): CLIENT_FLAGS + ["REF", "--output", "--kind"],
     ("show",): CLIENT_FLAGS + ["REF", "--kind"],
     ("alias",): CLIENT_FLAGS + ["NAME", "ALIAS", "VERSION", "--delete"],
@@ -132,7 +133,7 @@ class CliTest(HubTestCase):
             "bin/run": (b"#!/bin/sh\necho hi\n", 0o755),
             "docs/notes.txt": b"notes\n",
         }, title="CLI round trip")
-        v = self.cli_json("publish", src)
+        v = self.cli_json("publish", "--no-check", src)
         self.assertEqual((v["tenant"], v["name"], v["version"]), (t, name, 1))
         self.assertEqual(v["digest"], hub.package_digest(files))
         desc = self.cli_json("show", name)
@@ -151,13 +152,13 @@ class CliTest(HubTestCase):
         r = self.cli("show", name + ":latest")
         self.assertIn("model.bin", r.stdout)
         # Unchanged content with --if-changed; a zstd upload of new content.
-        v = self.cli_json("publish", src, "--if-changed")
+        v = self.cli_json("publish", "--no-check", src, "--if-changed")
         self.assertIs(v.get("unchanged"), True)
         self.assertEqual(v["version"], 1)
         with open(os.path.join(src, "docs/notes.txt"), "ab") as f:
             f.write(b"more\n")
         files["docs/notes.txt"] = (files["docs/notes.txt"][0] + b"more\n", False)
-        v = self.cli_json("publish", src, "--zstd")
+        v = self.cli_json("publish", "--no-check", src, "--zstd")
         self.assertEqual(v["version"], 2)
         out2 = os.path.join(self.tmp, "out2")
         self.cli_json("download", name, "-o", out2)
@@ -171,10 +172,10 @@ class CliTest(HubTestCase):
         word = "clilife" + os.urandom(4).hex()
         src = os.path.join(self.tmp, "pkg")
         write_package(src, name, {"m.bin": b"1"}, title="Lifecycle " + word, tags=["cli"])
-        self.cli_json("publish", src)
+        self.cli_json("publish", "--no-check", src)
         with open(os.path.join(src, "m.bin"), "wb") as f:
             f.write(b"2")
-        self.cli_json("publish", src)
+        self.cli_json("publish", "--no-check", src)
         page = self.cli_json("list", "--tenant", t, "--tag", "cli")
         self.assertEqual([i["name"] for i in page["items"]], [name])
         page = self.cli_json("list", "--tenant", t, "--per-page", "1")
@@ -214,7 +215,7 @@ class CliTest(HubTestCase):
     def test_dataset(self):
         src = os.path.join(self.tmp, "ds")
         files = write_package(src, "cli-data", {"d.csv": b"a\n1\n"}, kind="dataset")
-        v = self.cli_json("publish", src)
+        v = self.cli_json("publish", "--no-check", src)
         self.assertEqual(v["kind"], "dataset")
         page = self.cli_json("list", "--kind", "datasets", "--tenant", self.t.name)
         self.assertIn("cli-data", [i["name"] for i in page["items"]])
@@ -280,8 +281,13 @@ class CliTest(HubTestCase):
         self.assertCliError(r, 1, "invalid token (HTTP 401)")
         src = os.path.join(self.tmp, "bad")
         write_package(src, "bad-backend", {"m": b"1"}, backend="warp-drive")
-        r = self.cli("publish", src, ok=False)
-        self.assertCliError(r, 1, "manifest: backend: unknown backend 'warp-drive' (HTTP 422)")
+        r = self.cli("publish", src, ok=False)  # checked before anything is sent
+        self.assertCliError(r, 1, "%s: manifest: backend: unknown backend 'warp-drive' (one of "
+                            "torchscript, xgboost, onnx, python, native, pipeline)"
+                            % os.path.join(src, "orrery.yaml"))
+        r = self.cli("publish", self.tmp, ok=False)
+        self.assertCliError(r, 2, "%s has no orrery.yaml: a package directory holds one that "
+                            "names the package and lists its files (docs/manifest.md)" % self.tmp)
         nowhere = os.path.join(self.tmp, "nowhere")
         r = self.cli("whoami", env={"ORRERY_URL": self.server.url, "ORRERY_DATA_DIR": nowhere},
                      ok=False)

@@ -290,7 +290,8 @@ class ProtocolTest(HubTestCase):
                                               "[-1,2]"),
             "string for FP32": ([self.x(data=["a", "b"])],
                                 "input 'x': element 0 is a string, FP32 needs a number"),
-            "unknown input": ([self.x(), self.x(name="bogus")], "unknown input 'bogus'"),
+            "unknown input": ([self.x(), self.x(name="bogus")],
+                              "unknown input 'bogus' (the servable's inputs: x)"),
             "duplicate input": ([self.x(), self.x()], "input name 'x' appears more than once"),
             "no inputs": ([], "'inputs' must not be empty"),
             "huge shape, tiny body": ([self.x(shape=[1000000000, 1000000000])],
@@ -372,7 +373,8 @@ class ProtocolTest(HubTestCase):
     def test_bad_outputs_and_parameters(self):
         timeout = "parameter 'timeout' must be a non-negative integer"
         cases = {
-            "unknown output": ({"outputs": [{"name": "nope"}]}, "unknown output 'nope'"),
+            "unknown output": ({"outputs": [{"name": "nope"}]},
+                               "unknown output 'nope' (the servable's outputs: y)"),
             "negative timeout": ({"parameters": {"timeout": -1}}, timeout),
             "priority 1": ({"parameters": {"priority": 1}},
                            "parameter 'priority' must be 0 (or absent): this servable has no "
