@@ -1,6 +1,6 @@
 // The Open Inference Protocol (KServe v2) REST inference codec: request
 // bodies in, response bodies out, including the binary tensor data
-// extension and raw binary requests (shared/protocol.md sections 6-10).
+// extension and raw binary requests (docs/inference.md).
 //
 // Decoding is strict: every malformed request is a kInvalidArgument whose
 // message names the field or tensor at fault (HTTP 400). The decoder never
