@@ -36,6 +36,8 @@ HttpResponse Publish(const RouteCall& call);
 HttpResponse DescribeVersion(const RouteCall& call);
 HttpResponse DeleteVersion(const RouteCall& call);
 HttpResponse DownloadArchive(const RouteCall& call);
+HttpResponse Cite(const RouteCall& call);
+HttpResponse ModelCard(const RouteCall& call);
 HttpResponse SetAlias(const RouteCall& call);
 HttpResponse DeleteAlias(const RouteCall& call);
 HttpResponse SetVisibility(const RouteCall& call);

@@ -3,6 +3,7 @@
 #include "api/route_handlers.h"
 #include "api/route_util.h"
 #include "core/hash.h"
+#include "repository/citation.h"
 
 namespace orrery {
 namespace {
@@ -97,6 +98,30 @@ HttpResponse DeleteVersion(const RouteCall& call) {
   ASSIGN_OR_ANSWER(ObjectRef object, ObjectFrom(call));
   return Respond(
       call.hub.repository.DeleteVersion(call.caller, object.kind, object.name, object.version));
+}
+
+// ?format=bibtex (default) | datacite | ris
+HttpResponse Cite(const RouteCall& call) {
+  ASSIGN_OR_ANSWER(ObjectRef object, ObjectFrom(call));
+  std::string name = call.request.Query("format");
+  ASSIGN_OR_ANSWER(CitationFormat format, ParseCitationFormat(name.empty() ? "bibtex" : name));
+  ASSIGN_OR_ANSWER(nlohmann::json version,
+                   call.hub.repository.DescribeVersion(call.caller, object.kind, object.name,
+                                                       object.version));
+  HttpResponse response;
+  response.content_type = CitationContentType(format);
+  response.body = FormatCitation(version, format);
+  return response;
+}
+
+HttpResponse ModelCard(const RouteCall& call) {
+  ASSIGN_OR_ANSWER(ObjectRef object, ObjectFrom(call));
+  ASSIGN_OR_ANSWER(std::string text, call.hub.repository.ReadModelCard(
+                                         call.caller, object.kind, object.name, object.version));
+  HttpResponse response;
+  response.content_type = "text/markdown; charset=utf-8";
+  response.body = std::move(text);
+  return response;
 }
 
 HttpResponse DownloadArchive(const RouteCall& call) {

@@ -76,6 +76,14 @@ Result<nlohmann::json> ApiClient::Call(const std::string& method, const std::str
   return ParseJson(response);
 }
 
+Result<std::string> ApiClient::GetText(const std::string& target) {
+  HttpRequest request;
+  request.method = "GET";
+  request.target = target;
+  ASSIGN_OR_RETURN(HttpResponse response, Send(std::move(request)));
+  return std::move(response.body);
+}
+
 Result<nlohmann::json> ApiClient::Upload(const std::string& target,
                                          const std::filesystem::path& file,
                                          std::vector<std::pair<std::string, std::string>> headers) {

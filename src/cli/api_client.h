@@ -49,6 +49,10 @@ class ApiClient {
   Result<HttpResponse> Post(const std::string& target, std::string body,
                             std::vector<std::pair<std::string, std::string>> headers);
 
+  // GETs `target` and returns its body as it is (text answers: citations,
+  // model cards).
+  Result<std::string> GetText(const std::string& target);
+
   // GETs `target` and streams the body into `file`.
   Status Download(const std::string& target, const std::filesystem::path& file);
 

@@ -68,7 +68,29 @@ void PrintVersion(const json& version) {
   json manifest = version.value("manifest", json::object());
   std::cout << Qualified(version) << ":" << Field(version, "version") << " ("
             << Field(version, "kind") << ")\n";
-  for (const char* key : {"title", "description", "backend", "task", "domain", "tags"}) {
+  for (const char* key : {"title", "description"}) PrintLine(key, Field(manifest, key));
+  std::string creators;
+  for (const json& creator : manifest.value("creators", json::array())) {
+    std::string one = Field(creator, "name");
+    if (!Field(creator, "orcid").empty()) one += " (ORCID " + Field(creator, "orcid") + ")";
+    if (!Field(creator, "affiliation").empty()) one += ", " + Field(creator, "affiliation");
+    creators += (creators.empty() ? "" : "; ") + one;
+  }
+  PrintLine("creators", creators);
+  PrintLine("year", Field(manifest, "year"));
+  PrintLine("licence", Field(manifest, "license"));
+  std::string identifiers;
+  for (const json& id : manifest.value("identifiers", json::array())) {
+    identifiers += (identifiers.empty() ? "" : "; ") + Field(id, "type") + " " + Field(id, "value");
+  }
+  PrintLine("identifiers", identifiers);
+  std::string related;
+  for (const json& id : manifest.value("related_identifiers", json::array())) {
+    related += (related.empty() ? "" : "; ") + Field(id, "relation") + " " + Field(id, "type") +
+               " " + Field(id, "value");
+  }
+  PrintLine("related", related);
+  for (const char* key : {"backend", "task", "domain", "tags"}) {
     PrintLine(key, Field(manifest, key));
   }
   PrintLine("inputs", Tensors(manifest, "inputs"));
@@ -77,6 +99,16 @@ void PrintVersion(const json& version) {
   PrintLine("size", HumanSize(version.value("size", 0ull)));
   PrintLine("published", Field(version, "published_at") + " by " + Field(version, "published_by"));
   PrintLine("aliases", Field(version, "aliases"));
+  if (version.contains("checked") && !version["checked"].is_null()) {
+    PrintLine("checked", version["checked"].get<bool>()
+                             ? "yes (loaded, examples reproduced at publish)"
+                             : "no (published with --no-check)");
+  }
+  if (version.contains("usage")) {
+    PrintLine("usage", Field(version["usage"], "downloads") + " downloads, " +
+                           Field(version["usage"], "inferences") + " inferences");
+  }
+  if (version.value("readme", false)) PrintLine("model card", "README.md (show --readme)");
   std::cout << "\n";
   Table table({"SHA256", "SIZE", "PATH"});
   for (const json& file : version.value("files", json::array())) {
@@ -89,11 +121,24 @@ void PrintVersion(const json& version) {
 struct ShowArgs {
   std::string ref;
   std::string kind;
+  bool readme = false;
 };
 
 Status RunShow(ApiClient& api, const ClientOptions& options, const ShowArgs& args) {
   ASSIGN_OR_RETURN(Target target, ResolveTarget(api, args.ref, args.kind, true));
   const ObjectRef& ref = target.ref;
+  if (args.readme) {
+    std::string version = ref.version ? ref.version->ToString() : "latest";
+    ASSIGN_OR_RETURN(std::string card, api.GetText(ApiPath(
+                                           {target.kind, ref.tenant, ref.name, "versions",
+                                            version, "readme"})));
+    if (options.json) {
+      PrintJson(json{{"readme", card}});
+    } else {
+      std::cout << card << (card.empty() || card.back() == '\n' ? "" : "\n");
+    }
+    return Status::Ok();
+  }
   std::string path =
       ref.version
           ? ApiPath({target.kind, ref.tenant, ref.name, "versions", ref.version->ToString()})
@@ -105,6 +150,30 @@ Status RunShow(ApiClient& api, const ClientOptions& options, const ShowArgs& arg
     PrintVersion(answer);
   } else {
     PrintObject(answer);
+  }
+  return Status::Ok();
+}
+
+// ---- cite ----
+
+struct CiteArgs {
+  std::string ref;
+  std::string format = "bibtex";
+  std::string kind;
+};
+
+Status RunCite(ApiClient& api, const ClientOptions& options, const CiteArgs& args) {
+  ASSIGN_OR_RETURN(Target target, ResolveTarget(api, args.ref, args.kind, true));
+  const ObjectRef& ref = target.ref;
+  std::string version = ref.version ? ref.version->ToString() : "latest";
+  ASSIGN_OR_RETURN(std::string text,
+                   api.GetText(ApiPath({target.kind, ref.tenant, ref.name, "versions", version,
+                                        "cite"},
+                                       {{"format", args.format}})));
+  if (options.json) {
+    PrintJson(json{{"format", args.format}, {"citation", text}});
+  } else {
+    std::cout << text;
   }
   return Status::Ok();
 }
@@ -250,6 +319,19 @@ void AddObjectCommands(CLI::App& app, CommandSet& set) {
       [show](ApiClient& api, const ClientOptions& o) { return RunShow(api, o, *show); });
   s->add_option("REF", show->ref, "tenant/name[:version] or name[:version]")->required();
   s->add_option("--kind", show->kind, kKindHelp);
+  s->add_flag("--readme", show->readme, "print the version's model card (its README.md)");
+
+  auto cite = std::make_shared<CiteArgs>();
+  CLI::App* c = AddClientCommand(
+      app, set, "cite",
+      "Print a citation of a version (latest without one) from its citable metadata: BibTeX "
+      "(default), DataCite JSON or RIS, with its DOI when the manifest gives one.",
+      [cite](ApiClient& api, const ClientOptions& o) { return RunCite(api, o, *cite); });
+  c->add_option("REF", cite->ref, "tenant/name[:version] or name[:version]")->required();
+  c->add_option("--format", cite->format, "bibtex, datacite or ris")
+      ->check(CLI::IsMember({"bibtex", "datacite", "ris"}))
+      ->capture_default_str();
+  c->add_option("--kind", cite->kind, kKindHelp);
 
   auto alias = std::make_shared<AliasArgs>();
   CLI::App* a = AddClientCommand(

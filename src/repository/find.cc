@@ -1,5 +1,6 @@
 // Finding: list, full-text search, describe, download and materialise.
 #include <cstdio>
+#include <optional>
 
 #include "core/clock.h"
 #include "core/files.h"
@@ -100,7 +101,7 @@ Result<nlohmann::json> Repository::ListPage(const Caller& caller, const ListQuer
       " FROM objects o JOIN tenants t ON t.id = o.tenant_id JOIN versions v ON v.id = "
       "o.latest_version_id" +
       std::string(search ? " JOIN search ON search.rowid = o.id" : "") + where;
-  std::string score = search ? "bm25(search, 10.0, 5.0, 1.0, 2.0, 5.0)" : "0.0";
+  std::string score = search ? "bm25(search, 10.0, 5.0, 1.0, 2.0, 5.0, 5.0)" : "0.0";
   std::string limit = std::to_string(values.size() + 2);
   // The page is chosen first from ids and sort keys only; the display
   // columns (and the tag subquery) are then computed for its rows alone,
@@ -233,6 +234,36 @@ Result<nlohmann::json> Repository::DescribeVersion(const Caller& caller, Package
   ASSIGN_OR_RETURN(ObjectRow object, FindVisible(db, caller, kind, name));
   ASSIGN_OR_RETURN(VersionRow row, ResolveVersion(db, object, version));
   return VersionJson(db, object, row);
+}
+
+Result<std::string> Repository::ReadModelCard(const Caller& caller, PackageKind kind,
+                                              const QualifiedName& name,
+                                              const VersionRef& version) {
+  std::optional<FileRow> card;
+  int64_t number = 0;
+  {
+    ConnectionPool::Lease lease = readers_->Acquire();
+    Database& db = lease.db();
+    ASSIGN_OR_RETURN(ObjectRow object, FindVisible(db, caller, kind, name));
+    ASSIGN_OR_RETURN(VersionRow row, ResolveVersion(db, object, version));
+    number = row.number;
+    ASSIGN_OR_RETURN(std::vector<FileRow> files, FilesOf(db, row.id));
+    for (FileRow& file : files) {
+      if (file.path == kModelCardFileName) card = std::move(file);
+    }
+  }
+  if (!card) {
+    return NotFound(name.ToString() + ":" + std::to_string(number) + " has no " +
+                    kModelCardFileName);
+  }
+  std::string text;
+  RETURN_IF_ERROR(CatalogedBlob(blobs_->Read(card->blob,
+                                             [&](const char* data, size_t size) {
+                                               text.append(data, size);
+                                               return Status::Ok();
+                                             }),
+                                card->blob));
+  return text;
 }
 
 Result<std::filesystem::path> Repository::ExportArchive(const Caller& caller, PackageKind kind,

@@ -78,6 +78,7 @@ constexpr const char* kManifestFileName = "orrery.yaml";
 // The package's model card (optional, Markdown): shown by `orrery show
 // --readme` and returned by the API.
 constexpr const char* kModelCardFileName = "README.md";
+constexpr uint64_t kMaxModelCardBytes = 256 * 1024;  // a larger README.md is refused (422)
 
 enum class PackageKind { kServable, kDataset };
 const char* PackageKindName(PackageKind kind);  // "servable" / "dataset"

@@ -99,7 +99,14 @@ Result<Manifest> CheckedManifest(const ArchiveScan& scan, PackageKind kind,
                          ", but the URL publishes a " + PackageKindName(kind));
   }
   std::set<std::string> paths;
-  for (const ArchiveEntry& entry : scan.files) paths.insert(entry.path);
+  for (const ArchiveEntry& entry : scan.files) {
+    paths.insert(entry.path);
+    if (entry.path == kModelCardFileName && entry.size > kMaxModelCardBytes) {
+      return Unprocessable(std::string(kModelCardFileName) + " (the model card) is " +
+                           std::to_string(entry.size) + " bytes, more than the " +
+                           std::to_string(kMaxModelCardBytes) + " allowed");
+    }
+  }
   RETURN_IF_ERROR(CheckManifestFiles(manifest, paths));
   return manifest;
 }

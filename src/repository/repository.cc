@@ -242,7 +242,9 @@ Result<nlohmann::json> Repository::VersionJson(Database& db, const ObjectRow& ob
   };
   ASSIGN_OR_RETURN(std::vector<FileRow> files, FilesOf(db, version.id));
   out["files"] = nlohmann::json::array();
+  out["readme"] = false;  // a model card to read (Repository::ReadModelCard)
   for (const FileRow& file : files) {
+    if (file.path == kModelCardFileName) out["readme"] = true;
     out["files"].push_back({{"path", file.path},
                             {"sha256", file.blob},
                             {"size", file.size},
@@ -285,10 +287,12 @@ Status Repository::RefreshLatest(int64_t object_id) {
   RETURN_IF_ERROR(remove.Bind(1, object_id).Run());
   ASSIGN_OR_RETURN(
       Statement insert,
-      db.Prepare("INSERT INTO search(rowid, name, title, description, creators, tags) "
-                 "SELECT o.id, o.name, v.title, v.description, v.creators, "
-                 "IFNULL((SELECT group_concat(tag, ' ') FROM version_tags WHERE version_id = "
-                 "v.id), '') FROM objects o JOIN versions v ON v.id = o.latest_version_id "
+      db.Prepare(std::string("INSERT INTO search(rowid, name, title, description, creators, tags, "
+                             "identifiers) SELECT o.id, o.name, v.title, v.description, "
+                             "v.creators, IFNULL((SELECT group_concat(tag, ' ') FROM "
+                             "version_tags WHERE version_id = v.id), ''), ") +
+                 kSearchIdentifiersSql +
+                 " FROM objects o JOIN versions v ON v.id = o.latest_version_id "
                  "WHERE o.id = ? AND o.deleted_at IS NULL"));
   return insert.Bind(1, object_id).Run();
 }

@@ -141,6 +141,10 @@ class Repository {
                                   const QualifiedName& name);
   Result<nlohmann::json> DescribeVersion(const Caller& caller, PackageKind kind,
                                          const QualifiedName& name, const VersionRef& version);
+  // The version's model card (its root README.md), as stored; kNotFound when
+  // it has none (and for what the caller cannot see).
+  Result<std::string> ReadModelCard(const Caller& caller, PackageKind kind,
+                                    const QualifiedName& name, const VersionRef& version);
   // Writes the version's package as a tar under TempRoot(), every blob
   // verified; the caller sends and then removes the returned file.
   Result<std::filesystem::path> ExportArchive(const Caller& caller, PackageKind kind,

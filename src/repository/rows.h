@@ -43,6 +43,18 @@ struct Repository::FileRow {
   bool executable = false;
 };
 
+// SQL expression: the searchable identifiers of version `v`: the values of
+// its manifest's identifiers and related identifiers and its creators'
+// ORCID iDs, space-separated (the search table's `identifiers` column).
+// Catalog migration 5 uses it: change it only together with a new migration.
+inline constexpr const char* kSearchIdentifiersSql =
+    "(SELECT IFNULL(group_concat(x, ' '), '') FROM ("
+    "SELECT json_extract(value, '$.value') AS x FROM json_each(v.manifest, '$.identifiers') "
+    "UNION ALL SELECT json_extract(value, '$.value') FROM "
+    "json_each(v.manifest, '$.related_identifiers') "
+    "UNION ALL SELECT json_extract(value, '$.orcid') FROM json_each(v.manifest, '$.creators') "
+    "WHERE json_extract(value, '$.orcid') IS NOT NULL))";
+
 // SQL fragment: true when object `o` is visible to the tenant bound at `?N`.
 // Used by every query that reads objects for a caller.
 std::string VisibleToTenantSql(int parameter_index);

@@ -1,6 +1,7 @@
 // The catalog schema. Migrations are append-only: a released migration is
 // never edited; a change is a new entry at the end.
 #include "repository/repository.h"
+#include "repository/rows.h"
 
 namespace orrery {
 
@@ -119,6 +120,18 @@ CREATE TABLE version_usage(
   version_id INTEGER PRIMARY KEY REFERENCES versions(id),
   downloads INTEGER NOT NULL DEFAULT 0,
   inferences INTEGER NOT NULL DEFAULT 0);
+)sql",
+      // 5: search also finds identifiers (DOIs, URLs, arXiv ids, ...) and
+      // ORCID iDs: the table gains a column, so it is rebuilt.
+      std::string(R"sql(
+DROP TABLE search;
+CREATE VIRTUAL TABLE search USING fts5(name, title, description, creators, tags, identifiers,
+                                       tokenize = 'unicode61');
+INSERT INTO search(rowid, name, title, description, creators, tags, identifiers)
+  SELECT o.id, o.name, v.title, v.description, v.creators,
+         IFNULL((SELECT group_concat(tag, ' ') FROM version_tags WHERE version_id = v.id), ''),
+)sql") + kSearchIdentifiersSql + R"sql(
+  FROM objects o JOIN versions v ON v.id = o.latest_version_id WHERE o.deleted_at IS NULL;
 )sql",
   };
   return kMigrations;

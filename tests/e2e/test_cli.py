@@ -16,14 +16,15 @@ CLIENT_FLAGS = ["--url", "--token", "--data-dir", "--json"]
 
 # command -> options its --help must mention
 HELP = {
-    (): ["serve", "publish", "download", "show", "alias", "share", "delete", "list", "search",
-         "tenant", "token", "whoami"],
+    (): ["serve", "publish", "download", "show", "cite", "alias", "share", "delete", "list",
+         "search", "tenant", "token", "whoami"],
     ("serve",): ["--data-dir", "--host", "--port", "--max-upload-bytes", "--max-json-bytes",
                  "--max-archive-entries", "--max-unpacked-bytes", "--gc-min-age-s"],
     ("publish",): CLIENT_FLAGS + ["DIR", "--name", "--kind", "--public", "--if-changed", "--zstd",
                                  "--no-check", "--dry-run", "--verbose"],
     ("download",): CLIENT_FLAGS + ["REF", "--output", "--kind"],
-    ("show",): CLIENT_FLAGS + ["REF", "--kind"],
+    ("show",): CLIENT_FLAGS + ["REF", "--kind", "--readme"],
+    ("cite",): CLIENT_FLAGS + ["REF", "--format", "--kind"],
     ("alias",): CLIENT_FLAGS + ["NAME", "ALIAS", "VERSION", "--delete"],
     ("share",): CLIENT_FLAGS + ["--with", "--unshare", "--public", "--private"],
     ("delete",): CLIENT_FLAGS + ["REF", "--yes"],

@@ -87,7 +87,8 @@ def model(c, name, rest=""):
 
 
 def publish_body(c, name):
-    return oip.py_package(name, ADD_ONE, *SIG, examples=[EXAMPLE])
+    return oip.py_package(name, ADD_ONE, *SIG, examples=[EXAMPLE],
+                          files={"README.md": b"# A model card\n"})
 
 
 def new_servable(c):
@@ -214,6 +215,14 @@ ROUTES = {
         Entry(lambda c, n: (obj(c, n, "/versions/1"), None), WRITE(200), fresh=new_servable),
     ("GET", "/api/v1/{kind:servables|datasets}/{tenant}/{name}/versions/{version}/archive"):
         Entry(lambda c, n: (obj(c, n, "/versions/1/archive"), None), READ(200)),
+    ("GET", "/api/v1/{kind:servables|datasets}/{tenant}/{name}/versions/{version}/cite"):
+        Entry(lambda c, n: (obj(c, n, "/versions/1/cite?format=ris"), None), READ(200)),
+    ("GET", "/api/v1/{kind:servables|datasets}/{tenant}/{name}/cite"):
+        Entry(lambda c, n: (obj(c, n, "/cite"), None), READ(200)),
+    ("GET", "/api/v1/{kind:servables|datasets}/{tenant}/{name}/versions/{version}/readme"):
+        Entry(lambda c, n: (obj(c, n, "/versions/1/readme"), None), READ(200)),
+    ("GET", "/api/v1/{kind:servables|datasets}/{tenant}/{name}/readme"):
+        Entry(lambda c, n: (obj(c, n, "/readme"), None), READ(200)),
     ("PUT", "/api/v1/{kind:servables|datasets}/{tenant}/{name}/aliases/{alias}"):
         Entry(lambda c, n: (obj(c, n, "/aliases/prod"), {"version": 1}), WRITE(200),
               fresh=new_servable),
