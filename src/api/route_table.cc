@@ -195,6 +195,34 @@ std::span<const Route> Routes() { return kRoutes; }
 
 bool AnswersWhileStopping(const Route* route) { return route != nullptr && route->probe; }
 
+bool OpenToPublicRead(const Route* route) {
+  static constexpr std::string_view kOpen[] = {
+      "/v2/models/{model}/versions/{version}/infer",
+      "/v2/models/{model}/infer",
+      "/v2/health/ready",
+      "/v2",
+      "/v2/models/{model}/versions/{version}/ready",
+      "/v2/models/{model}/ready",
+      "/v2/models/{model}/versions/{version}",
+      "/v2/models/{model}",
+      "/api/v1/search",
+      "/api/v1/{kind:servables|datasets}",
+      "/api/v1/{kind:servables|datasets}/{tenant}/{name}",
+      "/api/v1/{kind:servables|datasets}/{tenant}/{name}/versions/{version}",
+      "/api/v1/{kind:servables|datasets}/{tenant}/{name}/versions/{version}/archive",
+      "/api/v1/{kind:servables|datasets}/{tenant}/{name}/versions/{version}/cite",
+      "/api/v1/{kind:servables|datasets}/{tenant}/{name}/cite",
+      "/api/v1/{kind:servables|datasets}/{tenant}/{name}/versions/{version}/readme",
+      "/api/v1/{kind:servables|datasets}/{tenant}/{name}/readme",
+      "/api/v1/servables/{tenant}/{name}/versions/{version}/verify",
+      "/api/v1/servables/{tenant}/{name}/verify",
+  };
+  if (route == nullptr) return false;
+  bool reads = route->method == "GET" || route->pattern.ends_with("/infer") ||
+               route->pattern.ends_with("/verify");
+  return reads && std::find(std::begin(kOpen), std::end(kOpen), route->pattern) != std::end(kOpen);
+}
+
 const Route* MatchRoute(std::string_view method, const std::vector<std::string>& segments,
                         RouteParams* params) {
   params->Clear();

@@ -88,6 +88,12 @@ struct Route {
 // Every route, in matching order.
 std::span<const Route> Routes();
 
+// Whether a caller without a token may use `route` where the operator
+// allows public read (ServerOptions::public_read): the routes that read,
+// download, cite, search, describe and run objects. The caller then sees
+// public objects only; everything else needs a token as always.
+bool OpenToPublicRead(const Route* route);
+
 // Whether `route` is answered while the server stops (liveness and
 // readiness); every other request then gets 503.
 bool AnswersWhileStopping(const Route* route);

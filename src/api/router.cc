@@ -81,6 +81,13 @@ void Router::HandleAsync(HttpRequest request, Responder respond) const {
     RouteCall call{request, anonymous, hub_};
     return route->handler(call, std::move(respond));
   }
+  // With public read on, no token at all on an open route: a caller of no
+  // tenant (id 0 matches none), who sees public objects only.
+  if (request.Header("authorization").empty() && hub_.options.public_read &&
+      OpenToPublicRead(route)) {
+    RouteCall call{request, anonymous, hub_};
+    return route->handler(call, std::move(respond));
+  }
   Result<Caller> caller = Authenticate(request.Header("authorization"));
   if (!caller.ok()) return respond(HttpResponse::Error(caller.status()));
   if (route == nullptr) {

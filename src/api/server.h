@@ -24,6 +24,9 @@ struct ServerOptions {
   int64_t gc_min_age_s = 600;                      // full GC spares blobs younger than this
   uint64_t min_free_bytes = 64ull << 20;           // publishes leave this free (507 otherwise)
   bool reset_admin_token = false;                  // write a new hub admin token at start
+  // Anyone without a token may read, download, cite and run public objects
+  // (route_table.h, OpenToPublicRead). Off: every route but liveness needs a token.
+  bool public_read = false;
   int64_t shutdown_timeout_s = 30;                 // SIGTERM: how long admitted requests may finish
   // Serving (see ModelManager::Options and SandboxOptions).
   uint64_t max_infer_bytes = 64ull << 20;          // inference request body limit (413)

@@ -33,6 +33,10 @@ void AddListenFlags(CLI::App& serve, ServerOptions& options, std::string& data_d
                   "stops at once)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  serve.add_flag("--public-read", options.public_read,
+                 "let anyone without a token read, download, cite and run public servables and "
+                 "datasets, as public model hubs do (off: every route but liveness needs a "
+                 "token; private and shared objects always do)");
   serve.add_flag("--reset-admin-token", options.reset_admin_token,
                  "write a new hub admin token to <data-dir>/admin.token (for an operator who "
                  "lost it); existing tokens stay valid until revoked");

@@ -4,6 +4,7 @@
 
 #include "core/clock.h"
 #include "core/files.h"
+#include "core/log.h"
 #include "core/random.h"
 #include "repository/rows.h"
 
@@ -236,6 +237,43 @@ Result<nlohmann::json> Repository::DescribeVersion(const Caller& caller, Package
   return VersionJson(db, object, row);
 }
 
+Status Repository::CountUsage(const char* column,
+                              const std::vector<std::pair<int64_t, uint64_t>>& counts) {
+  // Not a WriteLock: usage changes nothing a cache holds, so the catalog
+  // generation stays (a bump would make serving resolve every name afresh).
+  std::lock_guard lock(db_mutex_);
+  Database& db = *db_;
+  ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
+  ASSIGN_OR_RETURN(Statement add,
+                   db.Prepare(std::string("INSERT INTO version_usage(version_id, ") + column +
+                              ") VALUES (?1, ?2) ON CONFLICT(version_id) DO UPDATE SET " + column +
+                              " = " + column + " + ?2"));
+  for (const auto& [version_id, count] : counts) {
+    RETURN_IF_ERROR(add.Bind(1, version_id).Bind(2, static_cast<int64_t>(count)).Run());
+  }
+  return txn.Commit();
+}
+
+Status Repository::CountInferences(const std::vector<InferenceCount>& counts) {
+  std::vector<std::pair<int64_t, uint64_t>> by_id;
+  {
+    ConnectionPool::Lease lease = readers_->Acquire();
+    Database& db = lease.db();
+    ASSIGN_OR_RETURN(Statement find,
+                     db.Prepare("SELECT v.id FROM versions v JOIN objects o ON o.id = v.object_id "
+                                "WHERE o.tenant_id = ? AND o.name = ? AND o.kind = 'servable' "
+                                "AND v.number = ?"));
+    for (const InferenceCount& count : counts) {
+      find.Bind(1, count.tenant_id).Bind(2, count.name).Bind(3, count.version);
+      ASSIGN_OR_RETURN(bool found, find.Step());
+      if (found) by_id.emplace_back(find.ColumnInt(0), count.requests);
+      find.Reset();
+    }
+  }
+  if (by_id.empty()) return Status::Ok();
+  return CountUsage("inferences", by_id);
+}
+
 Result<std::string> Repository::ReadModelCard(const Caller& caller, PackageKind kind,
                                               const QualifiedName& name,
                                               const VersionRef& version) {
@@ -270,12 +308,14 @@ Result<std::filesystem::path> Repository::ExportArchive(const Caller& caller, Pa
                                                         const QualifiedName& name,
                                                         const VersionRef& version) {
   std::vector<FileRow> files;
+  int64_t version_id = 0;
   {
     ConnectionPool::Lease lease = readers_->Acquire();
     Database& db = lease.db();
     ASSIGN_OR_RETURN(ObjectRow object, FindVisible(db, caller, kind, name));
     ASSIGN_OR_RETURN(VersionRow row, ResolveVersion(db, object, version));
     ASSIGN_OR_RETURN(files, FilesOf(db, row.id));
+    version_id = row.id;
   }
   std::filesystem::path output = TempRoot() / ("export-" + RandomHex(8) + ".tar");
   Status status = [&]() -> Status {
@@ -294,6 +334,8 @@ Result<std::filesystem::path> Repository::ExportArchive(const Caller& caller, Pa
     std::filesystem::remove(output, ignored);
     return status.WithContext("exporting " + name.ToString() + ":" + version.ToString());
   }
+  Status counted = CountUsage("downloads", {{version_id, 1}});
+  if (!counted.ok()) LogWarning("download not counted: " + counted.ToString());
   return output;
 }
 

@@ -261,6 +261,12 @@ Result<nlohmann::json> Repository::VersionJson(Database& db, const ObjectRow& ob
     aliases.push_back(alias_rows.ColumnText(0));
   }
   out["aliases"] = aliases;
+  ASSIGN_OR_RETURN(Statement usage, db.Prepare("SELECT downloads, inferences FROM version_usage "
+                                               "WHERE version_id = ?"));
+  usage.Bind(1, version.id);
+  ASSIGN_OR_RETURN(bool counted, usage.Step());
+  out["usage"] = {{"downloads", counted ? usage.ColumnInt(0) : 0},
+                  {"inferences", counted ? usage.ColumnInt(1) : 0}};
   return out;
 }
 

@@ -141,6 +141,16 @@ class Repository {
                                   const QualifiedName& name);
   Result<nlohmann::json> DescribeVersion(const Caller& caller, PackageKind kind,
                                          const QualifiedName& name, const VersionRef& version);
+  // Usage counts (shown in each version object as "usage"): downloads are
+  // counted by ExportArchive; serving reports inferences in batches.
+  struct InferenceCount {
+    int64_t tenant_id = 0;  // the owner's
+    std::string name;
+    int64_t version = 0;
+    uint64_t requests = 0;
+  };
+  Status CountInferences(const std::vector<InferenceCount>& counts);
+
   // The version's model card (its root README.md), as stored; kNotFound when
   // it has none (and for what the caller cannot see).
   Result<std::string> ReadModelCard(const Caller& caller, PackageKind kind,
@@ -367,6 +377,8 @@ class Repository {
   // check and the hold that follows it are one step.
   mutable std::mutex room_mutex_;
   uint64_t held_bytes_ = 0;  // GUARDED_BY(room_mutex_): HoldRoomFor's holds
+  // Adds to `column` (downloads | inferences) of version_usage (find.cc).
+  Status CountUsage(const char* column, const std::vector<std::pair<int64_t, uint64_t>>& counts);
   // Unpacks `archive` and runs the publish check on it (publish.cc).
   Status RunPublishCheck(const std::filesystem::path& archive, const Manifest& manifest,
                          const QualifiedName& name);

@@ -88,6 +88,7 @@ ModelManager::ModelManager(Repository& repository, Options options)
   repository_.SetPublishCheck(
       [this](const Manifest& manifest, const std::filesystem::path& dir,
              const QualifiedName& servable) { return CheckPublished(manifest, dir, servable); });
+  usage_thread_ = std::thread([this] { UsageLoop(); });
 }
 
 Status ModelManager::CheckPublished(const Manifest& manifest, const std::filesystem::path& dir,
@@ -100,6 +101,7 @@ Status ModelManager::CheckPublished(const Manifest& manifest, const std::filesys
 ModelManager::~ModelManager() {
   repository_.RemoveDeleteListener(delete_listener_);
   repository_.SetPublishCheck(nullptr);
+  StopUsage();
   std::deque<WaitingLoad> waiting;
   {
     std::lock_guard lock(budget_mutex_);
@@ -330,6 +332,7 @@ void ModelManager::UnloadLater(std::shared_ptr<Model> model, std::function<void(
   loads_.Post([this, model, then = std::move(then)] {
     CancelWaiting(model);
     model->Unload();
+    FlushUsage({model}, /*forget=*/true);
     if (then) then();
     // A model unloaded while it loads returns at once; its load then fails
     // and Settle releases its charge.

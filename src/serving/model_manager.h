@@ -33,6 +33,8 @@
 //
 // - Publishing: a servable's package is loaded and its examples run before
 //   its version becomes visible (CheckPublished, asked by the Repository).
+// - Usage: every version's inference requests are added to the catalog
+//   every usage_flush_ms and when its model unloads (version "usage").
 // - Deletes: a deleted version (or servable) is unloaded at once, as if
 //   Unload were called, and its response cache entries are dropped
 //   (ForgetDeleted, told by the Repository).
@@ -80,6 +82,7 @@ class ModelManager {
     // How worker processes are isolated here ("bubblewrap" or "fallback"),
     // as the server's probe found it; shown on /metrics.
     std::string worker_isolation;
+    int64_t usage_flush_ms = 5000;  // inference counts reach the catalog this often
   };
 
   static Result<std::unique_ptr<ModelManager>> Create(Repository& repository, Options options);
@@ -215,6 +218,18 @@ class ModelManager {
   std::thread admission_;  // expires and re-admits waiting loads
 
   int delete_listener_ = 0;  // the Repository's id for ForgetDeleted
+
+  // Usage counts (model_manager_usage.cc): each model's requests already
+  // added to the catalog.
+  void FlushUsage(const std::vector<std::shared_ptr<Model>>& models, bool forget);
+  void UsageLoop();
+  void StopUsage();  // joins the loop, then flushes once more
+  std::mutex usage_mutex_;
+  std::map<std::weak_ptr<Model>, uint64_t, std::owner_less<>> usage_flushed_;  // GUARDED_BY
+  std::mutex usage_stop_mutex_;
+  std::condition_variable usage_wake_;
+  bool usage_stopping_ = false;  // GUARDED_BY(usage_stop_mutex_)
+  std::thread usage_thread_;
 
   TaskPool fanout_;  // pipelines' independent steps
   TaskPool loads_;   // loads and unloads; last, so destroyed (drained) first

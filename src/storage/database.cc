@@ -123,6 +123,10 @@ Statement& Statement::BindNull(int index) {
 
 #undef ORRERY_BIND
 
+void Statement::Reset() {
+  sqlite3_reset(stmt_);
+}
+
 Result<bool> Statement::Step() {
   RETURN_IF_ERROR(bind_error_);
   if (stmt_ == nullptr) return Internal("sqlite: step on an empty statement");

@@ -55,6 +55,8 @@ class Statement {
   Result<bool> Step();
   // Runs to completion, ignoring rows.
   Status Run();
+  // Ends a Step() loop early, so that the statement can be bound and run again.
+  void Reset();
 
   int64_t ColumnInt(int column) const;
   std::string ColumnText(int column) const;

@@ -9,7 +9,9 @@ Proves, through the real server and CLI:
 - a package's README.md is its model card: `GET .../readme` (and `orrery show --readme`) return
   it, the version object says `"readme": true`; a version without one is a 404 naming it; a
   README over 256 KiB is refused at publish (422) and nothing is stored;
-- search finds a servable by its DOI, a related identifier and a creator's ORCID iD.
+- search finds a servable by its DOI, a related identifier and a creator's ORCID iD;
+- usage: each version counts its downloads and inference requests ("usage" in the version
+  object, a line of `orrery show`), per version.
 """
 
 import json
@@ -18,6 +20,7 @@ import subprocess
 import unittest
 
 import hub
+import oip
 from hub import HubTestCase
 
 DOI = "10.5281/zenodo.4242"
@@ -143,6 +146,37 @@ class CitationTest(HubTestCase):
         status, data = self.server.get("/api/v1/search?q=" + hub.q(ORCID),
                                        self.other["publisher"])
         self.assertEqual(data["items"], [])  # private to its tenant
+
+
+class UsageTest(HubTestCase):
+
+    def test_downloads_and_inferences_are_counted_per_version(self):
+        t = self.server.new_tenant(("publisher",))
+        code = "def predict(inputs):\n    return {'y': inputs['x'] + 1}\n"
+        io = ([("x", "FP64", [-1])], [("y", "FP64", [-1])])
+        for _ in range(2):
+            self.server.publish_ok(t.name, "used", oip.py_package("used", code, *io),
+                                   t["publisher"])
+        for _ in range(2):
+            status, _ = self.server.request("GET", self.server.obj_path(t.name, "used") +
+                                            "/versions/1/archive", t["publisher"])
+            self.assertEqual(status, 200)
+        req = {"inputs": [{"name": "x", "datatype": "FP64", "shape": [1], "data": [1.0]}]}
+        for _ in range(3):
+            status, data, _ = oip.infer_json(self.server, t["publisher"], t.name + "/used", req,
+                                             version=2)
+            self.assertEqual(status, 200, data)
+
+        def usage(version):
+            return self.server.version(t.name, "used", version, t["publisher"])[1]["usage"]
+        # Inference counts reach the catalog in batches (every 5 s).
+        self.assertTrue(oip.wait_for(lambda: usage(2)["inferences"] == 3, 20), usage(2))
+        self.assertEqual(usage(2), {"downloads": 0, "inferences": 3})
+        self.assertEqual(usage(1), {"downloads": 2, "inferences": 0})
+        env = dict(os.environ, ORRERY_URL=self.server.url, ORRERY_TOKEN=t["publisher"])
+        r = subprocess.run([hub.BIN, "show", "used:1"], capture_output=True, text=True, env=env,
+                           timeout=60)
+        self.assertIn("usage:       2 downloads, 0 inferences\n", r.stdout)
 
 
 if __name__ == "__main__":
