@@ -7,7 +7,7 @@
 Only the standard library and numpy. See python/README.md.
 """
 
-from orrery.client import Client, OrreryError
+from orrery.client import Client, Handle, OrreryError
 from orrery.display import SearchResult, Servable
 
-__all__ = ["Client", "OrreryError", "SearchResult", "Servable"]
+__all__ = ["Client", "Handle", "OrreryError", "SearchResult", "Servable"]

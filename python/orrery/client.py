@@ -49,6 +49,47 @@ def _split(name, version):
     return tenant or None, bare, None if version is None else str(version)
 
 
+def _outputs(resp, data):
+    result, _ = tensors.decode_response(data, resp.getheader(tensors.HEADER))
+    return next(iter(result.values())) if len(result) == 1 else result
+
+
+class Handle:
+    """An asynchronous inference request (Client.run(..., asynchronous=True))."""
+
+    def __init__(self, client, request_id):
+        self._client = client
+        self.id = request_id
+        self._answer = None
+
+    def _poll(self):
+        if self._answer is None:
+            status, resp, data = self._client._request("GET", "/api/v1/requests/" + self.id)
+            if status != 202:
+                self._answer = _outputs(resp, data)
+        return self._answer is not None
+
+    def done(self):
+        """True once the answer is there (an error answer raises OrreryError)."""
+        return self._poll()
+
+    def result(self, timeout=None):
+        """The outputs, as run() returns them; waits up to `timeout` seconds (None: for
+        ever). OrreryError for an error answer, an expired one (410), or at the timeout
+        (status 0)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = 0.01
+        while not self._poll():
+            if deadline is not None and time.monotonic() + pause > deadline:
+                raise OrreryError(0, "request %s is not answered after %s s" % (self.id, timeout))
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+        return self._answer
+
+    def __repr__(self):
+        return "<orrery request %s>" % self.id
+
+
 class Client:
     """One hub, one token. Connections are kept open and reused (one per thread), so repeated
     calls cost one round trip each. Every error answer raises OrreryError."""
@@ -211,9 +252,9 @@ class Client:
 
     def run(self, name, inputs, version=None, outputs=None, asynchronous=False):
         """Runs a servable: `inputs` is one array (a one-input servable) or {name: array};
-        returns the output array (one output) or {name: array}. Arrays travel binary."""
-        if asynchronous:
-            raise OrreryError(0, "asynchronous runs are not available yet")
+        returns the output array (one output) or {name: array}. Arrays travel binary.
+        asynchronous=True submits the request and returns a Handle at once; its result()
+        waits for the answer (kept by the hub for a while, then expired)."""
         tenant, bare, version = _split(name, version)
         tenant = tenant or self.tenant()
         meta = self._signature(tenant, bare, version)
@@ -221,9 +262,11 @@ class Client:
         path = "/v2/models/%s/%s" % (urllib.parse.quote(tenant), urllib.parse.quote(bare))
         if version is not None:
             path += "/versions/" + urllib.parse.quote(version)
+        if asynchronous:
+            accepted = json.loads(self._request("POST", path + "/infer-async", body, headers)[2])
+            return Handle(self, accepted["id"])
         _, resp, data = self._request("POST", path + "/infer", body, headers)
-        result, _ = tensors.decode_response(data, resp.getheader(tensors.HEADER))
-        return next(iter(result.values())) if len(result) == 1 else result
+        return _outputs(resp, data)
 
     def verify(self, name, version=None):
         """Runs the manifest's examples on the hub: {"ok", "examples": [...]}."""

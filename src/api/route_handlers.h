@@ -22,6 +22,8 @@ HttpResponse Metrics(const RouteCall& call);
 
 // routes_infer.cc: answered when the model is done.
 void Infer(RouteCall& call, Responder respond);
+void InferAsync(RouteCall& call, Responder respond);
+HttpResponse RequestAnswer(const RouteCall& call);
 void RepositoryLoad(RouteCall& call, Responder respond);
 
 // routes_verify.cc

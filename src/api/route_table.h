@@ -31,6 +31,7 @@
 #include <string_view>
 #include <vector>
 
+#include "api/async_requests.h"
 #include "api/http.h"
 #include "api/server.h"
 #include "repository/repository.h"
@@ -63,6 +64,7 @@ struct Hub {
   ModelManager& models;
   const ServerOptions& options;
   const std::atomic<bool>& stopping;  // set once on SIGTERM/SIGINT: readiness turns false
+  AsyncRequests& async;               // answers of asynchronous inference requests
 };
 
 // One request being handled. Async handlers may move from `request`.

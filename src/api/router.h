@@ -8,8 +8,9 @@
 // request thread never waits on a model); everything else answers at once.
 // Ownership: borrows the Repository, the ModelManager and the options, which
 // must outlive it.
+// Owns the answers of asynchronous inference requests (AsyncRequests).
 // Thread-safety: HandleAsync() is called concurrently from the server's
-// threads; the router holds no mutable state.
+// threads; the router's only mutable state is that thread-safe store.
 #pragma once
 
 #include "api/http.h"
@@ -25,7 +26,9 @@ class Router {
   // `stopping` is set when the server begins to stop (readiness answers 503).
   Router(Repository& repository, ModelManager& models, const ServerOptions& options,
          const std::atomic<bool>& stopping)
-      : hub_{repository, models, options, stopping} {}
+      : async_(AsyncRequests::Options{options.async_max_pending, options.async_max_bytes,
+                                      std::chrono::seconds(options.async_keep_s)}),
+        hub_{repository, models, options, stopping, async_} {}
 
   using Responder = orrery::Responder;
 
@@ -40,6 +43,7 @@ class Router {
   void HandleAsync(HttpRequest request, Responder respond) const;
 
  private:
+  AsyncRequests async_;
   Hub hub_;
 };
 

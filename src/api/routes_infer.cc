@@ -1,7 +1,10 @@
-// Asynchronous routes: inference (POST /v2/models/{m}[/versions/{v}]/infer)
-// and explicit loads (POST /v2/repository/models/{m}/load). They hand work
-// to the ModelManager and answer from the thread that finishes it.
+// Asynchronous routes: inference (POST /v2/models/{m}[/versions/{v}]/infer),
+// its asynchronous form (.../infer-async, answered 202 at once, the answer
+// fetched later from GET /api/v1/requests/{id}) and explicit loads (POST
+// /v2/repository/models/{m}/load). They hand work to the ModelManager and
+// answer from the thread that finishes it.
 #include <charconv>
+#include <mutex>
 
 #include "api/route_handlers.h"
 #include "api/route_util.h"
@@ -121,7 +124,8 @@ void Infer(RouteCall& call, Responder respond) {
   }
   Result<std::vector<size_t>> selected = SelectOutputs(manifest, request->outputs);
   if (!selected.ok()) return respond(HttpResponse::Error(selected.status()));
-  Result<Deadline> deadline = DeadlineFor(*request, manifest.queue, models.options().timeout_ms);
+  Result<Deadline> deadline =
+      DeadlineFor(*request, manifest.queue, models.TimeoutMsFor((*servable)->info.name));
   if (!deadline.ok()) return respond(HttpResponse::Error(deadline.status()));
   // Checked here too, so that a bad priority loads nothing; Submit resolves it.
   int64_t priority = request->priority.value_or(0);
@@ -167,6 +171,67 @@ void RepositoryLoad(RouteCall& call, Responder respond) {
     respond(HttpResponse::Error(
         Unprocessable("servable " + model->key() + " failed to load: " + model->reason())));
   });
+}
+
+// The same request as Infer; its answer goes to the AsyncRequests store
+// instead of this connection. An answer that is ready before Infer returns
+// and is an error (a malformed request, an unknown servable) is given at
+// once, as the synchronous route would, and nothing is kept.
+void InferAsync(RouteCall& call, Responder respond) {
+  AsyncRequests& store = call.hub.async;
+  Result<std::string> id = store.Begin(call.caller.tenant_id, call.Param("model"));
+  if (!id.ok()) {
+    HttpResponse busy = HttpResponse::Error(id.status());
+    busy.headers.emplace_back("Retry-After", "1");
+    return respond(busy);
+  }
+  struct Early {
+    std::mutex mutex;
+    bool handler_returned = false;
+    std::optional<HttpResponse> answer;  // arrived before the handler returned
+  };
+  auto early = std::make_shared<Early>();
+  Infer(call, [&store, early, id = *id](HttpResponse answer) {
+    std::unique_lock lock(early->mutex);
+    if (!early->handler_returned) {
+      early->answer = std::move(answer);
+      return;
+    }
+    lock.unlock();
+    store.Finish(id, std::move(answer));
+  });
+  std::unique_lock lock(early->mutex);
+  early->handler_returned = true;
+  if (early->answer && early->answer->status >= 400) {
+    store.Cancel(*id);
+    return respond(std::move(*early->answer));
+  }
+  if (early->answer) store.Finish(*id, std::move(*early->answer));
+  lock.unlock();
+  HttpResponse accepted = HttpResponse::Json(
+      202, {{"id", *id}, {"state", "PENDING"}, {"location", "/api/v1/requests/" + *id}});
+  accepted.headers.emplace_back("Location", "/api/v1/requests/" + *id);
+  respond(std::move(accepted));
+}
+
+HttpResponse RequestAnswer(const RouteCall& call) {
+  const std::string& id = call.Param("id");
+  std::optional<AsyncRequests::State> state = call.hub.async.Find(call.caller.tenant_id, id);
+  if (!state) return HttpResponse::Error(NotFound("request " + id + " not found"));
+  switch (state->kind) {
+    case AsyncRequests::State::kPending: {
+      HttpResponse pending =
+          HttpResponse::Json(202, {{"id", id}, {"state", "PENDING"}, {"model", state->model}});
+      pending.headers.emplace_back("Retry-After", "1");
+      return pending;
+    }
+    case AsyncRequests::State::kExpired:
+      return HttpResponse::Error(
+          Status(Code::kGone, "request " + id + " expired: answers are kept " +
+                                  std::to_string(call.hub.async.options().keep.count()) + " s"));
+    case AsyncRequests::State::kDone: break;
+  }
+  return std::move(state->answer);
 }
 
 }  // namespace orrery

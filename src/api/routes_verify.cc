@@ -58,7 +58,7 @@ void Verify(RouteCall& call, Responder respond) {
 
   std::shared_ptr<Model> model = models.Acquire(call.caller, *servable);
   auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::milliseconds(models.options().timeout_ms);
+                  std::chrono::milliseconds(models.TimeoutMsFor((*servable)->info.name));
   for (size_t i = 0; i < manifest.examples.size(); ++i) {
     const nlohmann::json& example = manifest.examples[i];
     Result<std::vector<Tensor>> inputs = ExampleInputs(manifest, example);

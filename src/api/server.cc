@@ -71,6 +71,10 @@ ModelManager::Options ModelOptions(const ServerOptions& options, const Repositor
   models.instances = options.instances;
   models.max_queue = options.max_queue;
   models.timeout_ms = options.timeout_ms;
+  for (const std::string& entry : options.servable_timeouts) {  // checked by the flag parser
+    size_t equals = entry.rfind('=');
+    models.servable_timeout_ms[entry.substr(0, equals)] = std::stoll(entry.substr(equals + 1));
+  }
   models.warmup = options.warmup;
   models.cache_bytes = options.cache_bytes;
   models.trusted = options.trusted_native;

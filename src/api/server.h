@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace orrery {
 
@@ -27,6 +28,10 @@ struct ServerOptions {
   // Anyone without a token may read, download, cite and run public objects
   // (route_table.h, OpenToPublicRead). Off: every route but liveness needs a token.
   bool public_read = false;
+  // Asynchronous inference (POST .../infer-async, GET /api/v1/requests/{id}).
+  size_t async_max_pending = 1000;          // unanswered requests per tenant (503 beyond)
+  uint64_t async_max_bytes = 256ull << 20;  // kept answers per tenant (507 for one beyond)
+  int64_t async_keep_s = 3600;              // an answer is kept this long, then expires (410)
   int64_t shutdown_timeout_s = 30;                 // SIGTERM: how long admitted requests may finish
   // Serving (see ModelManager::Options and SandboxOptions).
   uint64_t max_infer_bytes = 64ull << 20;          // inference request body limit (413)
@@ -34,6 +39,7 @@ struct ServerOptions {
   int instances = 1;                               // instances per servable version
   size_t max_queue = 128;                          // waiting requests per version (503 beyond)
   int64_t timeout_ms = 30'000;                     // per inference request
+  std::vector<std::string> servable_timeouts;  // "tenant/name=MS": longer (or shorter) per servable
   bool warmup = true;                              // run manifest examples after a load
   uint64_t cache_bytes = 256ull << 20;             // response cache; 0 disables caching
   std::set<std::string> trusted_native;            // "tenant/name" native servables run in process

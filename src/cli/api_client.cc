@@ -76,11 +76,15 @@ Result<nlohmann::json> ApiClient::Call(const std::string& method, const std::str
   return ParseJson(response);
 }
 
-Result<std::string> ApiClient::GetText(const std::string& target) {
+Result<HttpResponse> ApiClient::Get(const std::string& target) {
   HttpRequest request;
   request.method = "GET";
   request.target = target;
-  ASSIGN_OR_RETURN(HttpResponse response, Send(std::move(request)));
+  return Send(std::move(request));
+}
+
+Result<std::string> ApiClient::GetText(const std::string& target) {
+  ASSIGN_OR_RETURN(HttpResponse response, Get(target));
   return std::move(response.body);
 }
 

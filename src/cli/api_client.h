@@ -52,6 +52,9 @@ class ApiClient {
   // GETs `target` and returns its body as it is (text answers: citations,
   // model cards).
   Result<std::string> GetText(const std::string& target);
+  // GETs `target` and returns the whole answer (status, headers, body);
+  // 4xx/5xx become a Status as for Call.
+  Result<HttpResponse> Get(const std::string& target);
 
   // GETs `target` and streams the body into `file`.
   Status Download(const std::string& target, const std::filesystem::path& file);

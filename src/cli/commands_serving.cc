@@ -1,6 +1,8 @@
 // `orrery infer` and `orrery verify`: running a servable over the Open
 // Inference Protocol (/v2) and checking it against its manifest's examples.
+#include <chrono>
 #include <iostream>
+#include <thread>
 
 #include "cli/commands.h"
 #include "cli/infer_io.h"
@@ -33,7 +35,24 @@ struct InferArgs {
   std::vector<std::string> outputs;
   std::string save;
   int64_t timeout_ms = 0;
+  bool asynchronous = false;
 };
+
+// Prints an inference answer, or writes its outputs into `save`.
+Status ShowInferAnswer(const HttpResponse& response, const ClientOptions& options,
+                       const std::string& save) {
+  ASSIGN_OR_RETURN(
+      InferAnswer answer,
+      SplitInferAnswer(response.body, response.Header("Inference-Header-Content-Length")));
+  if (save.empty()) {
+    PrintInferAnswer(answer, options.json, std::cout, std::cerr);
+    return Status::Ok();
+  }
+  ASSIGN_OR_RETURN(std::vector<fs::path> files, SaveOutputs(answer, save));
+  for (const fs::path& file : files) std::cout << file.string() << "\n";
+  std::cout << std::flush;
+  return Status::Ok();
+}
 
 // The name of the servable's only input, from its metadata, for a bare file.npy.
 Result<std::string> OnlyInputName(ApiClient& api, const ObjectRef& ref, const fs::path& file) {
@@ -94,19 +113,41 @@ Status RunInfer(ApiClient& api, const ClientOptions& options, const InferArgs& a
   RETURN_IF_ERROR(api.CompleteTenant(ref));
   ASSIGN_OR_RETURN(InferBody body, BuildBody(api, ref, specs, request));
   auto headers = BodyHeaders(body);
+  std::string route = args.asynchronous ? "/infer-async" : "/infer";
   ASSIGN_OR_RETURN(HttpResponse response,
-                   api.Post(ModelPath(ref) + "/infer", std::move(body.body), std::move(headers)));
-  ASSIGN_OR_RETURN(
-      InferAnswer answer,
-      SplitInferAnswer(response.body, response.Header("Inference-Header-Content-Length")));
-  if (args.save.empty()) {
-    PrintInferAnswer(answer, options.json, std::cout, std::cerr);
-    return Status::Ok();
+                   api.Post(ModelPath(ref) + route, std::move(body.body), std::move(headers)));
+  if (!args.asynchronous) return ShowInferAnswer(response, options, args.save);
+  json accepted = json::parse(response.body, nullptr, false);
+  if (options.json) {
+    PrintJson(accepted);
+  } else {
+    std::cout << "submitted " << Field(accepted, "id") << "; fetch the answer with: orrery result "
+              << Field(accepted, "id") << " --wait 60" << std::endl;
   }
-  ASSIGN_OR_RETURN(std::vector<fs::path> files, SaveOutputs(answer, args.save));
-  for (const fs::path& file : files) std::cout << file.string() << "\n";
-  std::cout << std::flush;
   return Status::Ok();
+}
+
+// ---- result ----
+
+struct ResultArgs {
+  std::string id;
+  double wait_s = 0;
+  std::string save;
+};
+
+Status RunResult(ApiClient& api, const ClientOptions& options, const ResultArgs& args) {
+  auto give_up = std::chrono::steady_clock::now() +
+                 std::chrono::milliseconds(static_cast<int64_t>(args.wait_s * 1000));
+  auto pause = std::chrono::milliseconds(50);
+  while (true) {
+    ASSIGN_OR_RETURN(HttpResponse response, api.Get(ApiPath({"requests", args.id})));
+    if (response.status != 202) return ShowInferAnswer(response, options, args.save);
+    if (std::chrono::steady_clock::now() + pause > give_up) {
+      return Unavailable(args.id + " is not answered yet; ask again later, or pass --wait SECONDS");
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(1000));
+  }
 }
 
 void AddInferCommand(CLI::App& app, CommandSet& set) {
@@ -128,6 +169,20 @@ void AddInferCommand(CLI::App& app, CommandSet& set) {
       ->add_option("--timeout-ms", args->timeout_ms,
                    "request parameter \"timeout\": give up after this many milliseconds")
       ->check(CLI::Range(int64_t{1}, int64_t{86'400'000}));
+  infer->add_flag("--async", args->asynchronous,
+                  "submit the request and print its id at once; `orrery result ID` fetches the "
+                  "answer (kept for the hub's --async-keep-s)");
+
+  auto result = std::make_shared<ResultArgs>();
+  CLI::App* r = AddClientCommand(
+      app, set, "result",
+      "Fetch the answer of an asynchronous inference request (orrery infer --async). Prints it "
+      "as infer does; fails while it is pending, unless --wait SECONDS waits that long for it.",
+      [result](ApiClient& api, const ClientOptions& o) { return RunResult(api, o, *result); });
+  r->add_option("ID", result->id, "the request id (req_...)")->required();
+  r->add_option("--wait", result->wait_s, "seconds to wait for a pending answer")
+      ->check(CLI::Range(0.0, 86400.0));
+  r->add_option("--save", result->save, "write the outputs as files into this directory");
 }
 
 // ---- verify ----

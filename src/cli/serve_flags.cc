@@ -16,6 +16,23 @@ const CLI::Validator kQualifiedName(
     },
     "TENANT/NAME");
 
+// "tenant/name=MS": a servable's own longest request time.
+const CLI::Validator kServableTimeout(
+    [](std::string& text) {
+      size_t equals = text.rfind('=');
+      if (equals == std::string::npos) return std::string("expected TENANT/NAME=MS");
+      Result<QualifiedName> name = ParseQualifiedName(text.substr(0, equals));
+      if (!name.ok()) return name.status().message();
+      std::string ms = text.substr(equals + 1);
+      bool digits =
+          !ms.empty() && ms.size() <= 9 && ms.find_first_not_of("0123456789") == std::string::npos;
+      if (!digits || std::stoll(ms) < 1) {
+        return std::string("the milliseconds after '=' must be 1..999999999");
+      }
+      return std::string();
+    },
+    "TENANT/NAME=MS");
+
 void AddListenFlags(CLI::App& serve, ServerOptions& options, std::string& data_dir) {
   serve.add_option("--data-dir", data_dir,
                    "catalog, blobs and admin token (default: $ORRERY_DATA_DIR, else "
@@ -32,6 +49,20 @@ void AddListenFlags(CLI::App& serve, ServerOptions& options, std::string& data_d
                   "before the server exits anyway (new ones get 503 at once; a second signal "
                   "stops at once)")
       ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  serve
+      .add_option("--async-max-pending", options.async_max_pending,
+                  "asynchronous inference requests a tenant may have unanswered (503 beyond)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  serve
+      .add_option("--async-max-bytes", options.async_max_bytes,
+                  "bytes of asynchronous answers kept per tenant (an answer beyond is a 507)")
+      ->capture_default_str();
+  serve
+      .add_option("--async-keep-s", options.async_keep_s,
+                  "seconds an asynchronous answer is kept before it expires (410)")
+      ->check(CLI::PositiveNumber)
       ->capture_default_str();
   serve.add_flag("--public-read", options.public_read,
                  "let anyone without a token read, download, cite and run public servables and "
@@ -95,6 +126,11 @@ void AddInferenceFlags(CLI::App& serve, ServerOptions& options) {
                   "only shorten it")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  serve
+      .add_option("--servable-timeout", options.servable_timeouts,
+                  "TENANT/NAME=MS: that servable's requests may take up to MS milliseconds "
+                  "instead of --timeout-ms, e.g. for long asynchronous runs (repeatable)")
+      ->check(kServableTimeout);
   serve.add_flag("--no-warmup{false}", options.warmup,
                  "do not run a servable's manifest examples after loading it");
   serve

@@ -10,6 +10,7 @@ int HttpStatusFor(Code code) {
     case Code::kPermissionDenied: return 403;
     case Code::kNotFound: return 404;
     case Code::kConflict: return 409;
+    case Code::kGone: return 410;
     case Code::kTooLarge: return 413;
     case Code::kUnprocessable: return 422;
     case Code::kUnavailable: return 503;
@@ -28,6 +29,7 @@ const char* CodeName(Code code) {
     case Code::kPermissionDenied: return "PermissionDenied";
     case Code::kNotFound: return "NotFound";
     case Code::kConflict: return "Conflict";
+    case Code::kGone: return "Gone";
     case Code::kTooLarge: return "TooLarge";
     case Code::kUnprocessable: return "Unprocessable";
     case Code::kUnavailable: return "Unavailable";

@@ -20,16 +20,17 @@ namespace orrery {
 
 enum class Code {
   kOk,
-  kInvalidArgument,   // malformed request or input (400)
-  kUnauthenticated,   // missing, wrong, expired or revoked token (401)
-  kPermissionDenied,  // authenticated but not allowed (403)
-  kNotFound,          // absent, or not visible to the caller (404)
-  kConflict,          // state conflict, e.g. already exists (409)
-  kTooLarge,          // body, archive or file count over a limit (413)
-  kUnprocessable,     // well-formed but semantically invalid, e.g. manifest (422)
-  kUnavailable,       // try again later (503)
-  kInternal,          // a bug or an environment failure (500)
-  kDataLoss,          // stored bytes do not match their digest (500)
+  kInvalidArgument,      // malformed request or input (400)
+  kUnauthenticated,      // missing, wrong, expired or revoked token (401)
+  kPermissionDenied,     // authenticated but not allowed (403)
+  kNotFound,             // absent, or not visible to the caller (404)
+  kConflict,             // state conflict, e.g. already exists (409)
+  kGone,                 // existed, and is gone for good, e.g. an expired answer (410)
+  kTooLarge,             // body, archive or file count over a limit (413)
+  kUnprocessable,        // well-formed but semantically invalid, e.g. manifest (422)
+  kUnavailable,          // try again later (503)
+  kInternal,             // a bug or an environment failure (500)
+  kDataLoss,             // stored bytes do not match their digest (500)
   kInsufficientStorage,  // the data directory's file system is full (507)
 };
 

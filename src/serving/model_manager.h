@@ -72,6 +72,7 @@ class ModelManager {
     int instances = 1;                  // per version, unless config.instances says (1..8)
     size_t max_queue = 128;             // per version: more waiting requests get 503
     int64_t timeout_ms = 30'000;        // per request; the `timeout` parameter can only shorten it
+    std::map<std::string, int64_t> servable_timeout_ms;  // "tenant/name": instead of timeout_ms
     bool warmup = true;                 // run the manifest's examples after each load
     int load_threads = 2;
     uint64_t cache_bytes = 256ull << 20;  // response cache capacity; 0 disables caching
@@ -89,6 +90,12 @@ class ModelManager {
   ~ModelManager();  // unloads every model, stops the load threads
 
   const Options& options() const { return options_; }
+  // The longest a request to `servable` may take: its servable_timeout_ms,
+  // else timeout_ms.
+  int64_t TimeoutMsFor(const QualifiedName& servable) const {
+    auto it = options_.servable_timeout_ms.find(servable.ToString());
+    return it == options_.servable_timeout_ms.end() ? options_.timeout_ms : it->second;
+  }
   // The response cache (disabled when cache_bytes is 0); never null.
   const ResponseCache& cache() const { return *cache_; }
 

@@ -106,6 +106,17 @@ def new_token(c):
     return str(c.server.create_token(c.owner.name, "reader")["id"])
 
 
+def new_async_request(c):
+    """An answered asynchronous inference request of the owner (its id)."""
+    status, data = c.server.post(model(c, c.secret, "/infer-async"), c.owner["publisher"],
+                                 INFER_BODY)
+    hub.expect(status, data, 202, "infer-async")
+    answered = oip.wait_for(lambda: c.server.get("/api/v1/requests/" + data["id"],
+                                                 c.owner["reader"])[0] == 200, 30)
+    assert answered, "request %s was not answered" % data["id"]
+    return data["id"]
+
+
 def loaded(c, n):
     c.ensure_loaded(c.secret)
 
@@ -115,6 +126,10 @@ ROUTES = {
         Entry(lambda c, n: (model(c, n, "/versions/1/infer"), INFER_BODY), READ(200)),
     ("POST", "/v2/models/{model}/infer"):
         Entry(lambda c, n: (model(c, n, "/infer"), INFER_BODY), READ(200)),
+    ("POST", "/v2/models/{model}/versions/{version}/infer-async"):
+        Entry(lambda c, n: (model(c, n, "/versions/1/infer-async"), INFER_BODY), READ(202)),
+    ("POST", "/v2/models/{model}/infer-async"):
+        Entry(lambda c, n: (model(c, n, "/infer-async"), INFER_BODY), READ(202)),
     ("GET", "/v2/health/live"):
         Entry(lambda c, n: ("/v2/health/live", None), EVERYONE(200), named=False),
     ("GET", "/v2/health/ready"):
@@ -161,6 +176,9 @@ ROUTES = {
 
     ("GET", "/api/v1/whoami"):
         Entry(lambda c, n: ("/api/v1/whoami", None), EVERYONE(200), named=False),
+    # An asynchronous answer is its tenant's: another tenant's id is absent, even to the hub.
+    ("GET", "/api/v1/requests/{id}"):
+        Entry(lambda c, n: ("/api/v1/requests/" + n, None), READ(200), fresh=new_async_request),
     ("GET", "/api/v1/tenants"):
         Entry(lambda c, n: ("/api/v1/tenants", None), HUB_ONLY(200), named=False),
     ("POST", "/api/v1/tenants"):
