@@ -772,6 +772,8 @@ def build_kepler():
             "outputs": [spec("period_days", "FP64", [-1])],
         },
         "config": {"entrypoint": "kepler:predict"},
+        # A formula: the same inputs always give the same period, so answers are memoized.
+        "cache": True,
         "examples": examples,
     }
     write_manifest(pkg, manifest)

@@ -18,6 +18,7 @@ HttpResponse ModelReady(const RouteCall& call);
 HttpResponse ModelStats(const RouteCall& call);
 HttpResponse RepositoryIndex(const RouteCall& call);
 HttpResponse RepositoryUnload(const RouteCall& call);
+HttpResponse WorkerLogs(const RouteCall& call);
 HttpResponse Metrics(const RouteCall& call);
 
 // routes_infer.cc: answered when the model is done.

@@ -98,6 +98,9 @@ const Route kRoutes[] = {
     {"POST", "/api/v1/servables/{tenant}/{name}/versions/{version}/verify", A::kReader, B::kJson,
      Verify},
     {"POST", "/api/v1/servables/{tenant}/{name}/verify", A::kReader, B::kJson, Verify},
+    {"GET", "/api/v1/servables/{tenant}/{name}/versions/{version}/logs", A::kPublisher, B::kJson,
+     Now<WorkerLogs>},
+    {"GET", "/api/v1/servables/{tenant}/{name}/logs", A::kPublisher, B::kJson, Now<WorkerLogs>},
 };
 
 // A pattern segment.

@@ -201,4 +201,38 @@ HttpResponse Metrics(const RouteCall& call) {
   return response;
 }
 
+// GET /api/v1/servables/{tenant}/{name}[/versions/{version}]/logs?tail=N:
+// the owner's view of its workers' recent output. Like unload: only the
+// owner's publishers and admins; what the caller cannot see is absent.
+HttpResponse WorkerLogs(const RouteCall& call) {
+  ASSIGN_OR_ANSWER(ObjectRef object, ObjectFrom(call));
+  const Caller& caller = call.caller;
+  ASSIGN_OR_ANSWER(auto servable, call.hub.models.Resolve(caller, object.name, object.version));
+  if (caller.tenant != object.name.tenant || caller.role == Role::kReader) {
+    return HttpResponse::Error(
+        PermissionDenied("worker output is for the publishers and admins "
+                         "of " +
+                         object.name.tenant));
+  }
+  int64_t tail = 100;
+  std::string text = call.request.Query("tail");
+  if (!text.empty()) {
+    bool digits = text.size() <= 5 && text.find_first_not_of("0123456789") == std::string::npos;
+    tail = digits ? std::stoll(text) : 0;
+    if (tail < 1 || tail > 1000) {
+      return HttpResponse::Error(InvalidArgument("tail must be 1..1000, not '" + text + "'"));
+    }
+  }
+  nlohmann::json lines = nlohmann::json::array();
+  uint64_t dropped = 0;
+  if (std::shared_ptr<const OutputRing> ring = call.hub.models.Output(servable->key)) {
+    for (const OutputRing::Line& line : ring->Tail(static_cast<size_t>(tail))) {
+      lines.push_back({{"at", FormatUnixSeconds(line.at_ms / 1000)}, {"line", line.text}});
+    }
+    dropped = ring->dropped();
+  }
+  return HttpResponse::Json(200,
+                            {{"servable", servable->key}, {"lines", lines}, {"dropped", dropped}});
+}
+
 }  // namespace orrery

@@ -34,6 +34,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backends/output_ring.h"
 #include "core/status.h"
 #include "repository/manifest.h"
 #include "tensor/tensor.h"
@@ -67,6 +68,9 @@ struct LoadContext {
   bool allow_network = false;      // manifest asks (config.network: true) and admin allows
   bool trusted = false;            // admin marked it trusted (native may run in process)
   const SandboxOptions* sandbox = nullptr;
+  // Where a worker's stdout and stderr lines also go (besides the server
+  // log), for the servable's owner; may be null.
+  std::shared_ptr<OutputRing> output;
 };
 
 // Health of an instance, for readiness, /metrics and the model manager.

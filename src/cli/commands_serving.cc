@@ -185,6 +185,53 @@ void AddInferCommand(CLI::App& app, CommandSet& set) {
   r->add_option("--save", result->save, "write the outputs as files into this directory");
 }
 
+// ---- logs ----
+
+struct LogsArgs {
+  std::string ref;
+  int tail = 100;
+};
+
+Status RunLogs(ApiClient& api, const ClientOptions& options, const LogsArgs& args) {
+  ASSIGN_OR_RETURN(ObjectRef ref, ParseObjectRef(args.ref, true));
+  RETURN_IF_ERROR(api.CompleteTenant(ref));
+  std::string version = ref.version ? ref.version->ToString() : "latest";
+  ASSIGN_OR_RETURN(
+      json answer,
+      api.Call("GET", ApiPath({"servables", ref.tenant, ref.name, "versions", version, "logs"},
+                              {{"tail", std::to_string(args.tail)}})));
+  if (options.json) {
+    PrintJson(answer);
+    return Status::Ok();
+  }
+  json lines = answer.value("lines", json::array());
+  if (lines.empty()) {
+    std::cout << "no worker output of " << Field(answer, "servable")
+              << " since the server started\n";
+  }
+  for (const json& line : lines)
+    std::cout << Field(line, "at") << "  " << Field(line, "line") << "\n";
+  if (answer.value("dropped", 0) > 0) {
+    std::cout << "(" << answer.value("dropped", 0) << " earlier lines no longer kept)\n";
+  }
+  std::cout << std::flush;
+  return Status::Ok();
+}
+
+void AddLogsCommand(CLI::App& app, CommandSet& set) {
+  auto args = std::make_shared<LogsArgs>();
+  CLI::App* logs = AddClientCommand(
+      app, set, "logs",
+      "Print a servable's recent worker output: what its Python (or native) code wrote to "
+      "stdout and stderr, every instance, newest last. For the publishers and admins of its "
+      "tenant; the hub keeps the last 1000 lines (256 KiB) of each version since it started.",
+      [args](ApiClient& api, const ClientOptions& o) { return RunLogs(api, o, *args); });
+  logs->add_option("REF", args->ref, kRefHelp)->required();
+  logs->add_option("--tail", args->tail, "how many of the last lines")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+}
+
 // ---- verify ----
 
 Status RunVerify(ApiClient& api, const ClientOptions& options, const std::string& text) {
@@ -213,6 +260,7 @@ void AddVerifyCommand(CLI::App& app, CommandSet& set) {
 void AddServingCommands(CLI::App& app, CommandSet& set) {
   AddInferCommand(app, set);
   AddVerifyCommand(app, set);
+  AddLogsCommand(app, set);
 }
 
 }  // namespace orrery::cli

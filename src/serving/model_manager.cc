@@ -206,8 +206,23 @@ int ModelManager::InstancesFor(const ResolvedServable& servable) const {
   return options_.instances;
 }
 
-LoadContext ModelManager::ContextFor(const ResolvedServable& servable) const {
-  return ContextFor(servable.manifest, servable.info.name, servable.key);
+LoadContext ModelManager::ContextFor(const ResolvedServable& servable) {
+  LoadContext context = ContextFor(servable.manifest, servable.info.name, servable.key);
+  context.output = OutputFor(servable.key);
+  return context;
+}
+
+std::shared_ptr<OutputRing> ModelManager::OutputFor(const std::string& key) {
+  std::lock_guard lock(outputs_mutex_);
+  std::shared_ptr<OutputRing>& ring = outputs_[key];
+  if (!ring) ring = std::make_shared<OutputRing>();
+  return ring;
+}
+
+std::shared_ptr<const OutputRing> ModelManager::Output(const std::string& key) const {
+  std::lock_guard lock(outputs_mutex_);
+  auto it = outputs_.find(key);
+  return it == outputs_.end() ? nullptr : it->second;
 }
 
 LoadContext ModelManager::ContextFor(const Manifest& manifest, const QualifiedName& servable,
@@ -302,6 +317,10 @@ void ModelManager::ForgetDeleted(const QualifiedName& servable, int64_t version)
     if (!gone.empty()) Publish(std::move(next));
   }
   cache_->EraseVersions(deleted);  // versions not loaded now may still have entries
+  {
+    std::lock_guard lock(outputs_mutex_);
+    std::erase_if(outputs_, [&](const auto& entry) { return deleted(entry.first); });
+  }
   for (std::shared_ptr<Model>& model : gone) {
     CancelWaiting(model);
     // Requests in flight may insert answers until the unload has waited

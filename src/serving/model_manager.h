@@ -119,6 +119,10 @@ class ModelManager {
   // Every model the manager knows (loading, ready, failed), by key.
   std::vector<std::shared_ptr<Model>> Models() const;
 
+  // The recent worker output of the version `key` ("tenant/name:N"), or
+  // nullptr when none of its workers has run since the server started.
+  std::shared_ptr<const OutputRing> Output(const std::string& key) const;
+
   // Prometheus text for the models whose owner is `tenant` (all for "").
   std::string RenderMetrics(const std::string& tenant) const;
 
@@ -165,7 +169,7 @@ class ModelManager {
   Status CheckPublished(const Manifest& manifest, const std::filesystem::path& dir,
                         const QualifiedName& servable) const;
   int InstancesFor(const ResolvedServable& servable) const;
-  LoadContext ContextFor(const ResolvedServable& servable) const;  // without dir
+  LoadContext ContextFor(const ResolvedServable& servable);  // without dir
   LoadContext ContextFor(const Manifest& manifest, const QualifiedName& servable,
                          std::string label) const;
 
@@ -225,6 +229,12 @@ class ModelManager {
   std::thread admission_;  // expires and re-admits waiting loads
 
   int delete_listener_ = 0;  // the Repository's id for ForgetDeleted
+
+  // Worker output per version key, kept across loads and unloads, dropped
+  // with the version (ForgetDeleted).
+  std::shared_ptr<OutputRing> OutputFor(const std::string& key);
+  mutable std::mutex outputs_mutex_;
+  std::unordered_map<std::string, std::shared_ptr<OutputRing>> outputs_;  // GUARDED_BY
 
   // Usage counts (model_manager_usage.cc): each model's requests already
   // added to the catalog.

@@ -42,7 +42,9 @@ uint64_t ModelManager::ExpectedBytes(const ResolvedServable& servable) const {
   }
   Backend* backend = FindBackend(servable.manifest.backend);
   if (backend == nullptr) return 0;  // the load fails at once
-  return backend->EstimateMemoryBytes(ContextFor(servable), servable.info.size) * instances;
+  return backend->EstimateMemoryBytes(
+             ContextFor(servable.manifest, servable.info.name, servable.key), servable.info.size) *
+         instances;
 }
 
 void ModelManager::Admit(std::shared_ptr<Model> model, Caller caller) {

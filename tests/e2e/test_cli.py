@@ -17,7 +17,9 @@ CLIENT_FLAGS = ["--url", "--token", "--data-dir", "--json"]
 # command -> options its --help must mention
 HELP = {
     (): ["serve", "publish", "download", "show", "cite", "alias", "share", "delete", "list",
-         "search", "tenant", "token", "whoami"],
+         "search", "tenant", "token", "whoami", "infer", "result", "verify", "logs"],
+    ("logs",): CLIENT_FLAGS + ["REF", "--tail"],
+    ("result",): CLIENT_FLAGS + ["ID", "--wait", "--save"],
     ("serve",): ["--data-dir", "--host", "--port", "--max-upload-bytes", "--max-json-bytes",
                  "--max-archive-entries", "--max-unpacked-bytes", "--gc-min-age-s"],
     ("publish",): CLIENT_FLAGS + ["DIR", "--name", "--kind", "--public", "--if-changed", "--zstd",

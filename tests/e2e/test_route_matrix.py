@@ -262,6 +262,11 @@ ROUTES = {
         Entry(lambda c, n: (obj(c, n, "/versions/1/verify"), None), READ(200)),
     ("POST", "/api/v1/servables/{tenant}/{name}/verify"):
         Entry(lambda c, n: (obj(c, n, "/verify"), None), READ(200)),
+    # Worker output is the owner's: its readers may not read it, other tenants find nothing.
+    ("GET", "/api/v1/servables/{tenant}/{name}/versions/{version}/logs"):
+        Entry(lambda c, n: (obj(c, n, "/versions/1/logs"), None), WRITE(200)),
+    ("GET", "/api/v1/servables/{tenant}/{name}/logs"):
+        Entry(lambda c, n: (obj(c, n, "/logs?tail=5"), None), WRITE(200)),
 }
 
 # Declared access (orrery routes) -> the roles of the owner's tenant that must succeed.

@@ -218,6 +218,7 @@ class NativeBackend final : public Backend {
     spec.read_only_binds = {{worker, kWorkerInSandbox}};
     spec.servable_dir = context.dir;
     spec.label = context.label;
+    spec.output = context.output;
     spec.allow_network = context.allow_network;
     ASSIGN_OR_RETURN(std::unique_ptr<WorkerInstance> instance,
                      WorkerInstance::Start(std::move(spec)));

@@ -132,6 +132,7 @@ class PythonBackend final : public Backend {
     spec.servable_dir = context.dir;
     spec.env = {{"ORRERY_SIGNATURE", SignatureJson(manifest).dump()}};
     spec.label = context.label;
+    spec.output = context.output;
     spec.allow_network = context.allow_network;
     ASSIGN_OR_RETURN(std::unique_ptr<WorkerInstance> instance,
                      WorkerInstance::Start(std::move(spec)));

@@ -61,8 +61,10 @@ void Wake(int eventfd) {
 // blocks on a full pipe. Keeps the last line for error messages.
 class LogDrain {
  public:
-  static Result<std::unique_ptr<LogDrain>> Create(const std::string& label) {
+  static Result<std::unique_ptr<LogDrain>> Create(const std::string& label,
+                                                  std::shared_ptr<OutputRing> output) {
     std::unique_ptr<LogDrain> drain(new LogDrain());
+    drain->output_ = std::move(output);
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoStatus("pipe");
     drain->read_ = UniqueFd(fds[0]);
@@ -120,6 +122,7 @@ class LogDrain {
     std::string line = std::move(partial_);
     partial_.clear();
     if (!line.empty()) last_ = line;
+    if (output_) output_->Add(line);  // every line: the ring bounds itself
     auto now = Clock::now();
     if (now - window_ >= std::chrono::seconds(1)) {
       if (suppressed_ > 0) {
@@ -138,6 +141,7 @@ class LogDrain {
 
   UniqueFd read_, write_, stop_;
   std::string prefix_;
+  std::shared_ptr<OutputRing> output_;
   std::thread thread_;
   std::mutex mutex_;
   std::string partial_, last_;  // GUARDED_BY(mutex_)
@@ -322,7 +326,7 @@ void WorkerInstance::State::Supervise() {
 Result<std::unique_ptr<WorkerInstance>> WorkerInstance::Start(WorkerSpec spec) {
   auto state = std::make_unique<State>();
   state->spec = std::move(spec);
-  ASSIGN_OR_RETURN(state->logs, LogDrain::Create(state->spec.label));
+  ASSIGN_OR_RETURN(state->logs, LogDrain::Create(state->spec.label, state->spec.output));
   state->wake = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!state->wake.valid()) return ErrnoStatus("eventfd");
   auto started = Clock::now();

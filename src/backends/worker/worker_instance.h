@@ -68,6 +68,7 @@ struct WorkerSpec {
   std::string label;                       // "tenant/name:version", for messages
   bool allow_network = false;
   SandboxOptions sandbox;
+  std::shared_ptr<OutputRing> output;  // also gets every output line; may be null
 };
 
 class WorkerInstance final : public Instance, public AsyncInfer {
