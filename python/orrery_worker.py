@@ -473,12 +473,62 @@ def serve(channel, predict, outputs):
         channel.done()
 
 
+def parse_version(text):
+    """(1, 2, 0) of "1.2.0rc1"; the leading run of numbers."""
+    parts = []
+    for part in text.split("."):
+        digits = ""
+        for c in part:
+            if not c.isdigit():
+                break
+            digits += c
+        if not digits:
+            break
+        parts.append(int(digits))
+        if digits != part:
+            break
+    return tuple(parts)
+
+
+def unmet_requirements(requires):
+    """The python.requires entries the sandbox does not satisfy, each with why."""
+    import importlib
+    import operator
+    import re
+    compare = {"==": operator.eq, "!=": operator.ne, ">=": operator.ge, "<=": operator.le,
+               ">": operator.gt, "<": operator.lt}
+    unmet = []
+    for entry in requires:
+        found = re.match(r"^\s*([A-Za-z_][\w.]*)\s*(==|!=|>=|<=|>|<)?\s*([0-9][0-9.]*)?\s*$", entry)
+        name, op, wanted = found.groups() if found else (entry, None, None)
+        try:
+            importlib.import_module(name)
+        except Exception as error:  # ImportError, or a package that fails to import
+            unmet.append("%s (%s)" % (entry, "not installed" if isinstance(error, ImportError)
+                                      else describe(error)))
+            continue
+        if op:
+            top = sys.modules[name.split(".")[0]]
+            have = getattr(top, "__version__", None)
+            if not isinstance(have, str):
+                unmet.append("%s (installed, version unknown)" % entry)
+            else:
+                a, b = parse_version(have), parse_version(wanted)
+                width = max(len(a), len(b))
+                a, b = a + (0,) * (width - len(a)), b + (0,) * (width - len(b))
+                if not compare[op](a, b):
+                    unmet.append("%s (%s installed)" % (entry, have))
+    return unmet
+
+
 def main(argv):
     sys.stdout.reconfigure(line_buffering=True)
-    if len(argv) != 3 or argv[1] != "--entrypoint":
-        print("usage: orrery_worker.py --entrypoint module:attr", file=sys.stderr)
+    if len(argv) < 3 or argv[1] != "--entrypoint" or len(argv) % 2 != 1 or \
+            any(flag != "--path" for flag in argv[3::2]):
+        print("usage: orrery_worker.py --entrypoint module:attr [--path DIR]...", file=sys.stderr)
         return 2
     entrypoint = argv[2]
+    extra_paths = argv[4::2]  # Python environments, after the servable's own files
     channel = Channel()
     try:
         import faulthandler
@@ -492,6 +542,16 @@ def main(argv):
         model_dir = os.environ.get("ORRERY_SERVABLE_DIR") or os.getcwd()
         os.chdir(model_dir)
         sys.path[0] = model_dir  # instead of this script's directory
+        sys.path[1:1] = extra_paths  # ahead of the system's packages
+        unmet = unmet_requirements(json.loads(os.environ.get("ORRERY_REQUIRES") or "[]"))
+        if unmet:
+            channel.send_error(K_LOAD_ERROR, (
+                "python.requires not met: %s. The hub's operator provides modules as Debian "
+                "python3-* packages on its host, or as a Python environment (orrery serve "
+                "--python-env NAME=DIR) that the manifest names in python.environment; "
+                "orrery env list shows what each provides" % "; ".join(unmet))
+                .encode("utf-8", "replace")[:MAX_ERROR].decode("utf-8", "ignore"))
+            return 1
         predict = load_servable(entrypoint, model_dir)
     except BaseException as error:  # SystemExit at import included
         import traceback

@@ -49,8 +49,10 @@ void AsyncRequests::Cancel(const std::string& id) {
   std::lock_guard lock(mutex_);
   auto it = entries_.find(id);
   if (it == entries_.end()) return;
-  if (!it->second.done) --usage_[it->second.tenant_id].pending;
-  else usage_[it->second.tenant_id].bytes -= it->second.answer.body.size();
+  if (!it->second.done)
+    --usage_[it->second.tenant_id].pending;
+  else
+    usage_[it->second.tenant_id].bytes -= it->second.answer.body.size();
   entries_.erase(it);
 }
 

@@ -30,9 +30,9 @@ namespace orrery {
 class AsyncRequests {
  public:
   struct Options {
-    size_t max_pending = 1000;              // unanswered requests per tenant
-    uint64_t max_bytes = 256ull << 20;      // bytes of kept answers per tenant
-    std::chrono::seconds keep{3600};        // how long an answer is kept
+    size_t max_pending = 1000;          // unanswered requests per tenant
+    uint64_t max_bytes = 256ull << 20;  // bytes of kept answers per tenant
+    std::chrono::seconds keep{3600};    // how long an answer is kept
   };
   explicit AsyncRequests(Options options) : options_(options) {}
 

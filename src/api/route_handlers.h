@@ -49,6 +49,7 @@ HttpResponse RemoveShare(const RouteCall& call);
 
 // routes_admin.cc: identity, tenants, tokens, audit, maintenance, overrides.
 HttpResponse Whoami(const RouteCall& call);
+HttpResponse ListEnvironments(const RouteCall& call);
 HttpResponse ListTenants(const RouteCall& call);
 HttpResponse CreateTenant(const RouteCall& call);
 HttpResponse ListTokens(const RouteCall& call);

@@ -50,6 +50,7 @@ const Route kRoutes[] = {
 
     // The REST API (docs/api.md).
     {"GET", "/api/v1/whoami", A::kAnyToken, B::kJson, Now<Whoami>},
+    {"GET", "/api/v1/environments", A::kAnyToken, B::kJson, Now<ListEnvironments>},
     {"GET", "/api/v1/requests/{id}", A::kReader, B::kJson, Now<RequestAnswer>},
     {"GET", "/api/v1/tenants", A::kHubAdmin, B::kJson, Now<ListTenants>},
     {"POST", "/api/v1/tenants", A::kHubAdmin, B::kJson, Now<CreateTenant>},

@@ -2,6 +2,7 @@
 // overrides of serving settings.
 #include "api/route_handlers.h"
 #include "api/route_util.h"
+#include "backends/python/python_environments.h"
 
 namespace orrery {
 namespace {
@@ -20,6 +21,11 @@ HttpResponse AfterOverrideChange(const RouteCall& call, const Result<nlohmann::j
 Result<ObjectRef> OverrideTarget(const RouteCall& call) { return ObjectFrom(call); }
 
 }  // namespace
+
+HttpResponse ListEnvironments(const RouteCall& call) {
+  return HttpResponse::Json(
+      200, DescribePythonEnvironments(call.hub.models.options().sandbox.python_environments));
+}
 
 HttpResponse Whoami(const RouteCall& call) {
   return HttpResponse::Json(200, {{"tenant", call.caller.tenant},

@@ -84,6 +84,11 @@ ModelManager::Options ModelOptions(const ServerOptions& options, const Repositor
   models.sandbox.cpu_seconds = options.worker_cpu_seconds;
   models.sandbox.open_files = options.worker_open_files;
   models.sandbox.max_processes = options.worker_processes;
+  for (const std::string& entry : options.python_environments) {  // checked by the flag parser
+    size_t equals = entry.find('=');
+    models.sandbox.python_environments[entry.substr(0, equals)] =
+        std::filesystem::absolute(entry.substr(equals + 1));
+  }
   models.sandbox.scratch_root = repository.TempRoot();
   models.worker_isolation =
       ProbeIsolation(options.bubblewrap).mode == IsolationMode::kBubblewrap ? "bubblewrap"

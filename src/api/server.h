@@ -40,6 +40,8 @@ struct ServerOptions {
   size_t max_queue = 128;                          // waiting requests per version (503 beyond)
   int64_t timeout_ms = 30'000;                     // per inference request
   std::vector<std::string> servable_timeouts;  // "tenant/name=MS": longer (or shorter) per servable
+  std::vector<std::string>
+      python_environments;  // "NAME=DIR": site-packages Python servables may use
   bool warmup = true;                              // run manifest examples after a load
   uint64_t cache_bytes = 256ull << 20;             // response cache; 0 disables caching
   std::set<std::string> trusted_native;            // "tenant/name" native servables run in process

@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -57,6 +58,10 @@ struct SandboxOptions {
   std::filesystem::path python_worker;      // python/orrery_worker.py (found at start)
   std::filesystem::path native_worker;      // the orrery-native-worker executable
   std::filesystem::path scratch_root;       // per-worker scratch dirs (under data/tmp)
+  // Python environments the operator registered (orrery serve --python-env
+  // NAME=DIR): site-packages directories a Python servable may name
+  // (manifest python.environment), mounted read-only in its sandbox.
+  std::map<std::string, std::filesystem::path> python_environments;
 };
 
 // Everything a backend gets to load one instance.

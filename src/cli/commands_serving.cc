@@ -232,6 +232,43 @@ void AddLogsCommand(CLI::App& app, CommandSet& set) {
       ->capture_default_str();
 }
 
+// ---- env ----
+
+Status RunEnvList(ApiClient& api, const ClientOptions& options) {
+  ASSIGN_OR_RETURN(json answer, api.Call("GET", ApiPath({"environments"})));
+  if (options.json) {
+    PrintJson(answer);
+    return Status::Ok();
+  }
+  for (const json& env : answer.value("environments", json::array())) {
+    json packages = env.value("packages", json::array());
+    std::cout << Field(env, "name") << " (" << packages.size() << " packages)\n";
+    std::string line;
+    for (const json& package : packages) {
+      std::string item = Field(package, "name") + " " + Field(package, "version");
+      if (line.size() + item.size() > 96) {
+        std::cout << "  " << line << "\n";
+        line.clear();
+      }
+      line += (line.empty() ? "" : ", ") + item;
+    }
+    if (!line.empty()) std::cout << "  " << line << "\n";
+  }
+  std::cout << std::flush;
+  return Status::Ok();
+}
+
+void AddEnvCommand(CLI::App& app, CommandSet& set) {
+  CLI::App* env = app.add_subcommand(
+      "env", "The hub's Python environments, which Python servables name in python.environment.");
+  env->require_subcommand(1);
+  AddClientCommand(*env, set, "list",
+                   "List the Python environments and the packages each provides: 'system' (the "
+                   "host's Debian python3-* packages, seen by every Python servable) and those "
+                   "the operator registered (orrery serve --python-env NAME=DIR).",
+                   RunEnvList);
+}
+
 // ---- verify ----
 
 Status RunVerify(ApiClient& api, const ClientOptions& options, const std::string& text) {
@@ -261,6 +298,7 @@ void AddServingCommands(CLI::App& app, CommandSet& set) {
   AddInferCommand(app, set);
   AddVerifyCommand(app, set);
   AddLogsCommand(app, set);
+  AddEnvCommand(app, set);
 }
 
 }  // namespace orrery::cli

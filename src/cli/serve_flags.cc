@@ -1,7 +1,10 @@
 // The flags of `orrery serve`, apart from commands_serve.cc so that tests can
 // check them without linking the server.
+#include <filesystem>
+
 #include "api/server.h"
 #include "cli/commands.h"
+#include "repository/manifest.h"
 #include "repository/names.h"
 
 namespace orrery::cli {
@@ -32,6 +35,23 @@ const CLI::Validator kServableTimeout(
       return std::string();
     },
     "TENANT/NAME=MS");
+
+// "NAME=DIR": a Python environment (a site-packages directory) to register.
+const CLI::Validator kPythonEnvironment(
+    [](std::string& text) {
+      size_t equals = text.find('=');
+      if (equals == std::string::npos) return std::string("expected NAME=DIR");
+      std::string name = text.substr(0, equals), dir = text.substr(equals + 1);
+      if (!IsEnvironmentName(name) || name == "system") {
+        return std::string(
+            "environment names may only contain letters, digits, '.', '_' and "
+            "'-' (and 'system' is the host's own)");
+      }
+      std::error_code error;
+      if (!std::filesystem::is_directory(dir, error)) return dir + " is not a directory";
+      return std::string();
+    },
+    "NAME=DIR");
 
 void AddListenFlags(CLI::App& serve, ServerOptions& options, std::string& data_dir) {
   serve.add_option("--data-dir", data_dir,
@@ -168,6 +188,13 @@ void AddSandboxFlags(CLI::App& serve, ServerOptions& options) {
                   "open-descriptor limit (RLIMIT_NOFILE) of each worker process")
       ->check(CLI::Range(uint64_t{16}, uint64_t{1} << 20))
       ->capture_default_str();
+  serve
+      .add_option("--python-env", options.python_environments,
+                  "NAME=DIR: register a Python environment, a site-packages directory (made "
+                  "with pip install --target, or from Debian packages) that Python servables "
+                  "naming it in python.environment see read-only, ahead of the system's "
+                  "packages (repeatable; orrery env list)")
+      ->check(kPythonEnvironment);
   serve
       .add_option("--worker-processes", options.worker_processes,
                   "processes and threads each worker may have, its own included (a pids "

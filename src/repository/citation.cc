@@ -68,8 +68,8 @@ std::string Note(const json& version) {
 
 std::string Bibtex(const json& version) {
   const json& manifest = version["manifest"];
-  std::string key = Text(version, "tenant") + "_" + Text(version, "name") + "_v" +
-                    Text(version, "version");
+  std::string key =
+      Text(version, "tenant") + "_" + Text(version, "name") + "_v" + Text(version, "version");
   for (char& c : key) {
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') c = '_';
   }
@@ -112,10 +112,9 @@ json Datacite(const json& version) {
     if (!affiliation.empty()) item["affiliation"] = json::array({{{"name", affiliation}}});
     std::string orcid = Text(creator, "orcid");
     if (!orcid.empty()) {
-      item["nameIdentifiers"] = json::array(
-          {{{"nameIdentifier", "https://orcid.org/" + orcid},
-            {"nameIdentifierScheme", "ORCID"},
-            {"schemeUri", "https://orcid.org"}}});
+      item["nameIdentifiers"] = json::array({{{"nameIdentifier", "https://orcid.org/" + orcid},
+                                              {"nameIdentifierScheme", "ORCID"},
+                                              {"schemeUri", "https://orcid.org"}}});
     }
     creators.push_back(item);
   }
@@ -132,8 +131,8 @@ json Datacite(const json& version) {
   };
   std::string doi = Doi(manifest);
   if (!doi.empty()) out["doi"] = doi;
-  json alternates = json::array({{{"alternateIdentifier", Qualified(version)},
-                                  {"alternateIdentifierType", "Orrery"}}});
+  json alternates = json::array(
+      {{{"alternateIdentifier", Qualified(version)}, {"alternateIdentifierType", "Orrery"}}});
   for (const json& id : manifest.value("identifiers", json::array())) {
     if (Text(id, "value") == doi) continue;
     alternates.push_back({{"alternateIdentifier", Text(id, "value")},

@@ -292,13 +292,14 @@ Status ParseServableFields(const FieldMap& top, Manifest& manifest, Budget& budg
   RETURN_IF_ERROR(ParsePipeline(top, manifest));
   ASSIGN_OR_RETURN(manifest.cache, top.Bool("cache", false));
   RETURN_IF_ERROR(ParseQueue(top, manifest));
+  RETURN_IF_ERROR(ParsePython(top, manifest));
   ASSIGN_OR_RETURN(manifest.examples, ParseExamples(top, manifest, budget));
   return Status::Ok();
 }
 
 Status ParseDatasetFields(const FieldMap& top, Manifest& manifest) {
   for (const char* key :
-       {"backend", "signature", "examples", "batching", "cache", "queue", "pipeline"}) {
+       {"backend", "signature", "examples", "batching", "cache", "queue", "pipeline", "python"}) {
     if (top.Get(key)) return FieldError(key, "not allowed for a dataset");
   }
   ASSIGN_OR_RETURN(manifest.files, ParseFiles(top, true));
@@ -306,13 +307,15 @@ Status ParseDatasetFields(const FieldMap& top, Manifest& manifest) {
 }
 
 Result<Manifest> ParseDocument(const YAML::Node& root) {
-  ASSIGN_OR_RETURN(
-      auto top,
-      FieldMap::Open(root, "",
-                     {"name", "kind", "title", "creators", "description", "year", "license",
-                      "identifiers", "related_identifiers", "domain", "tags", "backend", "files",
-                      "signature", "task", "metrics", "config", "examples", "batching", "cache",
-                      "queue", "pipeline"}));
+  ASSIGN_OR_RETURN(auto top,
+                   FieldMap::Open(root, "", {"name",     "kind",        "title",
+                                             "creators", "description", "year",
+                                             "license",  "identifiers", "related_identifiers",
+                                             "domain",   "tags",        "backend",
+                                             "files",    "signature",   "task",
+                                             "metrics",  "config",      "examples",
+                                             "batching", "cache",       "queue",
+                                             "pipeline", "python"}));
   Manifest manifest;
   Budget budget;
   ASSIGN_OR_RETURN(manifest.name, top.String("name", true));
@@ -450,6 +453,12 @@ nlohmann::json Manifest::ToJson() const {
     out["queue"] = std::move(section);
   }
   if (!pipeline.empty()) out["pipeline"] = manifest_internal::PipelineJson(pipeline);
+  if (!python.empty()) {
+    json section = json::object();
+    if (!python.requires_modules.empty()) section["requires"] = python.requires_modules;
+    if (!python.environment.empty()) section["environment"] = python.environment;
+    out["python"] = std::move(section);
+  }
   return out;
 }
 

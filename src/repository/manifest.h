@@ -43,6 +43,9 @@
 //     priority_levels: 2                  # 0..16; 0 (or absent): one FIFO, no priorities
 //     default_priority_level: 2           # 1..priority_levels; absent: the lowest
 //     default_timeout_us: 500000          # 1..3600000000; may only shorten --timeout-ms
+//   python:                               # backend python only; optional
+//     requires: [numpy, 'sklearn>=1.2']   # import names, optional version; checked at load
+//     environment: sklearn                # an operator's environment (orrery env list)
 //   pipeline:                             # backend pipeline only, and required there
 //     steps:                              # 1..64 steps, in any order (a DAG)
 //       - name: scale                     # [A-Za-z0-9_-], unique in the pipeline
@@ -168,6 +171,18 @@ struct PipelineSpec {
   bool empty() const { return steps.empty(); }
 };
 
+// A Python servable's needs (manifest section `python`, backend python only).
+struct PythonConfig {
+  // Import names, each with an optional version ("numpy", "sklearn>=1.2"):
+  // checked in the sandbox when the servable loads.
+  std::vector<std::string> requires_modules;
+  std::string environment;  // an operator's Python environment (orrery env list); "" none
+  bool empty() const { return requires_modules.empty() && environment.empty(); }
+};
+
+// Whether `name` can name a Python environment: [A-Za-z0-9._-], 1..64.
+bool IsEnvironmentName(std::string_view name);
+
 struct Manifest {
   std::string name;
   PackageKind kind = PackageKind::kServable;
@@ -192,6 +207,7 @@ struct Manifest {
   bool cache = false;       // servables only: answers may be memoized (response cache)
   QueueConfig queue;        // servables only; every field unset when there is no section
   PipelineSpec pipeline;    // backend pipeline only
+  PythonConfig python;      // backend python only
 
   // Canonical JSON form (the keys above; empty optional fields omitted, and
   // `batching` only when enabled, `cache` only when true, `queue` with the

@@ -81,6 +81,8 @@ Result<int64_t> IntegerIn(const FieldMap& map, std::string_view key, int64_t min
 // Parses the `queue` section of a servable into manifest.queue
 // (manifest_queue.cc).
 Status ParseQueue(const FieldMap& top, Manifest& manifest);
+// The `python` section (manifest_python.cc).
+Status ParsePython(const FieldMap& top, Manifest& manifest);
 
 // Parses `examples` against the already parsed signature of `manifest`.
 Result<nlohmann::json> ParseExamples(const FieldMap& top, const Manifest& manifest, Budget& budget);

@@ -23,7 +23,9 @@ std::string Brief(const Tensor& tensor) {
          ShapeString(tensor.shape) + ")";
 }
 
-std::string ExampleLabel(size_t index) { return "example " + std::to_string(index + 1); }
+std::string ExampleLabel(size_t index) {
+  return "example " + std::to_string(index + 1);
+}
 
 }  // namespace
 
@@ -43,7 +45,8 @@ Status CheckServablePackage(const LoadContext& context, std::chrono::millisecond
     }
     Result<std::vector<Tensor>> outputs =
         (*instance)->Infer(*inputs, std::chrono::steady_clock::now() + timeout);
-    if (!outputs.ok()) return Unprocessable(ExampleLabel(i) + " fails: " + outputs.status().message());
+    if (!outputs.ok())
+      return Unprocessable(ExampleLabel(i) + " fails: " + outputs.status().message());
     Status promised = CheckOutputs(manifest, *outputs);
     if (!promised.ok()) return Unprocessable(ExampleLabel(i) + ": " + promised.message());
     nlohmann::json report = CompareExample(manifest, example, *outputs);
@@ -52,8 +55,8 @@ Status CheckServablePackage(const LoadContext& context, std::chrono::millisecond
     for (size_t o = 0; o < report["outputs"].size(); ++o) {
       const nlohmann::json& output = report["outputs"][o];
       if (output["ok"].get<bool>()) continue;
-      why = "output '" + output["name"].get<std::string>() + "': " +
-            output.value("message", std::string("differs"));
+      why = "output '" + output["name"].get<std::string>() +
+            "': " + output.value("message", std::string("differs"));
       for (const Tensor& tensor : *outputs) {
         if (tensor.name == output["name"]) why += "; it gave " + Brief(tensor);
       }

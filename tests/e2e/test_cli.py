@@ -17,7 +17,7 @@ CLIENT_FLAGS = ["--url", "--token", "--data-dir", "--json"]
 # command -> options its --help must mention
 HELP = {
     (): ["serve", "publish", "download", "show", "cite", "alias", "share", "delete", "list",
-         "search", "tenant", "token", "whoami", "infer", "result", "verify", "logs"],
+         "search", "tenant", "token", "whoami", "infer", "result", "verify", "logs", "env"],
     ("logs",): CLIENT_FLAGS + ["REF", "--tail"],
     ("result",): CLIENT_FLAGS + ["ID", "--wait", "--save"],
     ("serve",): ["--data-dir", "--host", "--port", "--max-upload-bytes", "--max-json-bytes",

@@ -176,6 +176,8 @@ ROUTES = {
 
     ("GET", "/api/v1/whoami"):
         Entry(lambda c, n: ("/api/v1/whoami", None), EVERYONE(200), named=False),
+    ("GET", "/api/v1/environments"):
+        Entry(lambda c, n: ("/api/v1/environments", None), EVERYONE(200), named=False),
     # An asynchronous answer is its tenant's: another tenant's id is absent, even to the hub.
     ("GET", "/api/v1/requests/{id}"):
         Entry(lambda c, n: ("/api/v1/requests/" + n, None), READ(200), fresh=new_async_request),

@@ -20,6 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kWorkerInSandbox = "/orrery/orrery_worker.py";
+constexpr const char* kEnvironmentsInSandbox = "/orrery/env/";  // + the environment's name
 
 bool IsIdentifier(std::string_view s) {
   if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
@@ -131,6 +132,26 @@ class PythonBackend final : public Backend {
     spec.read_only_binds = {{worker, kWorkerInSandbox}};
     spec.servable_dir = context.dir;
     spec.env = {{"ORRERY_SIGNATURE", SignatureJson(manifest).dump()}};
+    const std::string& environment = manifest.python.environment;
+    if (!environment.empty()) {
+      auto it = spec.sandbox.python_environments.find(environment);
+      if (it == spec.sandbox.python_environments.end()) {
+        std::string names;
+        for (const auto& [name, dir] : spec.sandbox.python_environments) {
+          names += (names.empty() ? "" : ", ") + name;
+        }
+        return Unprocessable("python.environment '" + environment +
+                             "' is not an environment of this hub (it has " +
+                             (names.empty() ? std::string("none") : names) +
+                             "; orrery env list shows what each provides)");
+      }
+      std::string inside = std::string(kEnvironmentsInSandbox) + environment;
+      spec.read_only_binds.push_back({it->second, inside});
+      spec.command.insert(spec.command.end(), {"--path", inside});  // a path: rewritten in fallback
+    }
+    if (!manifest.python.requires_modules.empty()) {
+      spec.env["ORRERY_REQUIRES"] = nlohmann::json(manifest.python.requires_modules).dump();
+    }
     spec.label = context.label;
     spec.output = context.output;
     spec.allow_network = context.allow_network;
