@@ -61,8 +61,8 @@ class NativeBackendTest : public ::testing::Test {
   // Loads `plugin` (a testdata build output) as lib/plugin.so.
   Result<std::unique_ptr<Instance>> Load(const char* plugin, bool trusted) {
     fs::copy_file(plugin, root_ / "package" / kLibrary, fs::copy_options::overwrite_existing);
-    context_ = LoadContext{root_ / "package", &manifest_, "lab", "lab/plugin:1", false,
-                           trusted,           &sandbox_};
+    context_ = LoadContext{root_ / "package", &manifest_, "lab",  "lab/plugin:1", false,
+                           trusted,           &sandbox_,  nullptr};
     Backend* backend = FindBackend("native");
     if (backend == nullptr) return Internal("native backend not registered");
     EXPECT_EQ(backend->InProcess(context_), trusted);
