@@ -66,19 +66,4 @@ Result<int> ConfigThreads(const LoadContext& context, std::string_view backend) 
   return threads.get<int>();
 }
 
-std::string PrintableText(std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : text) {
-    if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 }  // namespace orrery

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "core/text.h"  // PrintableText: corrupt model files put binary junk in messages
 
 namespace orrery {
 
@@ -23,9 +24,5 @@ Result<std::string> FindModelFile(const LoadContext& context, std::string_view b
 
 // config.threads: 1 when absent; kUnprocessable unless an integer 1..64.
 Result<int> ConfigThreads(const LoadContext& context, std::string_view backend);
-
-// `text` with every byte outside printable ASCII written as \xNN (corrupt
-// model files put binary junk into library error messages).
-std::string PrintableText(std::string_view text);
 
 }  // namespace orrery

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <memory>
 
+#include "core/text.h"
+
 namespace orrery {
 namespace {
 
@@ -78,25 +80,10 @@ bool CleanLongName(std::string_view data) {
 
 }  // namespace
 
-std::string PrintableName(std::string_view name) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : name) {
-    if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 TarHeaderWalker::TarHeaderWalker(uint64_t max_entries) : max_entries_(max_entries) {}
 
 Status TarHeaderWalker::Refuse(const std::string& name, const std::string& what) {
-  failed_ = InvalidArgument("archive entry '" + PrintableName(name) + "': " + what);
+  failed_ = InvalidArgument("archive entry '" + PrintableText(name) + "': " + what);
   state_ = State::kDone;
   return failed_;
 }
@@ -210,7 +197,7 @@ Status TarHeaderWalker::Header(const char* block) {
       state_ = State::kDone;
       return Status::Ok();
     default:
-      return Refuse(name, "unsupported entry type '" + PrintableName(std::string(1, type)) + "'");
+      return Refuse(name, "unsupported entry type '" + PrintableText(std::string(1, type)) + "'");
   }
   // The root directory ("./") is no entry of the package; a cap on all
   // names still bounds the memory an archive of nothing but roots takes.

@@ -73,7 +73,4 @@ class TarHeaderWalker {
   std::vector<std::string> names_;
 };
 
-// `name` printable: bytes outside 0x20..0x7e as \xNN.
-std::string PrintableName(std::string_view name);
-
 }  // namespace orrery

@@ -95,17 +95,7 @@ std::string CleanMessage(std::string_view what) {
     if (line.find_first_not_of(' ') == std::string::npos) continue;
     text += (text.empty() ? "" : " ") + line;
   }
-  std::string out;
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (unsigned char c : text) {
-    if (c >= 0x20 && c < 0x7f) {
-      out += static_cast<char>(c);
-    } else {
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
+  std::string out = PrintableText(text);
   return out.empty() ? "unknown error" : out;
 }
 
