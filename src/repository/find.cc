@@ -274,24 +274,29 @@ Status Repository::CountInferences(const std::vector<InferenceCount>& counts) {
   return CountUsage("inferences", by_id);
 }
 
+Result<Repository::VersionFiles> Repository::VisibleVersionFiles(const Caller& caller,
+                                                                 PackageKind kind,
+                                                                 const QualifiedName& name,
+                                                                 const VersionRef& version) {
+  ConnectionPool::Lease lease = readers_->Acquire();
+  Database& db = lease.db();
+  ASSIGN_OR_RETURN(ObjectRow object, FindVisible(db, caller, kind, name));
+  VersionFiles found;
+  ASSIGN_OR_RETURN(found.version, ResolveVersion(db, object, version));
+  ASSIGN_OR_RETURN(found.files, FilesOf(db, found.version.id));
+  return found;
+}
+
 Result<std::string> Repository::ReadModelCard(const Caller& caller, PackageKind kind,
                                               const QualifiedName& name,
                                               const VersionRef& version) {
+  ASSIGN_OR_RETURN(VersionFiles found, VisibleVersionFiles(caller, kind, name, version));
   std::optional<FileRow> card;
-  int64_t number = 0;
-  {
-    ConnectionPool::Lease lease = readers_->Acquire();
-    Database& db = lease.db();
-    ASSIGN_OR_RETURN(ObjectRow object, FindVisible(db, caller, kind, name));
-    ASSIGN_OR_RETURN(VersionRow row, ResolveVersion(db, object, version));
-    number = row.number;
-    ASSIGN_OR_RETURN(std::vector<FileRow> files, FilesOf(db, row.id));
-    for (FileRow& file : files) {
-      if (file.path == kModelCardFileName) card = std::move(file);
-    }
+  for (FileRow& file : found.files) {
+    if (file.path == kModelCardFileName) card = std::move(file);
   }
   if (!card) {
-    return NotFound(name.ToString() + ":" + std::to_string(number) + " has no " +
+    return NotFound(name.ToString() + ":" + std::to_string(found.version.number) + " has no " +
                     kModelCardFileName);
   }
   std::string text;
@@ -307,16 +312,9 @@ Result<std::string> Repository::ReadModelCard(const Caller& caller, PackageKind 
 Result<std::filesystem::path> Repository::ExportArchive(const Caller& caller, PackageKind kind,
                                                         const QualifiedName& name,
                                                         const VersionRef& version) {
-  std::vector<FileRow> files;
-  int64_t version_id = 0;
-  {
-    ConnectionPool::Lease lease = readers_->Acquire();
-    Database& db = lease.db();
-    ASSIGN_OR_RETURN(ObjectRow object, FindVisible(db, caller, kind, name));
-    ASSIGN_OR_RETURN(VersionRow row, ResolveVersion(db, object, version));
-    ASSIGN_OR_RETURN(files, FilesOf(db, row.id));
-    version_id = row.id;
-  }
+  ASSIGN_OR_RETURN(VersionFiles found, VisibleVersionFiles(caller, kind, name, version));
+  const std::vector<FileRow>& files = found.files;
+  int64_t version_id = found.version.id;
   std::filesystem::path output = TempRoot() / ("export-" + RandomHex(8) + ".tar");
   Status status = [&]() -> Status {
     ASSIGN_OR_RETURN(auto writer, ArchiveWriter::Create(output, /*zstd=*/false));
@@ -342,16 +340,10 @@ Result<std::filesystem::path> Repository::ExportArchive(const Caller& caller, Pa
 Result<std::filesystem::path> Repository::Materialize(const Caller& caller,
                                                       const QualifiedName& name,
                                                       const VersionRef& version) {
-  std::vector<FileRow> files;
-  std::string digest;
-  {
-    ConnectionPool::Lease lease = readers_->Acquire();
-    Database& db = lease.db();
-    ASSIGN_OR_RETURN(ObjectRow object, FindVisible(db, caller, PackageKind::kServable, name));
-    ASSIGN_OR_RETURN(VersionRow row, ResolveVersion(db, object, version));
-    ASSIGN_OR_RETURN(files, FilesOf(db, row.id));
-    digest = row.digest;
-  }
+  ASSIGN_OR_RETURN(VersionFiles found,
+                   VisibleVersionFiles(caller, PackageKind::kServable, name, version));
+  const std::vector<FileRow>& files = found.files;
+  const std::string& digest = found.version.digest;
   // The directory is named by the package digest, which covers every file's
   // path and content: a present directory is the right one (it only appears
   // by an atomic rename of a complete, verified staging directory).

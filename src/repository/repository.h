@@ -306,6 +306,10 @@ class Repository {
   Result<VersionRow> ResolveVersion(Database& db, const ObjectRow& object,
                                     const VersionRef& version);
   Result<std::vector<FileRow>> FilesOf(Database& db, int64_t version_id);
+  // A version `caller` can see, with its files, in one read (a reader lease).
+  struct VersionFiles;
+  Result<VersionFiles> VisibleVersionFiles(const Caller& caller, PackageKind kind,
+                                           const QualifiedName& name, const VersionRef& version);
   Result<nlohmann::json> VersionJson(Database& db, const ObjectRow& object,
                                      const VersionRow& version);
   Result<int64_t> TenantId(Database& db, std::string_view tenant);

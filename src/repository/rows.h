@@ -43,6 +43,11 @@ struct Repository::FileRow {
   bool executable = false;
 };
 
+struct Repository::VersionFiles {
+  VersionRow version;
+  std::vector<FileRow> files;
+};
+
 // SQL expression: the searchable identifiers of version `v`: the values of
 // its manifest's identifiers and related identifiers and its creators'
 // ORCID iDs, space-separated (the search table's `identifiers` column).
