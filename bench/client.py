@@ -47,7 +47,10 @@ from orrery.package import pack_directory  # noqa: E402
 
 MLP = "examples/digits-mlp-torchscript"  # published as hub/digits-mlp-torchscript
 CHECKED = ["kepler-python", "digits-logreg-python", "digits-bitmap-python",
-           "digits-label-python", "digits-mlp-torchscript", "digits-xgboost", "digits-cnn-onnx"]
+           "digits-label-python", "digits-mlp-torchscript", "digits-xgboost", "digits-cnn-onnx",
+           "digits-svm-sklearn"]
+# The Python environment digits-svm-sklearn names (scripts/example-envs.sh makes it).
+SKLEARN_ENV = os.path.join(os.path.dirname(os.path.abspath(BIN)), "python-envs", "sklearn")
 
 
 def free_port():
@@ -61,7 +64,8 @@ def start_server(tmp):
     data = os.path.join(tmp, "data")
     log = open(os.path.join(tmp, "server.log"), "w")
     proc = subprocess.Popen(["taskset", "-c", "0", BIN, "serve", "--data-dir", data, "--port",
-                             str(port), "--threads", "1"], stdout=log, stderr=log,
+                             str(port), "--threads", "1", "--python-env",
+                             "sklearn=" + SKLEARN_ENV], stdout=log, stderr=log,
                             start_new_session=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -114,6 +118,8 @@ def main():
     args = parser.parse_args()
     calls = 300 if args.quick else 2000
     runs = 3 if args.quick else args.runs
+    if not os.path.isdir(SKLEARN_ENV):
+        sys.exit("no Python environment %s: run scripts/example-envs.sh" % SKLEARN_ENV)
     os.sched_setaffinity(0, {1})
     tmp = tempfile.mkdtemp(prefix="orrery-bench-client-")
     proc, url, token = start_server(tmp)

@@ -18,6 +18,7 @@ Packages:
   digits-xgboost          XGBoost multi:softprob, UBJSON         (backend xgboost)
   digits-cnn-onnx         small torch CNN exported to ONNX 13    (backend onnx)
   digits-logreg-python    logistic regression served by numpy    (backend python)
+  digits-svm-sklearn      scikit-learn SVC pipeline, pickled     (backend python)
   digits-dataset          the digits data as CSV                 (kind dataset)
   kepler-python           Kepler's third law, numpy              (backend python)
   digits-bitmap-python    32x32 bitmap -> 8x8 block counts       (backend python)
@@ -26,7 +27,8 @@ Packages:
 
 `--pipeline-only` rebuilds only the last three from the digits-mlp-torchscript
 package already in examples/ (no training, README untouched): their examples
-hold that MLP's scores.
+hold that MLP's scores. `--sklearn-only` rebuilds only digits-svm-sklearn
+(README untouched).
 """
 
 import os
@@ -61,9 +63,14 @@ import onnx  # noqa: E402
 import onnx.checker  # noqa: E402
 import onnx.numpy_helper  # noqa: E402
 import xgboost  # noqa: E402
+import pickle  # noqa: E402
+import sklearn  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.svm import SVC  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SEED = 0
@@ -654,6 +661,57 @@ def build_logreg_python(d):
 
 
 # ----------------------------------------------------------------------------
+# 4b. scikit-learn, pickled and served from a Python environment
+
+
+def build_svm_sklearn(d):
+    name = "digits-svm-sklearn"
+    pkg = package_dir(name)
+    model = make_pipeline(StandardScaler(), SVC(probability=True, random_state=SEED))
+    model.fit(d.x_train.astype(np.float64), d.y_train)
+    write_bytes(os.path.join(pkg, "model.pkl"), pickle.dumps(model, protocol=4))
+    # predict.py is hand-written source kept in the package; it loads model.pkl.
+
+    module = import_module_from(os.path.join(pkg, "predict.py"), "orrery_example_svm")
+    probs = module.predict({"input": d.x_test})["probabilities"]
+    assert probs.dtype == np.float32 and probs.shape == (len(d.x_test), 10)
+    acc = accuracy(probs, d.y_test)
+    examples = [{
+        "inputs": {"input": tensor("FP32", x)},
+        "outputs": {"probabilities": tensor("FP32", module.predict({"input": x})["probabilities"])},
+        "tolerance": 1.0e-4,
+    } for x in d.example_inputs()]
+
+    manifest = digits_metadata(
+        name,
+        "Handwritten digits support vector machine (scikit-learn)",
+        "A scikit-learn pipeline, StandardScaler then an RBF support vector classifier (SVC, "
+        "C=1.0, Platt-scaled probabilities), for 8x8 handwritten digit images, served as it was "
+        "trained: pickled in model.pkl and loaded by predict.py inside the servable's sandboxed "
+        "worker. It needs scikit-learn " + sklearn.__version__ + " from the hub's Python "
+        "environment 'sklearn' (made from Debian's python3-sklearn by scripts/example-envs.sh). "
+        "Input: the 64 pixel counts (0..16) of each image, row-major, as FP32. Output: the "
+        "probability of each digit 0-9. " + SPLIT_TEXT,
+        ["digits", "handwriting", "svm", "scikit-learn", "pickle", "python"],
+    )
+    manifest.update({
+        "backend": "python",
+        "files": file_entries(pkg, ["predict.py", "model.pkl"]),
+        "signature": {
+            "inputs": [spec("input", "FP32", [-1, 64])],
+            "outputs": [spec("probabilities", "FP32", [-1, 10])],
+        },
+        "task": DIGITS_TASK,
+        "metrics": {"accuracy": r7(acc)},
+        "config": {"entrypoint": "predict:predict"},
+        "python": {"environment": "sklearn", "requires": ["sklearn==" + sklearn.__version__]},
+        "examples": examples,
+    })
+    write_manifest(pkg, manifest)
+    return name, acc
+
+
+# ----------------------------------------------------------------------------
 # 5. Dataset
 
 
@@ -990,7 +1048,7 @@ may train slightly different weights; the manifests are then regenerated to matc
 
 ## Packages
 
-The four digits classifiers all solve task `digits-classification` on scikit-learn's
+The five digits classifiers all solve task `digits-classification` on scikit-learn's
 `load_digits()` (1,797 8x8 images; split with `train_test_split(test_size=0.25,
 random_state=0)`, accuracy on the 450 test images). They all take the raw pixel counts 0..16
 as FP32 (input `input`, `[-1, 64]`, or `[-1, 1, 8, 8]` for the CNN) and do any scaling
@@ -1015,6 +1073,12 @@ themselves.
   is folded into the first convolution. Output `logits`.
 - **digits-logreg-python**: scikit-learn `LogisticRegression` whose coefficients are in
   `weights.json`; `predict.py` evaluates it with numpy only. Output `probabilities`.
+- **digits-svm-sklearn**: a scikit-learn pipeline (`StandardScaler`, then `SVC` with Platt
+  probabilities) pickled in `model.pkl`; `predict.py` unpickles it in the worker. It names the
+  hub's Python environment `sklearn` (`python: {{environment: sklearn, requires:
+  [sklearn==1.2.1]}}`), which `scripts/example-envs.sh` makes from Debian's python3-sklearn
+  and `scripts/run-hub.sh` serves (`--python-env sklearn=build/python-envs/sklearn`). Output
+  `probabilities`.
 - **digits-dataset**: `kind: dataset`, the data as CSV with a `README.md`; no backend or
   signature.
 - **kepler-python**: a formula, not a trained model: T = 2 pi sqrt(a^3 / GM), with IAU
@@ -1094,10 +1158,15 @@ def main():
         names, pl_acc = build_pipeline_packages(d)
         print(f"digits-pipeline          accuracy {pl_acc:.4f}")
         return
+    if sys.argv[1:] == ["--sklearn-only"]:
+        name, acc = build_svm_sklearn(d)
+        print(f"{name:24s} accuracy {acc:.4f}")
+        return
     mlp_name, mlp_acc = build_mlp_torchscript(d)
     xgb_name, xgb_acc = build_xgboost(d)
     cnn_name, cnn_acc, onnx_ops = build_cnn_onnx(d)
     lr_name, lr_acc = build_logreg_python(d)
+    svm_name, svm_acc = build_svm_sklearn(d)
     ds_name = build_dataset(d)
     kp_name = build_kepler()
     pipeline_names, pl_acc = build_pipeline_packages(d)
@@ -1109,9 +1178,11 @@ def main():
         (cnn_name, "onnx", "`model.onnx`, `logits` FP32 `[-1, 10]`", f"{cnn_acc:.4f}"),
         (lr_name, "python", "`predict.py` + `weights.json`, `probabilities` FP32 `[-1, 10]`",
          f"{lr_acc:.4f}"),
+        (svm_name, "python", "`predict.py` + `model.pkl`, `probabilities` FP32 `[-1, 10]`",
+         f"{svm_acc:.4f}"),
     ]
     write_readme(results, onnx_ops, pl_acc)
-    for name in [mlp_name, xgb_name, cnn_name, lr_name, ds_name, kp_name] + pipeline_names:
+    for name in [mlp_name, xgb_name, cnn_name, lr_name, svm_name, ds_name, kp_name] + pipeline_names:
         size = dir_size(name)
         assert size < 2 * 1024 * 1024, f"{name} is {size} bytes"
         print(f"{name:24s} {size:9d} bytes")

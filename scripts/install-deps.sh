@@ -15,6 +15,8 @@ packages=(
   libtorch-dev libopenblas0-pthread libxgboost-dev libopencv-dnn-dev
   # worker processes of Python and native servables, and their sandbox
   python3-numpy bubblewrap libseccomp-dev
+  # native libraries of the examples' Python environment (scripts/example-envs.sh): scipy's L-BFGS-B
+  liblbfgsb0
   # tests and tools; clang and its runtimes build the fuzz targets (scripts/sanitize.sh)
   python3 sqlite3 zstd tar coreutils procps curl clang-format clang-tidy clang libclang-rt-14-dev
 )

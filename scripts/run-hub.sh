@@ -8,10 +8,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
+scripts/example-envs.sh
 orrery=build/orrery
 export ORRERY_URL=${ORRERY_URL:-http://127.0.0.1:7070}
 
-$orrery serve "$@" &
+# The sklearn example needs its Python environment (scripts/example-envs.sh).
+$orrery serve --python-env sklearn=build/python-envs/sklearn "$@" &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT INT TERM
 for _ in $(seq 100); do

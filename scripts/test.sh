@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh
+scripts/example-envs.sh
 (cd build && ctest --output-on-failure -j 2 --timeout 900 "$@")
 if [[ $# -eq 0 ]]; then
   scripts/sanitize.sh

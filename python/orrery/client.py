@@ -323,8 +323,9 @@ class Client:
         return json.loads(self._request("POST", path, tar, headers)[2])
 
     def publish(self, directory, name=None, kind=None, public=False, check=True, dry_run=False):
-        """Publishes a package directory (its orrery.yaml and files, without __pycache__,
-        .ipynb_checkpoints and .git); returns the version object. The hub loads a servable and
+        """Publishes a package directory as the CLI packs it (orrery.yaml, README.md, and the
+        files the manifest lists, without __pycache__, .ipynb_checkpoints and .git); returns
+        the version object. The hub loads a servable and
         runs its examples first (check=False skips that; dry_run=True stores nothing)."""
         tar = package.pack_directory(directory)
         if name is None or kind is None:

@@ -9,29 +9,45 @@ import textwrap
 
 import numpy as np
 
+from orrery.manifest_files import listed_paths
 from orrery.tensors import datatype_of
 
 SKIPPED_DIRECTORIES = {"__pycache__", ".ipynb_checkpoints", ".git"}
 
 
 def pack_directory(directory):
-    """Tar bytes of the regular files under `directory`, sorted, without cache and version
-    control directories. Symlinks and special files are refused, as the hub refuses them."""
-    if not os.path.isfile(os.path.join(directory, "orrery.yaml")):
+    """Tar bytes of a package directory as the CLI packs it: orrery.yaml, README.md when there
+    is one, and the files the manifest lists (a listed directory with its contents, without
+    __pycache__, .ipynb_checkpoints and .git), sorted. Symlinks and special files are refused,
+    as the hub refuses them."""
+    manifest = os.path.join(directory, "orrery.yaml")
+    if not os.path.isfile(manifest):
         raise ValueError("%s has no orrery.yaml: a package directory holds one that names the "
                          "package and lists its files" % directory)
-    paths = []
-    for root, dirs, files in os.walk(directory):
-        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRECTORIES)
-        for name in files:
-            full = os.path.join(root, name)
-            rel = os.path.relpath(full, directory).replace(os.sep, "/")
-            if os.path.islink(full) or not os.path.isfile(full):
-                raise ValueError("%s is not a regular file (links and special files cannot be "
-                                 "published)" % rel)
-            paths.append(rel)
-    return _tar({p: (open(os.path.join(directory, p), "rb").read(),
-                     os.access(os.path.join(directory, p), os.X_OK)) for p in sorted(paths)})
+    with open(manifest, encoding="utf-8") as f:
+        listed = listed_paths(f.read())
+    chosen = ["orrery.yaml"] + (["README.md"] if os.path.exists(
+        os.path.join(directory, "README.md")) else [])
+    for item in listed:
+        full = os.path.join(directory, item)
+        if os.path.isdir(full) and not os.path.islink(full):
+            for root, dirs, files in os.walk(full):
+                dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRECTORIES)
+                chosen += [os.path.relpath(os.path.join(root, n), directory).replace(os.sep, "/")
+                           for n in files]
+        elif os.path.lexists(full):
+            chosen.append(item)
+        else:
+            raise ValueError("orrery.yaml lists %r, which is not in %s" % (item, directory))
+    files = {}
+    for rel in sorted(set(chosen)):
+        full = os.path.join(directory, rel)
+        if os.path.islink(full) or not os.path.isfile(full):
+            raise ValueError("%s is not a regular file (links and special files cannot be "
+                             "published)" % rel)
+        with open(full, "rb") as f:
+            files[rel] = (f.read(), os.access(full, os.X_OK))
+    return _tar(files)
 
 
 def _tar(files):

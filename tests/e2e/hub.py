@@ -406,6 +406,22 @@ SIGNATURE = {
 }
 
 
+EXAMPLE_ENVIRONMENTS = ("sklearn",)  # the python.environment names examples use
+
+
+def example_env_args():
+    """The `--python-env` flags a server needs to load every example: the environments that
+    scripts/example-envs.sh makes under the build directory (the one holding BIN)."""
+    args = []
+    for name in EXAMPLE_ENVIRONMENTS:
+        path = os.path.join(os.path.dirname(os.path.abspath(BIN)), "python-envs", name)
+        if not os.path.isdir(path):
+            raise RuntimeError("no Python environment %s for the examples: run "
+                               "scripts/example-envs.sh (scripts/test.sh does)" % path)
+        args += ["--python-env", "%s=%s" % (name, path)]
+    return tuple(args)
+
+
 def manifest(name, paths, kind="servable", **fields):
     """A valid manifest dict listing `paths`; a field given as None is removed."""
     m = {

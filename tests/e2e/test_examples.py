@@ -25,6 +25,7 @@ class ExamplesTest(HubTestCase):
 
     @classmethod
     def setUpClass(cls):
+        cls.server_args = hub.example_env_args()
         super().setUpClass()
         cls.t = cls.server.new_tenant(("publisher",))
         cls.env = {"ORRERY_URL": cls.server.url, "ORRERY_TOKEN": cls.t["publisher"]}

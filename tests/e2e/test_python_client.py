@@ -169,6 +169,10 @@ class PythonClientTest(HubTestCase):
         os.makedirs(os.path.join(root, "__pycache__"))
         with open(os.path.join(root, "__pycache__", "model.cpython-311.pyc"), "wb") as f:
             f.write(b"cache")
+        with open(os.path.join(root, "notes.txt"), "w") as f:  # not listed: not packed
+            f.write("draft")
+        with open(os.path.join(root, "README.md"), "w") as f:  # the model card: packed
+            f.write("# dirpkg\n")
         with self.assertRaises(OrreryError) as caught:  # its example does not reproduce
             self.hub.publish(root)
         self.assertEqual(caught.exception.status, 422)
@@ -176,8 +180,15 @@ class PythonClientTest(HubTestCase):
         dry = self.hub.publish(root, check=False, dry_run=True)
         self.assertEqual((dry["dry_run"], dry["checked"]), (True, False))
         version = self.hub.publish(root, check=False)
-        self.assertEqual(sorted(f["path"] for f in version["files"]), ["model.py", "orrery.yaml"])
+        self.assertEqual(sorted(f["path"] for f in version["files"]),
+                         ["README.md", "model.py", "orrery.yaml"])
         self.assertIs(version["checked"], False)
+        with open(os.path.join(root, "orrery.yaml"), "a") as f:
+            f.write("\n# and one more\n")
+        os.remove(os.path.join(root, "model.py"))
+        with self.assertRaises(ValueError) as missing:  # a listed file that is not there
+            self.hub.publish(root, check=False)
+        self.assertIn("orrery.yaml lists 'model.py', which is not in", str(missing.exception))
 
         x = np.array([[1.0, 2.0], [3.0, 4.0]])
         scale = np.array([[2.0, 2.0], [0.5, 0.5]])
