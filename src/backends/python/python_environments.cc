@@ -1,6 +1,7 @@
 #include "backends/python/python_environments.h"
 
 #include <algorithm>
+#include <fstream>
 #include <vector>
 
 namespace orrery {
@@ -8,7 +9,35 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// "scikit_learn-1.2.1.dist-info" -> {"scikit_learn", "1.2.1"}.
+// The "Version:" line of a distribution's metadata (METADATA of a
+// .dist-info, PKG-INFO of an .egg-info directory, or the .egg-info file
+// itself); "" without one.
+std::string VersionFromMetadata(const fs::path& entry) {
+  std::error_code error;
+  fs::path file = entry;
+  if (fs::is_directory(entry, error)) {
+    file = fs::exists(entry / "METADATA", error) ? entry / "METADATA" : entry / "PKG-INFO";
+  }
+  std::ifstream in(file);
+  std::string line;
+  for (int i = 0; i < 50 && std::getline(in, line); ++i) {  // the headers come first
+    if (line.starts_with("Version:")) {
+      size_t start = line.find_first_not_of(" \t", 8);
+      return start == std::string::npos ? "" : line.substr(start);
+    }
+  }
+  return "";
+}
+
+std::string Lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(), ::tolower);
+  return text;
+}
+
+// "scikit_learn-1.2.1.dist-info" -> {"scikit_learn", "1.2.1"}; an entry
+// without a version in its name ("cryptography.egg-info") reads it from its
+// metadata. A distribution listed twice (Debian ships some with both kinds of
+// entry) is listed once.
 nlohmann::json Packages(const fs::path& dir) {
   std::vector<std::pair<std::string, std::string>> found;
   std::error_code error;
@@ -21,15 +50,18 @@ nlohmann::json Packages(const fs::path& dir) {
       std::string version = dash == std::string::npos ? "" : stem.substr(dash + 1);
       size_t python_tag = version.find("-py");  // egg-info: "pkg-1.0-py3.11"
       if (python_tag != std::string::npos) version = version.substr(0, python_tag);
+      if (version.empty()) version = VersionFromMetadata(entry.path());
       found.emplace_back(stem.substr(0, dash), version);
     }
   }
   std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
-    std::string x = a.first, y = b.first;
-    std::transform(x.begin(), x.end(), x.begin(), ::tolower);
-    std::transform(y.begin(), y.end(), y.begin(), ::tolower);
-    return x < y;
+    return std::make_pair(Lower(a.first), a.second) < std::make_pair(Lower(b.first), b.second);
   });
+  found.erase(std::unique(found.begin(), found.end(),
+                          [](const auto& a, const auto& b) {
+                            return Lower(a.first) == Lower(b.first) && a.second == b.second;
+                          }),
+              found.end());
   nlohmann::json out = nlohmann::json::array();
   for (const auto& [name, version] : found) out.push_back({{"name", name}, {"version", version}});
   return out;
