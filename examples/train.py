@@ -625,17 +625,9 @@ def build_logreg_python(d):
 
     module = import_module_from(os.path.join(pkg, "predict.py"), "orrery_example_logreg")
     probs = module.predict({"input": d.x_test})["probabilities"]
-    assert probs.dtype == np.float32 and probs.shape == (len(d.x_test), 10)
     assert np.allclose(probs, clf.predict_proba(d.x_test * scale), atol=1e-6)
-    acc = accuracy(probs, d.y_test)
-    examples = [{
-        "inputs": {"input": tensor("FP32", x)},
-        "outputs": {"probabilities": tensor("FP32", module.predict({"input": x})["probabilities"])},
-        "tolerance": 1.0e-4,
-    } for x in d.example_inputs()]
-
-    manifest = digits_metadata(
-        name,
+    acc = write_python_classifier(
+        d, pkg, module, ["predict.py", "weights.json"],
         "Handwritten digits logistic regression (numpy)",
         "A multinomial logistic regression (scikit-learn LogisticRegression, lbfgs, C=1.0) for "
         "8x8 handwritten digit images. Its coefficients are stored in weights.json and "
@@ -644,9 +636,25 @@ def build_logreg_python(d):
         "Output: the probability of each digit 0-9. " + SPLIT_TEXT,
         ["digits", "handwriting", "logistic-regression", "scikit-learn", "numpy", "python"],
     )
+    return name, acc
+
+
+def write_python_classifier(d, pkg, module, files, title, description, tags, python=None):
+    """Writes the manifest of a Python digits classifier whose `module` answers
+    `probabilities` for `input`: its accuracy on the test split and two examples, run through
+    the module. Returns the accuracy."""
+    probs = module.predict({"input": d.x_test})["probabilities"]
+    assert probs.dtype == np.float32 and probs.shape == (len(d.x_test), 10)
+    acc = accuracy(probs, d.y_test)
+    examples = [{
+        "inputs": {"input": tensor("FP32", x)},
+        "outputs": {"probabilities": tensor("FP32", module.predict({"input": x})["probabilities"])},
+        "tolerance": 1.0e-4,
+    } for x in d.example_inputs()]
+    manifest = digits_metadata(os.path.basename(pkg), title, description, tags)
     manifest.update({
         "backend": "python",
-        "files": file_entries(pkg, ["predict.py", "weights.json"]),
+        "files": file_entries(pkg, files),
         "signature": {
             "inputs": [spec("input", "FP32", [-1, 64])],
             "outputs": [spec("probabilities", "FP32", [-1, 10])],
@@ -654,10 +662,12 @@ def build_logreg_python(d):
         "task": DIGITS_TASK,
         "metrics": {"accuracy": r7(acc)},
         "config": {"entrypoint": "predict:predict"},
-        "examples": examples,
     })
+    if python:
+        manifest["python"] = python
+    manifest["examples"] = examples
     write_manifest(pkg, manifest)
-    return name, acc
+    return acc
 
 
 # ----------------------------------------------------------------------------
@@ -673,17 +683,8 @@ def build_svm_sklearn(d):
     # predict.py is hand-written source kept in the package; it loads model.pkl.
 
     module = import_module_from(os.path.join(pkg, "predict.py"), "orrery_example_svm")
-    probs = module.predict({"input": d.x_test})["probabilities"]
-    assert probs.dtype == np.float32 and probs.shape == (len(d.x_test), 10)
-    acc = accuracy(probs, d.y_test)
-    examples = [{
-        "inputs": {"input": tensor("FP32", x)},
-        "outputs": {"probabilities": tensor("FP32", module.predict({"input": x})["probabilities"])},
-        "tolerance": 1.0e-4,
-    } for x in d.example_inputs()]
-
-    manifest = digits_metadata(
-        name,
+    acc = write_python_classifier(
+        d, pkg, module, ["predict.py", "model.pkl"],
         "Handwritten digits support vector machine (scikit-learn)",
         "A scikit-learn pipeline, StandardScaler then an RBF support vector classifier (SVC, "
         "C=1.0, Platt-scaled probabilities), for 8x8 handwritten digit images, served as it was "
@@ -693,21 +694,8 @@ def build_svm_sklearn(d):
         "Input: the 64 pixel counts (0..16) of each image, row-major, as FP32. Output: the "
         "probability of each digit 0-9. " + SPLIT_TEXT,
         ["digits", "handwriting", "svm", "scikit-learn", "pickle", "python"],
+        python={"environment": "sklearn", "requires": ["sklearn==" + sklearn.__version__]},
     )
-    manifest.update({
-        "backend": "python",
-        "files": file_entries(pkg, ["predict.py", "model.pkl"]),
-        "signature": {
-            "inputs": [spec("input", "FP32", [-1, 64])],
-            "outputs": [spec("probabilities", "FP32", [-1, 10])],
-        },
-        "task": DIGITS_TASK,
-        "metrics": {"accuracy": r7(acc)},
-        "config": {"entrypoint": "predict:predict"},
-        "python": {"environment": "sklearn", "requires": ["sklearn==" + sklearn.__version__]},
-        "examples": examples,
-    })
-    write_manifest(pkg, manifest)
     return name, acc
 
 
