@@ -61,6 +61,7 @@ class ServingTest(HubTestCase):
 
     @classmethod
     def setUpClass(cls):
+        cls.server_args = hub.example_env_args()
         super().setUpClass()
         s = cls.server
         cls.a = s.new_tenant(("publisher", "reader"))
