@@ -52,14 +52,15 @@ bool RouteParams::Has(std::string_view name) const {
 
 Result<std::vector<std::string>> SplitPath(std::string_view path) {
   std::vector<std::string> segments;
-  size_t start = 0;
+  size_t start = path.starts_with('/') ? 1 : 0;
   while (start < path.size()) {
     size_t end = path.find('/', start);
     if (end == std::string_view::npos) end = path.size();
-    if (end > start) {
-      ASSIGN_OR_RETURN(std::string segment, PercentDecode(path.substr(start, end - start), false));
-      segments.push_back(std::move(segment));
+    if (end == start) {  // "//": collapsing it would answer for another path
+      return InvalidArgument("the request path has an empty segment ('//')");
     }
+    ASSIGN_OR_RETURN(std::string segment, PercentDecode(path.substr(start, end - start), false));
+    segments.push_back(std::move(segment));
     start = end + 1;
   }
   return segments;

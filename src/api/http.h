@@ -87,7 +87,8 @@ struct HttpResponse {
 using Responder = std::function<void(HttpResponse)>;
 
 // Splits "/a/b%2Fc/d" into {"a", "b/c", "d"} and "x=1&y=%20" into a map.
-// kInvalidArgument on malformed percent-encoding.
+// kInvalidArgument on malformed percent-encoding, and on an empty path
+// segment ("/a//b"; one trailing "/" is allowed).
 Result<std::vector<std::string>> SplitPath(std::string_view path);
 Result<std::map<std::string, std::string>> ParseQuery(std::string_view query);
 

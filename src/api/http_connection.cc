@@ -16,6 +16,7 @@
 #include "core/files.h"
 #include "core/log.h"
 #include "core/random.h"
+#include "core/text.h"
 
 namespace orrery {
 namespace {
@@ -48,6 +49,7 @@ std::string_view Reason(int status) {
     case 410: return "Gone";
     case 411: return "Length Required";
     case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
     case 422: return "Unprocessable Content";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
@@ -261,6 +263,12 @@ bool Connection::StartRequest() {
   bool expect_continue = head_.expect_continue && head_.minor_version == 1;
   in_.Consume(head_.head_bytes);  // head_'s views are not used past here
   if (!target.ok()) return Reject(target);
+  std::string_view host = request_.Header("host");
+  if (context_.hosts != nullptr && !context_.hosts->Allows(host)) {
+    return Reject(InvalidArgument("Host '" + PrintableText(host.substr(0, 100)) +
+                                  "' is not a name of this hub (the operator adds names with "
+                                  "orrery serve --allowed-host NAME)"));
+  }
   request_.route = MatchRoute(request_.method, request_.segments, &request_.params);
   if (context_.stopping->load(std::memory_order_relaxed) &&
       !AnswersWhileStopping(request_.route)) {
@@ -269,6 +277,10 @@ bool Connection::StartRequest() {
     return Reject(std::move(refused));
   }
   BodyPolicy body = request_.route ? request_.route->body : BodyPolicy::kJson;
+  if (has_body && request_.route != nullptr) {
+    Status type = CheckContentType(body, request_.Header("content-type"));
+    if (!type.ok()) return Reject(type);
+  }
   if (body == BodyPolicy::kUpload) {
     StartUpload();
     return state_ == State::kUpload && !has_body ? FinishUpload() : true;

@@ -22,6 +22,7 @@
 #include <string_view>
 
 #include "api/http.h"
+#include "api/host_allowlist.h"
 #include "api/http_parser.h"
 #include "api/router.h"
 #include "api/server.h"
@@ -51,6 +52,8 @@ struct ConnectionContext {
   // Set when the server begins to stop: requests whose head arrives later
   // are refused with 503 (but liveness and readiness).
   const std::atomic<bool>* stopping = nullptr;
+  // The names requests may carry in Host (null: any).
+  const HostAllowList* hosts = nullptr;
 };
 
 // Unread input: [begin, end) of a heap block that grows on demand.

@@ -132,6 +132,16 @@ std::string FieldErrorMessage(FieldError error, std::string_view name, std::stri
 
 // ---- the request head ----
 
+// Fields whose value is one thing, not a comma-separated list: a repeat is
+// ambiguous (docs in http_parser.h).
+bool IsSingleValued(std::string_view name) {
+  for (std::string_view single : {"Host", "Authorization", "Content-Type", "Content-Encoding",
+                                  "Inference-Header-Content-Length", "X-Orrery-Sha256"}) {
+    if (EqualsIgnoreCase(name, single)) return true;
+  }
+  return false;
+}
+
 enum class LineStatus { kLine, kNoLine, kBareLf, kBareCr };
 
 // The CRLF-terminated line at `pos` of `text`: `line` without the CRLF, and
@@ -259,6 +269,11 @@ ParseResult HeadParser::FieldLine(std::string_view line) {
   if (error != FieldError::kNone) return Bad(FieldErrorMessage(error, name, "header"));
   if (head_.fields.size() == kMaxHeaderFields) {
     return Bad("too many header fields (over " + std::to_string(kMaxHeaderFields) + ")");
+  }
+  if (IsSingleValued(name) &&
+      std::any_of(head_.fields.begin(), head_.fields.end(),
+                  [&](const auto& field) { return EqualsIgnoreCase(field.first, name); })) {
+    return Bad("repeated header field " + Quoted(name) + ": it may be sent once");
   }
   head_.fields.emplace_back(name, value);
   return FramingField(name, value);

@@ -12,6 +12,11 @@
 // - header field: token ':' OWS value OWS; no whitespace before the colon,
 //   no obsolete line folding, no control characters other than HTAB in the
 //   value; at most kMaxHeaderFields fields;
+// - a field whose value is one thing, not a list (Host, Authorization,
+//   Content-Type, Content-Encoding, Inference-Header-Content-Length,
+//   X-Orrery-Sha256), may not be repeated: which of two would count differs
+//   between parsers and proxies, so the request is refused, not "the first
+//   one wins" (RFC 9112 3.2 requires it for Host);
 // - Content-Length: decimal digits only, at most 19; repeated only with the
 //   same value; Transfer-Encoding: only "chunked" (any case); both present
 //   is an error; HTTP/1.0 with Transfer-Encoding is an error;

@@ -107,6 +107,22 @@ TEST(ParseRequestHeadTest, FieldIsCaseInsensitiveAndReturnsTheFirst) {
   EXPECT_EQ(parsed.head.Field("X-Trac"), "");
 }
 
+TEST(ParseRequestHeadTest, RefusesARepeatedSingleValuedField) {
+  Parsed parsed = Parse(Head("GET / HTTP/1.1", {"Authorization: Bearer a", "Host: x",
+                                               "authorization: Bearer b"}));
+  EXPECT_EQ(parsed.result.outcome, ParseOutcome::kBad);
+  EXPECT_EQ(parsed.result.error, "repeated header field 'authorization': it may be sent once");
+  for (const char* name : {"Host", "Content-Type", "Content-Encoding",
+                           "Inference-Header-Content-Length", "X-Orrery-Sha256"}) {
+    std::string field = std::string(name) + ": 1";
+    EXPECT_EQ(Outcome(Head("GET / HTTP/1.1", {field, field})), ParseOutcome::kBad) << name;
+  }
+  // Even with an empty first value; lists (Accept, X-...) may repeat.
+  EXPECT_EQ(Outcome(Head("GET / HTTP/1.1", {"Host:", "Host: x"})), ParseOutcome::kBad);
+  EXPECT_EQ(Outcome(Head("GET / HTTP/1.1", {"Accept: a", "Accept: b", "X-T: 1", "X-T: 2"})),
+            ParseOutcome::kDone);
+}
+
 TEST(ParseRequestHeadTest, ValuesLoseSurroundingWhitespaceButKeepInnerTabs) {
   Parsed parsed = Parse(Head(
       "GET / HTTP/1.1", {"A: \t  spaced out \t ", "B:tight", "C:", "D: a\tb", "E: caf\xc3\xa9"}));

@@ -5,10 +5,22 @@
 namespace orrery {
 namespace {
 
-TEST(SplitPathTest, DecodesSegmentsAndSkipsEmptyOnes) {
-  auto segments = SplitPath("/api//v1/servables/acme/a%2Fb");
+TEST(SplitPathTest, DecodesSegments) {
+  auto segments = SplitPath("/api/v1/servables/acme/a%2Fb");
   ASSERT_TRUE(segments.ok());
   EXPECT_EQ(*segments, (std::vector<std::string>{"api", "v1", "servables", "acme", "a/b"}));
+  // One trailing slash names the same path; "/" has no segments.
+  EXPECT_EQ(*SplitPath("/v2/"), std::vector<std::string>{"v2"});
+  EXPECT_TRUE(SplitPath("/")->empty());
+}
+
+// "//" is not collapsed: "/api//v1/..." would otherwise answer as "/api/v1/...".
+TEST(SplitPathTest, RefusesEmptySegments) {
+  for (const char* path : {"/api//v1/servables", "//v2", "/v2//", "//"}) {
+    auto segments = SplitPath(path);
+    ASSERT_FALSE(segments.ok()) << path;
+    EXPECT_EQ(segments.status().message(), "the request path has an empty segment ('//')");
+  }
 }
 
 TEST(SplitPathTest, RefusesMalformedEscapes) {

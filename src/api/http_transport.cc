@@ -457,7 +457,10 @@ Result<std::unique_ptr<HttpTransport>> HttpTransport::Create(const Router& route
   ASSIGN_OR_RETURN(transport->listen_fd_, Listen(options));
   transport->port_ = LocalPort(transport->listen_fd_);
   transport->stopping_ = &stopping;
-  ConnectionContext context{&router, &options, std::move(temp_root), &stopping};
+  transport->hosts_ = std::make_unique<HostAllowList>(
+      HostAllowList::For(options.host, options.allowed_hosts));
+  ConnectionContext context{&router, &options, std::move(temp_root), &stopping,
+                            transport->hosts_.get()};
   transport->busy_loops_ = std::make_unique<std::atomic<int>>(options.threads);
   HttpTransport* self = transport.get();
   EventLoop::Drain drain{transport->busy_loops_.get(), [self] { self->NudgeLoops(); }};

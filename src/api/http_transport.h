@@ -40,8 +40,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <string>
 #include <vector>
 
+#include "api/host_allowlist.h"
 #include "api/router.h"
 #include "api/server.h"
 #include "core/status.h"
@@ -62,6 +64,8 @@ class HttpTransport {
   ~HttpTransport();
 
   uint16_t port() const { return port_; }
+  // The Host names requests may carry ("any", or a list), for the log.
+  std::string AllowedHosts() const { return hosts_->Describe(); }
 
   // Serves on options.threads threads (this one included) until Stop(), or
   // until a Drain() is over. Returns how many admitted requests were cut off
@@ -80,6 +84,7 @@ class HttpTransport {
   int listen_fd_ = -1;
   uint16_t port_ = 0;
   std::atomic<bool>* stopping_ = nullptr;
+  std::unique_ptr<HostAllowList> hosts_;  // the loops' connections point at it
   std::unique_ptr<std::atomic<int>> busy_loops_;  // while stopping: loops not yet drained
   std::vector<std::shared_ptr<EventLoop>> loops_;
 };

@@ -3,8 +3,10 @@
 #include "api/route_table.h"
 
 #include <algorithm>
+#include <cctype>
 
 #include "api/route_handlers.h"
+#include "core/text.h"
 
 namespace orrery {
 namespace {
@@ -202,6 +204,23 @@ std::string_view AccessName(Access access) {
 std::span<const Route> Routes() { return kRoutes; }
 
 bool AnswersWhileStopping(const Route* route) { return route != nullptr && route->probe; }
+
+Status CheckContentType(BodyPolicy body, std::string_view content_type) {
+  if (body == BodyPolicy::kUpload) return Status::Ok();
+  std::string media(content_type.substr(0, content_type.find(';')));
+  while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.pop_back();
+  for (char& c : media) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (media.empty() || media == "application/json" ||
+      (media.starts_with("application/") && media.ends_with("+json"))) {
+    return Status::Ok();
+  }
+  if (body == BodyPolicy::kInference && media == "application/octet-stream") return Status::Ok();
+  std::string shown = PrintableText(content_type.substr(0, 100));
+  return UnsupportedMediaType(
+      std::string("this route takes a JSON body (Content-Type: application/json") +
+      (body == BodyPolicy::kInference ? ", or application/octet-stream for binary tensors" : "") +
+      "), not '" + shown + "'");
+}
 
 bool OpenToPublicRead(const Route* route) {
   static constexpr std::string_view kOpen[] = {

@@ -100,6 +100,15 @@ bool OpenToPublicRead(const Route* route);
 // readiness); every other request then gets 503.
 bool AnswersWhileStopping(const Route* route);
 
+// Whether a request body of `content_type` (the header's value, "" when
+// absent) may go to a route taking `body`: a JSON route takes
+// application/json (or any "+json" type) or no Content-Type; an inference
+// route also application/octet-stream (the binary tensor extension). Other
+// types, above all the ones a web page may post cross-site without asking
+// (text/plain, application/x-www-form-urlencoded, multipart/form-data), are
+// kUnsupportedMediaType (415). Packages (kUpload) take any type.
+Status CheckContentType(BodyPolicy body, std::string_view content_type);
+
 // The first route matching `method` and `segments`, its captures in
 // `params` (cleared first); null when none matches.
 const Route* MatchRoute(std::string_view method, const std::vector<std::string>& segments,

@@ -106,5 +106,32 @@ TEST(RouteTableTest, EveryRouteIsReachableAndListedOnce) {
   }
 }
 
+TEST(CheckContentTypeTest, JsonRoutesTakeJsonOrNone) {
+  for (const char* type : {"", "application/json", "Application/JSON; charset=utf-8",
+                           "application/merge-patch+json"}) {
+    EXPECT_TRUE(CheckContentType(BodyPolicy::kJson, type).ok()) << type;
+    EXPECT_TRUE(CheckContentType(BodyPolicy::kInference, type).ok()) << type;
+  }
+  // What a web page may post cross-site without a preflight, and others.
+  for (const char* type : {"text/plain", "application/x-www-form-urlencoded",
+                           "multipart/form-data; boundary=x", "application/octet-stream",
+                           "application/jsonx", "text/json+"}) {
+    Status status = CheckContentType(BodyPolicy::kJson, type);
+    EXPECT_EQ(status.code(), Code::kUnsupportedMediaType) << type;
+  }
+  EXPECT_EQ(CheckContentType(BodyPolicy::kJson, "text/plain").message(),
+            "this route takes a JSON body (Content-Type: application/json), not 'text/plain'");
+}
+
+TEST(CheckContentTypeTest, InferenceAlsoTakesBinaryAndUploadsAnything) {
+  EXPECT_TRUE(CheckContentType(BodyPolicy::kInference, "application/octet-stream").ok());
+  Status status = CheckContentType(BodyPolicy::kInference, "text/plain;charset=UTF-8");
+  EXPECT_EQ(status.code(), Code::kUnsupportedMediaType);
+  EXPECT_EQ(status.message(),
+            "this route takes a JSON body (Content-Type: application/json, or "
+            "application/octet-stream for binary tensors), not 'text/plain;charset=UTF-8'");
+  EXPECT_TRUE(CheckContentType(BodyPolicy::kUpload, "text/plain").ok());
+}
+
 }  // namespace
 }  // namespace orrery

@@ -13,7 +13,11 @@ namespace orrery {
 
 // A decimal int64 from a query parameter or path segment; `fallback` when empty.
 Result<int64_t> ParseInt(const std::string& text, const std::string& what, int64_t fallback);
-// The body as a JSON object (kInvalidArgument otherwise).
+// The deepest nesting of arrays and objects a JSON body of a route may have
+// (inference bodies have their own, DecodeLimits::max_depth, also 64).
+inline constexpr int kMaxJsonDepth = 64;
+// The body as a JSON object (kInvalidArgument otherwise, and when it nests
+// deeper than kMaxJsonDepth).
 Result<nlohmann::json> ParseJsonObject(const HttpRequest& request);
 // A string field of a JSON object; kInvalidArgument when absent or not a string.
 Result<std::string> StringField(const nlohmann::json& object, const std::string& field);

@@ -19,7 +19,41 @@ Result<int64_t> ParseInt(const std::string& text, const std::string& what, int64
   return value;
 }
 
+namespace {
+
+// Whether arrays and objects in `text` nest deeper than `limit`: a scan that
+// skips strings (and their escapes), run before the parser, which would
+// otherwise build (and free, recursively) a body of any depth. Not a
+// validator: the parser still judges the text.
+bool NestsDeeperThan(std::string_view text, int limit) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 Result<nlohmann::json> ParseJsonObject(const HttpRequest& request) {
+  if (NestsDeeperThan(request.body, kMaxJsonDepth)) {
+    return InvalidArgument("request body nests deeper than " + std::to_string(kMaxJsonDepth) +
+                           " levels");
+  }
   nlohmann::json body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) return InvalidArgument("request body is not valid JSON");
   if (!body.is_object()) return InvalidArgument("request body must be a JSON object");

@@ -139,7 +139,8 @@ int RunServer(const ServerOptions& options) {
   BlockStopSignals(SIG_UNBLOCK);
   LogInfo("orrery listening on http://" + options.host + ":" +
           std::to_string((*transport)->port()) + " (data: " + options.data_dir.string() +
-          ", admin token: " + (*repository)->AdminTokenPath().string() + ")");
+          ", admin token: " + (*repository)->AdminTokenPath().string() + "; Host names: " +
+          (*transport)->AllowedHosts() + ")");
   size_t cut_off = (*transport)->Run();
   g_transport.store(nullptr);
   transport->reset();  // closes every connection before the models go

@@ -28,6 +28,9 @@ struct ServerOptions {
   // Anyone without a token may read, download, cite and run public objects
   // (route_table.h, OpenToPublicRead). Off: every route but liveness needs a token.
   bool public_read = false;
+  // Host names requests may carry besides the listen address and localhost
+  // (host_allowlist.h); "*" accepts any.
+  std::vector<std::string> allowed_hosts;
   // Asynchronous inference (POST .../infer-async, GET /api/v1/requests/{id}).
   size_t async_max_pending = 1000;          // unanswered requests per tenant (503 beyond)
   uint64_t async_max_bytes = 256ull << 20;  // kept answers per tenant (507 for one beyond)

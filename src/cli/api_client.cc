@@ -14,6 +14,7 @@ Code CodeForHttpStatus(int status) {
     case 404: return Code::kNotFound;
     case 409: return Code::kConflict;
     case 413: return Code::kTooLarge;
+    case 415: return Code::kUnsupportedMediaType;
     case 400:
     case 422: return Code::kUnprocessable;
     case 503: return Code::kUnavailable;

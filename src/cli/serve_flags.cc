@@ -88,6 +88,12 @@ void AddListenFlags(CLI::App& serve, ServerOptions& options, std::string& data_d
                  "let anyone without a token read, download, cite and run public servables and "
                  "datasets, as public model hubs do (off: every route but liveness needs a "
                  "token; private and shared objects always do)");
+  serve.add_option("--allowed-host", options.allowed_hosts,
+                   "a name clients reach the hub by, accepted in the Host header besides the "
+                   "listen address and localhost (repeatable; '*' accepts any, e.g. behind a "
+                   "proxy that checks Host): other names are refused, so that a web page cannot "
+                   "reach a loopback hub by DNS rebinding")
+      ->type_name("NAME");
   serve.add_flag("--reset-admin-token", options.reset_admin_token,
                  "write a new hub admin token to <data-dir>/admin.token (for an operator who "
                  "lost it); existing tokens stay valid until revoked");

@@ -12,6 +12,7 @@ int HttpStatusFor(Code code) {
     case Code::kConflict: return 409;
     case Code::kGone: return 410;
     case Code::kTooLarge: return 413;
+    case Code::kUnsupportedMediaType: return 415;
     case Code::kUnprocessable: return 422;
     case Code::kUnavailable: return 503;
     case Code::kInternal:
@@ -31,6 +32,7 @@ const char* CodeName(Code code) {
     case Code::kConflict: return "Conflict";
     case Code::kGone: return "Gone";
     case Code::kTooLarge: return "TooLarge";
+    case Code::kUnsupportedMediaType: return "UnsupportedMediaType";
     case Code::kUnprocessable: return "Unprocessable";
     case Code::kUnavailable: return "Unavailable";
     case Code::kInternal: return "Internal";

@@ -27,6 +27,7 @@ enum class Code {
   kConflict,             // state conflict, e.g. already exists (409)
   kGone,                 // existed, and is gone for good, e.g. an expired answer (410)
   kTooLarge,             // body, archive or file count over a limit (413)
+  kUnsupportedMediaType, // a body of a Content-Type the route does not take (415)
   kUnprocessable,        // well-formed but semantically invalid, e.g. manifest (422)
   kUnavailable,          // try again later (503)
   kInternal,             // a bug or an environment failure (500)
@@ -82,6 +83,9 @@ inline Status Conflict(std::string m) {
 }
 inline Status TooLarge(std::string m) {
   return {Code::kTooLarge, std::move(m)};
+}
+inline Status UnsupportedMediaType(std::string m) {
+  return {Code::kUnsupportedMediaType, std::move(m)};
 }
 inline Status Unprocessable(std::string m) {
   return {Code::kUnprocessable, std::move(m)};

@@ -281,7 +281,8 @@ class BadInputTest(HubTestCase):
                 self.refused(400, self.server.request, "POST", path, self.tok,
                              body=self.manifest_tar(), headers=xtar, message=message)
         for name, status, message in (
-                ("", 404, "no route for POST /api/v1/servables/%s/versions" % t),
+                # "//" is refused, not collapsed into ".../{tenant}/versions".
+                ("", 400, "the request path has an empty segment ('//')"),
                 ("a/b", 404, "no route for POST /api/v1/servables/%s/a/b/versions" % t),
                 ("../x", 404, "no route for POST /api/v1/servables/%s/../x/versions" % t),
                 ("..", 400, start)):

@@ -344,7 +344,7 @@ class PublishTest(HubTestCase):
         tar, expected = hub.package(name, {"w": os.urandom(2000)})
         sock = socket.create_connection(("127.0.0.1", s.port), timeout=30)
         try:
-            sock.sendall(("POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\n"
+            sock.sendall(("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: %s\r\n"
                           "Content-Type: application/x-tar\r\nContent-Length: %d\r\n"
                           "Expect: 100-continue\r\n\r\n" % (path, auth, len(tar))).encode())
             first = sock.recv(4096)
