@@ -11,6 +11,8 @@
 
 namespace orrery {
 
+// The Open Inference Protocol's "platform" of a backend ("pytorch_torchscript", ...).
+std::string PlatformOf(const std::string& backend);
 // A decimal int64 from a query parameter or path segment; `fallback` when empty.
 Result<int64_t> ParseInt(const std::string& text, const std::string& what, int64_t fallback);
 // The deepest nesting of arrays and objects a JSON body of a route may have

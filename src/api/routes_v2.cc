@@ -13,12 +13,6 @@ namespace {
 const char* const kExtensions[] = {"binary_tensor_data", "model_repository", "schedule_policy",
                                    "statistics"};
 
-std::string Platform(const std::string& backend) {
-  if (backend == "torchscript") return "pytorch_torchscript";
-  if (backend == "onnx") return "onnx_onnxv1";
-  return backend;  // xgboost, python, native, pipeline
-}
-
 nlohmann::json TensorSpecs(const std::vector<TensorSpec>& specs) {
   nlohmann::json out = nlohmann::json::array();
   for (const TensorSpec& spec : specs) {
@@ -34,7 +28,9 @@ nlohmann::json Duration(const DurationStat& stat) {
 }
 
 // Triton's statistics extension format. Every finished request counts once
-// in success or fail (time from arrival to the answer); queue and compute_*
+// in success or fail (time from arrival to the answer); inference_count
+// counts rows of batched requests (one per request otherwise, cache hits
+// excluded), execution_count backend calls, as Triton's do; queue and compute_*
 // count the requests that reached an instance, a batch's time counting for
 // each of its requests. compute_input / compute_output are the joining and
 // splitting of batches (batched servables only); execution_count and
@@ -55,7 +51,7 @@ nlohmann::json ModelStatsJson(const Model& model) {
           {"version", std::to_string(model.servable().info.version)},
           {"state", ModelStateName(model.state())},
           {"last_inference", m.last_inference_ms.load()},
-          {"inference_count", successes},
+          {"inference_count", m.inferences.load()},
           {"execution_count", batched ? m.batch_sizes.Count() : m.compute.Count()},
           {"inference_stats",
            {{"success", Duration(successes, success_ns)},
@@ -70,6 +66,12 @@ nlohmann::json ModelStatsJson(const Model& model) {
 }
 
 }  // namespace
+
+std::string PlatformOf(const std::string& backend) {
+  if (backend == "torchscript") return "pytorch_torchscript";
+  if (backend == "onnx") return "onnx_onnxv1";
+  return backend;  // xgboost, python, native, pipeline
+}
 
 HttpResponse ServerMetadata(const RouteCall&) {
   nlohmann::json extensions = nlohmann::json::array();
@@ -97,7 +99,7 @@ HttpResponse ModelMetadata(const RouteCall& call) {
   for (int64_t version : info.live_versions) versions.push_back(std::to_string(version));
   return HttpResponse::Json(200, {{"name", info.name.ToString()},
                                   {"versions", versions},
-                                  {"platform", Platform(manifest.backend)},
+                                  {"platform", PlatformOf(manifest.backend)},
                                   {"inputs", TensorSpecs(manifest.inputs)},
                                   {"outputs", TensorSpecs(manifest.outputs)}});
 }
@@ -188,9 +190,7 @@ HttpResponse RepositoryUnload(const RouteCall& call) {
                      : model->key().rfind(prefix, 0) == 0;
     if (match && models.Unload(model->key()).ok()) ++unloaded;
   }
-  if (unloaded == 0) {
-    return HttpResponse::Error(NotFound("servable " + path.name.ToString() + " is not loaded"));
-  }
+  // As in Triton, unloading what is not loaded succeeds (and says so).
   return HttpResponse::Json(200, {{"unloaded", unloaded}});
 }
 

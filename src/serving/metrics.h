@@ -90,6 +90,9 @@ struct ServingMetrics {
 
   std::atomic<uint64_t> requests{0};    // every inference request that reached the version
   std::atomic<uint64_t> failures{0};    // of those, the ones that did not succeed
+  // Inferences of the successful requests a backend (or pipeline) ran: rows
+  // on batched servables, else one per request; cache hits not counted.
+  std::atomic<uint64_t> inferences{0};
   std::atomic<uint64_t> failure_ns{0};  // their time from submit to done
   std::atomic<uint64_t> rejected{0};    // refused at once: queue full
   std::atomic<uint64_t> expired{0};     // their timeout passed before they could run

@@ -336,6 +336,7 @@ void Model::Submit(InferJob job) {
       lock.unlock();
       return Finish(job, {batchable, {}, false}, /*accepted=*/false);
     }
+    job.rows = job.inputs.empty() ? 1 : job.inputs[0].shape[0];
   }
   Reactor* reactor = nullptr;
   if (Slot* slot = AsyncSlotLocked(job, &reactor)) {
@@ -487,6 +488,8 @@ void Model::Finish(InferJob& job, InferOutcome outcome, bool accepted) {
     metrics_.failures.fetch_add(1, std::memory_order_relaxed);
     metrics_.failure_ns.fetch_add(static_cast<uint64_t>(elapsed.count()),
                                   std::memory_order_relaxed);
+  } else if (!outcome.cache_hit) {
+    metrics_.inferences.fetch_add(static_cast<uint64_t>(job.rows), std::memory_order_relaxed);
   }
   auto done = std::move(job.done);
   done(std::move(outcome));

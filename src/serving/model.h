@@ -97,9 +97,10 @@ struct InferOutcome {
   nlohmann::json parameters = nullptr;
 };
 
-// The level a request asking for `priority` (0: the default) runs at on a
-// servable with `queue`; kInvalidArgument naming the allowed range when
-// there is no such level.
+// The level a request asking for `priority` runs at on a servable with
+// `queue`. As in Triton, 0 and a level the servable does not have (above its
+// priority_levels, or any when it has none) mean its default level;
+// kInvalidArgument only for a negative priority.
 Result<uint32_t> PriorityLevel(const QueueConfig& queue, int64_t priority);
 
 struct InferJob {
@@ -109,6 +110,9 @@ struct InferJob {
   uint32_t priority = 0;
   std::chrono::steady_clock::time_point submitted = std::chrono::steady_clock::now();
   bool report_timings = false;  // the request asked for per-step timings (pipelines)
+  // The inferences it counts when it succeeds (Triton's inference_count): the
+  // rows of its batch on a batched servable, else 1.
+  int64_t rows = 1;
   // Called exactly once, on whichever thread finished the job.
   std::function<void(InferOutcome)> done;
 };

@@ -123,6 +123,10 @@ class ModelManager {
   // nullptr when none of its workers has run since the server started.
   std::shared_ptr<const OutputRing> Output(const std::string& key) const;
 
+  // How many instances a load of `servable` starts (its config.instances,
+  // else Options::instances).
+  int InstancesFor(const ResolvedServable& servable) const;
+
   // Prometheus text for the models whose owner is `tenant` (all for "").
   std::string RenderMetrics(const std::string& tenant) const;
 
@@ -168,7 +172,6 @@ class ModelManager {
   // examples (serving/publish_check.h).
   Status CheckPublished(const Manifest& manifest, const std::filesystem::path& dir,
                         const QualifiedName& servable) const;
-  int InstancesFor(const ResolvedServable& servable) const;
   LoadContext ContextFor(const ResolvedServable& servable);  // without dir
   LoadContext ContextFor(const Manifest& manifest, const QualifiedName& servable,
                          std::string label) const;

@@ -11,16 +11,14 @@ using Clock = std::chrono::steady_clock;
 }  // namespace
 
 Result<uint32_t> PriorityLevel(const QueueConfig& queue, int64_t priority) {
-  if (priority == 0) return queue.DefaultLevel();
-  if (queue.priority_levels == 0) {
-    return InvalidArgument("parameter 'priority' must be 0 (or absent): this servable has no "
-                           "priority levels (manifest queue.priority_levels), got " +
+  if (priority < 0) {
+    return InvalidArgument("parameter 'priority' must be a non-negative integer, got " +
                            std::to_string(priority));
   }
-  if (priority < 0 || priority > static_cast<int64_t>(queue.priority_levels)) {
-    return InvalidArgument(
-        "parameter 'priority' must be 0.." + std::to_string(queue.priority_levels) +
-        " (1 is the highest, 0 the servable's default level), got " + std::to_string(priority));
+  // As in Triton: 0, or a level the servable does not have (it may have
+  // none), runs at the servable's default level.
+  if (priority == 0 || priority > static_cast<int64_t>(queue.priority_levels)) {
+    return queue.DefaultLevel();
   }
   return static_cast<uint32_t>(priority);
 }

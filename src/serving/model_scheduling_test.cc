@@ -146,24 +146,25 @@ class ModelSchedulingTest : public ::testing::Test {
   std::future<InferOutcome> blocker_;
 };
 
-TEST(PriorityLevel, ResolvesTheDefaultAndRefusesLevelsTheServableLacks) {
+// Triton's rule: 0, or a level the servable lacks, is the default level.
+TEST(PriorityLevel, LevelsTheServableLacksRunAtItsDefault) {
   QueueConfig none;
   EXPECT_EQ(*PriorityLevel(none, 0), 1u);
-  Status refused = PriorityLevel(none, 1).status();
-  EXPECT_EQ(refused.code(), Code::kInvalidArgument);
-  EXPECT_NE(refused.message().find("no priority levels"), std::string::npos) << refused.message();
+  EXPECT_EQ(*PriorityLevel(none, 1), 1u);
+  EXPECT_EQ(*PriorityLevel(none, 7), 1u);
   QueueConfig three;
   three.priority_levels = 3;
   EXPECT_EQ(*PriorityLevel(three, 0), 3u);  // the lowest by default
   EXPECT_EQ(*PriorityLevel(three, 1), 1u);
   EXPECT_EQ(*PriorityLevel(three, 3), 3u);
-  for (int64_t bad : {int64_t{4}, int64_t{-1}, int64_t{1} << 40}) {
-    Status status = PriorityLevel(three, bad).status();
-    EXPECT_EQ(status.code(), Code::kInvalidArgument) << bad;
-    EXPECT_NE(status.message().find("must be 0..3"), std::string::npos) << status.message();
-  }
+  EXPECT_EQ(*PriorityLevel(three, 4), 3u);
+  EXPECT_EQ(*PriorityLevel(three, int64_t{1} << 40), 3u);
   three.default_priority_level = 1;
   EXPECT_EQ(*PriorityLevel(three, 0), 1u);
+  EXPECT_EQ(*PriorityLevel(three, 9), 1u);
+  Status negative = PriorityLevel(three, -1).status();
+  EXPECT_EQ(negative.code(), Code::kInvalidArgument);
+  EXPECT_EQ(negative.message(), "parameter 'priority' must be a non-negative integer, got -1");
 }
 
 TEST_F(ModelSchedulingTest, PlainPathRunsHigherLevelsFirstAndFifoWithinALevel) {
@@ -180,13 +181,17 @@ TEST_F(ModelSchedulingTest, PlainPathRunsHigherLevelsFirstAndFifoWithinALevel) {
   EXPECT_EQ(gate_.Calls(), (std::vector<std::vector<float>>{{0}, {4}, {2}, {5}, {1}, {3}, {6}}));
 }
 
-TEST_F(ModelSchedulingTest, OutOfRangePriorityIsRefusedAndNeverQueued) {
+// As in Triton: a level the servable lacks is its default level (here the
+// lowest), so the request waits behind one of level 1 sent after it.
+TEST_F(ModelSchedulingTest, OutOfRangePriorityWaitsAtTheDefaultLevel) {
   Start(Servable({.priority_levels = 2}));
-  auto bad = Submit(*model_, 1, 3);
-  InferOutcome outcome = Get(bad);
-  EXPECT_EQ(outcome.status.code(), Code::kInvalidArgument);
-  EXPECT_NE(outcome.status.message().find("must be 0..2"), std::string::npos);
-  EXPECT_EQ(model_->QueueLengths(), (std::vector<size_t>{0, 0}));
+  auto above = Submit(*model_, 1, 3);
+  auto high = Submit(*model_, 2, 1);
+  EXPECT_EQ(model_->QueueLengths(), (std::vector<size_t>{1, 1}));
+  gate_.Open();
+  EXPECT_TRUE(Get(above).status.ok());
+  EXPECT_TRUE(Get(high).status.ok());
+  EXPECT_EQ(gate_.Calls(), (std::vector<std::vector<float>>{{0}, {2}, {1}}));
 }
 
 TEST_F(ModelSchedulingTest, PlainPathRefusesExactlyTheRequestsBeyondTheBound) {

@@ -376,9 +376,6 @@ class ProtocolTest(HubTestCase):
             "unknown output": ({"outputs": [{"name": "nope"}]},
                                "unknown output 'nope' (the servable's outputs: y)"),
             "negative timeout": ({"parameters": {"timeout": -1}}, timeout),
-            "priority 1": ({"parameters": {"priority": 1}},
-                           "parameter 'priority' must be 0 (or absent): this servable has no "
-                           "priority levels (manifest queue.priority_levels), got 1"),
             "timeout not a number": ({"parameters": {"timeout": "soon"}}, timeout),
             "binary_data not a bool": ({"outputs": [{"name": "y",
                                                      "parameters": {"binary_data": "x"}}]},

@@ -143,6 +143,10 @@ ROUTES = {
         Entry(lambda c, n: (model(c, n, "/versions/1/stats"), None), READ(200)),
     ("GET", "/v2/models/{model}/stats"):
         Entry(lambda c, n: (model(c, n, "/stats"), None), READ(200)),
+    ("GET", "/v2/models/{model}/versions/{version}/config"):
+        Entry(lambda c, n: (model(c, n, "/versions/1/config"), None), READ(200)),
+    ("GET", "/v2/models/{model}/config"):
+        Entry(lambda c, n: (model(c, n, "/config"), None), READ(200)),
     ("GET", "/v2/models/{model}/versions/{version}/ready"):
         Entry(lambda c, n: (model(c, n, "/versions/1/ready"), None), READ(200),
               prepare=lambda c, n: c.ensure_loaded(n)),

@@ -237,11 +237,8 @@ class SchedulingTest(HubTestCase):
         untouched = self.model("untouched")
         priority = "parameter 'priority' must be a non-negative integer"
         timeout = "parameter 'timeout' must be a non-negative integer"
-        levels = ("parameter 'priority' must be 0..2 (1 is the highest, 0 the servable's default "
-                  "level), got %d")
         timeouts = "parameter 'timeout' must be 1..3600000000 (microseconds), got %d"
         cases = {
-            "priority above the levels": ({"priority": 3}, levels % 3),
             "negative priority": ({"priority": -1}, priority),
             "fractional priority": ({"priority": 1.5}, priority),
             "priority as a string": ({"priority": "high"}, priority),
@@ -260,16 +257,16 @@ class SchedulingTest(HubTestCase):
         status, data, _ = self.infer(untouched, body(0, timeout=10 ** 20))
         self.assertError((status, data), 400, "absurd timeout",
                          message_prefix="parameter 'timeout' ")
-        status, data, _ = self.infer(self.model("plain"), body(0, priority=1))
-        self.assertError((status, data), 400, message="parameter 'priority' must be 0 (or absent): "
-                         "this servable has no priority levels (manifest queue.priority_levels), "
-                         "got 1")
         status, index = self.server.post("/v2/repository/index", self.tok, {})
         self.assertEqual(status, 200, index)
         self.assertNotIn(untouched, [m["name"] for m in index], "a refused request loaded it")
         # The bounds themselves are fine.
         status, data, _ = self.infer(untouched, body(0, priority=2, timeout=3600000000))
         self.assertEqual(status, 200, data)
+        # A level the servable lacks runs at its default level, as in Triton: answered.
+        for model, priority in ((self.model("plain"), 1), (untouched, 3)):
+            status, data, _ = self.infer(model, body(0, priority=priority))
+            self.assertEqual(status, 200, (model, priority, data))
         # 1 µs is a valid timeout, but it is over before the request reaches the queue: it
         # arrives expired and is answered at once (docs/inference.md, "Timeouts").
         status, data, _ = self.infer(untouched, body(0, priority=0, timeout=1))
@@ -293,6 +290,7 @@ class SchedulingTest(HubTestCase):
         self.assertEqual(inference["queue"]["count"], 3)
         self.assertEqual(inference["compute_infer"]["count"], 3)
         self.assertEqual(stats["execution_count"], 3)
+        self.assertEqual(stats["inference_count"], 5)  # rows, as Triton counts them
         batches = {b["batch_size"]: b["compute_infer"] for b in stats["batch_stats"]}
         self.assertEqual(sorted(batches), [1, 2], stats["batch_stats"])
         self.assertEqual(batches[1]["count"], 1)

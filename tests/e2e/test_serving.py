@@ -143,6 +143,35 @@ class ServingTest(HubTestCase):
         for name, v in self.published.items():
             self.assertEqual((v["tenant"], v["version"]), (self.a.name, 1), name)
 
+    def test_triton_model_config(self):
+        # The MLP batches (max_batch_size 32): Triton's dims leave the batch dimension out.
+        status, config = self.server.get("/v2/models/%s/config" % self.m("digits-mlp-torchscript"),
+                                         self.tok)
+        self.assertEqual(status, 200, config)
+        self.assertEqual(config, {
+            "name": self.m("digits-mlp-torchscript"), "platform": "pytorch_torchscript",
+            "backend": "torchscript", "version_policy": {"specific": {"versions": ["1"]}},
+            "max_batch_size": 32,
+            "input": [{"name": "input", "data_type": "TYPE_FP32", "dims": [64]}],
+            "output": [{"name": "logits", "data_type": "TYPE_FP32", "dims": [10]}],
+            "instance_group": [{"name": self.m("digits-mlp-torchscript") + ":1",
+                                "kind": "KIND_CPU", "count": 1}],
+            "dynamic_batching": {"preferred_batch_size": [], "max_queue_delay_microseconds": 200},
+            "response_cache": {"enable": False}})
+        # Kepler does not batch: max_batch_size 0, whole shapes; it memoizes.
+        status, config = self.server.get(
+            "/v2/models/%s/versions/1/config" % self.m("kepler-python"), self.tok)
+        self.assertEqual(status, 200, config)
+        self.assertEqual((config["max_batch_size"], config["input"][0], config["response_cache"]),
+                         (0, {"name": "semi_major_axis_au", "data_type": "TYPE_FP64",
+                              "dims": [-1]}, {"enable": True}))
+        self.assertNotIn("dynamic_batching", config)
+        status, config = self.server.get(
+            "/v2/models/%s/config" % self.m("digits-label-python"), self.tok)
+        self.assertEqual([o["data_type"] for o in config["output"]], ["TYPE_INT64", "TYPE_FP32"])
+        self.assertError(self.server.get("/v2/models/%s/versions/9/config"
+                                         % self.m("kepler-python"), self.tok), 404)
+
     def test_examples_infer_within_tolerance(self):
         for name, manifest in sorted(self.servables.items()):
             self.assertTrue(manifest.get("examples"), name)
@@ -278,9 +307,9 @@ class ServingTest(HubTestCase):
             self.assertEqual((status, data), (200, {"unloaded": 1}), "round %d" % round_)
             self.assertError(self.server.get(oip.model_path(life, route="ready"), self.tok), 503,
                              message="not ready: not loaded")
-            self.assertError(self.server.post("/v2/repository/models/%s/unload" % life,
-                                              self.tok), 404,
-                             message="servable %s is not loaded" % life)
+            # Unloading what is not loaded succeeds, as in Triton.
+            self.assertEqual(self.server.post("/v2/repository/models/%s/unload" % life,
+                                              self.tok), (200, {"unloaded": 0}))
         status, data = self.server.post("/v2/repository/models/%s/load" % life, self.tok)
         self.assertEqual((status, data.get("state")), (200, "READY"), data)
 
