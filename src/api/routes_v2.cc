@@ -2,6 +2,7 @@
 // and model metadata, readiness, statistics, the model-repository
 // extension and /metrics. Inference and verify are in routes_infer.cc.
 #include <algorithm>
+#include <map>
 
 #include "api/route_handlers.h"
 #include "api/route_util.h"
@@ -149,7 +150,8 @@ HttpResponse RepositoryIndex(const RouteCall& call) {
       ready_only = ready->get<bool>();
     }
   }
-  nlohmann::json index = nlohmann::json::array();
+  // The loaded (or loading, failed) versions the caller can see...
+  std::map<std::pair<std::string, int64_t>, nlohmann::json> index;  // by name, version
   for (const auto& model : call.hub.models.Models()) {
     const auto& info = model->servable().info;
     if (!call.hub.models.Resolve(call.caller, info.name, VersionRef{info.version, ""}).ok()) {
@@ -157,12 +159,35 @@ HttpResponse RepositoryIndex(const RouteCall& call) {
     }
     bool ready = model->Ready();
     if (ready_only && !ready) continue;
-    index.push_back({{"name", info.name.ToString()},
-                     {"version", std::to_string(info.version)},
-                     {"state", ready ? "READY" : ModelStateName(model->state())},
-                     {"reason", model->reason()}});
+    index[{info.name.ToString(), info.version}] = {
+        {"name", info.name.ToString()},
+        {"version", std::to_string(info.version)},
+        {"state", ready ? "READY" : ModelStateName(model->state())},
+        {"reason", model->reason()}};
   }
-  return HttpResponse::Json(200, index);
+  // ...and, as the repository extension says, every other servable it can
+  // see: its latest version, UNAVAILABLE until something loads it.
+  if (!ready_only) {
+    ListQuery query;
+    query.kind = PackageKind::kServable;
+    query.per_page = 100;
+    for (query.page = 1;; ++query.page) {
+      ASSIGN_OR_ANSWER(nlohmann::json page, call.hub.repository.List(call.caller, query));
+      for (const nlohmann::json& item : page["items"]) {
+        std::string name = item["tenant"].get<std::string>() + "/" + item["name"].get<std::string>();
+        if (!item["latest_version"].is_number_integer()) continue;  // no live version
+        int64_t latest = item["latest_version"].get<int64_t>();
+        index.try_emplace({name, latest}, nlohmann::json{{"name", name},
+                                                         {"version", std::to_string(latest)},
+                                                         {"state", "UNAVAILABLE"},
+                                                         {"reason", "not loaded"}});
+      }
+      if (query.page * query.per_page >= page["total"].get<int64_t>()) break;
+    }
+  }
+  nlohmann::json out = nlohmann::json::array();
+  for (auto& [key, entry] : index) out.push_back(std::move(entry));
+  return HttpResponse::Json(200, out);
 }
 
 HttpResponse RepositoryUnload(const RouteCall& call) {

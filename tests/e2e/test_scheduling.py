@@ -259,7 +259,8 @@ class SchedulingTest(HubTestCase):
                          message_prefix="parameter 'timeout' ")
         status, index = self.server.post("/v2/repository/index", self.tok, {})
         self.assertEqual(status, 200, index)
-        self.assertNotIn(untouched, [m["name"] for m in index], "a refused request loaded it")
+        self.assertEqual([m["state"] for m in index if m["name"] == untouched], ["UNAVAILABLE"],
+                         "a refused request loaded it")
         # The bounds themselves are fine.
         status, data, _ = self.infer(untouched, body(0, priority=2, timeout=3600000000))
         self.assertEqual(status, 200, data)

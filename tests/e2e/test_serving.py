@@ -280,8 +280,12 @@ class ServingTest(HubTestCase):
         status, data = self.server.get(oip.model_path(life, route="ready"), self.tok)
         self.assertError((status, data), 503, "ready before load", message="not ready: not loaded")
         self.assertIs(data.get("ready"), False)
+        # The index lists it all the same, as the repository extension says: unavailable.
         status, index = self.server.post("/v2/repository/index", self.tok, {})
         self.assertEqual(status, 200, index)
+        self.assertIn({"name": life, "version": "1", "state": "UNAVAILABLE",
+                       "reason": "not loaded"}, index)
+        status, index = self.server.post("/v2/repository/index", self.tok, {"ready": True})
         self.assertNotIn(life, [e["name"] for e in index])
         for round_ in range(2):
             status, data = self.infer(life, request_of(example))
