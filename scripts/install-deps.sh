@@ -11,6 +11,7 @@ packages=(
   cmake ninja-build g++ ccache pkg-config
   libssl-dev libsqlite3-dev libarchive-dev libzstd-dev libboost-dev
   libyaml-cpp-dev libyaml-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libxxhash-dev
+  zlib1g-dev
   # backends: TorchScript (with OpenBLAS, else 10x slower), XGBoost, ONNX via OpenCV DNN
   libtorch-dev libopenblas0-pthread libxgboost-dev libopencv-dnn-dev
   # worker processes of Python and native servables, and their sandbox

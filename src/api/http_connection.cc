@@ -13,6 +13,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "api/content_coding.h"
 #include "core/files.h"
 #include "core/log.h"
 #include "core/random.h"
@@ -30,6 +31,7 @@ constexpr size_t kBodyReadChunk = 256 * 1024;
 constexpr int64_t kHeaderTimeoutMs = 60'000;
 constexpr int64_t kBodyTimeoutMs = 15 * 60'000;
 constexpr int64_t kLingerMs = 2'000;
+constexpr size_t kMinGzipBytes = 1024;  // smaller answers gain little from compression
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 char AsciiLower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
@@ -257,6 +259,7 @@ bool Connection::StartRequest() {
     for (char& c : lower) c = AsciiLower(c);
     request_.headers.emplace_back(std::move(lower), std::string(value));
   }
+  answer_gzip_ = AcceptsGzip(request_.Header("accept-encoding"));
   chunked_ = head_.chunked;
   body_left_ = head_.content_length.value_or(0);
   bool has_body = head_.HasBody();
@@ -280,6 +283,12 @@ bool Connection::StartRequest() {
   if (has_body && request_.route != nullptr) {
     Status type = CheckContentType(body, request_.Header("content-type"));
     if (!type.ok()) return Reject(type);
+    std::string_view coding = request_.Header("content-encoding");
+    if (body == BodyPolicy::kUpload && !coding.empty() && !EqualsIgnoreCase(coding, "identity")) {
+      return Reject(UnsupportedMediaType(
+          "a package upload takes no Content-Encoding (send a zstd-compressed tar as "
+          "application/zstd)"));
+    }
   }
   if (body == BodyPolicy::kUpload) {
     StartUpload();
@@ -410,6 +419,12 @@ bool Connection::FinishUpload() {
 // ------------------------------------------------------------------ routing
 
 bool Connection::Dispatch() {
+  if (!request_.body.empty() && !request_.Header("content-encoding").empty()) {
+    Result<std::string> decoded =
+        DecodeBody(request_.Header("content-encoding"), std::move(request_.body), body_limit_);
+    if (!decoded.ok()) return Reject(decoded.status());
+    request_.body = std::move(*decoded);
+  }
   state_ = State::kRouting;
   deadline_ms_ = 0;  // the route's own work is not a client stall
   uint64_t sequence = ++sequence_;
@@ -444,6 +459,15 @@ void Connection::PrepareAnswer(HttpResponse response) {
       return PrepareAnswer(HttpResponse::Error(Internal("cannot open export: " + error)));
     }
     file_left_ = length = static_cast<uint64_t>(info.st_size);
+  }
+  // Compressed for a client that asks, when it is worth it (not files:
+  // package archives, already compressed or not, go out as stored).
+  if (answer_gzip_ && response.file.empty() && !head_method_ &&
+      response.body.size() >= kMinGzipBytes) {
+    response.body = Gzip(response.body);
+    length = response.body.size();
+    response.headers.emplace_back("Content-Encoding", "gzip");
+    response.headers.emplace_back("Vary", "Accept-Encoding");
   }
   // While the server stops, every answer closes its connection: the client
   // reconnects (to another replica) instead of meeting a refusal here.

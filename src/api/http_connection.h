@@ -146,6 +146,7 @@ class Connection {
   HttpRequest request_;
   bool keep_alive_ = true;
   bool head_method_ = false;    // HEAD: the answer has no body
+  bool answer_gzip_ = false;    // the request accepts a gzip answer (Accept-Encoding)
   bool close_after_write_ = false;
 
   // The body being read.

@@ -10,14 +10,21 @@ Proves, through the real server:
   check off);
 - routes that take JSON refuse other content types (text/plain and form posts a web page may
   send cross-site) with 415, inference routes also take application/octet-stream;
-- "//" in a path is refused, not collapsed into another route.
+- "//" in a path is refused, not collapsed into another route;
+- compressed bodies: a request sent with Content-Encoding gzip or deflate is decoded (JSON
+  routes and inference), the decoded size counts against the body limit (a small gzip bomb is a
+  413, the server unharmed), another coding is 415; an answer is gzip-compressed for a client
+  whose Accept-Encoding asks for it, and only then.
 """
 
+import gzip
 import json
 import socket
 import unittest
+import zlib
 
 import hub
+import oip
 from hub import HubTestCase
 
 ALLOWED = "hub.lab.example"
@@ -146,6 +153,82 @@ class FrontDoorTest(HubTestCase):
             self.assertEqual((status, data), (400, {
                 "error": "the request path has an empty segment ('//')"}), path)
         self.assertEqual(self.server.get("/api/v1/whoami/", self.admin)[0], 200)
+
+
+ADD_ONE = "def predict(inputs):\n    return {'y': inputs['x'] + 1}\n"
+LIMIT = 200_000
+
+
+class CompressionTest(HubTestCase):
+    server_args = ("--max-json-bytes", str(LIMIT), "--max-infer-bytes", str(LIMIT))
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.t = cls.server.new_tenant(("publisher",))
+        cls.tok = cls.t["publisher"]
+        tar = oip.py_package("add-one", ADD_ONE, [("x", "FP64", [-1])], [("y", "FP64", [-1])])
+        cls.server.publish_ok(cls.t.name, "add-one", tar, cls.tok)
+
+    def post(self, path, body, coding, token=None, content_type="application/json"):
+        return self.server.request_full("POST", path, token or self.server.admin, body=body,
+                                        headers={"Content-Type": content_type,
+                                                 "Content-Encoding": coding})
+
+    def test_compressed_requests_are_decoded(self):
+        name = hub.unique("z")
+        status, data, _ = self.post("/api/v1/tenants", gzip.compress(
+            json.dumps({"name": name}).encode()), "gzip")
+        self.assertEqual((status, data.get("name")), (201, name), data)
+        request = json.dumps({"inputs": [{"name": "x", "datatype": "FP64", "shape": [3],
+                                          "data": [1.0, 2.0, 3.0]}]}).encode()
+        model = "/v2/models/%s/add-one/infer" % self.t.name
+        for coding, body in (("gzip", gzip.compress(request)), ("deflate", zlib.compress(request))):
+            status, data, _ = self.post(model, body, coding, self.tok)
+            self.assertEqual(status, 200, (coding, data))
+            self.assertEqual(oip.output_values(data, {}, "y"), [2.0, 3.0, 4.0])
+
+    def test_a_gzip_bomb_is_refused_at_the_limit(self):
+        bomb = gzip.compress(b" " * (64 << 20))  # 64 MiB of spaces in ~64 kB
+        self.assertLess(len(bomb), LIMIT)
+        for path, token in (("/api/v1/tenants", None),
+                            ("/v2/models/%s/add-one/infer" % self.t.name, self.tok)):
+            status, data, _ = self.post(path, bomb, "gzip", token)
+            self.assertEqual((status, data), (413, {
+                "error": "request body is over the %d-byte limit once decompressed" % LIMIT}), path)
+        self.assertEqual(self.server.get("/v2/health/live")[0], 200)
+
+    def test_other_codings_and_bad_data(self):
+        status, data, _ = self.post("/api/v1/tenants", b"x", "br")
+        self.assertEqual((status, data), (415, {
+            "error": "Content-Encoding 'br' is not supported (gzip, deflate or identity)"}))
+        status, data, _ = self.post("/api/v1/tenants", b"not gzip at all", "gzip")
+        self.assertEqual((status, data), (400, {
+            "error": "the request body is not valid data of its Content-Encoding"}))
+        tar, _ = hub.package("zipped", {"a.bin": b"1"})
+        status, data, _ = self.server.request_full(
+            "POST", "/api/v1/servables/%s/zipped/versions" % self.t.name, self.tok,
+            body=gzip.compress(tar), headers={"Content-Type": "application/x-tar",
+                                              "Content-Encoding": "gzip"})
+        self.assertEqual(status, 415, data)
+        self.assertEqual(self.server.describe(self.t.name, "zipped", self.tok)[0], 404)
+
+    def test_answers_are_compressed_when_asked(self):
+        plain_status, plain, plain_headers = self.server.request_full(
+            "GET", "/api/v1/environments", self.server.admin)
+        self.assertEqual(plain_status, 200)
+        self.assertNotIn("content-encoding", plain_headers)
+        conn = __import__("http.client").client.HTTPConnection("127.0.0.1", self.server.port)
+        conn.request("GET", "/api/v1/environments", headers={
+            "Authorization": "Bearer " + self.server.admin, "Accept-Encoding": "br, gzip"})
+        resp = conn.getresponse()
+        raw = resp.read()
+        conn.close()
+        self.assertEqual((resp.status, resp.getheader("Content-Encoding"),
+                          resp.getheader("Vary")), (200, "gzip", "Accept-Encoding"))
+        self.assertEqual(int(resp.getheader("Content-Length")), len(raw))
+        self.assertLess(len(raw), len(json.dumps(plain)))
+        self.assertEqual(json.loads(gzip.decompress(raw)), plain)
 
 
 if __name__ == "__main__":
