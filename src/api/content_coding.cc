@@ -90,9 +90,10 @@ bool AcceptsGzip(std::string_view accept_encoding) {
   return gzip.value_or(any.value_or(false));
 }
 
-std::string Gzip(std::string_view data) {
+std::string Compress(std::string_view data, Framing framing) {
+  int window_bits = framing == Framing::kGzip ? 15 + 16 : framing == Framing::kZlib ? 15 : -15;
   z_stream stream{};
-  deflateInit2(&stream, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+  deflateInit2(&stream, Z_BEST_SPEED, Z_DEFLATED, window_bits, 8, Z_DEFAULT_STRATEGY);
   std::string out(deflateBound(&stream, static_cast<uLong>(data.size())), '\0');
   stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
   stream.avail_in = static_cast<uInt>(data.size());

@@ -29,8 +29,10 @@ Result<std::string> DecodeBody(std::string_view content_encoding, std::string bo
 // listed with a q-value above 0, and gzip not refused by name ("gzip;q=0").
 bool AcceptsGzip(std::string_view accept_encoding);
 
-// The gzip member (RFC 1952) of `data`, compressed for speed (answers are on
-// the request path).
-std::string Gzip(std::string_view data);
+// `data` deflated for speed (answers are on the request path), framed as a
+// gzip member (RFC 1952), a zlib stream (RFC 1950) or raw deflate (RFC 1951).
+enum class Framing { kGzip, kZlib, kRaw };
+std::string Compress(std::string_view data, Framing framing);
+inline std::string Gzip(std::string_view data) { return Compress(data, Framing::kGzip); }
 
 }  // namespace orrery
