@@ -85,6 +85,7 @@ class ModelManagerTest : public ::testing::Test {
   void TearDown() override {
     g_loads.Open();
     g_infers.Open();
+    for (std::thread& submitter : submitters_) submitter.join();
     manager_.reset();
     repo_.reset();
     std::filesystem::remove_all(dir_);
@@ -146,19 +147,22 @@ class ModelManagerTest : public ::testing::Test {
   }
 
   // Submits one request to `model`; its outcome arrives on the future.
-  static std::future<InferOutcome> Submit(Model& model, Deadline deadline) {
+  std::future<InferOutcome> Submit(Model& model, Deadline deadline) {
     auto outcome = std::make_shared<std::promise<InferOutcome>>();
     std::future<InferOutcome> future = outcome->get_future();
     InferJob job;
     job.inputs = {Tensor{"x", DataType::kFp32, {1}, std::string(4, '\0')}};
     job.deadline = deadline;
     job.done = [outcome](InferOutcome o) { outcome->set_value(std::move(o)); };
-    // Off this thread: an idle in-process instance would run it here.
-    std::thread([&model, job = std::move(job)]() mutable { model.Submit(std::move(job)); })
-        .detach();
+    // Off this thread: an idle in-process instance would run it here. Joined
+    // before the manager goes (TearDown): Submit may still be draining the
+    // model's queue after the outcome arrived.
+    submitters_.emplace_back(
+        [&model, job = std::move(job)]() mutable { model.Submit(std::move(job)); });
     return future;
   }
 
+  std::vector<std::thread> submitters_;
   std::filesystem::path dir_;
   std::unique_ptr<Repository> repo_;
   std::unique_ptr<ModelManager> manager_;
