@@ -2,7 +2,6 @@
 
 #include <zlib.h>
 
-#include <cctype>
 #include <cstdlib>
 #include <optional>
 
@@ -10,12 +9,6 @@
 
 namespace orrery {
 namespace {
-
-std::string Lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::string_view Trim(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
@@ -55,7 +48,7 @@ Result<std::string> Inflate(const std::string& body, int window_bits, size_t lim
 }  // namespace
 
 Result<std::string> DecodeBody(std::string_view content_encoding, std::string body, size_t limit) {
-  std::string coding = Lower(Trim(content_encoding));
+  std::string coding = AsciiLowercase(Trim(content_encoding));
   if (coding.empty() || coding == "identity") return body;
   if (coding == "gzip" || coding == "x-gzip") return Inflate(body, 15 + 16, limit);
   if (coding == "deflate") {
@@ -75,7 +68,7 @@ bool AcceptsGzip(std::string_view accept_encoding) {
     accept_encoding.remove_prefix(comma == std::string_view::npos ? accept_encoding.size()
                                                                   : comma + 1);
     size_t semicolon = item.find(';');
-    std::string name = Lower(Trim(item.substr(0, semicolon)));
+    std::string name = AsciiLowercase(Trim(item.substr(0, semicolon)));
     bool accepted = true;  // no q-value: q=1
     if (semicolon != std::string_view::npos) {
       std::string_view params = item.substr(semicolon + 1);

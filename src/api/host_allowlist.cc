@@ -5,15 +5,14 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
-#include <cctype>
+#include "core/text.h"
 
 namespace orrery {
 namespace {
 
 // Lower case, without a trailing dot ("Example.ORG." -> "example.org").
 std::string Normalized(std::string_view name) {
-  std::string out(name);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string out = AsciiLowercase(name);
   if (!out.empty() && out.back() == '.') out.pop_back();
   return out;
 }

@@ -3,7 +3,6 @@
 #include "api/route_table.h"
 
 #include <algorithm>
-#include <cctype>
 
 #include "api/route_handlers.h"
 #include "core/text.h"
@@ -210,9 +209,8 @@ bool AnswersWhileStopping(const Route* route) { return route != nullptr && route
 
 Status CheckContentType(BodyPolicy body, std::string_view content_type) {
   if (body == BodyPolicy::kUpload) return Status::Ok();
-  std::string media(content_type.substr(0, content_type.find(';')));
+  std::string media = AsciiLowercase(content_type.substr(0, content_type.find(';')));
   while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.pop_back();
-  for (char& c : media) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (media.empty() || media == "application/json" ||
       (media.starts_with("application/") && media.ends_with("+json"))) {
     return Status::Ok();

@@ -18,4 +18,12 @@ std::string PrintableText(std::string_view text) {
   return out;
 }
 
+std::string AsciiLowercase(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
 }  // namespace orrery

@@ -4,6 +4,8 @@
 #include <fstream>
 #include <vector>
 
+#include "core/text.h"
+
 namespace orrery {
 namespace {
 
@@ -29,11 +31,6 @@ std::string VersionFromMetadata(const fs::path& entry) {
   return "";
 }
 
-std::string Lower(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(), ::tolower);
-  return text;
-}
-
 // "scikit_learn-1.2.1.dist-info" -> {"scikit_learn", "1.2.1"}; an entry
 // without a version in its name ("cryptography.egg-info") reads it from its
 // metadata. A distribution listed twice (Debian ships some with both kinds of
@@ -55,11 +52,11 @@ nlohmann::json Packages(const fs::path& dir) {
     }
   }
   std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
-    return std::make_pair(Lower(a.first), a.second) < std::make_pair(Lower(b.first), b.second);
+    return std::make_pair(AsciiLowercase(a.first), a.second) < std::make_pair(AsciiLowercase(b.first), b.second);
   });
   found.erase(std::unique(found.begin(), found.end(),
                           [](const auto& a, const auto& b) {
-                            return Lower(a.first) == Lower(b.first) && a.second == b.second;
+                            return AsciiLowercase(a.first) == AsciiLowercase(b.first) && a.second == b.second;
                           }),
               found.end());
   nlohmann::json out = nlohmann::json::array();
