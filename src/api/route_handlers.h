@@ -16,7 +16,7 @@ HttpResponse ServerMetadata(const RouteCall& call);
 HttpResponse ModelMetadata(const RouteCall& call);
 HttpResponse ModelReady(const RouteCall& call);
 HttpResponse ModelStats(const RouteCall& call);
-// routes_v2_config.cc: Triton's model configuration, from the manifest.
+// Triton's model configuration, from the manifest.
 HttpResponse ModelConfig(const RouteCall& call);
 HttpResponse RepositoryIndex(const RouteCall& call);
 HttpResponse RepositoryUnload(const RouteCall& call);

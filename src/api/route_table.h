@@ -35,6 +35,7 @@
 #include "api/http.h"
 #include "api/server.h"
 #include "repository/repository.h"
+#include "serving/inference_service.h"
 #include "serving/model_manager.h"
 
 namespace orrery {
@@ -65,6 +66,7 @@ struct Hub {
   const ServerOptions& options;
   const std::atomic<bool>& stopping;  // set once on SIGTERM/SIGINT: readiness turns false
   AsyncRequests& async;               // answers of asynchronous inference requests
+  InferenceService& inference;        // the Open Inference Protocol's operations
 };
 
 // One request being handled. Async handlers may move from `request`.
@@ -108,6 +110,11 @@ bool AnswersWhileStopping(const Route* route);
 // (text/plain, application/x-www-form-urlencoded, multipart/form-data), are
 // kUnsupportedMediaType (415). Packages (kUpload) take any type.
 Status CheckContentType(BodyPolicy body, std::string_view content_type);
+
+// The route of exactly `method` and `pattern` as the table spells them;
+// null when there is none. The gRPC service names the REST route each RPC
+// stands for with it, so that both are admitted alike.
+const Route* FindRoute(std::string_view method, std::string_view pattern);
 
 // The first route matching `method` and `segments`, its captures in
 // `params` (cleared first); null when none matches.

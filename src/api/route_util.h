@@ -8,11 +8,10 @@
 #include "api/route_table.h"
 #include "repository/manifest.h"
 #include "repository/names.h"
+#include "serving/resolver.h"
 
 namespace orrery {
 
-// The Open Inference Protocol's "platform" of a backend ("pytorch_torchscript", ...).
-std::string PlatformOf(const std::string& backend);
 // A decimal int64 from a query parameter or path segment; `fallback` when empty.
 Result<int64_t> ParseInt(const std::string& text, const std::string& what, int64_t fallback);
 // The deepest nesting of arrays and objects a JSON body of a route may have
@@ -34,13 +33,11 @@ struct ObjectRef {
 Result<ObjectRef> ObjectFrom(const RouteCall& call);
 
 // The model a /v2 route names: {model} is "tenant/name" or a bare "name"
-// (the caller's tenant), then {version} when the route has one.
-struct ModelPath {
-  QualifiedName name;
-  VersionRef version;
-  bool has_version = false;
-};
-Result<ModelPath> ModelPathFrom(const RouteCall& call);
+// (the caller's tenant), then {version} when the route has one (the
+// InferenceService's Resolver checks both).
+ModelTarget TargetFrom(const RouteCall& call);
+// An /api/v1 object as the InferenceService names it.
+ModelTarget TargetOf(const ObjectRef& object);
 
 // 200 (or `success`) with the value, or the error.
 HttpResponse Respond(const Result<nlohmann::json>& result, int success = 200);

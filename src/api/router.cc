@@ -80,13 +80,14 @@ Result<ObjectRef> ObjectFrom(const RouteCall& call) {
   return object;
 }
 
-Result<ModelPath> ModelPathFrom(const RouteCall& call) {
-  ModelPath path;
-  path.has_version = call.request.params.Has("version");
-  ASSIGN_OR_RETURN(path.version, ParseVersionRef(path.has_version ? call.Param("version")
-                                                                  : std::string("latest")));
-  ASSIGN_OR_RETURN(path.name, ParseQualifiedName(call.Param("model"), call.caller.tenant));
-  return path;
+ModelTarget TargetFrom(const RouteCall& call) {
+  ModelTarget target{call.Param("model"), ""};
+  if (call.request.params.Has("version")) target.version = call.Param("version");
+  return target;
+}
+
+ModelTarget TargetOf(const ObjectRef& object) {
+  return ModelTarget{object.name.ToString(), object.version.ToString()};
 }
 
 HttpResponse Respond(const Result<nlohmann::json>& result, int success) {
@@ -107,22 +108,20 @@ Result<Caller> Router::Authenticate(std::string_view authorization) const {
   return hub_.repository.Authenticate(std::string_view(authorization).substr(kBearer.size()));
 }
 
-void Router::HandleAsync(HttpRequest request, Responder respond) const {
-  const Route* route = request.route;
+Result<Caller> Router::CallerFor(const Route* route, std::string_view authorization) const {
   // Liveness is the one route without a token: probes must not hold secrets.
-  Caller anonymous;
-  if (route != nullptr && route->access == Access::kAnyone) {
-    RouteCall call{request, anonymous, hub_};
-    return route->handler(call, std::move(respond));
-  }
+  if (route != nullptr && route->access == Access::kAnyone) return Caller{};
   // With public read on, no token at all on an open route: a caller of no
   // tenant (id 0 matches none), who sees public objects only.
-  if (request.Header("authorization").empty() && hub_.options.public_read &&
-      OpenToPublicRead(route)) {
-    RouteCall call{request, anonymous, hub_};
-    return route->handler(call, std::move(respond));
+  if (authorization.empty() && hub_.options.public_read && OpenToPublicRead(route)) {
+    return Caller{};
   }
-  Result<Caller> caller = Authenticate(request.Header("authorization"));
+  return Authenticate(authorization);
+}
+
+void Router::HandleAsync(HttpRequest request, Responder respond) const {
+  const Route* route = request.route;
+  Result<Caller> caller = CallerFor(route, request.Header("authorization"));
   if (!caller.ok()) return respond(HttpResponse::Error(caller.status()));
   if (route == nullptr) {
     std::string path;

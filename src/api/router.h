@@ -8,7 +8,8 @@
 // request thread never waits on a model); everything else answers at once.
 // Ownership: borrows the Repository, the ModelManager and the options, which
 // must outlive it.
-// Owns the answers of asynchronous inference requests (AsyncRequests).
+// Owns the answers of asynchronous inference requests (AsyncRequests) and
+// the InferenceService the routes call.
 // Thread-safety: HandleAsync() is called concurrently from the server's
 // threads; the router's only mutable state is that thread-safe store.
 #pragma once
@@ -28,12 +29,22 @@ class Router {
          const std::atomic<bool>& stopping)
       : async_(AsyncRequests::Options{options.async_max_pending, options.async_max_bytes,
                                       std::chrono::seconds(options.async_keep_s)}),
-        hub_{repository, models, options, stopping, async_} {}
+        resolver_(models),
+        inference_(models, repository, resolver_),
+        hub_{repository, models, options, stopping, async_, inference_} {}
 
   using Responder = orrery::Responder;
 
   // Authenticates the "Authorization: Bearer ..." header value.
   Result<Caller> Authenticate(std::string_view authorization) const;
+  // Who calls `route` with `authorization` (a header or gRPC metadata value,
+  // "" when absent): nobody's caller on liveness, and on the routes open to
+  // public read when the operator allows it and no token is sent; otherwise
+  // the token's (kUnauthenticated when missing or invalid). REST and gRPC
+  // decide here alike.
+  Result<Caller> CallerFor(const Route* route, std::string_view authorization) const;
+  // What the handlers work with; the gRPC service calls the same services.
+  const Hub& hub() const { return hub_; }
   // Whether a package upload of `bytes` (0: unknown, chunked) may start:
   // kInsufficientStorage when it would eat into the free-space reserve.
   Status CheckUploadRoom(uint64_t bytes) const { return hub_.repository.CheckRoomFor(bytes); }
@@ -44,6 +55,8 @@ class Router {
 
  private:
   AsyncRequests async_;
+  CatalogResolver resolver_;
+  InferenceService inference_;
   Hub hub_;
 };
 
