@@ -12,6 +12,9 @@ packages=(
   libssl-dev libsqlite3-dev libarchive-dev libzstd-dev libboost-dev
   libyaml-cpp-dev libyaml-dev nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev libxxhash-dev
   zlib1g-dev
+  # the Open Inference Protocol over gRPC: the server's library and code generators, and the
+  # Python side of the gRPC sample client and tests
+  libgrpc++-dev protobuf-compiler protobuf-compiler-grpc python3-grpcio python3-protobuf
   # backends: TorchScript (with OpenBLAS, else 10x slower), XGBoost, ONNX via OpenCV DNN
   libtorch-dev libopenblas0-pthread libxgboost-dev libopencv-dnn-dev
   # worker processes of Python and native servables, and their sandbox

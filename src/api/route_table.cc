@@ -223,6 +223,13 @@ Status CheckContentType(BodyPolicy body, std::string_view content_type) {
       "), not '" + shown + "'");
 }
 
+const Route* FindRoute(std::string_view method, std::string_view pattern) {
+  for (const Route& route : kRoutes) {
+    if (route.method == method && route.pattern == pattern) return &route;
+  }
+  return nullptr;
+}
+
 bool OpenToPublicRead(const Route* route) {
   static constexpr std::string_view kOpen[] = {
       "/v2/models/{model}/versions/{version}/infer",

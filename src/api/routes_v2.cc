@@ -65,6 +65,7 @@ HttpResponse Metrics(const RouteCall& call) {
   HttpResponse response;
   response.content_type = "text/plain; version=0.0.4";
   response.body = call.hub.models.RenderMetrics(call.caller.IsHubAdmin() ? "" : call.caller.tenant);
+  if (call.caller.IsHubAdmin()) response.body += call.hub.inference.RenderMetrics();
   return response;
 }
 

@@ -1,5 +1,6 @@
 // `orrery serve`: opens the repository and the model manager, and serves
-// them through the HTTP transport (http_transport.h) until SIGINT/SIGTERM.
+// them through the HTTP transport (http_transport.h) and the gRPC listener
+// (grpc/grpc_server.h) until SIGINT/SIGTERM.
 //
 // The first signal drains (the transport refuses new requests and lets
 // admitted ones finish, readiness turns false); the second stops at once.
@@ -14,6 +15,7 @@
 #include <csignal>
 #include <iostream>
 
+#include "api/grpc/grpc_server.h"
 #include "api/http_transport.h"
 #include "api/router.h"
 #include "backends/worker/sandbox.h"
@@ -134,6 +136,20 @@ int RunServer(const ServerOptions& options) {
     std::cerr << "orrery: " << transport.status().message() << "\n";
     return 1;
   }
+  std::unique_ptr<GrpcServer> grpc;
+  if (options.grpc_port >= 0) {  // started with the stop signals blocked, like every thread
+    GrpcServer::Options grpc_options;
+    grpc_options.host = options.host;
+    grpc_options.port = options.grpc_port;
+    grpc_options.max_message_bytes = options.max_infer_bytes;
+    Result<std::unique_ptr<GrpcServer>> started = GrpcServer::Start(router, grpc_options);
+    if (!started.ok()) {
+      std::cerr << "orrery: " << started.status().message() << "\n";
+      return 1;
+    }
+    grpc = std::move(*started);
+    LogInfo("orrery gRPC listening on " + options.host + ":" + std::to_string(grpc->port()));
+  }
   g_transport.store(transport->get());
   HandleSignals();
   BlockStopSignals(SIG_UNBLOCK);
@@ -144,6 +160,12 @@ int RunServer(const ServerOptions& options) {
   size_t cut_off = (*transport)->Run();
   g_transport.store(nullptr);
   transport->reset();  // closes every connection before the models go
+  if (grpc) {
+    // New calls were refused since the first signal (`stopping`); those in
+    // flight get what is left of the shutdown timeout, then are cancelled.
+    grpc->Shutdown(std::chrono::seconds(g_stop_signals.load() > 1 ? 0 : options.shutdown_timeout_s));
+    grpc.reset();
+  }
   LogInfo(cut_off == 0 ? std::string("stopping: every admitted request was answered")
                        : "stopping: " + std::to_string(cut_off) +
                              " admitted requests were cut off (a second signal, or the "

@@ -1,6 +1,7 @@
 // The `orrery serve` process: opens the repository under the data directory
 // and answers the REST API (docs/api.md) and the Open Inference Protocol
-// (docs/inference.md) over HTTP/1.1 (http_transport.h).
+// (docs/inference.md) over HTTP/1.1 (http_transport.h), and the protocol
+// over gRPC (grpc/grpc_server.h, docs/grpc.md).
 //
 // Thread-safety: RunServer is called once per process.
 #pragma once
@@ -17,6 +18,7 @@ struct ServerOptions {
   std::filesystem::path data_dir = "orrery-data";  // catalog.db, blobs/, work/, tmp/, admin.token
   std::string host = "127.0.0.1";                  // loopback by default; 0.0.0.0 to expose
   uint16_t port = 7070;                            // 0 picks a free port (printed at start)
+  int grpc_port = 7071;  // the gRPC listener (docs/grpc.md): 0 picks a free port; -1: none
   int threads = 4;                                 // HTTP event-loop threads
   uint64_t max_upload_bytes = 1ull << 30;          // archive upload body limit (413)
   uint64_t max_json_bytes = 1ull << 20;            // any other request body (413)
@@ -61,8 +63,9 @@ struct ServerOptions {
 // (up to shutdown_timeout_s), worker processes are stopped, and it returns 0.
 // A second signal stops at once. Returns 1 when admitted requests were cut
 // off (the timeout or a second signal), 2 for bad options. Prints
-// "orrery listening on http://HOST:PORT" to stderr once accepting, and the
-// admin token's file path on first start.
+// "orrery listening on http://HOST:PORT" to stderr once accepting (after
+// "orrery gRPC listening on HOST:PORT" when gRPC is on), and the admin
+// token's file path on first start.
 int RunServer(const ServerOptions& options);
 
 }  // namespace orrery

@@ -60,6 +60,25 @@ void AddListenFlags(CLI::App& serve, ServerOptions& options, std::string& data_d
   serve.add_option("--host", options.host, "address to listen on; 0.0.0.0 to expose")
       ->capture_default_str();
   serve.add_option("--port", options.port, "TCP port; 0 picks a free one")->capture_default_str();
+  serve
+      .add_option_function<std::string>(
+          "--grpc-port",
+          [&options](const std::string& value) {
+            if (value == "off") {
+              options.grpc_port = -1;
+              return;
+            }
+            bool digits = !value.empty() && value.size() <= 5 &&
+                          value.find_first_not_of("0123456789") == std::string::npos;
+            if (!digits || std::stoi(value) > 65535) {
+              throw CLI::ValidationError("--grpc-port",
+                                         "must be a port 0..65535 or off, not '" + value + "'");
+            }
+            options.grpc_port = std::stoi(value);
+          },
+          "gRPC port of the Open Inference Protocol (and grpc.health.v1); 0 picks a free "
+          "one; off: no gRPC listener")
+      ->default_str(std::to_string(options.grpc_port));
   serve.add_option("--threads", options.threads, "HTTP event-loop threads")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

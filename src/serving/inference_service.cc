@@ -128,6 +128,8 @@ nlohmann::json FailedExample(const std::string& message) {
 
 void InferenceService::Infer(const Caller& caller, const ModelTarget& target,
                              RequestDecoder decode, const InferOptions& options, InferDone done) {
+  (options.transport == Transport::kGrpc ? grpc_calls_ : rest_calls_)
+      .fetch_add(1, std::memory_order_relaxed);
   auto servable = resolver_.Resolve(caller, target);
   if (!servable.ok()) return done(Refused(servable.status()));
   const Manifest& manifest = (*servable)->manifest;
@@ -153,6 +155,16 @@ void InferenceService::Infer(const Caller& caller, const ModelTarget& target,
     done(std::move(*answer));
   };
   model->Submit(std::move(*job));
+}
+
+std::string InferenceService::RenderMetrics() const {
+  return "# HELP orrery_inference_calls_total Inference requests received, by transport.\n"
+         "# TYPE orrery_inference_calls_total counter\n"
+         "orrery_inference_calls_total{transport=\"rest\"} " +
+         std::to_string(rest_calls_.load()) +
+         "\n"
+         "orrery_inference_calls_total{transport=\"grpc\"} " +
+         std::to_string(grpc_calls_.load()) + "\n";
 }
 
 void InferenceService::Verify(const Caller& caller, const ModelTarget& target,

@@ -23,6 +23,7 @@
 // which must outlive it. Thread-safety: every method is safe from any thread.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -45,8 +46,12 @@ std::string PlatformOf(const std::string& backend);
 // before Infer returns, so it may borrow the transport's request.
 using RequestDecoder = std::function<Result<InferRequest>(const Manifest& manifest)>;
 
+// Which transport a request came by (counted on /metrics).
+enum class Transport { kRest, kGrpc };
+
 struct InferOptions {
   std::optional<Deadline> deadline;  // the transport's (a gRPC deadline): can only shorten
+  Transport transport = Transport::kRest;
 };
 
 // The outcome of one inference request.
@@ -114,7 +119,12 @@ class InferenceService {
 
   ModelManager& models() const { return models_; }
 
+  // Prometheus text: inference requests received per transport
+  // (orrery_inference_calls_total{transport}), hub-wide.
+  std::string RenderMetrics() const;
+
  private:
+  std::atomic<uint64_t> rest_calls_{0}, grpc_calls_{0};
   ModelManager& models_;
   Repository& repository_;
   Resolver& resolver_;

@@ -88,18 +88,23 @@ class Server:
         self.log_path = os.path.join(self.tmp, "server.log")
         self.proc = None
         self.port = None
+        self.grpc_port = None  # a free port unless `args` name --grpc-port
         self.admin = None
 
     # -- lifecycle
 
     def start(self, timeout=30):
         last = ""
-        for _ in range(3):  # the port may be taken between free_port() and bind
+        for _ in range(3):  # the ports may be taken between free_port() and bind
             self.port = free_port()
+            grpc = []
+            if not any(a.startswith("--grpc-port") for a in self.args):
+                self.grpc_port = free_port()
+                grpc = ["--grpc-port", str(self.grpc_port)]
             with open(self.log_path, "ab") as log:
                 self.proc = subprocess.Popen(
                     [BIN, "serve", "--data-dir", self.data_dir, "--host", "127.0.0.1",
-                     "--port", str(self.port)] + self.args,
+                     "--port", str(self.port)] + grpc + self.args,
                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                     env=dict(os.environ, **self.env) if self.env else None)
             _live_servers.add(self)
