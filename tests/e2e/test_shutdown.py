@@ -3,7 +3,8 @@
 On SIGTERM (or SIGINT) readiness turns false, requests that arrive later get 503 with
 Retry-After (liveness still answers), requests already admitted finish and get their answers,
 the worker processes are stopped and the process exits 0. A second signal stops at once (exit
-1, the admitted requests cut off), and so does --shutdown-timeout when they take longer.
+1, the admitted requests cut off), and so does --shutdown-timeout when they take longer. gRPC
+stops alike: health NOT_SERVING, new calls UNAVAILABLE, calls in flight answered.
 
 The servable holds each request inside predict() until the test's gate lets it go
 (oip.Gate), so "in flight" is a fact the test waited for, not a guess.
@@ -94,6 +95,42 @@ class ShutdownTest(HubTestCase):
         self.assertEqual(server.proc.wait(60), 0, server.log_tail())
         self.assertEqual([p for p in workers if oip.alive(p)], [], "worker processes outlived it")
         self.assertIn("every admitted request was answered", server.log_tail())
+
+    def test_grpc_stops_with_the_server(self):
+        """gRPC follows the same stop: health NOT_SERVING, new calls UNAVAILABLE, a call in
+        flight answered, then the listener closes with the process."""
+        import numpy as np
+        import oip_grpc
+        server, tenant, token = self.start(instances=2)
+        client = oip_grpc.Client(server.grpc_port)
+        self.addCleanup(client.close)
+        self.assertEqual(client.check_health(), ("OK", "SERVING"))
+        gated = client.infer_request(tenant + "/gate", {"port": ("INT64", np.array([self.gate.port]))})
+        answer = {}
+        call = threading.Thread(target=lambda: answer.update(
+            grpc=client.call("ModelInfer", gated, token, timeout=60)))
+        call.start()
+        self.addCleanup(call.join, 60)
+        results, threads = self.infer_in_background(server, tenant, token, 1)  # holds HTTP's drain
+        self.gate.arrivals(2)
+
+        server.proc.send_signal(signal.SIGTERM)
+        self.wait_not_ready(server, token)
+        self.assertEqual(client.check_health(), ("OK", "NOT_SERVING"))
+        code, ready = client.call("ServerReady", client.pb.ServerReadyRequest(), token)
+        self.assertEqual((code, ready.ready), ("OK", False))
+        self.assertEqual(client.call("ModelInfer", gated, token),
+                         ("UNAVAILABLE", "the server is stopping"))
+        code, live = client.call("ServerLive", client.pb.ServerLiveRequest())
+        self.assertEqual((code, live.live), ("OK", True))
+
+        self.gate.release()
+        call.join(60)
+        threads[0].join(60)
+        code, response = answer["grpc"]
+        self.assertEqual(code, "OK", response)
+        self.assertEqual(results[0][0], 200, results[0])
+        self.assertEqual(server.proc.wait(60), 0, server.log_tail())
 
     def test_sigint_is_the_same_stop(self):
         server, tenant, token = self.start(instances=1)
