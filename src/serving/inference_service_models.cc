@@ -9,8 +9,8 @@ namespace orrery {
 namespace {
 
 // What the server metadata advertises: only what is implemented.
-const char* const kExtensions[] = {"binary_tensor_data", "model_repository", "schedule_policy",
-                                   "statistics"};
+const char* const kExtensions[] = {"binary_tensor_data", "model_configuration",
+                                   "model_repository", "schedule_policy", "statistics"};
 
 nlohmann::json TensorSpecs(const std::vector<TensorSpec>& specs) {
   nlohmann::json out = nlohmann::json::array();

@@ -131,8 +131,9 @@ class ServingTest(HubTestCase):
         self.assertEqual(data["name"], "orrery")
         self.assertIsInstance(data["version"], str)
         self.assertTrue(data["version"])
-        self.assertEqual(sorted(data["extensions"]), ["binary_tensor_data", "model_repository",
-                                                      "schedule_policy", "statistics"])
+        self.assertEqual(sorted(data["extensions"]), ["binary_tensor_data", "model_configuration",
+                                                      "model_repository", "schedule_policy",
+                                                      "statistics"])
         self.assertError(self.server.get("/v2"), 401,
                          message="missing token (send Authorization: Bearer <token>)")
         self.assertEqual(self.server.get("/v2/health/ready", self.tok), (200, {"ready": True}))
