@@ -6,6 +6,8 @@ grpcio and messages generated from proto/ by protoc. Proves:
   parameters (pipeline_timings on a plain model is ignored as over REST); errors are REST's
   message with the gRPC code of its status; a message over --max-infer-bytes is
   RESOURCE_EXHAUSTED and the server answers on;
+- the response cache and priorities are those of REST (a gRPC answer is a cache hit for REST, a
+  priority above the servable's levels runs at its default level);
 - a gRPC deadline only shortens the server's timeout (a worker still running at the call's
   deadline is killed then; a long deadline does not lengthen --timeout-ms);
 - ModelStreamInfer answers out of order, each with its id, a failed request with its
@@ -36,6 +38,13 @@ def predict(inputs):
     x = inputs["x"]
     return {"y": (x * 2).astype(np.float32), "z": (-x).astype(np.float32)}
 '''
+COUNTER_CODE = '''
+import numpy as np
+CALLS = [0]
+def predict(inputs):
+    CALLS[0] += 1
+    return {"y": inputs["x"] * 2, "calls": np.array([CALLS[0]], dtype=np.int64)}
+'''
 SLEEPER_CODE = '''
 import time
 def predict(inputs):
@@ -56,6 +65,10 @@ class GrpcTest(HubTestCase):
                 ("sleeper", SLEEPER_CODE, [("s", "FP32", [1])], [("y", "FP32", [1])])):
             cls.server.publish_ok(cls.t.name, name, oip.py_package(name, code, inputs, outputs),
                                   cls.t["publisher"])
+        # Memoized, and with two priority levels: the cache and the queue reached over gRPC.
+        cls.server.publish_ok(cls.t.name, "memo", oip.py_package(
+            "memo", COUNTER_CODE, [("x", "FP32", [-1])], [("y", "FP32", [-1]), ("calls", "INT64", [1])],
+            cache=True, queue={"priority_levels": 2}), cls.t["publisher"])
         cls.client = oip_grpc.Client(cls.server.grpc_port)
         cls.pb = cls.client.pb
 
@@ -141,6 +154,23 @@ class GrpcTest(HubTestCase):
         self.assertEqual(np.frombuffer(answer.raw_output_contents[0], np.float32).tolist(), [-1, -2])
         self.assertEqual(answer.id, "")  # none sent, none echoed
         self.assertEqual(self.grpc_calls(), calls + 2)  # what an operator sees on /metrics
+
+    def test_cache_and_priorities_as_over_rest(self):
+        first = self.infer("memo", [1, 2], parameters={"priority": 1})
+        again = self.infer("memo", [1, 2], parameters={"priority": 9})  # no level 9: the default
+        self.assertEqual(first[0], "OK", first[1])
+        self.assertEqual(again[0], "OK", again[1])
+        self.assertFalse(first[1].parameters["cache_hit"].bool_param)
+        self.assertTrue(again[1].parameters["cache_hit"].bool_param)
+        # The hit ran nothing: the servable's own call count is the first answer's.
+        calls = [np.frombuffer(a[1].raw_output_contents[1], np.int64).tolist() for a in (first, again)]
+        self.assertEqual(calls[0], calls[1])
+        # REST's request hits the entry gRPC's made: one cache, one path.
+        status, data = self.server.post("/v2/models/%s/infer" % self.model("memo"), self.t["reader"],
+                                        json_body={"inputs": [{"name": "x", "datatype": "FP32",
+                                                               "shape": [2], "data": [1, 2]}]})
+        self.assertEqual(status, 200, data)
+        self.assertTrue(data["parameters"]["cache_hit"])
 
     def test_errors_are_rests_messages_with_grpc_codes(self):
         reader = self.t["reader"]
