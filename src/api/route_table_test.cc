@@ -4,6 +4,8 @@
 
 #include <set>
 
+#include "api/grpc_rpcs.h"
+
 namespace orrery {
 namespace {
 
@@ -131,6 +133,23 @@ TEST(CheckContentTypeTest, InferenceAlsoTakesBinaryAndUploadsAnything) {
             "this route takes a JSON body (Content-Type: application/json, or "
             "application/octet-stream for binary tensors), not 'text/plain;charset=UTF-8'");
   EXPECT_TRUE(CheckContentType(BodyPolicy::kUpload, "text/plain").ok());
+}
+
+}  // namespace
+}  // namespace orrery
+
+namespace orrery {
+namespace {
+
+// Every gRPC RPC stands for a route of the table, so it is admitted as that
+// route (a typo would make the RPC answer INTERNAL "no route").
+TEST(GrpcRpcsTest, EachStandsForARouteOfTheTable) {
+  for (const GrpcRpc& rpc : kGrpcRpcs) {
+    const Route* route = FindRoute(rpc.method, rpc.pattern);
+    ASSERT_NE(route, nullptr) << rpc.name << " " << rpc.pattern;
+    EXPECT_EQ(route->access == Access::kAnyone, rpc.name == "ServerLive") << rpc.name;
+  }
+  EXPECT_EQ(FindRoute("GET", "/v2/models/{model}/nothing"), nullptr);
 }
 
 }  // namespace

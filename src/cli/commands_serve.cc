@@ -1,7 +1,8 @@
 // `orrery serve`: fills ServerOptions from flags and runs the server;
-// `orrery routes`: the HTTP routes it answers.
+// `orrery routes`: the HTTP routes it answers, and the gRPC RPCs each stands for.
 #include <iostream>
 
+#include "api/grpc_rpcs.h"
 #include "api/route_table.h"
 #include "api/server.h"
 #include "cli/commands.h"
@@ -19,16 +20,29 @@ std::string_view BodyName(BodyPolicy body) {
   return "?";
 }
 
+// The gRPC RPCs that stand for `route` (grpc_rpcs.h), comma-separated.
+std::string RpcsOf(const Route& route) {
+  std::string names;
+  for (const GrpcRpc& rpc : kGrpcRpcs) {
+    if (rpc.method != route.method || rpc.pattern != route.pattern) continue;
+    names += (names.empty() ? "" : ", ") + std::string(rpc.name);
+  }
+  return names;
+}
+
 int PrintRoutes(bool as_json) {
   nlohmann::json routes = nlohmann::json::array();
-  Table table({"METHOD", "PATH", "WHO", "BODY"});
+  Table table({"METHOD", "PATH", "WHO", "BODY", "GRPC"});
   for (const Route& route : Routes()) {
+    std::string rpcs = RpcsOf(route);
     routes.push_back({{"method", route.method},
                       {"path", route.pattern},
                       {"access", AccessName(route.access)},
-                      {"body", BodyName(route.body)}});
+                      {"body", BodyName(route.body)},
+                      {"grpc", rpcs}});
     table.AddRow({std::string(route.method), std::string(route.pattern),
-                  std::string(AccessName(route.access)), std::string(BodyName(route.body))});
+                  std::string(AccessName(route.access)), std::string(BodyName(route.body)),
+                  rpcs.empty() ? "-" : rpcs});
   }
   if (as_json) {
     PrintJson({{"routes", routes}});
@@ -46,7 +60,8 @@ void AddRoutesCommand(CLI::App& app, CommandSet& set) {
           "(docs/api.md, \"Authentication\") and how its body is taken (json: at most "
           "--max-json-bytes; inference: --max-infer-bytes; upload: a package, streamed to disk, "
           "--max-upload-bytes). {model} is \"tenant/name\" or a name of your own tenant; "
-          "{kind} is servables or datasets. Needs no server.");
+          "{kind} is servables or datasets; GRPC: the gRPC RPCs decided as the route "
+          "(docs/grpc.md). Needs no server.");
   routes->add_flag("--json", *as_json, "Print JSON instead of a table");
   routes->callback([&set, as_json] { set.action = [as_json] { return PrintRoutes(*as_json); }; });
 }

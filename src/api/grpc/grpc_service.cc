@@ -72,10 +72,9 @@ GrpcInferenceService::GrpcInferenceService(const Router& router)
     : router_(router), inference_(router.hub().inference) {}
 
 Result<Caller> GrpcInferenceService::Admit(const grpc::ServerContextBase& context,
-                                           std::string_view method,
-                                           std::string_view pattern) const {
-  const Route* route = FindRoute(method, pattern);
-  if (route == nullptr) return Internal("no route " + std::string(pattern));
+                                           const GrpcRpc& rpc) const {
+  const Route* route = FindRoute(rpc.method, rpc.pattern);
+  if (route == nullptr) return Internal("no route for " + std::string(rpc.name));
   if (router_.hub().stopping.load() && !AnswersWhileStopping(route)) {
     return Unavailable("the server is stopping");
   }
@@ -92,7 +91,7 @@ Result<Caller> GrpcInferenceService::Admit(const grpc::ServerContextBase& contex
 
 grpc::ServerUnaryReactor* GrpcInferenceService::ServerLive(Context* context, const inference::ServerLiveRequest*,
                                           inference::ServerLiveResponse* response) {
-  Result<Caller> caller = Admit(*context, "GET", "/v2/health/live");
+  Result<Caller> caller = Admit(*context, kServerLiveRpc);
   if (!caller.ok()) return Answer(context, caller.status());
   response->set_live(true);
   return Answer(context, grpc::Status::OK);
@@ -100,7 +99,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ServerLive(Context* context, con
 
 grpc::ServerUnaryReactor* GrpcInferenceService::ServerReady(Context* context, const inference::ServerReadyRequest*,
                                            inference::ServerReadyResponse* response) {
-  Result<Caller> caller = Admit(*context, "GET", "/v2/health/ready");
+  Result<Caller> caller = Admit(*context, kServerReadyRpc);
   if (!caller.ok()) return Answer(context, caller.status());
   response->set_ready(!router_.hub().stopping.load());
   return Answer(context, grpc::Status::OK);
@@ -109,7 +108,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ServerReady(Context* context, co
 grpc::ServerUnaryReactor* GrpcInferenceService::ModelReady(Context* context,
                                           const inference::ModelReadyRequest* request,
                                           inference::ModelReadyResponse* response) {
-  Result<Caller> caller = Admit(*context, "GET", "/v2/models/{model}/ready");
+  Result<Caller> caller = Admit(*context, kModelReadyRpc);
   if (!caller.ok()) return Answer(context, caller.status());
   Result<Readiness> readiness =
       inference_.ModelReady(*caller, TargetOf(request->name(), request->version()));
@@ -121,7 +120,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ModelReady(Context* context,
 grpc::ServerUnaryReactor* GrpcInferenceService::ServerMetadata(Context* context,
                                               const inference::ServerMetadataRequest*,
                                               inference::ServerMetadataResponse* response) {
-  Result<Caller> caller = Admit(*context, "GET", "/v2");
+  Result<Caller> caller = Admit(*context, kServerMetadataRpc);
   if (!caller.ok()) return Answer(context, caller.status());
   return Answer(context, FromJson(InferenceService::ServerMetadata(), response));
 }
@@ -129,7 +128,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ServerMetadata(Context* context,
 grpc::ServerUnaryReactor* GrpcInferenceService::ModelMetadata(Context* context,
                                              const inference::ModelMetadataRequest* request,
                                              inference::ModelMetadataResponse* response) {
-  Result<Caller> caller = Admit(*context, "GET", "/v2/models/{model}");
+  Result<Caller> caller = Admit(*context, kModelMetadataRpc);
   if (!caller.ok()) return Answer(context, caller.status());
   Result<nlohmann::json> metadata =
       inference_.ModelMetadata(*caller, TargetOf(request->name(), request->version()));
@@ -157,7 +156,7 @@ void GrpcInferenceService::Infer(
 grpc::ServerUnaryReactor* GrpcInferenceService::ModelInfer(Context* context,
                                           const inference::ModelInferRequest* request,
                                           inference::ModelInferResponse* response) {
-  Result<Caller> caller = Admit(*context, "POST", "/v2/models/{model}/infer");
+  Result<Caller> caller = Admit(*context, kModelInferRpc);
   if (!caller.ok()) return Answer(context, caller.status());
   Reactor* reactor = context->DefaultReactor();
   Infer(*caller, *request, GrpcDeadline(*context),
@@ -171,7 +170,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ModelInfer(Context* context,
 grpc::ServerUnaryReactor* GrpcInferenceService::ModelConfig(Context* context,
                                            const inference::ModelConfigRequest* request,
                                            inference::ModelConfigResponse* response) {
-  Result<Caller> caller = Admit(*context, "GET", "/v2/models/{model}/config");
+  Result<Caller> caller = Admit(*context, kModelConfigRpc);
   if (!caller.ok()) return Answer(context, caller.status());
   Result<nlohmann::json> config =
       inference_.ModelConfig(*caller, TargetOf(request->name(), request->version()));
@@ -184,7 +183,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ModelStatistics(Context* context
                                                inference::ModelStatisticsResponse* response) {
   bool all = request->name().empty();
   Result<Caller> caller =
-      Admit(*context, "GET", all ? "/v2/models/stats" : "/v2/models/{model}/stats");
+      Admit(*context, all ? kAllStatisticsRpc : kModelStatisticsRpc);
   if (!caller.ok()) return Answer(context, caller.status());
   std::optional<ModelTarget> target;
   if (!all) target = TargetOf(request->name(), request->version());
@@ -196,7 +195,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ModelStatistics(Context* context
 grpc::ServerUnaryReactor* GrpcInferenceService::RepositoryIndex(Context* context,
                                                const inference::RepositoryIndexRequest* request,
                                                inference::RepositoryIndexResponse* response) {
-  Result<Caller> caller = Admit(*context, "POST", "/v2/repository/index");
+  Result<Caller> caller = Admit(*context, kRepositoryIndexRpc);
   if (!caller.ok()) return Answer(context, caller.status());
   Result<nlohmann::json> index = inference_.RepositoryIndex(*caller, request->ready());
   if (!index.ok()) return Answer(context, index.status());
@@ -206,7 +205,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::RepositoryIndex(Context* context
 grpc::ServerUnaryReactor* GrpcInferenceService::RepositoryModelLoad(
     Context* context, const inference::RepositoryModelLoadRequest* request,
     inference::RepositoryModelLoadResponse*) {
-  Result<Caller> caller = Admit(*context, "POST", "/v2/repository/models/{model}/load");
+  Result<Caller> caller = Admit(*context, kRepositoryModelLoadRpc);
   if (!caller.ok()) return Answer(context, caller.status());
   Reactor* reactor = context->DefaultReactor();
   inference_.Load(*caller, TargetOf(request->model_name(), ""),
@@ -219,7 +218,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::RepositoryModelLoad(
 grpc::ServerUnaryReactor* GrpcInferenceService::RepositoryModelUnload(
     Context* context, const inference::RepositoryModelUnloadRequest* request,
     inference::RepositoryModelUnloadResponse*) {
-  Result<Caller> caller = Admit(*context, "POST", "/v2/repository/models/{model}/unload");
+  Result<Caller> caller = Admit(*context, kRepositoryModelUnloadRpc);
   if (!caller.ok()) return Answer(context, caller.status());
   return Answer(context, inference_.Unload(*caller, TargetOf(request->model_name(), "")).status());
 }

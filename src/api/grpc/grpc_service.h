@@ -21,6 +21,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "api/grpc_rpcs.h"
 #include "api/router.h"
 #include "core/status.h"
 #include "health.grpc.pb.h"
@@ -67,10 +68,9 @@ class GrpcInferenceService final : public inference::GRPCInferenceService::Callb
   Reactor* RepositoryModelUnload(Context*, const inference::RepositoryModelUnloadRequest*,
                                  inference::RepositoryModelUnloadResponse*) override;
 
-  // The caller of the REST route `method` `pattern` stands for, from the
+  // The caller of `rpc`, admitted as the REST route it stands for, from the
   // call's metadata; or why it may not call.
-  Result<Caller> Admit(const grpc::ServerContextBase& context, std::string_view method,
-                       std::string_view pattern) const;
+  Result<Caller> Admit(const grpc::ServerContextBase& context, const GrpcRpc& rpc) const;
   // One inference request (ModelInfer and each of a stream's): `done` gets
   // the answer, or the refusal as a Status.
   void Infer(const Caller& caller, const inference::ModelInferRequest& request,

@@ -23,7 +23,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<ModelInferRequest, Mo
  public:
   StreamReactor(const GrpcInferenceService& service, grpc::CallbackServerContext* context)
       : service_(service), deadline_(GrpcDeadline(*context)) {
-    Result<Caller> caller = service.Admit(*context, "POST", "/v2/models/{model}/infer");
+    Result<Caller> caller = service.Admit(*context, kModelStreamInferRpc);
     if (!caller.ok()) {
       Finish(ToGrpc(caller.status()));
       return;
