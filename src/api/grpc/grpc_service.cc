@@ -29,10 +29,6 @@ Status FromJson(const nlohmann::json& json, google::protobuf::Message* message) 
   return Status::Ok();
 }
 
-ModelTarget TargetOf(const std::string& name, const std::string& version) {
-  return ModelTarget{name, version};
-}
-
 }  // namespace
 
 std::optional<Deadline> GrpcDeadline(const grpc::ServerContextBase& context) {
@@ -111,7 +107,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ModelReady(Context* context,
   Result<Caller> caller = Admit(*context, kModelReadyRpc);
   if (!caller.ok()) return Answer(context, caller.status());
   Result<Readiness> readiness =
-      inference_.ModelReady(*caller, TargetOf(request->name(), request->version()));
+      inference_.ModelReady(*caller, ModelTarget{request->name(), request->version()});
   if (!readiness.ok()) return Answer(context, readiness.status());
   response->set_ready(readiness->ready);
   return Answer(context, grpc::Status::OK);
@@ -131,7 +127,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ModelMetadata(Context* context,
   Result<Caller> caller = Admit(*context, kModelMetadataRpc);
   if (!caller.ok()) return Answer(context, caller.status());
   Result<nlohmann::json> metadata =
-      inference_.ModelMetadata(*caller, TargetOf(request->name(), request->version()));
+      inference_.ModelMetadata(*caller, ModelTarget{request->name(), request->version()});
   if (!metadata.ok()) return Answer(context, metadata.status());
   return Answer(context, FromJson(*metadata, response));
 }
@@ -144,7 +140,7 @@ void GrpcInferenceService::Infer(
   InferOptions options;
   options.deadline = deadline;
   options.transport = Transport::kGrpc;
-  inference_.Infer(caller, TargetOf(request.model_name(), request.model_version()),
+  inference_.Infer(caller, ModelTarget{request.model_name(), request.model_version()},
                    std::move(decode), options, [done = std::move(done)](InferAnswer answer) {
                      if (!answer.status.ok()) return done(answer.status, nullptr);
                      inference::ModelInferResponse response;
@@ -173,7 +169,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ModelConfig(Context* context,
   Result<Caller> caller = Admit(*context, kModelConfigRpc);
   if (!caller.ok()) return Answer(context, caller.status());
   Result<nlohmann::json> config =
-      inference_.ModelConfig(*caller, TargetOf(request->name(), request->version()));
+      inference_.ModelConfig(*caller, ModelTarget{request->name(), request->version()});
   if (!config.ok()) return Answer(context, config.status());
   return Answer(context, FromJson(*config, response->mutable_config()));
 }
@@ -186,7 +182,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::ModelStatistics(Context* context
       Admit(*context, all ? kAllStatisticsRpc : kModelStatisticsRpc);
   if (!caller.ok()) return Answer(context, caller.status());
   std::optional<ModelTarget> target;
-  if (!all) target = TargetOf(request->name(), request->version());
+  if (!all) target = ModelTarget{request->name(), request->version()};
   Result<nlohmann::json> stats = inference_.ModelStats(*caller, target);
   if (!stats.ok()) return Answer(context, stats.status());
   return Answer(context, FromJson(*stats, response));
@@ -208,7 +204,7 @@ grpc::ServerUnaryReactor* GrpcInferenceService::RepositoryModelLoad(
   Result<Caller> caller = Admit(*context, kRepositoryModelLoadRpc);
   if (!caller.ok()) return Answer(context, caller.status());
   Reactor* reactor = context->DefaultReactor();
-  inference_.Load(*caller, TargetOf(request->model_name(), ""),
+  inference_.Load(*caller, ModelTarget{request->model_name(), ""},
                   [reactor](Result<nlohmann::json> loaded, bool) {
                     reactor->Finish(ToGrpc(loaded.status()));
                   });
@@ -220,7 +216,8 @@ grpc::ServerUnaryReactor* GrpcInferenceService::RepositoryModelUnload(
     inference::RepositoryModelUnloadResponse*) {
   Result<Caller> caller = Admit(*context, kRepositoryModelUnloadRpc);
   if (!caller.ok()) return Answer(context, caller.status());
-  return Answer(context, inference_.Unload(*caller, TargetOf(request->model_name(), "")).status());
+  Result<int> unloaded = inference_.Unload(*caller, ModelTarget{request->model_name(), ""});
+  return Answer(context, unloaded.status());
 }
 
 grpc::ServerUnaryReactor* GrpcHealthService::Check(
