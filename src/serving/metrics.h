@@ -97,6 +97,13 @@ struct ServingMetrics {
   std::atomic<uint64_t> rejected{0};    // refused at once: queue full
   std::atomic<uint64_t> expired{0};     // their timeout passed before they could run
   std::atomic<int64_t> last_inference_ms{0};  // unix ms of the last success
+  // Sets last_inference_ms to now.
+  void NoteSuccess() {
+    last_inference_ms.store(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count(),
+                            std::memory_order_relaxed);
+  }
   LatencyHistogram queue;    // submit -> an instance starts it
   LatencyHistogram compute;  // Instance::Infer, per request (a batch's time for each of them)
   LatencyHistogram total;    // submit -> done (successes and failures)

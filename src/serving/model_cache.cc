@@ -31,10 +31,7 @@ bool Model::AnswerFromCache(InferJob& job) {
   if (outputs) {
     metrics_.cache_hits.fetch_add(1, std::memory_order_relaxed);
     metrics_.cache_hit_ns.fetch_add(lookup_ns, std::memory_order_relaxed);
-    metrics_.last_inference_ms.store(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                         std::chrono::system_clock::now().time_since_epoch())
-                                         .count(),
-                                     std::memory_order_relaxed);
+    metrics_.NoteSuccess();
     InferOutcome outcome{Status::Ok(), std::move(*outputs), false, /*cache_hit=*/true};
     Finish(job, std::move(outcome), /*accepted=*/false);
     return true;

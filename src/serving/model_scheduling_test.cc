@@ -288,6 +288,22 @@ TEST_F(ModelSchedulingTest, BatchesAreFilledFromTheHighestLevelFirst) {
   EXPECT_EQ(model_->metrics().compute_input.count.load(), 4u);  // the requests of joined batches
 }
 
+// A batch cut to a preferred size gives its newest requests back to their
+// levels: one that asked for a level the servable lacks goes back to the
+// default level it waited at (it once went to the level it asked for, past
+// the end of the queue's levels).
+TEST_F(ModelSchedulingTest, ARequestCutFromABatchGoesBackToTheLevelItWaitedAt) {
+  auto servable = Servable({.priority_levels = 2}, /*max_batch_size=*/4, /*delay_us=*/0);
+  servable->manifest.batching.preferred_batch_sizes = {2};
+  Start(servable);
+  std::vector<std::future<InferOutcome>> outcomes;
+  for (float value : {1, 2, 3}) outcomes.push_back(Submit(*model_, value, /*priority=*/7));
+  EXPECT_EQ(model_->QueueLengths(), (std::vector<size_t>{0, 3}));
+  gate_.Open();
+  for (auto& outcome : outcomes) EXPECT_TRUE(Get(outcome).status.ok());
+  EXPECT_EQ(gate_.Calls(), (std::vector<std::vector<float>>{{0}, {1, 2}, {3}}));
+}
+
 TEST_F(ModelSchedulingTest, TheDelayBoundRunsFromTheOldestRequestOfTheBatch) {
   // An hour's delay: the batch below must go at once because a request in
   // it (of the lower level) arrived an hour ago. (The blocker "arrived" an

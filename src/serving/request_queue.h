@@ -4,9 +4,9 @@
 // (Triton's priority semantics: higher levels first, FIFO within a level).
 // A servable without priority levels has one level.
 //
-// A plain value type over `Job` (Model's InferJob); the caller stores each
-// job's level and passes it back. Not thread-safe: Model guards it with its
-// mutex.
+// A plain value type over `Job` (InferJob); the caller stores each job's
+// level and passes it back. Not thread-safe: its owner (a loading Model, a
+// Scheduler) guards it with its mutex.
 #pragma once
 
 #include <cstddef>

@@ -1,6 +1,6 @@
-// Dynamic batching of a Model (the scheduling is described in model.h).
+// BatchScheduler (instance_scheduler.h): dynamic batching.
 //
-// Each instance has a thread running BatchLoop: it waits for a request,
+// Each instance has a thread running Loop: it waits for a request,
 // takes the next one (the oldest of the highest priority level), then waits
 // until either a full batch of requests compatible with it is queued
 // (max_batch_size rows, or the largest preferred batch size when the
@@ -12,8 +12,7 @@
 // one backend call.
 #include <sys/prctl.h>
 
-#include "core/log.h"
-#include "serving/model.h"
+#include "serving/instance_scheduler.h"
 #include "tensor/batch.h"
 
 namespace orrery {
@@ -26,8 +25,7 @@ int64_t Rows(const InferJob& job) { return job.inputs.empty() ? 0 : job.inputs[0
 
 }  // namespace
 
-Status Model::CheckBatchable(const InferJob& job) const {
-  const BatchingConfig& batching = servable_->manifest.batching;
+Status CheckBatchable(const BatchingConfig& batching, const InferJob& job) {
   if (job.inputs.empty()) return InvalidArgument("a batched servable needs at least one input");
   for (const Tensor& input : job.inputs) {
     if (input.shape.empty()) {
@@ -47,13 +45,13 @@ Status Model::CheckBatchable(const InferJob& job) const {
   return Status::Ok();
 }
 
-int64_t Model::FullBatchRows() const {
-  const BatchingConfig& batching = servable_->manifest.batching;
+int64_t BatchScheduler::FullBatchRows() const {
+  const BatchingConfig& batching = host_.manifest().batching;
   return batching.preferred_batch_sizes.empty() ? batching.max_batch_size
                                                 : batching.preferred_batch_sizes.back();
 }
 
-int64_t Model::QueuedRowsLocked() const {
+int64_t BatchScheduler::QueuedRowsLocked() const {
   int64_t rows = 0;
   queue_.ForEach([&rows](const InferJob& job) {
     rows += Rows(job);
@@ -62,14 +60,26 @@ int64_t Model::QueuedRowsLocked() const {
   return rows;
 }
 
-void Model::BatchLoop(Slot* slot) {
+// A batching thread waits for its batch to fill or its delay to pass; it
+// needs waking only for a first request or a full batch. Waking it per
+// request would make it preempt the event loop for nothing.
+bool BatchScheduler::WakeForQueuedLocked() const {
+  return queue_.size() == 1 || QueuedRowsLocked() >= FullBatchRows();
+}
+
+void BatchScheduler::Serve(Slot* slot) {
+  StartThread(slot, [this, slot] { Loop(slot); });
+  work_.notify_all();
+}
+
+void BatchScheduler::Loop(Slot* slot) {
   // The queue delay is a bound: without this the kernel may add its default
   // 50 µs of timer slack to every timed wait for a batch to fill.
   ::prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
   std::unique_lock lock(mutex_);
   while (true) {
-    work_.wait(lock, [&] { return !queue_.empty() || stopping_; });
-    if (queue_.empty()) return;  // stopping, nothing left
+    work_.wait(lock, [&] { return !queue_.empty() || stopping_ || slot->retiring; });
+    if (slot->retiring || queue_.empty()) return;  // retiring, or stopping with nothing left
     std::vector<InferJob> jobs = TakeBatch(lock);
     if (jobs.empty()) continue;
     lock.unlock();
@@ -78,7 +88,7 @@ void Model::BatchLoop(Slot* slot) {
   }
 }
 
-std::vector<InferJob> Model::TakeBatch(std::unique_lock<std::mutex>& lock) {
+std::vector<InferJob> BatchScheduler::TakeBatch(std::unique_lock<std::mutex>& lock) {
   std::vector<InferJob> jobs;
   InferJob first;
   if (!PopNext(lock, &first)) return jobs;  // only expired requests were queued
@@ -87,7 +97,7 @@ std::vector<InferJob> Model::TakeBatch(std::unique_lock<std::mutex>& lock) {
   --forming_;
   if (Clock::now() >= first.deadline) {  // it ran out while the batch formed
     lock.unlock();
-    Expire(first, /*accepted=*/true);
+    host_.Expire(first);
     lock.lock();
     return jobs;
   }
@@ -97,7 +107,7 @@ std::vector<InferJob> Model::TakeBatch(std::unique_lock<std::mutex>& lock) {
   CutToPreferredSize(jobs, rows);
   if (!expired.empty()) {
     lock.unlock();
-    for (InferJob& job : expired) Expire(job, /*accepted=*/true);
+    for (InferJob& job : expired) host_.Expire(job);
     lock.lock();
   }
   return jobs;
@@ -108,8 +118,8 @@ std::vector<InferJob> Model::TakeBatch(std::unique_lock<std::mutex>& lock) {
 // would go past it counts too, so that enough waiting rows make the batch
 // full. Its delay bound runs from the oldest of them, which may be an older
 // request of a lower level.
-void Model::WaitToFill(std::unique_lock<std::mutex>& lock, const InferJob& first) {
-  const BatchingConfig& batching = servable_->manifest.batching;
+void BatchScheduler::WaitToFill(std::unique_lock<std::mutex>& lock, const InferJob& first) {
+  const BatchingConfig& batching = host_.manifest().batching;
   const int64_t max_rows = batching.max_batch_size;
   const int64_t full = FullBatchRows();
   const auto delay = std::chrono::microseconds(batching.max_queue_delay_us);
@@ -130,9 +140,9 @@ void Model::WaitToFill(std::unique_lock<std::mutex>& lock, const InferJob& first
   }
 }
 
-std::vector<InferJob> Model::CollectBatchLocked(std::vector<InferJob>& jobs, int64_t* rows) {
+std::vector<InferJob> BatchScheduler::CollectBatchLocked(std::vector<InferJob>& jobs, int64_t* rows) {
   using Visit = RequestQueue<InferJob>::Visit;
-  const int64_t max_rows = servable_->manifest.batching.max_batch_size;
+  const int64_t max_rows = host_.manifest().batching.max_batch_size;
   const auto now = Clock::now();
   *rows = Rows(jobs.front());
   std::vector<InferJob> taken;
@@ -156,8 +166,8 @@ std::vector<InferJob> Model::CollectBatchLocked(std::vector<InferJob>& jobs, int
 // largest preferred size that fits (none fits: the batch stays as it is).
 // The batch is in queue order, so each goes back to the head of its level
 // in its old place.
-void Model::CutToPreferredSize(std::vector<InferJob>& jobs, int64_t rows) {
-  const std::vector<uint32_t>& preferred = servable_->manifest.batching.preferred_batch_sizes;
+void BatchScheduler::CutToPreferredSize(std::vector<InferJob>& jobs, int64_t rows) {
+  const std::vector<uint32_t>& preferred = host_.manifest().batching.preferred_batch_sizes;
   int64_t target = 0;
   for (uint32_t size : preferred) {
     if (size <= rows) target = size;
@@ -165,29 +175,29 @@ void Model::CutToPreferredSize(std::vector<InferJob>& jobs, int64_t rows) {
   if (target == 0 || target == rows) return;
   while (jobs.size() > 1 && rows > target) {
     rows -= Rows(jobs.back());
-    queue_.PushFront(LevelOf(jobs.back()), std::move(jobs.back()));
+    queue_.PushFront(jobs.back().priority, std::move(jobs.back()));
     jobs.pop_back();
   }
 }
 
-void Model::RunBatch(Slot* slot, std::vector<InferJob>& jobs) {
+void BatchScheduler::RunBatch(Slot* slot, std::vector<InferJob>& jobs) {
   auto start = Clock::now();
   std::vector<const std::vector<Tensor>*> inputs;
   std::vector<int64_t> rows;
   Deadline deadline = Deadline::max();
   int64_t total = 0;
   for (const InferJob& job : jobs) {
-    metrics_.queue.Observe(start - job.submitted);
+    host_.metrics().queue.Observe(start - job.submitted);
     inputs.push_back(&job.inputs);
     rows.push_back(Rows(job));
     total += Rows(job);
     deadline = std::min(deadline, job.deadline);
   }
-  metrics_.batch_sizes.Observe(static_cast<uint64_t>(total));
+  host_.metrics().batch_sizes.Observe(static_cast<uint64_t>(total));
   if (jobs.size() == 1) {
     Result<std::vector<Tensor>> outputs = slot->instance->Infer(jobs[0].inputs, jobs[0].deadline);
     auto compute = Clock::now() - start;
-    metrics_.batch_stats.Observe(static_cast<uint64_t>(total), compute);
+    host_.metrics().batch_stats.Observe(static_cast<uint64_t>(total), compute);
     return Settle(jobs[0], start, compute, std::move(outputs));
   }
   Result<std::vector<Tensor>> batch = ConcatBatch(inputs);
@@ -198,10 +208,10 @@ void Model::RunBatch(Slot* slot, std::vector<InferJob>& jobs) {
   Result<std::vector<std::vector<Tensor>>> split =
       outputs.ok() ? SplitBatch(*outputs, rows) : outputs.status();
   auto split_time = Clock::now() - computed;
-  metrics_.batch_stats.Observe(static_cast<uint64_t>(total), computed - joined);
+  host_.metrics().batch_stats.Observe(static_cast<uint64_t>(total), computed - joined);
   for (size_t i = 0; i < jobs.size(); ++i) {
-    metrics_.compute_input.Add(joined - start);
-    metrics_.compute_output.Add(split_time);
+    host_.metrics().compute_input.Add(joined - start);
+    host_.metrics().compute_output.Add(split_time);
     Settle(jobs[i], start, computed - joined,
            split.ok() ? Result<std::vector<Tensor>>(std::move((*split)[i]))
                       : Result<std::vector<Tensor>>(split.status()));
