@@ -142,6 +142,7 @@ int RunServer(const ServerOptions& options) {
     grpc_options.host = options.host;
     grpc_options.port = options.grpc_port;
     grpc_options.max_message_bytes = options.max_infer_bytes;
+    grpc_options.threads = options.threads;
     Result<std::unique_ptr<GrpcServer>> started = GrpcServer::Start(router, grpc_options);
     if (!started.ok()) {
       std::cerr << "orrery: " << started.status().message() << "\n";

@@ -3,7 +3,8 @@
 // HTTP transport, over the same Router and InferenceService.
 //
 // Ownership: borrows the Router (must outlive the server); owns the
-// grpc::Server and the services. Thread-safety: Shutdown from one thread.
+// grpc::Server, the services, the completion queues and their threads.
+// Thread-safety: Shutdown from one thread.
 #pragma once
 
 #include <atomic>
@@ -22,6 +23,9 @@ class GrpcServer {
     std::string host = "127.0.0.1";
     int port = 7071;                          // 0 picks a free port
     uint64_t max_message_bytes = 64ull << 20;  // a larger request is RESOURCE_EXHAUSTED
+    // Completion queues, each with one thread that polls the connections
+    // given to it and runs their handlers (as many as the HTTP event loops).
+    int threads = 1;
   };
   // Listening when it returns; kUnavailable when the address cannot be bound.
   static Result<std::unique_ptr<GrpcServer>> Start(const Router& router, const Options& options);

@@ -7,16 +7,7 @@
 namespace orrery {
 namespace {
 
-using Context = grpc::CallbackServerContext;
-using Reactor = grpc::ServerUnaryReactor;
-
-Reactor* Answer(Context* context, const grpc::Status& status) {
-  Reactor* reactor = context->DefaultReactor();
-  reactor->Finish(status);
-  return reactor;
-}
-
-Reactor* Answer(Context* context, const Status& status) { return Answer(context, ToGrpc(status)); }
+using Done = GrpcInferenceService::Done;
 
 // The InferenceService's JSON answer (REST's body) as the RPC's message:
 // the proto's field names are the protocol's, so the same object fills it;
@@ -67,6 +58,59 @@ grpc::Status ToGrpc(const Status& status) {
 GrpcInferenceService::GrpcInferenceService(const Router& router)
     : router_(router), inference_(router.hub().inference) {}
 
+template <typename Request, typename Response>
+void GrpcInferenceService::Add(
+    typename UnaryCall<Request, Response>::Requester request,
+    void (GrpcInferenceService::*handler)(grpc::ServerContext&, const Request&, Response*, Done)
+        const) {
+  using Call = UnaryCall<Request, Response>;
+  auto rpc = std::make_shared<typename Call::Rpc>();
+  rpc->request = std::move(request);
+  rpc->handle = [this, handler](grpc::ServerContext& context, const Request& in, Response* out,
+                                Done done) { (this->*handler)(context, in, out, std::move(done)); };
+  listeners_.push_back([rpc](GrpcQueue queue) { Call::Listen(rpc, queue); });
+}
+
+// Each Request... method of the generated AsyncService, called with the
+// queue as both the new call's queue and the one that announces it.
+#define ORRERY_GRPC_REQUESTER(method)                                                 \
+  [&async](grpc::ServerContext* context, auto* request, auto* writer,                \
+           grpc::ServerCompletionQueue* cq, void* tag) {                             \
+    async.Request##method(context, request, writer, cq, cq, tag);                    \
+  }
+
+void GrpcInferenceService::Bind(AsyncService& async) {
+  using namespace inference;
+  async_ = &async;
+  Add<ServerLiveRequest, ServerLiveResponse>(ORRERY_GRPC_REQUESTER(ServerLive),
+                                             &GrpcInferenceService::ServerLive);
+  Add<ServerReadyRequest, ServerReadyResponse>(ORRERY_GRPC_REQUESTER(ServerReady),
+                                               &GrpcInferenceService::ServerReady);
+  Add<ModelReadyRequest, ModelReadyResponse>(ORRERY_GRPC_REQUESTER(ModelReady),
+                                             &GrpcInferenceService::ModelReady);
+  Add<ServerMetadataRequest, ServerMetadataResponse>(ORRERY_GRPC_REQUESTER(ServerMetadata),
+                                                     &GrpcInferenceService::ServerMetadata);
+  Add<ModelMetadataRequest, ModelMetadataResponse>(ORRERY_GRPC_REQUESTER(ModelMetadata),
+                                                   &GrpcInferenceService::ModelMetadata);
+  Add<ModelInferRequest, ModelInferResponse>(ORRERY_GRPC_REQUESTER(ModelInfer),
+                                             &GrpcInferenceService::ModelInfer);
+  Add<ModelConfigRequest, ModelConfigResponse>(ORRERY_GRPC_REQUESTER(ModelConfig),
+                                               &GrpcInferenceService::ModelConfig);
+  Add<ModelStatisticsRequest, ModelStatisticsResponse>(ORRERY_GRPC_REQUESTER(ModelStatistics),
+                                                       &GrpcInferenceService::ModelStatistics);
+  Add<RepositoryIndexRequest, RepositoryIndexResponse>(ORRERY_GRPC_REQUESTER(RepositoryIndex),
+                                                       &GrpcInferenceService::RepositoryIndex);
+  Add<RepositoryModelLoadRequest, RepositoryModelLoadResponse>(
+      ORRERY_GRPC_REQUESTER(RepositoryModelLoad), &GrpcInferenceService::RepositoryModelLoad);
+  Add<RepositoryModelUnloadRequest, RepositoryModelUnloadResponse>(
+      ORRERY_GRPC_REQUESTER(RepositoryModelUnload), &GrpcInferenceService::RepositoryModelUnload);
+}
+
+void GrpcInferenceService::Listen(GrpcQueue queue) const {
+  for (const auto& listen : listeners_) listen(queue);
+  ListenForStreams(*this, *async_, queue);
+}
+
 Result<Caller> GrpcInferenceService::Admit(const grpc::ServerContextBase& context,
                                            const GrpcRpc& rpc) const {
   const Route* route = FindRoute(rpc.method, rpc.pattern);
@@ -85,51 +129,55 @@ Result<Caller> GrpcInferenceService::Admit(const grpc::ServerContextBase& contex
   return router_.CallerFor(route, authorization);
 }
 
-grpc::ServerUnaryReactor* GrpcInferenceService::ServerLive(Context* context, const inference::ServerLiveRequest*,
-                                          inference::ServerLiveResponse* response) {
-  Result<Caller> caller = Admit(*context, kServerLiveRpc);
-  if (!caller.ok()) return Answer(context, caller.status());
+void GrpcInferenceService::ServerLive(grpc::ServerContext& context,
+                                      const inference::ServerLiveRequest&,
+                                      inference::ServerLiveResponse* response, Done done) const {
+  Result<Caller> caller = Admit(context, kServerLiveRpc);
+  if (!caller.ok()) return done(ToGrpc(caller.status()));
   response->set_live(true);
-  return Answer(context, grpc::Status::OK);
+  done(grpc::Status::OK);
 }
 
-grpc::ServerUnaryReactor* GrpcInferenceService::ServerReady(Context* context, const inference::ServerReadyRequest*,
-                                           inference::ServerReadyResponse* response) {
-  Result<Caller> caller = Admit(*context, kServerReadyRpc);
-  if (!caller.ok()) return Answer(context, caller.status());
+void GrpcInferenceService::ServerReady(grpc::ServerContext& context,
+                                       const inference::ServerReadyRequest&,
+                                       inference::ServerReadyResponse* response, Done done) const {
+  Result<Caller> caller = Admit(context, kServerReadyRpc);
+  if (!caller.ok()) return done(ToGrpc(caller.status()));
   response->set_ready(!router_.hub().stopping.load());
-  return Answer(context, grpc::Status::OK);
+  done(grpc::Status::OK);
 }
 
-grpc::ServerUnaryReactor* GrpcInferenceService::ModelReady(Context* context,
-                                          const inference::ModelReadyRequest* request,
-                                          inference::ModelReadyResponse* response) {
-  Result<Caller> caller = Admit(*context, kModelReadyRpc);
-  if (!caller.ok()) return Answer(context, caller.status());
+void GrpcInferenceService::ModelReady(grpc::ServerContext& context,
+                                      const inference::ModelReadyRequest& request,
+                                      inference::ModelReadyResponse* response, Done done) const {
+  Result<Caller> caller = Admit(context, kModelReadyRpc);
+  if (!caller.ok()) return done(ToGrpc(caller.status()));
   Result<Readiness> readiness =
-      inference_.ModelReady(*caller, ModelTarget{request->name(), request->version()});
-  if (!readiness.ok()) return Answer(context, readiness.status());
+      inference_.ModelReady(*caller, ModelTarget{request.name(), request.version()});
+  if (!readiness.ok()) return done(ToGrpc(readiness.status()));
   response->set_ready(readiness->ready);
-  return Answer(context, grpc::Status::OK);
+  done(grpc::Status::OK);
 }
 
-grpc::ServerUnaryReactor* GrpcInferenceService::ServerMetadata(Context* context,
-                                              const inference::ServerMetadataRequest*,
-                                              inference::ServerMetadataResponse* response) {
-  Result<Caller> caller = Admit(*context, kServerMetadataRpc);
-  if (!caller.ok()) return Answer(context, caller.status());
-  return Answer(context, FromJson(InferenceService::ServerMetadata(), response));
+void GrpcInferenceService::ServerMetadata(grpc::ServerContext& context,
+                                          const inference::ServerMetadataRequest&,
+                                          inference::ServerMetadataResponse* response,
+                                          Done done) const {
+  Result<Caller> caller = Admit(context, kServerMetadataRpc);
+  if (!caller.ok()) return done(ToGrpc(caller.status()));
+  done(ToGrpc(FromJson(InferenceService::ServerMetadata(), response)));
 }
 
-grpc::ServerUnaryReactor* GrpcInferenceService::ModelMetadata(Context* context,
-                                             const inference::ModelMetadataRequest* request,
-                                             inference::ModelMetadataResponse* response) {
-  Result<Caller> caller = Admit(*context, kModelMetadataRpc);
-  if (!caller.ok()) return Answer(context, caller.status());
+void GrpcInferenceService::ModelMetadata(grpc::ServerContext& context,
+                                         const inference::ModelMetadataRequest& request,
+                                         inference::ModelMetadataResponse* response,
+                                         Done done) const {
+  Result<Caller> caller = Admit(context, kModelMetadataRpc);
+  if (!caller.ok()) return done(ToGrpc(caller.status()));
   Result<nlohmann::json> metadata =
-      inference_.ModelMetadata(*caller, ModelTarget{request->name(), request->version()});
-  if (!metadata.ok()) return Answer(context, metadata.status());
-  return Answer(context, FromJson(*metadata, response));
+      inference_.ModelMetadata(*caller, ModelTarget{request.name(), request.version()});
+  if (!metadata.ok()) return done(ToGrpc(metadata.status()));
+  done(ToGrpc(FromJson(*metadata, response)));
 }
 
 void GrpcInferenceService::Infer(
@@ -149,88 +197,97 @@ void GrpcInferenceService::Infer(
                    });
 }
 
-grpc::ServerUnaryReactor* GrpcInferenceService::ModelInfer(Context* context,
-                                          const inference::ModelInferRequest* request,
-                                          inference::ModelInferResponse* response) {
-  Result<Caller> caller = Admit(*context, kModelInferRpc);
-  if (!caller.ok()) return Answer(context, caller.status());
-  Reactor* reactor = context->DefaultReactor();
-  Infer(*caller, *request, GrpcDeadline(*context),
-        [reactor, response](Status status, inference::ModelInferResponse* answer) {
+void GrpcInferenceService::ModelInfer(grpc::ServerContext& context,
+                                      const inference::ModelInferRequest& request,
+                                      inference::ModelInferResponse* response, Done done) const {
+  Result<Caller> caller = Admit(context, kModelInferRpc);
+  if (!caller.ok()) return done(ToGrpc(caller.status()));
+  Infer(*caller, request, GrpcDeadline(context),
+        [response, done = std::move(done)](Status status, inference::ModelInferResponse* answer) {
           if (answer != nullptr) response->Swap(answer);
-          reactor->Finish(ToGrpc(status));
+          done(ToGrpc(status));
         });
-  return reactor;
 }
 
-grpc::ServerUnaryReactor* GrpcInferenceService::ModelConfig(Context* context,
-                                           const inference::ModelConfigRequest* request,
-                                           inference::ModelConfigResponse* response) {
-  Result<Caller> caller = Admit(*context, kModelConfigRpc);
-  if (!caller.ok()) return Answer(context, caller.status());
+void GrpcInferenceService::ModelConfig(grpc::ServerContext& context,
+                                       const inference::ModelConfigRequest& request,
+                                       inference::ModelConfigResponse* response, Done done) const {
+  Result<Caller> caller = Admit(context, kModelConfigRpc);
+  if (!caller.ok()) return done(ToGrpc(caller.status()));
   Result<nlohmann::json> config =
-      inference_.ModelConfig(*caller, ModelTarget{request->name(), request->version()});
-  if (!config.ok()) return Answer(context, config.status());
-  return Answer(context, FromJson(*config, response->mutable_config()));
+      inference_.ModelConfig(*caller, ModelTarget{request.name(), request.version()});
+  if (!config.ok()) return done(ToGrpc(config.status()));
+  done(ToGrpc(FromJson(*config, response->mutable_config())));
 }
 
-grpc::ServerUnaryReactor* GrpcInferenceService::ModelStatistics(Context* context,
-                                               const inference::ModelStatisticsRequest* request,
-                                               inference::ModelStatisticsResponse* response) {
-  bool all = request->name().empty();
-  Result<Caller> caller =
-      Admit(*context, all ? kAllStatisticsRpc : kModelStatisticsRpc);
-  if (!caller.ok()) return Answer(context, caller.status());
+void GrpcInferenceService::ModelStatistics(grpc::ServerContext& context,
+                                           const inference::ModelStatisticsRequest& request,
+                                           inference::ModelStatisticsResponse* response,
+                                           Done done) const {
+  bool all = request.name().empty();
+  Result<Caller> caller = Admit(context, all ? kAllStatisticsRpc : kModelStatisticsRpc);
+  if (!caller.ok()) return done(ToGrpc(caller.status()));
   std::optional<ModelTarget> target;
-  if (!all) target = ModelTarget{request->name(), request->version()};
+  if (!all) target = ModelTarget{request.name(), request.version()};
   Result<nlohmann::json> stats = inference_.ModelStats(*caller, target);
-  if (!stats.ok()) return Answer(context, stats.status());
-  return Answer(context, FromJson(*stats, response));
+  if (!stats.ok()) return done(ToGrpc(stats.status()));
+  done(ToGrpc(FromJson(*stats, response)));
 }
 
-grpc::ServerUnaryReactor* GrpcInferenceService::RepositoryIndex(Context* context,
-                                               const inference::RepositoryIndexRequest* request,
-                                               inference::RepositoryIndexResponse* response) {
-  Result<Caller> caller = Admit(*context, kRepositoryIndexRpc);
-  if (!caller.ok()) return Answer(context, caller.status());
-  Result<nlohmann::json> index = inference_.RepositoryIndex(*caller, request->ready());
-  if (!index.ok()) return Answer(context, index.status());
-  return Answer(context, FromJson({{"models", *index}}, response));
+void GrpcInferenceService::RepositoryIndex(grpc::ServerContext& context,
+                                           const inference::RepositoryIndexRequest& request,
+                                           inference::RepositoryIndexResponse* response,
+                                           Done done) const {
+  Result<Caller> caller = Admit(context, kRepositoryIndexRpc);
+  if (!caller.ok()) return done(ToGrpc(caller.status()));
+  Result<nlohmann::json> index = inference_.RepositoryIndex(*caller, request.ready());
+  if (!index.ok()) return done(ToGrpc(index.status()));
+  done(ToGrpc(FromJson({{"models", *index}}, response)));
 }
 
-grpc::ServerUnaryReactor* GrpcInferenceService::RepositoryModelLoad(
-    Context* context, const inference::RepositoryModelLoadRequest* request,
-    inference::RepositoryModelLoadResponse*) {
-  Result<Caller> caller = Admit(*context, kRepositoryModelLoadRpc);
-  if (!caller.ok()) return Answer(context, caller.status());
-  Reactor* reactor = context->DefaultReactor();
-  inference_.Load(*caller, ModelTarget{request->model_name(), ""},
-                  [reactor](Result<nlohmann::json> loaded, bool) {
-                    reactor->Finish(ToGrpc(loaded.status()));
+void GrpcInferenceService::RepositoryModelLoad(grpc::ServerContext& context,
+                                               const inference::RepositoryModelLoadRequest& request,
+                                               inference::RepositoryModelLoadResponse*,
+                                               Done done) const {
+  Result<Caller> caller = Admit(context, kRepositoryModelLoadRpc);
+  if (!caller.ok()) return done(ToGrpc(caller.status()));
+  inference_.Load(*caller, ModelTarget{request.model_name(), ""},
+                  [done = std::move(done)](Result<nlohmann::json> loaded, bool) {
+                    done(ToGrpc(loaded.status()));
                   });
-  return reactor;
 }
 
-grpc::ServerUnaryReactor* GrpcInferenceService::RepositoryModelUnload(
-    Context* context, const inference::RepositoryModelUnloadRequest* request,
-    inference::RepositoryModelUnloadResponse*) {
-  Result<Caller> caller = Admit(*context, kRepositoryModelUnloadRpc);
-  if (!caller.ok()) return Answer(context, caller.status());
-  Result<int> unloaded = inference_.Unload(*caller, ModelTarget{request->model_name(), ""});
-  return Answer(context, unloaded.status());
+void GrpcInferenceService::RepositoryModelUnload(
+    grpc::ServerContext& context, const inference::RepositoryModelUnloadRequest& request,
+    inference::RepositoryModelUnloadResponse*, Done done) const {
+  Result<Caller> caller = Admit(context, kRepositoryModelUnloadRpc);
+  if (!caller.ok()) return done(ToGrpc(caller.status()));
+  Result<int> unloaded = inference_.Unload(*caller, ModelTarget{request.model_name(), ""});
+  done(ToGrpc(unloaded.status()));
 }
 
-grpc::ServerUnaryReactor* GrpcHealthService::Check(
-    grpc::CallbackServerContext* context, const grpc::health::v1::HealthCheckRequest* request,
-    grpc::health::v1::HealthCheckResponse* response) {
-  const std::string& service = request->service();
+void GrpcHealthService::Bind(grpc::health::v1::Health::AsyncService& async) {
+  using Call = UnaryCall<grpc::health::v1::HealthCheckRequest, grpc::health::v1::HealthCheckResponse>;
+  auto rpc = std::make_shared<Call::Rpc>();
+  rpc->request = ORRERY_GRPC_REQUESTER(Check);
+  rpc->handle = [this](grpc::ServerContext& context, const auto& request, auto* response,
+                       Done done) { Check(context, request, response, std::move(done)); };
+  listen_ = [rpc](GrpcQueue queue) { Call::Listen(rpc, queue); };
+}
+
+void GrpcHealthService::Listen(GrpcQueue queue) const { listen_(queue); }
+
+void GrpcHealthService::Check(grpc::ServerContext&,
+                              const grpc::health::v1::HealthCheckRequest& request,
+                              grpc::health::v1::HealthCheckResponse* response,
+                              std::function<void(grpc::Status)> done) const {
+  const std::string& service = request.service();
   if (!service.empty() && service != "inference.GRPCInferenceService") {
-    return Answer(context, grpc::Status(grpc::StatusCode::NOT_FOUND,
-                                        "unknown service '" + service + "'"));
+    return done(grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown service '" + service + "'"));
   }
   response->set_status(stopping_.load() ? grpc::health::v1::HealthCheckResponse::NOT_SERVING
                                         : grpc::health::v1::HealthCheckResponse::SERVING);
-  return Answer(context, grpc::Status::OK);
+  done(grpc::Status::OK);
 }
 
 }  // namespace orrery

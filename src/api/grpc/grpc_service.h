@@ -1,7 +1,7 @@
 // The Open Inference Protocol's gRPC service (proto/inference.proto,
 // docs/grpc.md) and the standard health check (proto/health.proto), on
-// gRPC's callback API: no thread per call; a handler decodes, calls the
-// InferenceService and answers when it is done.
+// gRPC's asynchronous API (grpc_call.h): no thread per call; a handler
+// decodes, calls the InferenceService and answers when it is done.
 //
 // Every RPC is decided as its REST route is (route_table.h): it is admitted
 // by the same Router::CallerFor (the token from the `authorization`
@@ -14,13 +14,14 @@
 // of its HTTP status (GrpcCode).
 //
 // Ownership: borrows the Router, which must outlive the service.
-// Thread-safety: handlers run concurrently on gRPC's threads.
+// Thread-safety: handlers run concurrently on the completion queues' threads.
 #pragma once
 
 #include <atomic>
 
 #include <grpcpp/grpcpp.h>
 
+#include "api/grpc/grpc_call.h"
 #include "api/grpc_rpcs.h"
 #include "api/router.h"
 #include "core/status.h"
@@ -36,37 +37,41 @@ grpc::Status ToGrpc(const Status& status);
 // The call's gRPC deadline on the steady clock; nullopt when it has none.
 std::optional<Deadline> GrpcDeadline(const grpc::ServerContextBase& context);
 
-class GrpcInferenceService final : public inference::GRPCInferenceService::CallbackService {
+class GrpcInferenceService final {
  public:
+  using AsyncService = inference::GRPCInferenceService::AsyncService;
+  using Done = std::function<void(grpc::Status)>;
+
   explicit GrpcInferenceService(const Router& router);
 
-  using Context = grpc::CallbackServerContext;
-  using Reactor = grpc::ServerUnaryReactor;
+  // Registers every RPC's handler with `async`; once, before the server starts.
+  void Bind(AsyncService& async);
+  // Waits for the first call of every RPC on `queue`; once per queue.
+  void Listen(GrpcQueue queue) const;
 
-  Reactor* ServerLive(Context*, const inference::ServerLiveRequest*,
-                      inference::ServerLiveResponse*) override;
-  Reactor* ServerReady(Context*, const inference::ServerReadyRequest*,
-                       inference::ServerReadyResponse*) override;
-  Reactor* ModelReady(Context*, const inference::ModelReadyRequest*,
-                      inference::ModelReadyResponse*) override;
-  Reactor* ServerMetadata(Context*, const inference::ServerMetadataRequest*,
-                          inference::ServerMetadataResponse*) override;
-  Reactor* ModelMetadata(Context*, const inference::ModelMetadataRequest*,
-                         inference::ModelMetadataResponse*) override;
-  Reactor* ModelInfer(Context*, const inference::ModelInferRequest*,
-                      inference::ModelInferResponse*) override;
-  grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*
-  ModelStreamInfer(Context*) override;  // grpc_stream.cc
-  Reactor* ModelConfig(Context*, const inference::ModelConfigRequest*,
-                       inference::ModelConfigResponse*) override;
-  Reactor* ModelStatistics(Context*, const inference::ModelStatisticsRequest*,
-                           inference::ModelStatisticsResponse*) override;
-  Reactor* RepositoryIndex(Context*, const inference::RepositoryIndexRequest*,
-                           inference::RepositoryIndexResponse*) override;
-  Reactor* RepositoryModelLoad(Context*, const inference::RepositoryModelLoadRequest*,
-                               inference::RepositoryModelLoadResponse*) override;
-  Reactor* RepositoryModelUnload(Context*, const inference::RepositoryModelUnloadRequest*,
-                                 inference::RepositoryModelUnloadResponse*) override;
+  // The unary RPCs: each fills the response and calls `done` once.
+  void ServerLive(grpc::ServerContext&, const inference::ServerLiveRequest&,
+                  inference::ServerLiveResponse*, Done) const;
+  void ServerReady(grpc::ServerContext&, const inference::ServerReadyRequest&,
+                   inference::ServerReadyResponse*, Done) const;
+  void ModelReady(grpc::ServerContext&, const inference::ModelReadyRequest&,
+                  inference::ModelReadyResponse*, Done) const;
+  void ServerMetadata(grpc::ServerContext&, const inference::ServerMetadataRequest&,
+                      inference::ServerMetadataResponse*, Done) const;
+  void ModelMetadata(grpc::ServerContext&, const inference::ModelMetadataRequest&,
+                     inference::ModelMetadataResponse*, Done) const;
+  void ModelInfer(grpc::ServerContext&, const inference::ModelInferRequest&,
+                  inference::ModelInferResponse*, Done) const;
+  void ModelConfig(grpc::ServerContext&, const inference::ModelConfigRequest&,
+                   inference::ModelConfigResponse*, Done) const;
+  void ModelStatistics(grpc::ServerContext&, const inference::ModelStatisticsRequest&,
+                       inference::ModelStatisticsResponse*, Done) const;
+  void RepositoryIndex(grpc::ServerContext&, const inference::RepositoryIndexRequest&,
+                       inference::RepositoryIndexResponse*, Done) const;
+  void RepositoryModelLoad(grpc::ServerContext&, const inference::RepositoryModelLoadRequest&,
+                           inference::RepositoryModelLoadResponse*, Done) const;
+  void RepositoryModelUnload(grpc::ServerContext&, const inference::RepositoryModelUnloadRequest&,
+                             inference::RepositoryModelUnloadResponse*, Done) const;
 
   // The caller of `rpc`, admitted as the REST route it stands for, from the
   // call's metadata; or why it may not call.
@@ -78,22 +83,40 @@ class GrpcInferenceService final : public inference::GRPCInferenceService::Callb
              std::function<void(Status, inference::ModelInferResponse*)> done) const;
 
  private:
+  // Registers one unary RPC: `request` is the AsyncService's Request...
+  // method for it, `handler` one of the methods above.
+  template <typename Request, typename Response>
+  void Add(typename UnaryCall<Request, Response>::Requester request,
+           void (GrpcInferenceService::*handler)(grpc::ServerContext&, const Request&, Response*,
+                                                 Done) const);
+
   const Router& router_;
   InferenceService& inference_;
+  std::vector<std::function<void(GrpcQueue)>> listeners_;  // one per unary RPC, set by Bind
+  AsyncService* async_ = nullptr;                           // set by Bind (streams)
 };
+
+// ModelStreamInfer (grpc_stream.cc): waits for the next stream on `queue`.
+void ListenForStreams(const GrpcInferenceService& service,
+                      GrpcInferenceService::AsyncService& async, GrpcQueue queue);
 
 // grpc.health.v1.Health/Check: SERVING for "" and the inference service
 // while the server is ready, NOT_SERVING once it stops; NOT_FOUND for any
 // other service name. No token, like REST liveness: probes hold no secrets.
-class GrpcHealthService final : public grpc::health::v1::Health::CallbackService {
+class GrpcHealthService final {
  public:
   explicit GrpcHealthService(const std::atomic<bool>& stopping) : stopping_(stopping) {}
-  grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* context,
-                                  const grpc::health::v1::HealthCheckRequest* request,
-                                  grpc::health::v1::HealthCheckResponse* response) override;
+  // As GrpcInferenceService's.
+  void Bind(grpc::health::v1::Health::AsyncService& async);
+  void Listen(GrpcQueue queue) const;
+
+  void Check(grpc::ServerContext&, const grpc::health::v1::HealthCheckRequest& request,
+             grpc::health::v1::HealthCheckResponse* response,
+             std::function<void(grpc::Status)> done) const;
 
  private:
   const std::atomic<bool>& stopping_;
+  std::function<void(GrpcQueue)> listen_;  // set by Bind
 };
 
 }  // namespace orrery

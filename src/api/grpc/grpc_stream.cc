@@ -6,6 +6,13 @@
 // kMaxInFlight requests are unanswered or unsent at a time: beyond that the
 // stream stops reading until answers have been written, so a client that
 // sends without reading cannot grow the server's memory.
+//
+// On the asynchronous API (grpc_call.h) a stream has at most one read and
+// one write in progress; each of its operations (the stream's arrival, a
+// read, a write, the finish) completes on the queue's thread as an Op.
+// The stream is deleted when its finish has completed: by then no read or
+// write is in progress (it finishes only once the client has stopped
+// sending and every answer is written).
 #include <deque>
 #include <mutex>
 
@@ -19,20 +26,50 @@ using inference::ModelStreamInferResponse;
 
 constexpr size_t kMaxInFlight = 256;
 
-class StreamReactor final : public grpc::ServerBidiReactor<ModelInferRequest, ModelStreamInferResponse> {
+class StreamCall {
  public:
-  StreamReactor(const GrpcInferenceService& service, grpc::CallbackServerContext* context)
-      : service_(service), deadline_(GrpcDeadline(*context)) {
-    Result<Caller> caller = service.Admit(*context, kModelStreamInferRpc);
+  // Waits for the next stream on `queue`.
+  static void Listen(const GrpcInferenceService& service,
+                     GrpcInferenceService::AsyncService& async, GrpcQueue queue) {
+    auto* call = new StreamCall(service, async, queue);
+    async.RequestModelStreamInfer(&call->context_, &call->stream_, queue.cq, queue.cq,
+                                  &call->arrived_);
+  }
+
+ private:
+  // One of the stream's operations: calls `on` with the outcome.
+  struct Op final : GrpcTag {
+    Op(StreamCall* call, void (StreamCall::*on)(bool)) : call(call), on(on) {}
+    void Proceed(bool ok) override { (call->*on)(ok); }
+    StreamCall* call;
+    void (StreamCall::*on)(bool);
+  };
+
+  StreamCall(const GrpcInferenceService& service, GrpcInferenceService::AsyncService& async,
+             GrpcQueue queue)
+      : service_(service), async_(async), queue_(queue), stream_(&context_) {}
+
+  void OnArrived(bool ok) {
+    if (!ok) {  // the server stops: no stream came
+      delete this;
+      return;
+    }
+    queue_.calls->Add();
+    Listen(service_, async_, queue_);
+    deadline_ = GrpcDeadline(context_);
+    Result<Caller> caller = service_.Admit(context_, kModelStreamInferRpc);
     if (!caller.ok()) {
-      Finish(ToGrpc(caller.status()));
+      finished_ = true;
+      stream_.Finish(ToGrpc(caller.status()), &finish_);
       return;
     }
     caller_ = *caller;
-    StartRead(&incoming_);
+    std::lock_guard lock(mutex_);
+    reading_ = true;
+    stream_.Read(&incoming_, &read_);
   }
 
-  void OnReadDone(bool ok) override {
+  void OnRead(bool ok) {
     std::unique_lock lock(mutex_);
     if (!ok) {  // the client finished sending (or went away)
       reading_ = false;
@@ -56,19 +93,20 @@ class StreamReactor final : public grpc::ServerBidiReactor<ModelInferRequest, Mo
                    });
     lock.lock();
     if (unanswered_ + unsent_.size() < kMaxInFlight) {
-      StartRead(&incoming_);
+      stream_.Read(&incoming_, &read_);
     } else {
+      reading_ = false;
       read_paused_ = true;
     }
   }
 
-  void OnWriteDone(bool ok) override {
+  void OnWritten(bool ok) {
     std::unique_lock lock(mutex_);
     unsent_.pop_front();
     if (!ok) broken_ = true;  // the client is gone: later answers are dropped
     if (broken_) unsent_.clear();
     if (!unsent_.empty()) {
-      StartWrite(&unsent_.front());
+      stream_.Write(unsent_.front(), &write_);
     } else {
       writing_ = false;
     }
@@ -76,9 +114,11 @@ class StreamReactor final : public grpc::ServerBidiReactor<ModelInferRequest, Mo
     MaybeFinish(lock);
   }
 
-  void OnDone() override { delete this; }
+  void OnFinished(bool) {
+    queue_.calls->Done();
+    delete this;
+  }
 
- private:
   void Send(ModelStreamInferResponse answer) {
     std::unique_lock lock(mutex_);
     --unanswered_;
@@ -86,7 +126,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<ModelInferRequest, Mo
       unsent_.push_back(std::move(answer));
       if (!writing_) {
         writing_ = true;
-        StartWrite(&unsent_.front());
+        stream_.Write(unsent_.front(), &write_);
       }
     }
     ResumeReading();
@@ -97,7 +137,8 @@ class StreamReactor final : public grpc::ServerBidiReactor<ModelInferRequest, Mo
   void ResumeReading() {
     if (read_paused_ && unanswered_ + unsent_.size() < kMaxInFlight / 2) {
       read_paused_ = false;
-      StartRead(&incoming_);
+      reading_ = true;
+      stream_.Read(&incoming_, &read_);
     }
   }
 
@@ -107,16 +148,24 @@ class StreamReactor final : public grpc::ServerBidiReactor<ModelInferRequest, Mo
     if (reading_ || read_paused_ || unanswered_ > 0 || writing_ || finished_) return;
     finished_ = true;
     lock.unlock();
-    Finish(grpc::Status::OK);
+    stream_.Finish(grpc::Status::OK, &finish_);
   }
 
   const GrpcInferenceService& service_;
-  const std::optional<Deadline> deadline_;
-  Caller caller_;
-  ModelInferRequest incoming_;  // the read in progress
+  GrpcInferenceService::AsyncService& async_;
+  const GrpcQueue queue_;
+  grpc::ServerContext context_;
+  grpc::ServerAsyncReaderWriter<ModelStreamInferResponse, ModelInferRequest> stream_;
+  Op arrived_{this, &StreamCall::OnArrived};
+  Op read_{this, &StreamCall::OnRead};
+  Op write_{this, &StreamCall::OnWritten};
+  Op finish_{this, &StreamCall::OnFinished};
+  std::optional<Deadline> deadline_;  // set on arrival
+  Caller caller_;                     // set on arrival
+  ModelInferRequest incoming_;        // the read in progress
 
   std::mutex mutex_;
-  bool reading_ = true;                          // GUARDED_BY(mutex_)
+  bool reading_ = false;                         // GUARDED_BY(mutex_): a read in progress
   bool read_paused_ = false;                     // GUARDED_BY(mutex_), kMaxInFlight reached
   size_t unanswered_ = 0;                        // GUARDED_BY(mutex_)
   std::deque<ModelStreamInferResponse> unsent_;  // GUARDED_BY(mutex_), front being written
@@ -127,9 +176,9 @@ class StreamReactor final : public grpc::ServerBidiReactor<ModelInferRequest, Mo
 
 }  // namespace
 
-grpc::ServerBidiReactor<ModelInferRequest, ModelStreamInferResponse>*
-GrpcInferenceService::ModelStreamInfer(grpc::CallbackServerContext* context) {
-  return new StreamReactor(*this, context);
+void ListenForStreams(const GrpcInferenceService& service,
+                      GrpcInferenceService::AsyncService& async, GrpcQueue queue) {
+  StreamCall::Listen(service, async, queue);
 }
 
 }  // namespace orrery
