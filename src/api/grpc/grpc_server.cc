@@ -58,6 +58,7 @@ Result<std::unique_ptr<GrpcServer>> GrpcServer::Start(const Router& router,
   services.health.Bind(services.health_async);
   services.server = builder.BuildAndStart();
   if (!services.server || server->port_ == 0) {
+    if (services.server) services.server->Shutdown();
     for (auto& queue : services.queues) {
       queue->Shutdown();
       Serve(queue.get());  // drains it: a queue is destroyed empty
