@@ -19,7 +19,7 @@ struct ServerOptions {
   std::string host = "127.0.0.1";                  // loopback by default; 0.0.0.0 to expose
   uint16_t port = 7070;                            // 0 picks a free port (printed at start)
   int grpc_port = 7071;  // the gRPC listener (docs/grpc.md): 0 picks a free port; -1: none
-  int threads = 4;                                 // HTTP event-loop threads
+  int threads = 4;                                 // HTTP event loops; as many gRPC queues
   uint64_t max_upload_bytes = 1ull << 30;          // archive upload body limit (413)
   uint64_t max_json_bytes = 1ull << 20;            // any other request body (413)
   uint64_t max_archive_entries = 10000;            // files + directories in a package (413)

@@ -79,7 +79,8 @@ void AddListenFlags(CLI::App& serve, ServerOptions& options, std::string& data_d
           "gRPC port of the Open Inference Protocol (and grpc.health.v1); 0 picks a free "
           "one; off: no gRPC listener")
       ->default_str(std::to_string(options.grpc_port));
-  serve.add_option("--threads", options.threads, "HTTP event-loop threads")
+  serve.add_option("--threads", options.threads,
+                   "HTTP event-loop threads, and as many gRPC completion-queue threads")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   serve
