@@ -18,9 +18,8 @@
 #include "api/grpc/grpc_server.h"
 #include "api/http_transport.h"
 #include "api/router.h"
-#include "backends/worker/sandbox.h"
-#include "backends/worker/worker_instance.h"
 #include "core/log.h"
+#include "sandbox/sandbox.h"
 
 namespace orrery {
 namespace {
@@ -126,7 +125,7 @@ int RunServer(const ServerOptions& options) {
     return 1;
   }
   LogInfo("python and untrusted native servables run in workers: " +
-          DescribeWorkerIsolation((*models)->options().sandbox));
+          DescribeIsolation((*models)->options().sandbox));
   std::atomic<bool> stopping{false};
   Router router(**repository, **models, options, stopping);
 

@@ -31,7 +31,6 @@
 #include <thread>
 
 #include "backends/worker/frames.h"
-#include "backends/worker/sandbox.h"
 #include "core/log.h"
 
 namespace orrery {
@@ -151,7 +150,8 @@ class LogDrain {
 };
 
 struct Life {
-  std::shared_ptr<WorkerProcess> process;  // shared with MemoryBytes() readers
+  std::shared_ptr<SandboxedProcess> process;  // shared with MemoryBytes() readers
+  FrameChannelEnds channel;                   // the server's side of the worker's channel
   Clock::time_point started;
   bool answered = false;
   ShmBuffer shm;  // reused for large requests (used by the Infer that holds `busy`)
@@ -186,7 +186,7 @@ struct WorkerInstance::State {
   std::unique_ptr<Life> life;         // GUARDED_BY(mutex); null while restarting or dead
   bool busy = false;                  // GUARDED_BY(mutex): an Infer uses `life`
   bool wake_after_infer = false;      // GUARDED_BY(mutex)
-  WorkerProcess* starting = nullptr;  // GUARDED_BY(mutex): being started (Kill() to cancel)
+  SandboxedProcess* starting = nullptr;  // GUARDED_BY(mutex): being started (Kill() to cancel)
   InstanceHealth health;              // GUARDED_BY(mutex)
   uint32_t failures = 0;              // GUARDED_BY(mutex): consecutive failed lives
   std::optional<Clock::time_point> restart_at;  // GUARDED_BY(mutex)
@@ -204,14 +204,21 @@ struct WorkerInstance::State {
 // Launches a worker and waits for its kReady.
 Result<std::unique_ptr<Life>> WorkerInstance::State::StartLife() {
   auto started = Clock::now();
-  ASSIGN_OR_RETURN(std::shared_ptr<WorkerProcess> process,
-                   WorkerProcess::Launch(spec, logs->write_fd()));
+  // The worker's side of the channel goes down as its descriptors 3, 4, 5
+  // (kWorkerChannel) and is closed here once it is started.
+  ASSIGN_OR_RETURN(auto channel, MakeFrameChannel());
+  const FrameChannelEnds& child = channel.second;
+  ASSIGN_OR_RETURN(std::shared_ptr<SandboxedProcess> process,
+                   SandboxedProcess::Launch(spec, logs->write_fd(),
+                                            {child.in.get(), child.out.get(), child.fds.get()}));
+  channel.second = FrameChannelEnds();
+  static_assert(kWorkerChannel.in == 3 && kWorkerChannel.out == 4 && kWorkerChannel.fds == 5);
   {
     std::lock_guard lock(mutex);
     if (stopping) return Unavailable("instance is shutting down");
     starting = process.get();
   }
-  Result<Frame> frame = ReadFrame(process->channel(), started + spec.sandbox.start_timeout);
+  Result<Frame> frame = ReadFrame(channel.first.get(), started + spec.sandbox.start_timeout);
   {
     std::lock_guard lock(mutex);
     starting = nullptr;
@@ -219,6 +226,7 @@ Result<std::unique_ptr<Life>> WorkerInstance::State::StartLife() {
   if (frame.ok() && frame->type == FrameType::kReady) {
     auto life = std::make_unique<Life>();
     life->process = std::move(process);
+    life->channel = std::move(channel.first);
     life->started = started;
     return life;
   }
@@ -289,7 +297,7 @@ void WorkerInstance::State::Supervise() {
     }
     // Watch the idle worker's exit through a copy of its pidfd (the life
     // may end while we poll).
-    WorkerProcess* watched = nullptr;
+    SandboxedProcess* watched = nullptr;
     UniqueFd watch;
     if (life && !busy && life->process->pidfd() >= 0) {
       watched = life->process.get();
@@ -351,14 +359,14 @@ WorkerInstance::~WorkerInstance() {
   }
   Wake(state_->wake.get());
   state_->supervisor.join();
-  state_->life.reset();  // kills and reaps the worker (WorkerProcess's destructor)
+  state_->life.reset();  // kills and reaps the worker (SandboxedProcess's destructor)
   state_->logs.reset();
 }
 
 Result<std::vector<Tensor>> WorkerInstance::Infer(const std::vector<Tensor>& inputs,
                                                   Deadline deadline) {
   RETURN_IF_ERROR(Begin(inputs, deadline).status());
-  return Settle(ReadFrame(state_->life->process->channel(), deadline));  // `busy`: ours
+  return Settle(ReadFrame(state_->life->channel.get(), deadline));  // `busy`: ours
 }
 
 Result<int> WorkerInstance::Begin(const std::vector<Tensor>& inputs, Deadline deadline) {
@@ -372,7 +380,7 @@ Result<int> WorkerInstance::Begin(const std::vector<Tensor>& inputs, Deadline de
   s.call_started = started;
   s.call_deadline = deadline;
   Life& life = *s.life;
-  FrameChannel channel = life.process->channel();
+  FrameChannel channel = life.channel.get();
   lock.unlock();
 
   Status sent =
@@ -389,7 +397,7 @@ Result<int> WorkerInstance::Begin(const std::vector<Tensor>& inputs, Deadline de
 
 Result<std::vector<Tensor>> WorkerInstance::Complete() {
   State& s = *state_;
-  FrameChannel channel = s.life->process->channel();  // `busy`: this call owns the life
+  FrameChannel channel = s.life->channel.get();  // `busy`: this call owns the life
   // Readable, so the answer is here or being written: a worker that stops
   // midway is broken, and must not hold the event loop until the deadline.
   Deadline grace = std::min(s.call_deadline, Clock::now() + kAnswerGrace);
@@ -462,7 +470,7 @@ Status WorkerInstance::EndLife(Ending ending, const std::string& detail) {
 }
 
 uint64_t WorkerInstance::MemoryBytes() const {
-  std::shared_ptr<WorkerProcess> process;
+  std::shared_ptr<SandboxedProcess> process;
   {
     std::lock_guard lock(state_->mutex);
     if (state_->life) process = state_->life->process;

@@ -3,7 +3,7 @@
 // frame protocol of frames.h.
 //
 // The worker is started by Start() and supervised for its whole life:
-// - isolation (sandbox.h): bubblewrap namespaces when they work on this
+// - isolation (sandbox/sandbox.h): bubblewrap namespaces when they work on this
 //   host (no network unless allowed, own uid, only /usr, the servable and
 //   the worker program visible), else the fallback the log names; always
 //   rlimits on memory, CPU time and open files;
@@ -47,27 +47,15 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "sandbox/sandbox.h"
 
 namespace orrery {
 
 struct Frame;  // frames.h
 
-struct WorkerSpec {
-  // argv of the worker as seen inside the sandbox, e.g.
-  // {"/usr/bin/python3", "/orrery/orrery_worker.py", "--entrypoint", "predict:predict"}.
-  // command[0] must be an absolute path. In the fallback sandbox (no mount
-  // namespace) arguments naming /servable/... or a read_only_binds
-  // destination are rewritten to where the worker finds them there
-  // (/proc/self/fd/4/...); other sandbox paths are not.
-  std::vector<std::string> command;
-  // Extra read-only files or directories: host path -> path inside the
-  // sandbox (e.g. python/orrery_worker.py -> /orrery/orrery_worker.py).
-  std::vector<std::pair<std::filesystem::path, std::string>> read_only_binds;
-  std::filesystem::path servable_dir;      // bound read-only at /servable, the working directory
-  std::map<std::string, std::string> env;  // added to a minimal environment
-  std::string label;                       // "tenant/name:version", for messages
-  bool allow_network = false;
-  SandboxOptions sandbox;
+// What to run (sandbox/sandbox.h), and what the worker's output is for.
+struct WorkerSpec : SandboxSpec {
+  std::string label;                   // "tenant/name:version", for messages
   std::shared_ptr<OutputRing> output;  // also gets every output line; may be null
 };
 
@@ -101,10 +89,5 @@ class WorkerInstance final : public Instance, public AsyncInfer {
   Status EndLife(Ending ending, const std::string& detail);
   std::unique_ptr<State> state_;
 };
-
-// One line saying which isolation workers get on this host, e.g.
-// "bubblewrap (user, pid, net, ipc, mount namespaces), rlimits" or
-// "no namespaces (bwrap unusable: ...), separate uid 65534, seccomp: no inet sockets, rlimits".
-std::string DescribeWorkerIsolation(const SandboxOptions& options);
 
 }  // namespace orrery

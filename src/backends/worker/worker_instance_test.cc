@@ -18,7 +18,7 @@
 #include <thread>
 
 #include "backends/testing/worker_timeouts.h"
-#include "backends/worker/sandbox.h"
+#include "sandbox/sandbox.h"
 #include "core/files.h"
 
 namespace orrery {
@@ -646,7 +646,7 @@ TEST(SandboxProbeTest, ChoosesBubblewrapWhereItWorks) {
       "--symlink usr/lib64 /lib64 --symlink usr/lib /lib --proc /proc --dev /dev "
       "/usr/bin/true >/dev/null 2>&1");
   IsolationInfo info = ProbeIsolation(true);
-  std::cout << "[ info   ] " << DescribeWorkerIsolation(SandboxOptions{}) << "\n";
+  std::cout << "[ info   ] " << DescribeIsolation(SandboxOptions{}) << "\n";
   if (rc == 0) {
     EXPECT_EQ(info.mode, IsolationMode::kBubblewrap) << info.bwrap_problem;
   } else {

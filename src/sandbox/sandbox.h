@@ -1,9 +1,11 @@
-// Sandboxed worker processes: how a worker is started, isolated, killed,
-// reaped and measured. WorkerInstance (worker_instance.h) builds the frame
-// protocol and the supervision on top of this.
+// Sandboxed processes for tenant code: how one is started, isolated,
+// killed, reaped and measured. Serving's WorkerInstance
+// (backends/worker/worker_instance.h) builds its frame protocol and
+// supervision on top of this; training jobs will too. This layer knows
+// nothing of frames or servables beyond the directory it mounts.
 //
 // What each isolation mode guarantees (chosen once per server process by
-// ProbeIsolation; DescribeWorkerIsolation() prints the one in force):
+// ProbeIsolation; DescribeIsolation() prints the one in force):
 //
 // kBubblewrap (bwrap works on this host; the preferred mode):
 // - own user, pid, net, ipc, uts, cgroup and mount namespaces; the worker is
@@ -41,7 +43,7 @@
 //   0700 too: it gets a per-life scratch directory (under
 //   SandboxOptions::scratch_root, 0700 root-owned parents) holding hard
 //   links to the servable's files and the read-only binds, plus a private
-//   tmp, reachable only through descriptor 4 (/proc/self/fd/4/...). Every
+//   tmp, reachable only through descriptor 6 (/proc/self/fd/6/...). Every
 //   world-readable host file (/etc, /usr, ...) stays readable;
 // - all fallback workers share uid 65534, so they can signal each other;
 //   the Python worker marks itself non-dumpable so that others cannot read
@@ -60,13 +62,14 @@
 // memory_bytes, RLIMIT_CPU = cpu_seconds, RLIMIT_NOFILE = open_files,
 // RLIMIT_CORE = 0; descriptors 0 = /dev/null, 1 and 2 = the log pipe the
 // caller passes (WorkerInstance drains it on a thread into the server's log,
-// so a chatty worker never blocks), 3, 4, 5 = its side of the frame channel
-// (kWorkerChannel in frames.h); every other descriptor closed; an environment of PATH, HOME,
+// so a chatty worker never blocks), 3, 4, 5 = the descriptors the caller
+// hands down (WorkerInstance: the worker's side of its frame channel,
+// kWorkerChannel in frames.h); every other descriptor closed; an environment of PATH, HOME,
 // TMPDIR, LANG, OPENBLAS_NUM_THREADS=1, OMP_NUM_THREADS=1, PYTHONDONTWRITEBYTECODE=1,
 // ORRERY_SERVABLE_DIR (where the worker sees its servable), ORRERY_ISOLATION and the spec's env.
 //
-// Thread-safety: ProbeIsolation and WorkerProcess::Launch from any thread.
-// A WorkerProcess: Kill(), ResidentBytes() and the accessors from any
+// Thread-safety: ProbeIsolation and SandboxedProcess::Launch from any thread.
+// A SandboxedProcess: Kill(), ResidentBytes() and the accessors from any
 // thread; Reap() from one thread at a time.
 #pragma once
 
@@ -74,17 +77,18 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "backends/worker/frames.h"
-#include "backends/worker/pids_limit.h"
-#include "backends/worker/worker_instance.h"
 #include "core/files.h"
 #include "core/status.h"
+#include "sandbox/pids_limit.h"
+#include "sandbox/sandbox_options.h"
 
 namespace orrery {
 
@@ -101,22 +105,48 @@ struct IsolationInfo {
 // later calls return the cached answer.
 IsolationInfo ProbeIsolation(bool use_bubblewrap);
 
-// One sandboxed worker process ("life"): the process we forked (bwrap's
-// monitor, or the worker itself in fallback mode), our side of its frame
-// channel and a pidfd. Owns them: the destructor kills the whole process tree and
-// reaps it, so no zombie or orphan outlives the object.
-class WorkerProcess {
+// The isolation and limits sandboxed processes get here, in one line for
+// the server's log at start.
+std::string DescribeIsolation(const SandboxOptions& options);
+
+// What to run in the sandbox.
+struct SandboxSpec {
+  // argv as seen inside the sandbox, e.g.
+  // {"/usr/bin/python3", "/orrery/orrery_worker.py", "--entrypoint", "predict:predict"}.
+  // command[0] must be an absolute path. In the fallback sandbox (no mount
+  // namespace) arguments naming /servable/... or a read_only_binds
+  // destination are rewritten to where the process finds them there
+  // (/proc/self/fd/6/...); other sandbox paths are not.
+  std::vector<std::string> command;
+  // Extra read-only files or directories: host path -> path inside the
+  // sandbox (e.g. python/orrery_worker.py -> /orrery/orrery_worker.py).
+  std::vector<std::pair<std::filesystem::path, std::string>> read_only_binds;
+  std::filesystem::path servable_dir;      // bound read-only at /servable, the working directory
+  std::map<std::string, std::string> env;  // added to a minimal environment
+  bool allow_network = false;
+  SandboxOptions sandbox;
+};
+
+// The most descriptors a process is handed besides 0, 1 and 2 (as 3, 4, 5).
+constexpr size_t kMaxInheritedFds = 3;
+
+// One sandboxed process: the process we forked (bwrap's monitor, or the
+// program itself in fallback mode) and a pidfd. Owns them: the destructor
+// kills the whole process tree and reaps it, so no zombie or orphan
+// outlives the object.
+class SandboxedProcess {
  public:
-  // Starts spec.command in the sandbox; stdout and stderr go to `log_fd`.
-  // kUnavailable when the process cannot be started (the message says why).
-  static Result<std::unique_ptr<WorkerProcess>> Launch(const WorkerSpec& spec, int log_fd);
-  ~WorkerProcess();
-  WorkerProcess(const WorkerProcess&) = delete;
-  WorkerProcess& operator=(const WorkerProcess&) = delete;
+  // Starts spec.command in the sandbox; stdout and stderr go to `log_fd`;
+  // `inherited` (at most kMaxInheritedFds) become its descriptors 3, 4, ...
+  // (the caller keeps and closes its own copies). kUnavailable when the
+  // process cannot be started (the message says why).
+  static Result<std::unique_ptr<SandboxedProcess>> Launch(const SandboxSpec& spec, int log_fd,
+                                                          const std::vector<int>& inherited);
+  ~SandboxedProcess();
+  SandboxedProcess(const SandboxedProcess&) = delete;
+  SandboxedProcess& operator=(const SandboxedProcess&) = delete;
 
   pid_t pid() const { return pid_; }
-  // The server's side of the worker's channel (frames.h).
-  FrameChannel channel() const { return channel_.get(); }
   // Becomes readable when the process exits; -1 where pidfds are unsupported.
   int pidfd() const { return pidfd_.get(); }
   IsolationMode mode() const { return mode_; }
@@ -139,13 +169,12 @@ class WorkerProcess {
   uint64_t ResidentBytes() const;
 
  private:
-  WorkerProcess() = default;
+  SandboxedProcess() = default;
   bool WaitExited(std::chrono::milliseconds timeout) const;
   void KillLocked();
 
   pid_t pid_ = 0;
   IsolationMode mode_ = IsolationMode::kFallback;
-  FrameChannelEnds channel_;
   UniqueFd pidfd_;
   std::optional<TempDir> scratch_;  // fallback: the per-life scratch directory
   std::unique_ptr<PidsCgroup> cgroup_;  // removed after the destructor reaped

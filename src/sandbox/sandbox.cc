@@ -14,7 +14,7 @@
 //   under bwrap it is handed over with --seccomp so that bwrap applies it
 //   after its own set-up (bwrap needs netlink to bring up the loopback of the
 //   new network namespace, which our filter would refuse).
-#include "backends/worker/sandbox.h"
+#include "sandbox/sandbox.h"
 
 #include <fcntl.h>
 #include <linux/filter.h>
@@ -44,7 +44,7 @@
 #include <system_error>
 #include <thread>
 
-#include "backends/worker/pids_limit.h"
+#include "sandbox/pids_limit.h"
 #include "core/log.h"
 
 namespace orrery {
@@ -54,7 +54,7 @@ namespace fs = std::filesystem;
 
 constexpr uid_t kNobody = 65534;
 constexpr const char* kBwrap = "/usr/bin/bwrap";
-// The worker's side of its channel is at kWorkerChannel's 3, 4 and 5.
+constexpr int kFirstInheritedFd = 3;  // the caller's descriptors: 3, 4, 5
 constexpr int kExtraFd = 6;   // bwrap: the seccomp program; fallback: the scratch dir
 constexpr int kHighFd = 10;   // sources are moved at or above this before fork
 
@@ -317,7 +317,7 @@ Result<UniqueFd> SeccompFd(const std::vector<sock_filter>& program) {
 
 // ---------------------------------------------------------------- plans
 
-std::vector<std::string> BaseEnv(const WorkerSpec& spec, const std::string& servable,
+std::vector<std::string> BaseEnv(const SandboxSpec& spec, const std::string& servable,
                                  const std::string& tmp, const char* isolation) {
   const char* lang = std::getenv("LANG");  // NOLINT(concurrency-mt-unsafe): no setenv in Orrery
   std::map<std::string, std::string> env = {
@@ -412,8 +412,8 @@ Status Farm(const fs::path& source, const fs::path& target) {
 
 // The fallback's per-life scratch directory (see sandbox.h): servable/,
 // binds/<destination>, tmp/. Arguments naming a path under /servable or a
-// bind destination are rewritten to its place under /proc/self/fd/4.
-Result<TempDir> MakeScratch(const WorkerSpec& spec, bool switch_uid,
+// bind destination are rewritten to its place under /proc/self/fd/6 (kExtraFd).
+Result<TempDir> MakeScratch(const SandboxSpec& spec, bool switch_uid,
                             std::vector<std::string>* command) {
   fs::path root = spec.sandbox.scratch_root.empty() ? fs::temp_directory_path() / "orrery-workers"
                                                     : spec.sandbox.scratch_root;
@@ -537,7 +537,7 @@ IsolationInfo ProbeIsolation(bool use_bubblewrap) {
   return info;
 }
 
-std::string DescribeWorkerIsolation(const SandboxOptions& options) {
+std::string DescribeIsolation(const SandboxOptions& options) {
   IsolationInfo info = ProbeIsolation(options.use_bubblewrap);
   std::ostringstream out;
   if (info.mode == IsolationMode::kBubblewrap) {
@@ -567,10 +567,12 @@ std::string DescribeWorkerIsolation(const SandboxOptions& options) {
   return out.str();
 }
 
-// ---------------------------------------------------------------- WorkerProcess
+// ---------------------------------------------------------------- SandboxedProcess
 
-Result<std::unique_ptr<WorkerProcess>> WorkerProcess::Launch(const WorkerSpec& spec, int log_fd) {
+Result<std::unique_ptr<SandboxedProcess>> SandboxedProcess::Launch(
+    const SandboxSpec& spec, int log_fd, const std::vector<int>& inherited) {
   if (spec.command.empty()) return Internal("worker command is empty");
+  if (inherited.size() > kMaxInheritedFds) return Internal("too many descriptors to hand down");
   std::error_code error;
   if (!fs::is_directory(spec.servable_dir, error)) {
     return Unavailable("the servable's files are missing on the server")
@@ -586,11 +588,8 @@ Result<std::unique_ptr<WorkerProcess>> WorkerProcess::Launch(const WorkerSpec& s
   ASSIGN_OR_RETURN(const std::vector<sock_filter>* program,
                    SeccompProgram(spec.allow_network, !bwrap));
 
-  std::unique_ptr<WorkerProcess> process(new WorkerProcess());
+  std::unique_ptr<SandboxedProcess> process(new SandboxedProcess());
   process->mode_ = isolation.mode;
-  ASSIGN_OR_RETURN(auto channel, MakeFrameChannel());
-  process->channel_ = std::move(channel.first);
-  FrameChannelEnds child_ends = std::move(channel.second);
   UniqueFd devnull(::open("/dev/null", O_RDWR | O_CLOEXEC));
   if (!devnull.valid()) return ErrnoStatus("open /dev/null");
 
@@ -599,9 +598,9 @@ Result<std::unique_ptr<WorkerProcess>> WorkerProcess::Launch(const WorkerSpec& s
   RETURN_IF_ERROR(MapFd(plan, holder, devnull.get(), 0));
   RETURN_IF_ERROR(MapFd(plan, holder, log_fd, 1));
   RETURN_IF_ERROR(MapFd(plan, holder, log_fd, 2));
-  RETURN_IF_ERROR(MapFd(plan, holder, child_ends.in.get(), kWorkerChannel.in));
-  RETURN_IF_ERROR(MapFd(plan, holder, child_ends.out.get(), kWorkerChannel.out));
-  RETURN_IF_ERROR(MapFd(plan, holder, child_ends.fds.get(), kWorkerChannel.fds));
+  for (size_t i = 0; i < inherited.size(); ++i) {
+    RETURN_IF_ERROR(MapFd(plan, holder, inherited[i], kFirstInheritedFd + static_cast<int>(i)));
+  }
   plan.limits = Limits(spec.sandbox);
   bool root_outside = ::geteuid() == 0 && (bwrap || !isolation.switch_uid);
   PidsLimitInfo pids = ProbePidsLimit(root_outside);
@@ -652,7 +651,7 @@ Result<std::unique_ptr<WorkerProcess>> WorkerProcess::Launch(const WorkerSpec& s
   return process;
 }
 
-WorkerProcess::~WorkerProcess() {
+SandboxedProcess::~SandboxedProcess() {
   bool reaped;
   {
     std::lock_guard lock(mutex_);
@@ -661,7 +660,7 @@ WorkerProcess::~WorkerProcess() {
   if (!reaped) Reap(std::chrono::milliseconds(0));
 }
 
-bool WorkerProcess::WaitExited(std::chrono::milliseconds timeout) const {
+bool SandboxedProcess::WaitExited(std::chrono::milliseconds timeout) const {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -682,16 +681,16 @@ bool WorkerProcess::WaitExited(std::chrono::milliseconds timeout) const {
   }
 }
 
-bool WorkerProcess::Exited() const {
+bool SandboxedProcess::Exited() const {
   return WaitExited(std::chrono::milliseconds(0));
 }
 
-void WorkerProcess::Kill() {
+void SandboxedProcess::Kill() {
   std::lock_guard lock(mutex_);
   KillLocked();
 }
 
-void WorkerProcess::KillLocked() {
+void SandboxedProcess::KillLocked() {
   if (reaped_ || pid_ == 0) return;
   killed_ = true;
   bool killed_inner = false;
@@ -712,7 +711,7 @@ void WorkerProcess::KillLocked() {
   if (!killed_inner) ::kill(-pid_, SIGKILL);  // our child leads its own process group
 }
 
-std::string WorkerProcess::Reap(std::chrono::milliseconds grace) {
+std::string SandboxedProcess::Reap(std::chrono::milliseconds grace) {
   if (!WaitExited(grace)) {
     Kill();
     if (!WaitExited(std::chrono::seconds(2))) {
@@ -737,7 +736,7 @@ std::string WorkerProcess::Reap(std::chrono::milliseconds grace) {
   return ending_;
 }
 
-uint64_t WorkerProcess::ResidentBytes() const {
+uint64_t SandboxedProcess::ResidentBytes() const {
   {
     std::lock_guard lock(mutex_);
     if (reaped_ || pid_ == 0) return 0;

@@ -1,7 +1,7 @@
 // Pids cgroups for worker processes (pids_limit.h). The server's own pids
 // cgroup is found from /proc/self/cgroup and the mount table; ours go below
 // it, so that a server confined by its operator stays confined.
-#include "backends/worker/pids_limit.h"
+#include "sandbox/pids_limit.h"
 
 #include <fcntl.h>
 #include <signal.h>
