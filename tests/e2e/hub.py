@@ -584,6 +584,15 @@ class HubTestCase(unittest.TestCase):
         self.assertEqual((report.get("ok"), report.get("problems")), (True, []), report)
         return report
 
+    def assertWorkerTimeout(self, text, label, ms):
+        """`text` says the worker of `label` ("tenant/name:version") was killed at a deadline
+        of `ms` ms. The figure is the time the request had left when its instance took it,
+        which a busy machine can make up to 50 ms less than the timeout that applied (the
+        unit tests' backends/testing/worker_timeouts.h allows the same)."""
+        m = re.fullmatch(r"%s: worker timed out after (\d+) ms; killed" % re.escape(label), text)
+        self.assertTrue(m, "%r is not a worker timeout of %s" % (text, label))
+        self.assertTrue(ms - 50 < int(m.group(1)) <= ms, "%r: expected about %d ms" % (text, ms))
+
     def assertError(self, resp, want, msg="", message=None, message_prefix=None,
                     message_re=None):
         """An error answer: exactly the one status `want` (an int) with {"error": "<text>"}.

@@ -229,8 +229,8 @@ class SchedulingTest(HubTestCase):
             self.gate.arrivals(1)  # running, and never let go: only the deadline ends it
             status, data, _ = held.answer()
             # The servable's 300 ms, also when the request asked for 10 s.
-            self.assertError((status, data), 503, parameters,
-                             message="%s:1: worker timed out after 300 ms; killed" % model)
+            self.assertError((status, data), 503, parameters)
+            self.assertWorkerTimeout(data["error"], "%s:1" % model, 300)
             self.gate.release()  # its worker is gone: nothing to let go
 
     def test_bad_priority_and_timeout_are_400_and_load_nothing(self):
