@@ -34,6 +34,21 @@ std::unique_ptr<Scheduler> MakeInstanceScheduler(SchedulingKind kind, SchedulerH
   return nullptr;
 }
 
+std::vector<InferJob> TakeExpired(RequestQueue<InferJob>& queue) {
+  using Visit = RequestQueue<InferJob>::Visit;
+  auto now = Clock::now();
+  std::vector<InferJob> expired;
+  queue.Extract([now](const InferJob& job) { return now >= job.deadline ? Visit::kTake
+                                                                        : Visit::kSkip; },
+                expired);
+  return expired;
+}
+
+Status QueueFull(const std::string& key, size_t max_queue) {
+  return Unavailable("servable " + key + ": queue is full (" + std::to_string(max_queue) +
+                     " requests waiting)");
+}
+
 InstanceScheduler::InstanceScheduler(SchedulerHost& host,
                                      std::vector<std::unique_ptr<Instance>> instances,
                                      RequestQueue<InferJob> waiting, size_t max_queue)
@@ -59,7 +74,7 @@ void InstanceScheduler::Submit(InferJob job) {
   // Requests whose time ran out free their places before a new one is
   // refused for want of room.
   std::vector<InferJob> expired;
-  if (queue_.size() + forming_ >= max_queue_) expired = TakeExpiredLocked();
+  if (queue_.size() + forming_ >= max_queue_) expired = TakeExpired(queue_);
   bool full = queue_.size() + forming_ >= max_queue_;
   bool wake = false;
   if (!full) {
@@ -70,10 +85,7 @@ void InstanceScheduler::Submit(InferJob job) {
   for (InferJob& old : expired) host_.Expire(old);
   if (full) {
     host_.metrics().rejected.fetch_add(1, std::memory_order_relaxed);
-    return host_.Finish(job, {Unavailable("servable " + host_.key() + ": queue is full (" +
-                                          std::to_string(max_queue_) + " requests waiting)"),
-                              {},
-                              true});
+    return host_.Finish(job, {QueueFull(host_.key(), max_queue_), {}, true});
   }
   // All: a thread whose instance is busy (on an event loop) ignores the
   // wake-up, so notify_one could pick it and leave the job waiting.
@@ -100,16 +112,6 @@ bool InstanceScheduler::PopNext(std::unique_lock<std::mutex>& lock, InferJob* jo
     lock.lock();
   }
   return false;
-}
-
-std::vector<InferJob> InstanceScheduler::TakeExpiredLocked() {
-  using Visit = RequestQueue<InferJob>::Visit;
-  auto now = Clock::now();
-  std::vector<InferJob> expired;
-  queue_.Extract([now](const InferJob& job) { return now >= job.deadline ? Visit::kTake
-                                                                         : Visit::kSkip; },
-                 expired);
-  return expired;
 }
 
 void InstanceScheduler::Execute(Slot* slot, InferJob& job) {

@@ -70,8 +70,6 @@ class InstanceScheduler : public Scheduler {
   // Pops the next job whose deadline has not passed; fails expired ones.
   // REQUIRES(mutex_) held by `lock`, which it may release and retake.
   bool PopNext(std::unique_lock<std::mutex>& lock, InferJob* job);
-  // Takes every queued job whose deadline has passed. REQUIRES(mutex_).
-  std::vector<InferJob> TakeExpiredLocked();
   // Runs `job` on `slot` on this thread and finishes it.
   void Execute(Slot* slot, InferJob& job);
   // Records the compute time and finishes the job with the outputs or error.

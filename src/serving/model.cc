@@ -192,7 +192,7 @@ void Model::ExpireWaiting() {
   {
     std::lock_guard lock(mutex_);
     if (state_ != ModelState::kLoading) return;
-    expired = TakeExpiredLocked();
+    expired = TakeExpired(waiting_);
   }
   for (InferJob& job : expired) {
     metrics_.expired.fetch_add(1, std::memory_order_relaxed);
@@ -205,16 +205,6 @@ void Model::ExpireWaiting() {
                  true},
            /*accepted=*/true);
   }
-}
-
-std::vector<InferJob> Model::TakeExpiredLocked() {
-  using Visit = RequestQueue<InferJob>::Visit;
-  auto now = Clock::now();
-  std::vector<InferJob> expired;
-  waiting_.Extract([now](const InferJob& job) { return now >= job.deadline ? Visit::kTake
-                                                                           : Visit::kSkip; },
-                   expired);
-  return expired;
 }
 
 void Model::OnSettled(std::function<void()> callback) {
@@ -310,7 +300,7 @@ void Model::WaitForLoad(std::unique_lock<std::mutex>& lock, InferJob job) {
   // Requests whose time ran out free their places before a new one is
   // refused for want of room.
   std::vector<InferJob> expired;
-  if (waiting_.size() >= max_queue_) expired = TakeExpiredLocked();
+  if (waiting_.size() >= max_queue_) expired = TakeExpired(waiting_);
   bool full = waiting_.size() >= max_queue_;
   if (!full) {
     in_flight_.fetch_add(1, std::memory_order_relaxed);
@@ -320,11 +310,7 @@ void Model::WaitForLoad(std::unique_lock<std::mutex>& lock, InferJob job) {
   for (InferJob& old : expired) Expire(old, /*accepted=*/true);
   if (full) {
     metrics_.rejected.fetch_add(1, std::memory_order_relaxed);
-    Finish(job, {Unavailable("servable " + key() + ": queue is full (" +
-                             std::to_string(max_queue_) + " requests waiting)"),
-                 {},
-                 true},
-           /*accepted=*/false);
+    Finish(job, {QueueFull(key(), max_queue_), {}, true}, /*accepted=*/false);
   }
 }
 
@@ -402,30 +388,29 @@ int Model::Instances() const {
   return state_ == ModelState::kReady ? scheduler_->Instances() : 0;
 }
 
-Status Model::AddInstance(std::unique_ptr<Instance> instance) {
+// An instance change runs on the scheduler outside the lock, counted in
+// flight so that Unload waits for it; kConflict unless ready.
+template <typename Change>
+auto Model::ChangeInstances(Change change) -> decltype(change(std::declval<Scheduler&>())) {
   std::unique_lock lock(mutex_);
   if (state_ != ModelState::kReady) {
     return Conflict("servable " + key() + " is not ready: " + reason_);
   }
-  in_flight_.fetch_add(1, std::memory_order_relaxed);  // Unload waits for the change
+  in_flight_.fetch_add(1, std::memory_order_relaxed);
   Scheduler& scheduler = *scheduler_;
   lock.unlock();
-  Status added = scheduler.AddInstance(std::move(instance));
+  auto changed = change(scheduler);
   EndInFlight();
-  return added;
+  return changed;
+}
+
+Status Model::AddInstance(std::unique_ptr<Instance> instance) {
+  return ChangeInstances(
+      [&instance](Scheduler& scheduler) { return scheduler.AddInstance(std::move(instance)); });
 }
 
 Result<std::unique_ptr<Instance>> Model::RemoveInstance() {
-  std::unique_lock lock(mutex_);
-  if (state_ != ModelState::kReady) {
-    return Conflict("servable " + key() + " is not ready: " + reason_);
-  }
-  in_flight_.fetch_add(1, std::memory_order_relaxed);  // Unload waits for the change
-  Scheduler& scheduler = *scheduler_;
-  lock.unlock();
-  Result<std::unique_ptr<Instance>> removed = scheduler.RemoveInstance();
-  EndInFlight();
-  return removed;
+  return ChangeInstances([](Scheduler& scheduler) { return scheduler.RemoveInstance(); });
 }
 
 }  // namespace orrery

@@ -180,12 +180,13 @@ class Model final : private SchedulerHost {
   void WaitForLoad(std::unique_lock<std::mutex>& lock, InferJob job);
   // Fails a job whose deadline passed before it could run.
   void Expire(InferJob& job, bool accepted);
-  // Takes every waiting job whose deadline has passed. REQUIRES(mutex_).
-  std::vector<InferJob> TakeExpiredLocked();
   // Calls job.done; `accepted`: the job was counted in in_flight_.
   void Finish(InferJob& job, InferOutcome outcome, bool accepted);
   // Ends something counted in in_flight_ (a request, an instance change).
   void EndInFlight();
+  // Runs `change` on the scheduler of a ready model (model.cc).
+  template <typename Change>
+  auto ChangeInstances(Change change) -> decltype(change(std::declval<Scheduler&>()));
   // kLoading -> kReady with `scheduler`, which takes the waiting requests
   // and starts. `lock` holds mutex_; released.
   void BecomeReady(std::unique_lock<std::mutex>& lock, std::unique_ptr<Scheduler> scheduler);

@@ -129,6 +129,11 @@ std::unique_ptr<Scheduler> MakeCompositeScheduler(SchedulerHost& host,
                                                   std::unique_ptr<Composite> composite,
                                                   RequestQueue<InferJob> waiting);
 
+// Takes every job of `queue` whose deadline has passed, in queue order.
+std::vector<InferJob> TakeExpired(RequestQueue<InferJob>& queue);
+// The refusal of one request more than `max_queue` waiting (retry later).
+Status QueueFull(const std::string& key, size_t max_queue);
+
 // kInvalidArgument when `job` cannot join a batch of a servable batching as
 // `batching` says (checked before a request is queued, even while loading).
 Status CheckBatchable(const BatchingConfig& batching, const InferJob& job);
