@@ -264,9 +264,10 @@ Status TarHeaderWalker::ExtensionDone() {
     } else if (key == "size") {
       int64_t size = 0;
       bool ok = !value.empty() && value.size() < 19;
-      for (char c : value) {
-        ok = ok && c >= '0' && c <= '9';
-        size = size * 10 + (c - '0');
+      // Stop at the first non-digit: adding it would overflow before the check fails.
+      for (size_t i = 0; ok && i < value.size(); ++i) {
+        ok = value[i] >= '0' && value[i] <= '9';
+        if (ok) size = size * 10 + (value[i] - '0');
       }
       if (!ok) return Corrupt("an invalid PAX size");
       pax_size_ = size;

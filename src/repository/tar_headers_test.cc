@@ -153,6 +153,12 @@ TEST(TarHeadersTest, RefusesDamagedAndTruncatedArchives) {
                 "corrupt archive: it ends inside an entry");
   ExpectRefused(Header("PaxHeader", 'x', 12) + Padded("99 path=x\n"),
                 "corrupt archive: a malformed PAX extended header");
+  // Non-digits in a PAX size are refused before they are added up (the
+  // sanitizer's fuzzer found the overflow when they were summed first).
+  ExpectRefused(Pax({"size=9\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"}) +
+                    Entry("x", "1") + kEnd,
+                "corrupt archive: an invalid PAX size");
+  ExpectRefused(Pax({"size=12a"}) + Entry("x", "1") + kEnd, "corrupt archive: an invalid PAX size");
   // No end-of-archive blocks after a whole entry: read as libarchive reads it.
   EXPECT_TRUE(Walk(Entry("a", "1")).ok());
 }

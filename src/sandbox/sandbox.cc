@@ -728,6 +728,10 @@ std::string SandboxedProcess::Reap(std::chrono::milliseconds grace) {
   }
   std::lock_guard lock(mutex_);
   if (reaped_) return ending_;
+  // Fallback: what the process left running in its group dies with it, also
+  // when it exited by itself (the unreaped leader keeps the group's id from
+  // being reused). Under bwrap the pid namespace's end took them already.
+  if (mode_ == IsolationMode::kFallback) ::kill(-pid_, SIGKILL);
   int status = 0;
   while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
   }

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <thread>
 
 #include "core/files.h"
 #include "sandbox/sandbox.h"
@@ -86,6 +88,43 @@ TEST_F(SandboxTest, ReportsTheExitAndKillEndsAProcessThatWouldNot) {
   EXPECT_FALSE((*sleeping)->Exited());
   (*sleeping)->Kill();
   EXPECT_EQ((*sleeping)->Reap(60s), "signal 9");
+}
+
+// The state letter of /proc/<pid>/stat ("" when there is no such process).
+std::string ProcessState(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(in, line);
+  size_t paren = line.rfind(')');
+  return paren == std::string::npos || paren + 2 >= line.size() ? "" : line.substr(paren + 2, 1);
+}
+
+// Fallback only: under bwrap the pid namespace ends with its init, and the
+// pid seen inside is not the host's.
+TEST_F(SandboxTest, WhatAProcessLeftRunningDiesWhenItIsReaped) {
+  spec_.sandbox.use_bubblewrap = false;
+  spec_.servable_dir = dir_->path() / "servable";  // not the directory holding the scratch root
+  fs::create_directory(spec_.servable_dir);
+  int pid_pipe[2];
+  ASSERT_EQ(::pipe2(pid_pipe, O_CLOEXEC), 0);
+  // It exits by itself at once, leaving a sleeper in its process group.
+  auto process = Run("/usr/bin/sleep 600 & echo $! >&3; exit 0", {pid_pipe[1]});
+  ::close(pid_pipe[1]);
+  ASSERT_TRUE(process.ok()) << process.status().message();
+  char buffer[32] = {};
+  ASSERT_GT(::read(pid_pipe[0], buffer, sizeof buffer - 1), 0);
+  ::close(pid_pipe[0]);
+  pid_t sleeper = std::atoi(buffer);
+  ASSERT_GT(sleeper, 0);
+  EXPECT_EQ((*process)->Reap(60s), "exit code 0");
+  // SIGKILL is sent, not waited for; its zombie is the host init's to reap.
+  auto until = std::chrono::steady_clock::now() + 30s;
+  std::string state = ProcessState(sleeper);
+  while (state == "S" || state == "R" || state == "D") {
+    ASSERT_LT(std::chrono::steady_clock::now(), until) << "the sleeper outlived its group";
+    std::this_thread::sleep_for(1ms);
+    state = ProcessState(sleeper);
+  }
 }
 
 TEST_F(SandboxTest, RefusesBadSpecsBeforeStartingAnything) {
