@@ -40,17 +40,6 @@ std::string KindStem(std::string_view kind) {
   return "";
 }
 
-// Seconds per unit suffix; 0 for an unknown suffix.
-int64_t UnitSeconds(char suffix) {
-  switch (suffix) {
-    case 's': return 1;
-    case 'm': return 60;
-    case 'h': return 3600;
-    case 'd': return 86400;
-    default: return 0;
-  }
-}
-
 }  // namespace
 
 Result<std::string> SingularKind(std::string_view kind) {
@@ -67,21 +56,5 @@ Result<std::string> PluralKind(std::string_view kind) {
   return singular.empty() ? singular : singular + "s";
 }
 
-Result<int64_t> ParseDuration(std::string_view text) {
-  std::string_view digits = text;
-  int64_t unit = 1;
-  if (!text.empty() && (text.back() < '0' || text.back() > '9')) {
-    unit = UnitSeconds(text.back());
-    digits.remove_suffix(1);
-  }
-  int64_t count = 0;
-  auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), count);
-  if (unit == 0 || digits.empty() || error != std::errc() || end != digits.data() + digits.size() ||
-      count <= 0 || count > std::numeric_limits<int64_t>::max() / unit) {
-    return InvalidArgument("bad duration '" + std::string(text) +
-                           "' (a positive number of seconds, or e.g. 90m, 12h, 30d)");
-  }
-  return count * unit;
-}
 
 }  // namespace orrery::cli

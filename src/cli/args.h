@@ -35,7 +35,5 @@ Result<std::string> PluralKind(std::string_view kind);
 // "servable" / "dataset" for the same inputs.
 Result<std::string> SingularKind(std::string_view kind);
 
-// Seconds in "3600", "45s", "90m", "12h" or "30d"; must be positive.
-Result<int64_t> ParseDuration(std::string_view text);
 
 }  // namespace orrery::cli

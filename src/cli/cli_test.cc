@@ -68,25 +68,6 @@ TEST(Kinds, SingularAndPluralForms) {
   EXPECT_FALSE(PluralKind("model").ok());
 }
 
-TEST(ParseDuration, AcceptsSecondsAndUnits) {
-  EXPECT_EQ(*ParseDuration("3600"), 3600);
-  EXPECT_EQ(*ParseDuration("45s"), 45);
-  EXPECT_EQ(*ParseDuration("90m"), 5400);
-  EXPECT_EQ(*ParseDuration("12h"), 43200);
-  EXPECT_EQ(*ParseDuration("30d"), 2592000);
-}
-
-TEST(ParseDuration, RefusesBadInput) {
-  for (const char* text : {"", "0", "0h", "-5", "+5", "5x", "m", "1.5h", "12 h", "h12",
-                           "99999999999999999999", "999999999999999999d"}) {
-    Result<int64_t> seconds = ParseDuration(text);
-    EXPECT_FALSE(seconds.ok()) << text;
-    if (!seconds.ok()) {
-      EXPECT_EQ(seconds.status().code(), Code::kInvalidArgument);
-    }
-  }
-}
-
 TEST(UrlEncode, EncodesAllButUnreserved) {
   EXPECT_EQ(UrlEncode("Az09-._~"), "Az09-._~");
   EXPECT_EQ(UrlEncode("a b/c?d&e=f#g%"), "a%20b%2Fc%3Fd%26e%3Df%23g%25");

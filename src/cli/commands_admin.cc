@@ -6,6 +6,7 @@
 #include "cli/output.h"
 #include "cli/url.h"
 #include "core/files.h"
+#include "core/quantity.h"
 
 namespace orrery::cli {
 

@@ -5,6 +5,7 @@
 
 #include "core/files.h"
 #include "core/hash.h"
+#include "core/quantity.h"
 #include "core/random.h"
 #include "core/status.h"
 
@@ -117,6 +118,46 @@ TEST(FilesTest, TempDirRemovedUnlessReleased) {
   EXPECT_FALSE(std::filesystem::exists(removed));
   EXPECT_TRUE(std::filesystem::exists(kept));
   std::filesystem::remove_all(kept);
+}
+
+TEST(ParseDuration, AcceptsSecondsAndUnits) {
+  EXPECT_EQ(*ParseDuration("3600"), 3600);
+  EXPECT_EQ(*ParseDuration("45s"), 45);
+  EXPECT_EQ(*ParseDuration("90m"), 5400);
+  EXPECT_EQ(*ParseDuration("12h"), 43200);
+  EXPECT_EQ(*ParseDuration("30d"), 2592000);
+}
+
+TEST(ParseDuration, RefusesBadInput) {
+  for (const char* text : {"", "0", "0h", "-5", "+5", "5x", "m", "1.5h", "12 h", "h12",
+                           "99999999999999999999", "999999999999999999d"}) {
+    Result<int64_t> seconds = ParseDuration(text);
+    EXPECT_FALSE(seconds.ok()) << text;
+    if (!seconds.ok()) {
+      EXPECT_EQ(seconds.status().code(), Code::kInvalidArgument);
+    }
+  }
+}
+
+TEST(ParseByteSize, AcceptsBytesAndBinaryUnits) {
+  EXPECT_EQ(*ParseByteSize("1048576"), 1048576);
+  EXPECT_EQ(*ParseByteSize("512KiB"), 512 * 1024);
+  EXPECT_EQ(*ParseByteSize("64MiB"), 64ll << 20);
+  EXPECT_EQ(*ParseByteSize("2GiB"), 2ll << 30);
+  EXPECT_EQ(*ParseByteSize("2G"), 2ll << 30);
+  EXPECT_EQ(*ParseByteSize("2GB"), 2ll << 30);
+  EXPECT_EQ(*ParseByteSize("1TiB"), 1ll << 40);
+}
+
+TEST(ParseByteSize, RefusesBadInput) {
+  for (const char* text : {"", "0", "0GiB", "-5", "5x", "GiB", "1.5GiB", "2 GiB", "2Gib", "2PiB",
+                           "99999999999TiB", "99999999999999999999"}) {
+    Result<int64_t> bytes = ParseByteSize(text);
+    EXPECT_FALSE(bytes.ok()) << text;
+    if (!bytes.ok()) {
+      EXPECT_EQ(bytes.status().code(), Code::kInvalidArgument);
+    }
+  }
 }
 
 }  // namespace

@@ -42,9 +42,10 @@ struct Budget {
   Status Spend(const std::string& field, int depth);
 };
 
-// Any YAML value as JSON (maps with string keys, no duplicates).
+// Any YAML value as JSON (maps with string keys, no duplicates). Errors
+// name `subject` ("manifest: <field>: ...").
 Result<nlohmann::json> ToJsonValue(const YAML::Node& node, const std::string& field, Budget& budget,
-                                   int depth = 0);
+                                   int depth = 0, std::string_view subject = "manifest");
 Result<int64_t> ToInteger(const YAML::Node& node, const std::string& field);
 Result<double> ToNumber(const YAML::Node& node, const std::string& field);
 

@@ -19,6 +19,13 @@ Status FieldError(const std::string& field, const std::string& message) {
   return Unprocessable("manifest: " + field + ": " + message);
 }
 
+namespace {
+Status SubjectError(std::string_view subject, const std::string& field, const std::string& message) {
+  return Unprocessable(std::string(subject) + ": " + (field.empty() ? "document" : field) + ": " +
+                       message);
+}
+}  // namespace
+
 std::string Child(const std::string& parent, std::string_view key) {
   return parent.empty() ? std::string(key) : parent + "." + std::string(key);
 }
@@ -75,13 +82,14 @@ Status Budget::Spend(const std::string& field, int depth) {
 }
 
 Result<json> ToJsonValue(const YAML::Node& node, const std::string& field, Budget& budget,
-                         int depth) {
+                         int depth, std::string_view subject) {
   RETURN_IF_ERROR(budget.Spend(field, depth));
   if (node.IsScalar()) return ScalarToJson(node);
   if (node.IsSequence()) {
     json array = json::array();
     for (size_t i = 0; i < node.size(); ++i) {
-      ASSIGN_OR_RETURN(json value, ToJsonValue(node[i], Item(field, i), budget, depth + 1));
+      ASSIGN_OR_RETURN(json value,
+                       ToJsonValue(node[i], Item(field, i), budget, depth + 1, subject));
       array.push_back(std::move(value));
     }
     return array;
@@ -89,10 +97,11 @@ Result<json> ToJsonValue(const YAML::Node& node, const std::string& field, Budge
   if (node.IsMap()) {
     json object = json::object();
     for (auto it = node.begin(); it != node.end(); ++it) {
-      if (!it->first.IsScalar()) return FieldError(field, "keys must be strings");
+      if (!it->first.IsScalar()) return SubjectError(subject, field, "keys must be strings");
       const std::string& key = it->first.Scalar();
-      if (object.contains(key)) return FieldError(Child(field, key), "duplicate key");
-      ASSIGN_OR_RETURN(json value, ToJsonValue(it->second, Child(field, key), budget, depth + 1));
+      if (object.contains(key)) return SubjectError(subject, Child(field, key), "duplicate key");
+      ASSIGN_OR_RETURN(json value,
+                       ToJsonValue(it->second, Child(field, key), budget, depth + 1, subject));
       object[key] = std::move(value);
     }
     return object;

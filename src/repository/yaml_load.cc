@@ -5,6 +5,8 @@
 // parent's at attachment, which per closing level made deep text quadratic.
 #include "repository/yaml_load.h"
 
+#include "repository/manifest_internal.h"
+
 #include <yaml.h>
 
 #include <memory>
@@ -133,6 +135,16 @@ Result<std::vector<YAML::Node>> LoadYamlDocuments(std::string_view text) {
     }
   }
   return documents;
+}
+
+Result<nlohmann::json> LoadYamlAsJson(std::string_view text, std::string_view subject) {
+  ASSIGN_OR_RETURN(std::vector<YAML::Node> documents, LoadYamlDocuments(text));
+  if (documents.size() != 1) {
+    return Unprocessable(std::string(subject) + ": must be one YAML or JSON document, not " +
+                         std::to_string(documents.size()));
+  }
+  manifest_internal::Budget budget;
+  return manifest_internal::ToJsonValue(documents[0], "", budget, 0, subject);
 }
 
 }  // namespace orrery

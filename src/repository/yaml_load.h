@@ -18,6 +18,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <nlohmann/json.hpp>
+
 #include <string_view>
 #include <vector>
 
@@ -30,5 +32,12 @@ constexpr size_t kMaxYamlNodes = 200'000;  // a 1 MiB manifest of one-digit list
 
 // Every document of `text`, in order.
 Result<std::vector<YAML::Node>> LoadYamlDocuments(std::string_view text);
+
+// The one document of `text` (YAML, or JSON, which is YAML) as JSON, scalars
+// typed as the YAML 1.2 core schema types them ('2' stays a string, 2 is a
+// number). Errors are kUnprocessable "<subject>: ..." (more than one
+// document, keys that are not strings, duplicate keys) or kInvalidArgument
+// (not YAML), as LoadYamlDocuments.
+Result<nlohmann::json> LoadYamlAsJson(std::string_view text, std::string_view subject);
 
 }  // namespace orrery

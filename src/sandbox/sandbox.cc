@@ -56,6 +56,7 @@ constexpr uid_t kNobody = 65534;
 constexpr const char* kBwrap = "/usr/bin/bwrap";
 constexpr int kFirstInheritedFd = 3;  // the caller's descriptors: 3, 4, 5
 constexpr int kExtraFd = 6;   // bwrap: the seccomp program; fallback: the scratch dir
+constexpr int kFirstWritableFd = 7;  // fallback: the read-write binds, 7, 8, 9
 constexpr int kHighFd = 10;   // sources are moved at or above this before fork
 
 // ---------------------------------------------------------------- the child
@@ -324,8 +325,9 @@ Result<UniqueFd> SeccompFd(const std::vector<sock_filter>& program) {
 
 // ---------------------------------------------------------------- plans
 
-std::vector<std::string> BaseEnv(const SandboxSpec& spec, const std::string& servable,
-                                 const std::string& tmp, const char* isolation) {
+std::vector<std::string> BaseEnv(const std::map<std::string, std::string>& extra,
+                                 const std::string& servable, const std::string& tmp,
+                                 const char* isolation) {
   const char* lang = std::getenv("LANG");  // NOLINT(concurrency-mt-unsafe): no setenv in Orrery
   std::map<std::string, std::string> env = {
       {"PATH", "/usr/bin:/bin"},
@@ -338,7 +340,7 @@ std::vector<std::string> BaseEnv(const SandboxSpec& spec, const std::string& ser
       {"ORRERY_SERVABLE_DIR", servable},
       {"ORRERY_ISOLATION", isolation},
   };
-  for (const auto& [key, value] : spec.env) env[key] = value;
+  for (const auto& [key, value] : extra) env[key] = value;
   std::vector<std::string> out;
   for (const auto& [key, value] : env) out.push_back(key + "=" + value);
   return out;
@@ -417,21 +419,57 @@ Status Farm(const fs::path& source, const fs::path& target) {
   return Status::Ok();
 }
 
+// `path` with its owner (and every file's under it) made `uid`, links not followed.
+Status ChownTree(const fs::path& path, uid_t uid) {
+  if (::lchown(path.c_str(), uid, uid) != 0) return ErrnoStatus("chown " + path.string());
+  std::error_code error;
+  if (!fs::is_directory(fs::symlink_status(path, error))) return Status::Ok();
+  for (auto it = fs::recursive_directory_iterator(path, error);
+       !error && it != fs::recursive_directory_iterator(); it.increment(error)) {
+    if (::lchown(it->path().c_str(), uid, uid) != 0) return ErrnoStatus("chown " + it->path().string());
+  }
+  return error ? FileSystemStatus("list " + path.string(), error) : Status::Ok();
+}
+
+// Whether `path` is `dir` or lies under it; `rest` gets what follows `dir`.
+bool Under(const std::string& path, const std::string& dir, std::string* rest) {
+  if (path != dir && path.rfind(dir + "/", 0) != 0) return false;
+  *rest = path.substr(dir.size());
+  return true;
+}
+
+// Where the fallback sandbox's process finds a sandbox path (an argument or
+// an environment value): /servable and the read-only binds (and the
+// directories above those) under the scratch directory, descriptor 6; the
+// read-write binds through their own descriptors, 7, 8, 9. Other values are
+// returned as they are.
+std::string FallbackPath(const std::string& value, const SandboxSpec& spec) {
+  std::string scratch = "/proc/self/fd/" + std::to_string(kExtraFd);
+  std::string rest;
+  if (Under(value, "/servable", &rest)) return scratch + "/servable" + rest;
+  for (size_t i = 0; i < spec.read_write_binds.size(); ++i) {
+    if (Under(value, spec.read_write_binds[i].second, &rest)) {
+      return "/proc/self/fd/" + std::to_string(kFirstWritableFd + static_cast<int>(i)) + rest;
+    }
+  }
+  for (const auto& [host, inside] : spec.read_only_binds) {
+    if (Under(value, inside, &rest) || (value.size() > 1 && Under(inside, value, &rest))) {
+      return scratch + "/binds" + value;
+    }
+  }
+  return value;
+}
+
 // The fallback's per-life scratch directory (see sandbox.h): servable/,
 // binds/<destination>, tmp/. Arguments naming a path under /servable or a
 // bind destination are rewritten to its place under /proc/self/fd/6 (kExtraFd).
-Result<TempDir> MakeScratch(const SandboxSpec& spec, bool switch_uid,
-                            std::vector<std::string>* command) {
+Result<TempDir> MakeScratch(const SandboxSpec& spec, bool switch_uid) {
   fs::path root = spec.sandbox.scratch_root.empty() ? fs::temp_directory_path() / "orrery-workers"
                                                     : spec.sandbox.scratch_root;
   RETURN_IF_ERROR(EnsureDir(root, 0700));
   ASSIGN_OR_RETURN(TempDir dir, TempDir::Create(root, "worker-"));
   if (::chmod(dir.path().c_str(), 0755) != 0) return ErrnoStatus("chmod " + dir.path().string());
   RETURN_IF_ERROR(Farm(spec.servable_dir, dir.path() / "servable"));
-  std::string fd_dir = "/proc/self/fd/" + std::to_string(kExtraFd);
-  for (std::string& arg : *command) {  // "/servable/x" names the servable's file x
-    if (arg == "/servable" || arg.rfind("/servable/", 0) == 0) arg = fd_dir + arg;
-  }
   for (const auto& [host, inside] : spec.read_only_binds) {
     fs::path relative = fs::path(inside).relative_path();
     fs::path target = dir.path() / "binds" / relative;
@@ -439,14 +477,11 @@ Result<TempDir> MakeScratch(const SandboxSpec& spec, bool switch_uid,
     fs::create_directories(target.parent_path(), error);
     if (error) return FileSystemStatus("mkdir " + target.parent_path().string(), error);
     RETURN_IF_ERROR(Farm(host, target));
-    std::string replacement = fd_dir + "/binds/" + relative.string();
-    for (std::string& arg : *command) {
-      if (arg == inside) {
-        arg = replacement;
-      } else if (arg.rfind(inside + "/", 0) == 0) {
-        arg = replacement + arg.substr(inside.size());
-      }
-    }
+  }
+  for (const auto& [host, inside] : spec.read_write_binds) {
+    // Writable by the sandbox's uid, and reached through its descriptor
+    // (FallbackPath): its parents stay closed to that uid.
+    if (switch_uid) RETURN_IF_ERROR(ChownTree(host, kNobody));
   }
   fs::path tmp = dir.path() / "tmp";
   if (::mkdir(tmp.c_str(), 0700) != 0) return ErrnoStatus("mkdir " + tmp.string());
@@ -590,6 +625,15 @@ Result<std::unique_ptr<SandboxedProcess>> SandboxedProcess::Launch(
       return Unavailable("a worker file is missing on the server")
           .WithDetail("worker file " + host.string() + " is missing");
   }
+  if (spec.read_write_binds.size() > kMaxReadWriteBinds) {
+    return Internal("too many read-write binds");
+  }
+  for (const auto& [host, inside] : spec.read_write_binds) {
+    if (!fs::is_directory(host, error)) {
+      return Unavailable("a sandbox directory is missing on the server")
+          .WithDetail("read-write directory " + host.string() + " is missing");
+    }
+  }
   IsolationInfo isolation = ProbeIsolation(spec.sandbox.use_bubblewrap);
   bool bwrap = isolation.mode == IsolationMode::kBubblewrap;
   ASSIGN_OR_RETURN(const std::vector<sock_filter>* program,
@@ -631,22 +675,34 @@ Result<std::unique_ptr<SandboxedProcess>> SandboxedProcess::Launch(
     for (const auto& [host, inside] : spec.read_only_binds) {
       plan.args.insert(plan.args.end(), {"--ro-bind", host.string(), inside});
     }
+    for (const auto& [host, inside] : spec.read_write_binds) {
+      plan.args.insert(plan.args.end(), {"--bind", host.string(), inside});
+    }
     plan.args.insert(plan.args.end(), {"--chdir", "/servable", "--"});
     plan.args.insert(plan.args.end(), spec.command.begin(), spec.command.end());
-    plan.env = BaseEnv(spec, "/servable", "/tmp", "bubblewrap");
+    plan.env = BaseEnv(spec.env, "/servable", "/tmp", "bubblewrap");
   } else {
     std::vector<std::string> command = spec.command;
     if (command[0].empty() || command[0][0] != '/') {
       return Internal("worker command must start with an absolute path: " + command[0]);
     }
-    ASSIGN_OR_RETURN(TempDir scratch, MakeScratch(spec, isolation.switch_uid, &command));
+    for (std::string& arg : command) arg = FallbackPath(arg, spec);
+    std::map<std::string, std::string> env = spec.env;
+    for (auto& [key, value] : env) value = FallbackPath(value, spec);
+    ASSIGN_OR_RETURN(TempDir scratch, MakeScratch(spec, isolation.switch_uid));
+    for (size_t i = 0; i < spec.read_write_binds.size(); ++i) {
+      const fs::path& host = spec.read_write_binds[i].first;
+      UniqueFd dir(::open(host.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+      if (!dir.valid()) return ErrnoStatus("open " + host.string());
+      RETURN_IF_ERROR(MapFd(plan, holder, dir.get(), kFirstWritableFd + static_cast<int>(i)));
+    }
     extra = UniqueFd(::open(scratch.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!extra.valid()) return ErrnoStatus("open " + scratch.path().string());
     process->scratch_.emplace(std::move(scratch));
     std::string fd_dir = "/proc/self/fd/" + std::to_string(kExtraFd);
     plan.exec_path = command[0];
     plan.args = std::move(command);
-    plan.env = BaseEnv(spec, fd_dir + "/servable", fd_dir + "/tmp", "fallback");
+    plan.env = BaseEnv(env, fd_dir + "/servable", fd_dir + "/tmp", "fallback");
     plan.chdir_fd = kExtraFd;
     plan.chdir_rel = "servable";
     plan.switch_uid = isolation.switch_uid;
@@ -694,13 +750,18 @@ bool SandboxedProcess::Exited() const {
 
 void SandboxedProcess::Kill() {
   std::lock_guard lock(mutex_);
-  KillLocked();
+  killed_ = true;
+  SignalLocked(SIGKILL);
 }
 
-void SandboxedProcess::KillLocked() {
+void SandboxedProcess::Signal(int signal) {
+  std::lock_guard lock(mutex_);
+  SignalLocked(signal);
+}
+
+void SandboxedProcess::SignalLocked(int signal) {
   if (reaped_ || pid_ == 0) return;
-  killed_ = true;
-  bool killed_inner = false;
+  bool signalled_inner = false;
   if (mode_ == IsolationMode::kBubblewrap) {
     for (pid_t child : ChildrenOf(pid_)) {
       // Pin the child with a pidfd, then check it is still ours: the pid
@@ -710,12 +771,14 @@ void SandboxedProcess::KillLocked() {
       if (std::find(again.begin(), again.end(), child) == again.end()) continue;
       int rc =
           fd.valid()
-              ? static_cast<int>(::syscall(SYS_pidfd_send_signal, fd.get(), SIGKILL, nullptr, 0))
-              : ::kill(child, SIGKILL);
-      killed_inner = killed_inner || rc == 0;
+              ? static_cast<int>(::syscall(SYS_pidfd_send_signal, fd.get(), signal, nullptr, 0))
+              : ::kill(child, signal);
+      signalled_inner = signalled_inner || rc == 0;
     }
   }
-  if (!killed_inner) ::kill(-pid_, SIGKILL);  // our child leads its own process group
+  // Our child leads its own process group. (Under bwrap, with no inner
+  // process left to signal, the monitor is: it exits with its child.)
+  if (!signalled_inner) ::kill(-pid_, signal);
 }
 
 std::string SandboxedProcess::Reap(std::chrono::milliseconds grace) {

@@ -122,6 +122,14 @@ struct SandboxSpec {
   // sandbox (e.g. python/orrery_worker.py -> /orrery/orrery_worker.py).
   std::vector<std::pair<std::filesystem::path, std::string>> read_only_binds;
   std::filesystem::path servable_dir;      // bound read-only at /servable, the working directory
+  // Read-write directories (at most kMaxReadWriteBinds): host directory ->
+  // path inside the sandbox (a training job's output and checkpoint). In the
+  // fallback sandbox they are made the sandbox uid's (when it switches uid)
+  // and reached through descriptors 7, 8, 9 (/proc/self/fd/7/...), their
+  // parents staying closed; arguments and `env` values naming them are
+  // rewritten there, as are those naming /servable, a read-only bind or a
+  // directory above one.
+  std::vector<std::pair<std::filesystem::path, std::string>> read_write_binds;
   std::map<std::string, std::string> env;  // added to a minimal environment
   bool allow_network = false;
   SandboxOptions sandbox;
@@ -129,6 +137,7 @@ struct SandboxSpec {
 
 // The most descriptors a process is handed besides 0, 1 and 2 (as 3, 4, 5).
 constexpr size_t kMaxInheritedFds = 3;
+constexpr size_t kMaxReadWriteBinds = 3;
 
 // One sandboxed process: the process we forked (bwrap's monitor, or the
 // program itself in fallback mode) and a pidfd. Owns them: the destructor
@@ -157,6 +166,11 @@ class SandboxedProcess {
   // orphan the worker, whose zombie would then be left to the host's init.
   // Idempotent; a no-op once reaped.
   void Kill();
+  // Sends `signal` to the program: under bwrap to the pid namespace's init,
+  // the program itself, which (as any pid namespace's init) receives only
+  // the signals it installed a handler for; in the fallback to its process
+  // group. A no-op once reaped.
+  void Signal(int signal);
   // Waits up to `grace` for the process to exit by itself, then Kill()s it
   // (escalating to the monitor if needed) and reaps it. Returns how it
   // ended: "exit code N" or "signal S" (under bwrap, exit codes 129..192
@@ -171,7 +185,7 @@ class SandboxedProcess {
  private:
   SandboxedProcess() = default;
   bool WaitExited(std::chrono::milliseconds timeout) const;
-  void KillLocked();
+  void SignalLocked(int signal);
 
   pid_t pid_ = 0;
   IsolationMode mode_ = IsolationMode::kFallback;
