@@ -132,8 +132,19 @@ Status ParseCode(const Fields& top, JobSpec& spec) {
     ASSIGN_OR_RETURN(spec.code_dir, top.String("code", true));
     return Status::Ok();
   }
-  ASSIGN_OR_RETURN(Fields fields, Fields::Open(*code, "code", {"servable"}));
-  ASSIGN_OR_RETURN(std::string servable, fields.String("servable", true));
+  ASSIGN_OR_RETURN(Fields fields, Fields::Open(*code, "code", {"servable", "upload"}));
+  ASSIGN_OR_RETURN(std::string servable, fields.String("servable", false));
+  ASSIGN_OR_RETURN(spec.code_upload, fields.String("upload", false));
+  if (servable.empty() == spec.code_upload.empty()) {
+    return SpecError("code", "give exactly one of servable: tenant/name[:version] or upload: <digest>");
+  }
+  if (!spec.code_upload.empty()) {
+    bool hex = spec.code_upload.size() == 64 &&
+               std::all_of(spec.code_upload.begin(), spec.code_upload.end(),
+                           [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+    if (!hex) return SpecError("code.upload", "must be the 64 hex digits of an upload's digest");
+    return Status::Ok();
+  }
   ASSIGN_OR_RETURN(spec.code_servable,
                    ParseInputRef(fields.Path("servable"), "code", PackageKind::kServable, servable));
   return Status::Ok();
@@ -310,7 +321,13 @@ json JobSpec::ToJson() const {
               {"executor", JobExecutorName(executor)},
               {"network", network},
               {"halt_grace", halt_grace_s}};
-  out["code"] = code_servable ? ref(*code_servable) : json(code_dir);
+  if (code_servable) {
+    out["code"] = ref(*code_servable);
+  } else if (!code_upload.empty()) {
+    out["code"] = {{"upload", code_upload}};
+  } else {
+    out["code"] = code_dir;
+  }
   json inputs_json = json::object();
   for (const JobInput& input : inputs) inputs_json[input.name] = ref(input);
   out["inputs"] = inputs_json;

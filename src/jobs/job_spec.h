@@ -55,10 +55,13 @@ const char* JobExecutorName(JobExecutor executor);
 
 struct JobSpec {
   std::string name;
-  // The code: either uploaded with the spec (`code` names a local directory
-  // the CLI packs; the server sees only the upload) or the files of a
-  // published servable version (`code: {servable: tenant/name:version}`).
-  std::string code_dir;  // as written; empty when code_servable is set
+  // The code, one of:
+  // - `code: ./dir`: a local directory, which the CLI and the Python client
+  //   upload (POST /api/v1/jobs/code) and replace with the next form;
+  // - `code: {upload: <digest>}`: files uploaded before (a file set);
+  // - `code: {servable: tenant/name[:version]}`: a published version's files.
+  std::string code_dir;
+  std::string code_upload;
   std::optional<JobInput> code_servable;
   // argv. command[0] is an absolute path, a path relative to the code
   // directory ("./train.sh", "bin/run"), or a bare name looked up in

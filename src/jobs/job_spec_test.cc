@@ -61,7 +61,9 @@ TEST(JobSpecTest, DefaultsAndTheCanonicalFormRoundTrip) {
   EXPECT_FALSE(spec->network);
   EXPECT_FALSE(spec->publish);
   for (const char* text : {kFull, R"({"name": "n", "code": {"servable": "lab/m:3"},
-                                     "command": ["/bin/true"]})"}) {
+                                     "command": ["/bin/true"]})",
+                           R"({"name": "n", "command": ["/bin/true"], "code": {"upload":
+                               "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}})"}) {
     Result<JobSpec> first = ParseJobSpec(text);
     ASSERT_TRUE(first.ok());
     Result<JobSpec> again = JobSpecFromJson(first->ToJson());
@@ -92,6 +94,8 @@ TEST(JobSpecTest, RefusesWhatIsWrongNamingTheField) {
   ExpectRefused("name: a/b\ncode: ./c\ncommand: [a]\n", "job spec: name:");
   ExpectRefused("name: n\ncommand: [a]\n", "job spec: code: required");
   ExpectRefused("name: n\ncode: {servable: nope}\ncommand: [a]\n", "code.servable: 'nope'");
+  ExpectRefused("name: n\ncode: {upload: abc}\ncommand: [a]\n", "code.upload: must be the 64 hex");
+  ExpectRefused("name: n\ncode: {}\ncommand: [a]\n", "code: give exactly one");
   ExpectRefused(base + "command: [a]\ninputs: {d: {dataset: lab/d, servable: lab/s}}\n",
                 "inputs.d: give exactly one");
   ExpectRefused(base + "command: [a]\ninputs: {'..': {dataset: lab/d}}\n", "inputs...: the input's name");

@@ -340,10 +340,18 @@ Result<std::filesystem::path> Repository::ExportArchive(const Caller& caller, Pa
 Result<std::filesystem::path> Repository::Materialize(const Caller& caller,
                                                       const QualifiedName& name,
                                                       const VersionRef& version) {
-  ASSIGN_OR_RETURN(VersionFiles found,
-                   VisibleVersionFiles(caller, PackageKind::kServable, name, version));
-  const std::vector<FileRow>& files = found.files;
-  const std::string& digest = found.version.digest;
+  return Materialize(caller, PackageKind::kServable, name, version);
+}
+
+Result<std::filesystem::path> Repository::Materialize(const Caller& caller, PackageKind kind,
+                                                      const QualifiedName& name,
+                                                      const VersionRef& version) {
+  ASSIGN_OR_RETURN(VersionFiles found, VisibleVersionFiles(caller, kind, name, version));
+  return MaterializeFiles(found.files, found.version.digest);
+}
+
+Result<std::filesystem::path> Repository::MaterializeFiles(const std::vector<FileRow>& files,
+                                                           const std::string& digest) {
   // The directory is named by the package digest, which covers every file's
   // path and content: a present directory is the right one (it only appears
   // by an atomic rename of a complete, verified staging directory).

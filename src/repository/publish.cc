@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "core/hash.h"
 #include "core/random.h"
+#include "repository/blob_sink.h"
 #include "repository/pipeline_publish.h"
 #include "repository/rows.h"
 
@@ -20,59 +21,6 @@ namespace orrery {
 namespace {
 
 using FileRow = Repository::FileRow;
-
-// Streams each archive file into a blob, checking manifest-declared digests.
-class BlobSinkVisitor : public ArchiveVisitor {
- public:
-  BlobSinkVisitor(BlobStore& blobs, std::map<std::string, std::string> declared)
-      : blobs_(blobs), declared_(std::move(declared)) {}
-
-  Status BeginFile(const ArchiveEntry& entry) override {
-    current_ = entry;
-    ASSIGN_OR_RETURN(writer_, blobs_.NewWriter());
-    return Status::Ok();
-  }
-  Status Data(const char* data, size_t size) override {
-    Status status = writer_->Append(data, size);
-    return status.ok() ? status : status.WithContext("file " + current_.path);
-  }
-  Status EndFile() override {
-    auto declared = declared_.find(current_.path);
-    std::string expected = declared == declared_.end() ? "" : declared->second;
-    Result<std::string> digest = writer_->Commit(expected);
-    std::string placed = writer_->placed();
-    writer_.reset();
-    if (!digest.ok()) {
-      if (!placed.empty()) stray_.push_back(placed);
-      return digest.status().WithContext("file " + current_.path);
-    }
-    files_.push_back(
-        {current_.path, *digest, static_cast<int64_t>(current_.size), current_.executable});
-    return Status::Ok();
-  }
-
-  std::vector<FileRow>& files() { return files_; }
-  // Blobs put in place by a file whose commit then failed.
-  const std::vector<std::string>& stray() const { return stray_; }
-
- private:
-  BlobStore& blobs_;
-  std::map<std::string, std::string> declared_;  // path -> sha256 from the manifest
-  ArchiveEntry current_;
-  std::unique_ptr<BlobWriter> writer_;
-  std::vector<FileRow> files_;
-  std::vector<std::string> stray_;
-};
-
-// The package digest: SHA-256 over "<sha256>  <path>\n" lines sorted by path,
-// i.e. over what `sha256sum` prints for the package's files.
-std::string PackageDigest(std::vector<FileRow>& files) {
-  std::sort(files.begin(), files.end(),
-            [](const FileRow& a, const FileRow& b) { return a.path < b.path; });
-  Sha256 hasher;
-  for (const FileRow& file : files) hasher.Update(file.blob + "  " + file.path + "\n");
-  return hasher.FinishHex();
-}
 
 std::string JoinCreators(const Manifest& manifest) {
   std::string joined;

@@ -307,8 +307,9 @@ Result<bool> Repository::BlobReferenced(const std::string& digest) {
   Database& db = *db_;
   ASSIGN_OR_RETURN(Statement find,
                    db.Prepare("SELECT 1 FROM files f JOIN versions v ON v.id = f.version_id "
-                              "WHERE f.blob = ? AND v.deleted_at IS NULL LIMIT 1"));
-  find.Bind(1, digest);
+                              "WHERE f.blob = ? AND v.deleted_at IS NULL "
+                              "UNION ALL SELECT 1 FROM file_set_files WHERE blob = ? LIMIT 1"));
+  find.Bind(1, digest).Bind(2, digest);
   return find.Step();
 }
 
@@ -363,7 +364,8 @@ Result<nlohmann::json> Repository::Check(const Caller& caller) {
     Database& db = lease.db();
     ASSIGN_OR_RETURN(Statement files,
                      db.Prepare("SELECT DISTINCT f.blob FROM files f JOIN versions v ON v.id "
-                                "= f.version_id WHERE v.deleted_at IS NULL"));
+                                "= f.version_id WHERE v.deleted_at IS NULL "
+                                "UNION SELECT blob FROM file_set_files"));
     while (true) {
       ASSIGN_OR_RETURN(bool more, files.Step());
       if (!more) break;

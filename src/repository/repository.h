@@ -164,6 +164,29 @@ class Repository {
   // what a serving backend loads from.
   Result<std::filesystem::path> Materialize(const Caller& caller, const QualifiedName& name,
                                             const VersionRef& version);
+  // The same for a servable or dataset version.
+  Result<std::filesystem::path> Materialize(const Caller& caller, PackageKind kind,
+                                            const QualifiedName& name, const VersionRef& version);
+
+  // ---- file sets (file_sets.cc): files stored as blobs outside any
+  // version, such as a training job's uploaded code. A set belongs to the
+  // caller's tenant and is named by its package digest (the same digest a
+  // version of the same files would have); storing the same files again
+  // returns the same set. Its blobs are kept from garbage collection.
+  struct FileSet {
+    std::string digest;
+    uint64_t size = 0;
+    std::vector<std::string> paths;
+    nlohmann::json ToJson() const;
+  };
+  // Publishers of their tenant. `archive` is checked as a publish's is
+  // (paths, types, limits); it needs no manifest.
+  Result<FileSet> StoreFileSet(const Caller& caller, const std::filesystem::path& archive);
+  // kNotFound when the caller's tenant has no set of that digest.
+  Result<FileSet> DescribeFileSet(const Caller& caller, const std::string& digest);
+  // Unpacks the set like Materialize (work/<digest>/, shared with a version
+  // of the same files).
+  Result<std::filesystem::path> MaterializeFileSet(const Caller& caller, const std::string& digest);
 
   // What serving needs to know of a servable version the caller may see:
   // resolves an alias to its number. kNotFound as for Describe.
@@ -306,6 +329,11 @@ class Repository {
   Result<VersionRow> ResolveVersion(Database& db, const ObjectRow& object,
                                     const VersionRef& version);
   Result<std::vector<FileRow>> FilesOf(Database& db, int64_t version_id);
+  // Unpacks `files` into work/<digest>/ (verified, complete or absent).
+  Result<std::filesystem::path> MaterializeFiles(const std::vector<FileRow>& files,
+                                                 const std::string& digest);
+  Result<std::vector<FileRow>> FileSetFiles(Database& db, int64_t tenant_id,
+                                            const std::string& digest);
   // A version `caller` can see, with its files, in one read (a reader lease).
   struct VersionFiles;
   Result<VersionFiles> VisibleVersionFiles(const Caller& caller, PackageKind kind,

@@ -191,6 +191,33 @@ TEST_F(RepositoryTest, MaterializeUnpacksAVerifiedDirectory) {
             Code::kNotFound);
 }
 
+TEST_F(RepositoryTest, FileSetsAreStoredOncePerTenantAndKeptFromCollection) {
+  auto archive = Package({{"train.py", "print('train')"}, {"lib/util.py", "x = 1"}});
+  auto stored = repo_->StoreFileSet(acme_, archive);
+  ASSERT_TRUE(stored.ok()) << stored.status().ToString();
+  EXPECT_EQ(stored->size, 19u);
+  EXPECT_EQ(stored->paths, (std::vector<std::string>{"lib/util.py", "train.py"}));
+  auto again = repo_->StoreFileSet(acme_, archive);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->digest, stored->digest);
+  // The blobs outlive a full collection: the set references them.
+  ASSERT_TRUE(repo_->CollectGarbage(admin_, 0).ok());
+  auto dir = repo_->MaterializeFileSet(acme_, stored->digest);
+  ASSERT_TRUE(dir.ok()) << dir.status().ToString();
+  EXPECT_EQ(*ReadFile(*dir / "train.py"), "print('train')");
+  EXPECT_EQ(repo_->DescribeFileSet(acme_, stored->digest)->paths.size(), 2u);
+  // Another tenant's set is absent for this one.
+  EXPECT_EQ(repo_->MaterializeFileSet(other_, stored->digest).status().code(), Code::kNotFound);
+  EXPECT_EQ(repo_->DescribeFileSet(other_, stored->digest).status().code(), Code::kNotFound);
+  EXPECT_TRUE(repo_->Check(admin_)->at("ok").get<bool>());
+  // Readers may not store; a bad archive stores nothing.
+  Caller reader = testing::MakeCaller(*repo_, admin_, "acme", Role::kReader).value();
+  EXPECT_EQ(repo_->StoreFileSet(reader, archive).status().code(), Code::kPermissionDenied);
+  auto bad = dir_ / "bad.tar";
+  ASSERT_TRUE(WriteFileAtomic(bad, std::string(2048, 'x')).ok());
+  EXPECT_EQ(repo_->StoreFileSet(acme_, bad).status().code(), Code::kInvalidArgument);
+}
+
 TEST_F(RepositoryTest, TokensAreHashedExpireAndRevoke) {
   auto created = repo_->CreateToken(admin_, "acme", Role::kReader, 0, "ci");
   ASSERT_TRUE(created.ok());

@@ -133,6 +133,28 @@ INSERT INTO search(rowid, name, title, description, creators, tags, identifiers)
 )sql") + kSearchIdentifiersSql + R"sql(
   FROM objects o JOIN versions v ON v.id = o.latest_version_id WHERE o.deleted_at IS NULL;
 )sql",
+      // 6: file sets: files stored as blobs outside any version (a training
+      // job's uploaded code), per tenant, named by their package digest.
+      R"sql(
+CREATE TABLE file_sets(
+  tenant_id INTEGER NOT NULL REFERENCES tenants(id),
+  digest TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  file_count INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  created_by INTEGER NOT NULL REFERENCES tokens(id),
+  PRIMARY KEY (tenant_id, digest));
+CREATE TABLE file_set_files(
+  tenant_id INTEGER NOT NULL,
+  digest TEXT NOT NULL,
+  path TEXT NOT NULL,
+  blob TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  executable INTEGER NOT NULL,
+  PRIMARY KEY (tenant_id, digest, path),
+  FOREIGN KEY (tenant_id, digest) REFERENCES file_sets(tenant_id, digest));
+CREATE INDEX file_set_files_by_blob ON file_set_files(blob);
+)sql",
   };
   return kMigrations;
 }

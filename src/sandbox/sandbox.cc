@@ -122,14 +122,14 @@ struct ChildPlan {
   // Close everything else but the error pipe (close-on-exec): the low
   // numbers the plan does not fill (fewer descriptors handed down), then
   // the rest.
-  for (int fd = 3; fd <= kExtraFd; ++fd) {
+  for (int fd = 3; fd < kHighFd; ++fd) {
     bool target = false;
     for (auto [source, mapped] : p.fds) target = target || mapped == fd;
     if (!target) ::close(fd);
   }
-  if (::syscall(SYS_close_range, kExtraFd + 1, err_fd - 1, 0) != 0 ||
+  if (::syscall(SYS_close_range, kHighFd, err_fd - 1, 0) != 0 ||
       ::syscall(SYS_close_range, err_fd + 1, ~0U, 0) != 0) {
-    for (int fd = kExtraFd + 1; fd < 65536; ++fd) {
+    for (int fd = kHighFd; fd < 65536; ++fd) {
       if (fd != err_fd) ::close(fd);
     }
   }
