@@ -64,4 +64,15 @@ HttpResponse GetServingOverride(const RouteCall& call);
 HttpResponse SetServingOverride(const RouteCall& call);
 HttpResponse ClearServingOverride(const RouteCall& call);
 
+// routes_jobs.cc: training jobs.
+HttpResponse UploadJobCode(const RouteCall& call);
+HttpResponse SubmitJob(const RouteCall& call);
+HttpResponse ListJobs(const RouteCall& call);
+HttpResponse ShowJob(const RouteCall& call);
+HttpResponse JobMetrics(const RouteCall& call);
+HttpResponse ChangeJob(const RouteCall& call);
+void JobLogs(RouteCall& call, Responder respond);
+HttpResponse GetJobLimits(const RouteCall& call);
+HttpResponse SetJobLimits(const RouteCall& call);
+
 }  // namespace orrery

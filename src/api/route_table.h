@@ -34,6 +34,7 @@
 #include "api/async_requests.h"
 #include "api/http.h"
 #include "api/server.h"
+#include "jobs/job_service.h"
 #include "repository/repository.h"
 #include "serving/inference_service.h"
 #include "serving/model_manager.h"
@@ -67,6 +68,7 @@ struct Hub {
   const std::atomic<bool>& stopping;  // set once on SIGTERM/SIGINT: readiness turns false
   AsyncRequests& async;               // answers of asynchronous inference requests
   InferenceService& inference;        // the Open Inference Protocol's operations
+  JobService& jobs;                   // training jobs
 };
 
 // One request being handled. Async handlers may move from `request`.

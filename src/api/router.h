@@ -6,7 +6,7 @@
 // nothing. Handlers turn each Status into {"error": ...} with its HTTP
 // status. Inference, verify and explicit loads answer asynchronously (the
 // request thread never waits on a model); everything else answers at once.
-// Ownership: borrows the Repository, the ModelManager and the options, which
+// Ownership: borrows the Repository, the ModelManager, the JobService and the options, which
 // must outlive it.
 // Owns the answers of asynchronous inference requests (AsyncRequests) and
 // the InferenceService the routes call.
@@ -25,13 +25,13 @@ namespace orrery {
 class Router {
  public:
   // `stopping` is set when the server begins to stop (readiness answers 503).
-  Router(Repository& repository, ModelManager& models, const ServerOptions& options,
-         const std::atomic<bool>& stopping)
+  Router(Repository& repository, ModelManager& models, JobService& jobs,
+         const ServerOptions& options, const std::atomic<bool>& stopping)
       : async_(AsyncRequests::Options{options.async_max_pending, options.async_max_bytes,
                                       std::chrono::seconds(options.async_keep_s)}),
         resolver_(models),
         inference_(models, repository, resolver_),
-        hub_{repository, models, options, stopping, async_, inference_} {}
+        hub_{repository, models, options, stopping, async_, inference_, jobs} {}
 
   using Responder = orrery::Responder;
 

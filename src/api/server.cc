@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <iostream>
@@ -19,6 +20,7 @@
 #include "api/http_transport.h"
 #include "api/router.h"
 #include "core/log.h"
+#include "jobs/job_service.h"
 #include "sandbox/sandbox.h"
 
 namespace orrery {
@@ -97,6 +99,25 @@ ModelManager::Options ModelOptions(const ServerOptions& options, const Repositor
   return models;
 }
 
+JobService::Options JobOptions(const ServerOptions& options, const Repository& repository) {
+  JobService::Options jobs;
+  jobs.data_dir = options.data_dir;
+  jobs.capacity.max_running = options.job_slots;
+  long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
+  long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  jobs.capacity.cpus = options.job_cpus > 0 ? options.job_cpus : std::max<long>(cores, 1);
+  jobs.capacity.memory_bytes = options.job_memory_bytes > 0
+                                   ? options.job_memory_bytes
+                                   : std::max<int64_t>(int64_t{pages} * page / 2, int64_t{1} << 30);
+  jobs.capacity.gpus = options.job_gpus;
+  jobs.default_limits.max_wall_time_s = options.job_max_wall_time_s;
+  jobs.allow_network = options.jobs_allow_network;
+  jobs.log_limit_bytes = static_cast<int64_t>(options.job_log_bytes);
+  jobs.sandbox.use_bubblewrap = options.bubblewrap;
+  jobs.sandbox.scratch_root = repository.TempRoot();
+  return jobs;
+}
+
 }  // namespace
 
 int RunServer(const ServerOptions& options) {
@@ -126,8 +147,13 @@ int RunServer(const ServerOptions& options) {
   }
   LogInfo("python and untrusted native servables run in workers: " +
           DescribeIsolation((*models)->options().sandbox));
+  Result<std::unique_ptr<JobService>> jobs = JobService::Create(**repository, JobOptions(options, **repository));
+  if (!jobs.ok()) {
+    std::cerr << "orrery: " << jobs.status().message() << "\n";
+    return 1;
+  }
   std::atomic<bool> stopping{false};
-  Router router(**repository, **models, options, stopping);
+  Router router(**repository, **models, **jobs, options, stopping);
 
   Result<std::unique_ptr<HttpTransport>> transport =
       HttpTransport::Create(router, options, (*repository)->TempRoot(), stopping);
@@ -171,6 +197,7 @@ int RunServer(const ServerOptions& options) {
                              " admitted requests were cut off (a second signal, or the "
                              "shutdown timeout of " +
                              std::to_string(options.shutdown_timeout_s) + " s)");
+  jobs->reset();    // stops following jobs; they run on under their supervisors
   models->reset();  // unloads every model and stops its worker processes
   LogInfo("orrery stopped");
   return cut_off == 0 ? 0 : 1;

@@ -56,6 +56,15 @@ struct ServerOptions {
   uint64_t worker_cpu_seconds = 24 * 3600;         // RLIMIT_CPU of each worker process
   uint64_t worker_open_files = 256;                // RLIMIT_NOFILE of each worker process
   uint64_t worker_processes = 128;  // processes + threads of each worker's tree (pids cgroup)
+  // Training jobs (docs/jobs.md; JobService::Options). 0 for cpus and
+  // memory: this machine's cores, and half its memory.
+  int64_t job_slots = 2;                  // jobs running at once, hub-wide
+  int64_t job_cpus = 0;                   // cpus jobs may hold at once
+  int64_t job_memory_bytes = 0;           // memory jobs may hold at once
+  int64_t job_gpus = 0;                   // gpus jobs may hold at once
+  int64_t job_max_wall_time_s = 7 * 86400;  // a tenant's per-job wall time until an admin sets one
+  bool jobs_allow_network = false;        // jobs whose spec asks for the network may have it
+  uint64_t job_log_bytes = 64ull << 20;   // a job attempt's log beyond this keeps only its tail
 };
 
 // Serves until SIGINT or SIGTERM, then stops gracefully: readiness turns

@@ -229,6 +229,41 @@ void AddSandboxFlags(CLI::App& serve, ServerOptions& options) {
       ->capture_default_str();
 }
 
+void AddJobFlags(CLI::App& serve, ServerOptions& options) {
+  serve.add_option("--job-slots", options.job_slots, "training jobs running at once, hub-wide")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000}))
+      ->capture_default_str();
+  serve
+      .add_option("--job-cpus", options.job_cpus,
+                  "cpus running jobs may hold at once (0: this machine's cores); a job asking "
+                  "more is refused at submit")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  serve
+      .add_option("--job-memory-bytes", options.job_memory_bytes,
+                  "memory running jobs may hold at once (0: half of this machine's); a job "
+                  "asking more is refused at submit")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  serve.add_option("--job-gpus", options.job_gpus, "gpus running jobs may hold at once")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  serve
+      .add_option("--job-max-wall-time", options.job_max_wall_time_s,
+                  "seconds: the longest wall time a tenant's job may ask for, until the hub "
+                  "admin sets the tenant's own limits")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  serve.add_flag("--jobs-allow-network", options.jobs_allow_network,
+                 "let jobs whose spec says network: true reach the network (off: such jobs are "
+                 "refused at submit)");
+  serve
+      .add_option("--job-log-bytes", options.job_log_bytes,
+                  "log bytes kept per job attempt; beyond it only the last 64 KiB are kept")
+      ->check(CLI::Range(uint64_t{4096}, uint64_t{1} << 40))
+      ->capture_default_str();
+}
+
 }  // namespace
 
 void AddServeFlags(CLI::App& serve, ServerOptions& options, std::string& data_dir) {
@@ -236,6 +271,7 @@ void AddServeFlags(CLI::App& serve, ServerOptions& options, std::string& data_di
   AddRepositoryFlags(serve, options);
   AddInferenceFlags(serve, options);
   AddSandboxFlags(serve, options);
+  AddJobFlags(serve, options);
 }
 
 }  // namespace orrery::cli

@@ -51,6 +51,11 @@ CREATE TABLE job_attempts(
   ended_at INTEGER,
   outcome TEXT NOT NULL DEFAULT '',
   PRIMARY KEY (job_id, number));
+
+CREATE TABLE tenant_limits(
+  tenant_id INTEGER PRIMARY KEY,      -- the catalog's tenant id
+  limits TEXT NOT NULL,               -- JSON: max_running, cpus, memory, gpus, max_wall_time
+  updated_at INTEGER NOT NULL);
 )sql",
   };
   return kMigrations;
@@ -278,6 +283,46 @@ Status JobStore::SetPublished(int64_t id, const std::string& published) {
   ASSIGN_OR_RETURN(Statement update, db_->Prepare("UPDATE jobs SET published = ? WHERE id = ?"));
   update.Bind(1, published).Bind(2, id);
   return update.Run();
+}
+
+Result<std::optional<nlohmann::json>> JobStore::Limits(int64_t tenant_id) {
+  std::lock_guard lock(mutex_);
+  ASSIGN_OR_RETURN(Statement select,
+                   db_->Prepare("SELECT limits FROM tenant_limits WHERE tenant_id = ?"));
+  select.Bind(1, tenant_id);
+  ASSIGN_OR_RETURN(bool found, select.Step());
+  if (!found) return std::optional<nlohmann::json>();
+  nlohmann::json limits = nlohmann::json::parse(select.ColumnText(0), nullptr, false);
+  if (limits.is_discarded()) return Internal("stored job limits are not JSON");
+  return std::optional<nlohmann::json>(std::move(limits));
+}
+
+Result<std::map<int64_t, nlohmann::json>> JobStore::AllLimits() {
+  std::lock_guard lock(mutex_);
+  ASSIGN_OR_RETURN(Statement select, db_->Prepare("SELECT tenant_id, limits FROM tenant_limits"));
+  std::map<int64_t, nlohmann::json> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool more, select.Step());
+    if (!more) break;
+    nlohmann::json limits = nlohmann::json::parse(select.ColumnText(1), nullptr, false);
+    if (limits.is_discarded()) return Internal("stored job limits are not JSON");
+    out[select.ColumnInt(0)] = std::move(limits);
+  }
+  return out;
+}
+
+Status JobStore::SetLimits(int64_t tenant_id, const nlohmann::json& limits, int64_t now_ms) {
+  std::lock_guard lock(mutex_);
+  if (limits.is_null()) {
+    ASSIGN_OR_RETURN(Statement remove, db_->Prepare("DELETE FROM tenant_limits WHERE tenant_id = ?"));
+    return remove.Bind(1, tenant_id).Run();
+  }
+  ASSIGN_OR_RETURN(Statement upsert,
+                   db_->Prepare("INSERT INTO tenant_limits(tenant_id, limits, updated_at) "
+                                "VALUES (?, ?, ?) ON CONFLICT(tenant_id) DO UPDATE SET "
+                                "limits = excluded.limits, updated_at = excluded.updated_at"));
+  upsert.Bind(1, tenant_id).Bind(2, limits.dump()).Bind(3, now_ms);
+  return upsert.Run();
 }
 
 }  // namespace orrery

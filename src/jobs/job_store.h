@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -106,6 +107,14 @@ class JobStore {
   Status SetAttemptHandle(int64_t id, int64_t number, const std::string& handle);
   Status EndAttempt(int64_t id, int64_t number, const std::string& outcome, int64_t now_ms);
   Status SetPublished(int64_t id, const std::string& published);
+
+  // A tenant's limits as the hub admin set them (JSON of TenantLimits'
+  // fields); nullopt when none are set (the hub's defaults apply).
+  Result<std::optional<nlohmann::json>> Limits(int64_t tenant_id);
+  // Every tenant's limits that are set: tenant id -> JSON.
+  Result<std::map<int64_t, nlohmann::json>> AllLimits();
+  // Sets (or with a null `limits`, clears) a tenant's limits.
+  Status SetLimits(int64_t tenant_id, const nlohmann::json& limits, int64_t now_ms);
 
  private:
   explicit JobStore(std::unique_ptr<Database> db) : db_(std::move(db)) {}

@@ -64,7 +64,8 @@ Result<std::string> ProcessHandle(pid_t pid) {
 LocalExecutor::LocalExecutor(std::filesystem::path program) : program_(std::move(program)) {
   if (program_.empty()) {
     std::error_code error;
-    program_ = std::filesystem::read_symlink("/proc/self/exe", error);
+    program_ = std::filesystem::read_symlink("/proc/self/exe", error).parent_path() /
+               "orrery-job-supervisor";
   }
 }
 
@@ -90,8 +91,7 @@ Result<std::string> LocalExecutor::Start(const std::filesystem::path& attempt_di
   posix_spawnattr_setflags(&attributes,
                            POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   std::string program = program_.string(), dir = attempt_dir.string();
-  std::vector<char*> argv = {program.data(), const_cast<char*>("job-supervisor"), dir.data(),
-                             nullptr};
+  std::vector<char*> argv = {program.data(), dir.data(), nullptr};
   pid_t pid = 0;
   int rc = posix_spawn(&pid, program.c_str(), &actions, &attributes, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);

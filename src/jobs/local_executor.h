@@ -4,8 +4,8 @@
 // restarted server finds it again by its handle "pid:starttime" (the start
 // time, from /proc, guards against a reused pid).
 //
-// The supervisor is this same binary (`orrery job-supervisor DIR`); its own
-// stderr goes to DIR/supervisor.err.
+// The supervisor is the orrery-job-supervisor binary beside this one
+// (`orrery-job-supervisor DIR`); its own stderr goes to DIR/supervisor.err.
 //
 // Thread-safety: safe to call from any thread.
 #pragma once
@@ -23,7 +23,8 @@ namespace orrery {
 
 class LocalExecutor : public Executor {
  public:
-  // `program`: the orrery binary (default: this process's own).
+  // `program`: the supervisor binary (default: orrery-job-supervisor beside
+  // this process's executable).
   explicit LocalExecutor(std::filesystem::path program = {});
 
   const char* name() const override { return "local"; }

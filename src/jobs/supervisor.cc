@@ -184,7 +184,7 @@ std::string Joined(const std::vector<std::string>& words) {
 }
 
 int Fail(const std::string& message) {
-  ::dprintf(2, "orrery job-supervisor: %s\n", message.c_str());
+  ::dprintf(2, "orrery-job-supervisor: %s\n", message.c_str());
   return 1;
 }
 

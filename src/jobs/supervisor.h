@@ -1,6 +1,6 @@
-// The supervisor of one job attempt: a small process of its own (`orrery
-// job-supervisor DIR`, started by an executor), so that the hub can restart,
-// or be killed, while the job runs on.
+// The supervisor of one job attempt: a small process of its own
+// (`orrery-job-supervisor DIR`, supervisor_main.cc, started by an executor),
+// so that the hub can restart, or be killed, while the job runs on.
 //
 // It reads DIR/plan.json (attempt_plan.h), starts the command in the
 // sandbox (sandbox/sandbox.h) with the job's directories bound, copies the

@@ -281,6 +281,12 @@ Status Repository::AppendAudit(const Caller& caller, std::string_view action,
   return insert.Run();
 }
 
+Status Repository::AppendAuditEntry(const Caller& caller, std::string_view action,
+                                    std::string_view object, std::string_view detail) {
+  WriteLock lock(*this);
+  return AppendAudit(caller, action, object, detail);
+}
+
 Status Repository::RefreshLatest(int64_t object_id) {
   Database& db = *db_;
   ASSIGN_OR_RETURN(

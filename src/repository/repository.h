@@ -123,6 +123,9 @@ class Repository {
   Result<Caller> Authenticate(std::string_view token);
   Result<nlohmann::json> CreateTenant(const Caller& caller, std::string_view name);
   Result<nlohmann::json> ListTenants(const Caller& caller);
+  // The id of tenant `name`; kNotFound when there is none. (For other parts
+  // of the hub keeping per-tenant state, e.g. job limits; no access check.)
+  Result<int64_t> FindTenantId(std::string_view name);
   // `tenant` empty = the caller's; `expires_in_s` 0 = never.
   Result<nlohmann::json> CreateToken(const Caller& caller, std::string_view tenant, Role role,
                                      int64_t expires_in_s, std::string_view description);
@@ -225,6 +228,10 @@ class Repository {
   Result<nlohmann::json> DeleteObject(const Caller& caller, PackageKind kind,
                                       const QualifiedName& name);
   Result<nlohmann::json> Audit(const Caller& caller, int64_t limit);
+  // Adds an entry to the audit log for what another part of the hub did on
+  // the caller's behalf (a training job's submit, halt, cancel, ...).
+  Status AppendAuditEntry(const Caller& caller, std::string_view action, std::string_view object,
+                          std::string_view detail);
 
   // Called after a servable's version (`version` > 0) or the whole servable
   // (`version` == 0) was deleted, once the delete has committed, on the

@@ -111,6 +111,11 @@ Result<nlohmann::json> Repository::ListTenants(const Caller& caller) {
   return nlohmann::json{{"tenants", tenants}};
 }
 
+Result<int64_t> Repository::FindTenantId(std::string_view name) {
+  ConnectionPool::Lease lease = readers_->Acquire();
+  return TenantId(lease.db(), name);
+}
+
 Result<nlohmann::json> Repository::CreateToken(const Caller& caller, std::string_view tenant,
                                                Role role, int64_t expires_in_s,
                                                std::string_view description) {

@@ -121,7 +121,54 @@ def loaded(c, n):
     c.ensure_loaded(c.secret)
 
 
+JOB_CODE = hub.make_tar({"run.sh": (b"sleep 5\n", 0o755)})
+
+
+def job_spec(c, command=("sleep", "5")):
+    """A job of the owner's uploaded code, named after the owner's secret (so that listings
+    show whether they leak it)."""
+    return {"name": c.secret + "-job", "code": {"upload": c.job_code}, "command": list(command),
+            "halt_grace": 1, "resources": {"memory": "256MiB", "wall_time": 60}}
+
+
+def new_job(c):
+    """A halted job of the owner (its id): nothing of it runs for long."""
+    status, data = c.server.post("/api/v1/jobs", c.owner["publisher"], job_spec(c))
+    hub.expect(status, data, 201, "submit")
+    c.as_owner("POST", "/api/v1/jobs/%d/halt" % data["id"])
+    return str(data["id"])
+
+
 ROUTES = {
+    # Training jobs are their tenant's; the hub admin sees and changes every tenant's.
+    ("POST", "/api/v1/jobs/code"):
+        Entry(lambda c, n: ("/api/v1/jobs/code", JOB_CODE), statuses(403, 201, 201, 201, 201),
+              named=False),
+    # The code is the owner's upload: another tenant has no such upload.
+    ("POST", "/api/v1/jobs"):
+        Entry(lambda c, n: ("/api/v1/jobs", job_spec(c, ("true",))),
+              statuses(403, 201, 201, 404, 404), named=False),
+    ("GET", "/api/v1/jobs"):
+        Entry(lambda c, n: ("/api/v1/jobs", None), EVERYONE(200), named=False, listing=True,
+              hub_sees_all=True),
+    ("GET", "/api/v1/jobs/{id}"):
+        Entry(lambda c, n: ("/api/v1/jobs/" + n, None), statuses(200, 200, 200, 404, 200),
+              fresh=lambda c: c.job),
+    ("GET", "/api/v1/jobs/{id}/logs"):
+        Entry(lambda c, n: ("/api/v1/jobs/%s/logs?offset=0" % n, None),
+              statuses(200, 200, 200, 404, 200), fresh=lambda c: c.job),
+    ("GET", "/api/v1/jobs/{id}/metrics"):
+        Entry(lambda c, n: ("/api/v1/jobs/%s/metrics" % n, None),
+              statuses(200, 200, 200, 404, 200), fresh=lambda c: c.job),
+    ("POST", "/api/v1/jobs/{id}/{action:halt|resume|cancel|rerun}"):
+        Entry(lambda c, n: ("/api/v1/jobs/%s/cancel" % n, None), statuses(403, 200, 200, 404, 200),
+              fresh=new_job),
+    ("GET", "/api/v1/tenants/{tenant}/job-limits"):
+        Entry(lambda c, n: ("/api/v1/tenants/%s/job-limits" % c.owner.name, None),
+              statuses(200, 200, 200, 403, 200), named=False),
+    ("PUT", "/api/v1/tenants/{tenant}/job-limits"):
+        Entry(lambda c, n: ("/api/v1/tenants/%s/job-limits" % c.owner.name, {"max_running": 5}),
+              HUB_ONLY(200), named=False),
     ("POST", "/v2/models/{model}/versions/{version}/infer"):
         Entry(lambda c, n: (model(c, n, "/versions/1/infer"), INFER_BODY), READ(200)),
     ("POST", "/v2/models/{model}/infer"):
@@ -296,6 +343,11 @@ class RouteMatrixTest(HubTestCase):
                      cls.owner["publisher"])
         cls.loaded = set()
         cls.ensure_loaded(cls.secret)
+        status, data = s.post("/api/v1/jobs/code", cls.owner["publisher"], None, body=JOB_CODE,
+                              headers={"Content-Type": "application/x-tar"})
+        hub.expect(status, data, 201, "upload job code")
+        cls.job_code = data["digest"]
+        cls.job = new_job(cls)
         # Expires one second from now; revoked at once.
         cls.expiring = s.create_token(cls.owner.name, "admin", expires_in_s=1)
         revoked = s.create_token(cls.owner.name, "admin")
