@@ -78,5 +78,6 @@ void AddObjectCommands(CLI::App& app, CommandSet& set);    // show, alias, share
 void AddDiscoverCommands(CLI::App& app, CommandSet& set);  // list, search
 void AddAdminCommands(CLI::App& app, CommandSet& set);    // tenant, token, whoami, audit, gc, check
 void AddServingCommands(CLI::App& app, CommandSet& set);  // infer, verify
+void AddJobCommands(CLI::App& app, CommandSet& set);      // job submit|list|show|logs|...
 
 }  // namespace orrery::cli

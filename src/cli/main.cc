@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   AddDiscoverCommands(app, set);
   AddAdminCommands(app, set);
   AddServingCommands(app, set);
+  AddJobCommands(app, set);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

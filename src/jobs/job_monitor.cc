@@ -84,11 +84,31 @@ void JobService::FollowAttempt(const JobRow& job) {
   }
   Result<bool> running =
       attempt.handle.empty() ? Result<bool>(false) : ExecutorFor(job.spec).Running(attempt.handle);
-  if (running.ok() && *running) return;
+  if (running.ok() && *running) {
+    DeliverStop(job, attempt);
+    return;
+  }
   // Gone: it may have written its end just before exiting.
   status = ReadAttemptStatus(dir);
   if (status.ok() && status->state == "ended") return EndAttempt(job, attempt, *status);
   LoseAttempt(job, attempt, "the supervisor was lost");
+}
+
+void JobService::DeliverStop(const JobRow& job, const JobAttempt& attempt) {
+  bool cancel;
+  {
+    std::lock_guard lock(mutex_);
+    cancel = cancel_requested_.count(job.id) > 0;
+    if (!cancel && job.state != JobState::kHalting) return;
+    int wanted = cancel ? 2 : 1;  // a cancel after a halt is sent too
+    int& sent = stops_sent_[{job.id, attempt.number}];
+    if (sent >= wanted) return;
+    sent = wanted;
+  }
+  Status stopped = ExecutorFor(job.spec).Stop(attempt.handle, cancel);
+  if (!stopped.ok()) {
+    LogError("jobs: cannot stop job " + std::to_string(job.id) + ": " + stopped.ToString());
+  }
 }
 
 void JobService::EndAttempt(const JobRow& job, const JobAttempt& attempt,
@@ -100,6 +120,7 @@ void JobService::EndAttempt(const JobRow& job, const JobAttempt& attempt,
   {
     std::lock_guard lock(mutex_);
     cancel_requested_.erase(job.id);
+    stops_sent_.erase({job.id, attempt.number});
   }
   switch (status.end) {
     case AttemptEnd::kCompleted:
@@ -110,7 +131,8 @@ void JobService::EndAttempt(const JobRow& job, const JobAttempt& attempt,
                                "halted; the checkpoint is kept (" + status.reason + ")", at);
       return;
     case AttemptEnd::kCancelled:
-      (void)store_->Transition(job.id, live, JobState::kCancelled, status.reason, at);
+      (void)store_->Transition(job.id, live, JobState::kCancelled,
+                               "cancelled (" + status.reason + ")", at);
       return;
     case AttemptEnd::kFailed:
       break;
@@ -134,6 +156,7 @@ void JobService::LoseAttempt(const JobRow& job, const JobAttempt& attempt, const
   {
     std::lock_guard lock(mutex_);
     cancelled = cancel_requested_.erase(job.id) > 0;
+    stops_sent_.erase({job.id, attempt.number});
   }
   if (cancelled) {
     (void)store_->Transition(job.id, live, JobState::kCancelled, "cancelled (" + why + ")", NowMs());

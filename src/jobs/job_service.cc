@@ -307,15 +307,12 @@ Result<json> JobService::Halt(const Caller& caller, int64_t id) {
                                                    "halted before it started, by " + Actor(caller),
                                                    NowMs()));
   if (!queued) {
+    // The monitor signals the attempt's supervisor (FollowAttempt), also
+    // one that is still starting.
     ASSIGN_OR_RETURN(bool running,
                      store_->Transition(id, {JobState::kStarting, JobState::kRunning},
                                         JobState::kHalting, reason, NowMs()));
-    if (running) {
-      ASSIGN_OR_RETURN(std::vector<JobAttempt> attempts, store_->Attempts(id));
-      if (!attempts.empty() && !attempts.back().handle.empty()) {
-        RETURN_IF_ERROR(ExecutorFor(job.spec).Stop(attempts.back().handle, /*cancel=*/false));
-      }
-    } else {
+    if (!running) {
       ASSIGN_OR_RETURN(job, store_->Get(id));
       if (job.state != JobState::kHalting && job.state != JobState::kHalted) {
         return Conflict(JobName(id) + " is " + JobStateName(job.state) + ": it cannot be halted");
@@ -352,14 +349,8 @@ Result<json> JobService::Cancel(const Caller& caller, int64_t id) {
     if (IsFinal(job.state)) {
       return Conflict(JobName(id) + " is " + JobStateName(job.state) + ": nothing to cancel");
     }
-    {
-      std::lock_guard lock(mutex_);
-      cancel_requested_.insert(id);
-    }
-    ASSIGN_OR_RETURN(std::vector<JobAttempt> attempts, store_->Attempts(id));
-    if (!attempts.empty() && !attempts.back().handle.empty()) {
-      RETURN_IF_ERROR(ExecutorFor(job.spec).Stop(attempts.back().handle, /*cancel=*/true));
-    }
+    std::lock_guard lock(mutex_);
+    cancel_requested_.insert(id);  // the monitor signals the supervisor (FollowAttempt)
   }
   RETURN_IF_ERROR(repository_.AppendAuditEntry(caller, "job.cancel", JobName(id), job.name));
   Wake();

@@ -128,6 +128,8 @@ class JobService {
   void MonitorLoop();
   void PollAttempts();
   void FollowAttempt(const JobRow& job);
+  // Sends a requested halt or cancel to the attempt's supervisor, once each.
+  void DeliverStop(const JobRow& job, const JobAttempt& attempt);
   void EndAttempt(const JobRow& job, const JobAttempt& attempt, const AttemptStatus& status);
   void LoseAttempt(const JobRow& job, const JobAttempt& attempt, const std::string& why);
   void StartQueued();
@@ -147,7 +149,9 @@ class JobService {
   std::condition_variable wake_;
   bool stopping_ = false;                   // GUARDED_BY(mutex_)
   bool woken_ = false;                      // GUARDED_BY(mutex_)
-  std::set<int64_t> cancel_requested_;      // GUARDED_BY(mutex_)
+  std::set<int64_t> cancel_requested_;      // GUARDED_BY(mutex_): job ids
+  // (job id, attempt) -> the stop sent to its supervisor: 1 halt, 2 cancel.
+  std::map<std::pair<int64_t, int64_t>, int> stops_sent_;  // GUARDED_BY(mutex_)
   std::map<int64_t, int64_t> last_started_; // GUARDED_BY(mutex_): tenant -> NowMs()
   struct LogWaiter {
     Caller caller;

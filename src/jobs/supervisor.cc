@@ -149,10 +149,10 @@ class Attempt {
     status.state = "ended";
     if (stop_ == StopRequest::kCancel) {
       status.end = AttemptEnd::kCancelled;
-      status.reason = "cancelled (" + ending + ")";
+      status.reason = ending;
     } else if (stop_ == StopRequest::kHalt) {
       status.end = AttemptEnd::kHalted;
-      status.reason = "halted (" + ending + ")";
+      status.reason = ending;
     } else if (wall_exceeded_) {
       status.end = AttemptEnd::kFailed;
       status.reason = "wall time of " + std::to_string(plan_.wall_time_s) + " s exceeded (" +

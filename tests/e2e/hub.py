@@ -161,8 +161,35 @@ class Server:
 
     def cleanup(self):
         self.stop()
+        self.kill_job_supervisors()
         if not KEEP:
             shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def job_supervisors(self):
+        """Pids of the job supervisors of this server's data dir (they outlive the server by
+        design: docs/jobs.md)."""
+        mark = os.path.join(self.data_dir, "jobs") + "/"
+        pids = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if argv[0].endswith(b"orrery-job-supervisor") and len(argv) > 1 and \
+                    argv[1].decode(errors="replace").startswith(mark):
+                pids.append(int(pid))
+        return pids
+
+    def kill_job_supervisors(self):
+        """After the tests: no job of theirs runs on (a job dies with its supervisor)."""
+        for pid in self.job_supervisors():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def log_tail(self, n=4000):
         try:
