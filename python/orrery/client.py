@@ -14,6 +14,7 @@ import numpy as np
 
 from orrery import package, tensors
 from orrery.display import SearchResult, Servable
+from orrery.jobs import JobsMixin
 
 
 class OrreryError(Exception):
@@ -90,9 +91,10 @@ class Handle:
         return "<orrery request %s>" % self.id
 
 
-class Client:
+class Client(JobsMixin):
     """One hub, one token. Connections are kept open and reused (one per thread), so repeated
-    calls cost one round trip each. Every error answer raises OrreryError."""
+    calls cost one round trip each. Every error answer raises OrreryError. Training jobs:
+    submit, jobs, job, logs, halt, resume, cancel, rerun (orrery/jobs.py)."""
 
     def __init__(self, url=None, token=None, timeout=300):
         url = url or os.environ.get("ORRERY_URL") or "http://127.0.0.1:7070"

@@ -50,6 +50,25 @@ def pack_directory(directory):
     return _tar(files)
 
 
+def pack_tree(directory):
+    """Tar bytes of every regular file under `directory` (a training job's code), without
+    __pycache__, .ipynb_checkpoints and .git, sorted."""
+    files = {}
+    for root, dirs, names in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRECTORIES)
+        for name in sorted(names):
+            full = os.path.join(root, name)
+            rel = os.path.relpath(full, directory).replace(os.sep, "/")
+            if os.path.islink(full) or not os.path.isfile(full):
+                raise ValueError("%s is not a regular file (links and special files cannot be "
+                                 "uploaded)" % rel)
+            with open(full, "rb") as f:
+                files[rel] = (f.read(), os.access(full, os.X_OK))
+    if not files:
+        raise ValueError("%s holds no files" % directory)
+    return _tar(dict(sorted(files.items())))
+
+
 def _tar(files):
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:

@@ -64,7 +64,8 @@ HttpResponse RepositoryUnload(const RouteCall& call) {
 HttpResponse Metrics(const RouteCall& call) {
   HttpResponse response;
   response.content_type = "text/plain; version=0.0.4";
-  response.body = call.hub.models.RenderMetrics(call.caller.IsHubAdmin() ? "" : call.caller.tenant);
+  std::string tenant = call.caller.IsHubAdmin() ? "" : call.caller.tenant;
+  response.body = call.hub.models.RenderMetrics(tenant) + call.hub.jobs.RenderMetrics(tenant);
   if (call.caller.IsHubAdmin()) response.body += call.hub.inference.RenderMetrics();
   return response;
 }

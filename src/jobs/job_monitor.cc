@@ -139,6 +139,7 @@ void JobService::EndAttempt(const JobRow& job, const JobAttempt& attempt,
   }
   int64_t max_restarts = job.spec.value("max_restarts", int64_t{0});
   if (IsFault(status.reason) && job.state != JobState::kHalting && job.restarts < max_restarts) {
+    fault_restarts_.fetch_add(1);
     (void)store_->Transition(job.id, live, JobState::kQueued,
                              kRestarting + status.reason + " (restart " +
                                  std::to_string(job.restarts + 1) + " of " +
@@ -164,6 +165,7 @@ void JobService::LoseAttempt(const JobRow& job, const JobAttempt& attempt, const
     (void)store_->Transition(job.id, live, JobState::kHalted,
                              "halted; the checkpoint is kept (" + why + ")", NowMs());
   } else if (job.restarts < job.spec.value("max_restarts", int64_t{0})) {
+    fault_restarts_.fetch_add(1);
     (void)store_->Transition(job.id, live, JobState::kQueued,
                              kRestarting + why + " (restart " + std::to_string(job.restarts + 1) +
                                  " of " + std::to_string(job.spec.value("max_restarts", 0)) + ")",
@@ -213,7 +215,10 @@ void JobService::StartAttempt(const JobRow& job) {
       spec.ok() ? store_->BeginAttempt(job.id, ExecutorFor(job.spec).name(), restart, NowMs())
                 : Result<int64_t>(spec.status());
   Status launched = attempt.ok() ? LaunchAttempt(job, *attempt, *spec) : attempt.status();
-  if (launched.ok()) return;
+  if (launched.ok()) {
+    attempts_started_.fetch_add(1);
+    return;
+  }
   LogError("jobs: job " + std::to_string(job.id) + " could not start: " + launched.ToString());
   if (attempt.ok()) (void)store_->EndAttempt(job.id, *attempt, "failed: " + launched.message(), NowMs());
   (void)store_->Transition(job.id, {JobState::kStarting}, JobState::kFailed,

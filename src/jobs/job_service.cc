@@ -456,24 +456,44 @@ Result<json> JobService::SetLimits(const Caller& caller, std::string_view tenant
   return GetLimits(caller, tenant);
 }
 
-std::vector<JobService::TenantJobCounts> JobService::Counts() {
-  std::map<std::string, TenantJobCounts> counts;
+std::string JobService::RenderMetrics(const std::string& tenant) {
+  struct Counts {
+    int64_t queued = 0, running = 0, halted = 0;
+  };
+  std::map<std::string, Counts> counts;
   Result<std::vector<JobRow>> rows =
       store_->List(0, {JobState::kQueued, JobState::kStarting, JobState::kRunning,
                        JobState::kHalting, JobState::kHalted},
                    1 << 20);
   if (rows.ok()) {
     for (const JobRow& row : *rows) {
-      TenantJobCounts& count = counts[row.tenant];
-      count.tenant = row.tenant;
+      if (!tenant.empty() && row.tenant != tenant) continue;
+      Counts& count = counts[row.tenant];
       if (row.state == JobState::kQueued) ++count.queued;
       if (HoldsResources(row.state)) ++count.running;
       if (row.state == JobState::kHalted) ++count.halted;
     }
   }
-  std::vector<TenantJobCounts> out;
-  for (auto& [tenant, count] : counts) out.push_back(count);
-  return out;
+  std::ostringstream out;
+  out << "# HELP orrery_jobs Training jobs by tenant and state (running: STARTING, RUNNING or "
+         "HALTING).\n# TYPE orrery_jobs gauge\n";
+  for (const auto& [name, count] : counts) {
+    out << "orrery_jobs{tenant=\"" << name << "\",state=\"queued\"} " << count.queued << "\n"
+        << "orrery_jobs{tenant=\"" << name << "\",state=\"running\"} " << count.running << "\n"
+        << "orrery_jobs{tenant=\"" << name << "\",state=\"halted\"} " << count.halted << "\n";
+  }
+  if (tenant.empty()) {
+    out << "# HELP orrery_job_slots Jobs the hub runs at once (serve --job-slots).\n"
+        << "# TYPE orrery_job_slots gauge\norrery_job_slots " << options_.capacity.max_running
+        << "\n# HELP orrery_job_attempts_started_total Job attempts started by this server.\n"
+        << "# TYPE orrery_job_attempts_started_total counter\norrery_job_attempts_started_total "
+        << attempts_started_.load()
+        << "\n# HELP orrery_job_fault_restarts_total Jobs requeued after a fault (a kill from "
+           "outside, a lost supervisor).\n"
+        << "# TYPE orrery_job_fault_restarts_total counter\norrery_job_fault_restarts_total "
+        << fault_restarts_.load() << "\n";
+  }
+  return out.str();
 }
 
 Executor& JobService::ExecutorFor(const json& /*spec: only local so far*/) { return *local_; }

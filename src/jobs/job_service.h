@@ -22,6 +22,7 @@
 // Thread-safety: all public methods are safe to call concurrently.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -104,12 +105,10 @@ class JobService {
   Result<nlohmann::json> SetLimits(const Caller& caller, std::string_view tenant,
                                    const nlohmann::json& limits);
 
-  // For /metrics: jobs per tenant and state (non-final states only).
-  struct TenantJobCounts {
-    std::string tenant;
-    int64_t queued = 0, running = 0, halted = 0;
-  };
-  std::vector<TenantJobCounts> Counts();
+  // Prometheus text for /metrics: queued, running and halted jobs per
+  // tenant (only `tenant`'s when not empty), and, for the whole hub (when
+  // `tenant` is empty), its job slots and the attempts started and restarted.
+  std::string RenderMetrics(const std::string& tenant);
 
  private:
   JobService(Repository& repository, Options options, std::unique_ptr<JobStore> store);
@@ -160,6 +159,8 @@ class JobService {
     std::function<void(Result<LogChunk>)> done;
   };
   std::vector<LogWaiter> log_waiters_;      // GUARDED_BY(mutex_)
+  std::atomic<int64_t> attempts_started_{0};
+  std::atomic<int64_t> fault_restarts_{0};
   std::thread monitor_;
 };
 

@@ -417,6 +417,12 @@ class TenantsAndLimitsTest(JobsTestCase):
             self.assertLess(time.monotonic(), deadline)
             time.sleep(0.02)
         self.assertEqual(get(jobs[1])["state"], "QUEUED")
+        # /metrics shows the tenant its queue; another tenant sees nothing of it.
+        metrics = self.server.get("/metrics", tenant["publisher"])[1].decode()
+        self.assertIn('orrery_jobs{tenant="%s",state="queued"} 1' % tenant.name, metrics)
+        self.assertIn('orrery_jobs{tenant="%s",state="running"} 1' % tenant.name, metrics)
+        self.assertNotIn(tenant.name, self.server.get("/metrics", self.other["publisher"])[1].decode())
+        self.assertIn("orrery_job_slots 2", self.server.get("/metrics", self.server.admin)[1].decode())
         while get(jobs[1])["state"] != "COMPLETED":
             self.assertLess(time.monotonic(), deadline)
             time.sleep(0.05)

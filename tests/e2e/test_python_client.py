@@ -8,12 +8,15 @@ unknown inputs, are refused before anything is sent (the servable's request coun
 move); error answers are OrreryError with the status and the server's message (404 for
 another tenant's private servable); verify, download (every file checked), cite and readme;
 publish(directory) with the publish check, dry_run and check=False; publish_function packages
-a function with its signature and example and the hub checks it.
+a function with its signature and example and the hub checks it; a training job submitted with
+its code directory, halted, resumed and followed to its end.
 """
 
+import io
 import os
 import sys
 import tempfile
+import time
 import unittest
 
 import numpy as np
@@ -209,3 +212,54 @@ class PythonClientTest(HubTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class PythonClientJobsTest(HubTestCase):
+    """submit (a code directory uploaded), logs(follow=True), halt, resume, jobs, job,
+    job_metrics, cancel, rerun from Python, as a notebook would."""
+
+    def test_a_training_job_from_python(self):
+        t = self.server.new_tenant(("publisher",))
+        client = Client(self.server.url, t["publisher"])
+        with tempfile.TemporaryDirectory() as work:
+            os.mkdir(os.path.join(work, "train"))
+            with open(os.path.join(work, "train", "loop.py"), "w") as f:
+                f.write("import json, os, signal, sys, time\n"
+                        "signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\n"
+                        "n = len(os.listdir(os.environ['ORRERY_CHECKPOINT']))\n"
+                        "print('resumed at', n, flush=True)\n"
+                        "for i in range(n, int(sys.argv[1])):\n"
+                        "    open(os.path.join(os.environ['ORRERY_CHECKPOINT'], str(i)), 'w').close()\n"
+                        "    with open(os.environ['ORRERY_METRICS'], 'a') as m:\n"
+                        "        m.write(json.dumps({'step': i + 1}) + '\\n')\n"
+                        "    time.sleep(0.05)\n"
+                        "print('done', flush=True)\n")
+            spec = {"name": "loop", "code": os.path.join(work, "train"),
+                    "command": ["python3", "loop.py", "60"], "halt_grace": 5}
+            job = client.submit(spec)
+            self.assertIn(job["state"], ("QUEUED", "STARTING", "RUNNING"))
+            deadline = time.monotonic() + 60
+            while len(client.job_metrics(job["id"])) < 3:
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.05)
+            client.halt(job["id"])
+            while client.job(job["id"])["state"] != "HALTED":
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.05)
+            self.assertIn(client.resume(job["id"])["state"], ("QUEUED", "STARTING", "RUNNING"))
+            out = io.StringIO()
+            text = client.logs(job["id"], follow=True, out=out)
+            self.assertEqual(out.getvalue(), text)
+            self.assertIn("done\n", text)
+            self.assertRegex(text, r"resumed at [1-9]")
+            done = client.job(job["id"])
+            self.assertEqual(done["state"], "COMPLETED")
+            self.assertEqual([m["step"] for m in client.job_metrics(job["id"])][-1], 60)
+            self.assertEqual([j["id"] for j in client.jobs(state="COMPLETED")], [job["id"]])
+            again = client.rerun(job["id"])
+            self.assertEqual(again["rerun_of"], job["id"])
+            self.assertIn(client.cancel(again["id"])["state"], ("CANCELLED", "QUEUED", "STARTING",
+                                                                 "RUNNING"))
+            with self.assertRaises(OrreryError) as caught:
+                client.submit(dict(spec, command="python3 loop.py"))
+            self.assertEqual(caught.exception.status, 422)
