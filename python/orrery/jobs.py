@@ -1,5 +1,5 @@
 """Training jobs (docs/jobs.md) as Client methods: submit, list, show, follow the log, halt,
-resume, cancel, rerun. Mixed into Client; every error answer raises OrreryError."""
+resume, cancel, rerun, publish the output. Mixed into Client; every error answer raises OrreryError."""
 
 import json
 import os
@@ -100,6 +100,16 @@ class JobsMixin:
     def cancel(self, job_id):
         """Cancels the job for good."""
         return self._job_action(job_id, "cancel")
+
+    def publish_job(self, job_id, servable=None, manifest=None):
+        """Publishes a COMPLETED job's output as a new servable version with its lineage;
+        `servable` and `manifest` default to the spec's publish section. Returns the version."""
+        body = {}
+        if servable:
+            body["servable"] = servable
+        if manifest is not None:
+            body["manifest"] = manifest
+        return self._json("POST", "/api/v1/jobs/%d/publish" % int(job_id), body)["version"]
 
     def rerun(self, job_id):
         """Submits the same job again, from the same code and input versions."""

@@ -76,7 +76,7 @@ const Route kRoutes[] = {
     {"GET", "/api/v1/jobs/{id}", A::kReader, B::kJson, Now<ShowJob>},
     {"GET", "/api/v1/jobs/{id}/logs", A::kReader, B::kJson, JobLogs},
     {"GET", "/api/v1/jobs/{id}/metrics", A::kReader, B::kJson, Now<JobMetrics>},
-    {"POST", "/api/v1/jobs/{id}/{action:halt|resume|cancel|rerun}", A::kPublisher, B::kJson,
+    {"POST", "/api/v1/jobs/{id}/{action:halt|resume|cancel|rerun|publish}", A::kPublisher, B::kJson,
      Now<ChangeJob>},
     {"GET", "/api/v1/tenants/{tenant}/job-limits", A::kReader, B::kJson, Now<GetJobLimits>},
     {"PUT", "/api/v1/tenants/{tenant}/job-limits", A::kHubAdmin, B::kJson, Now<SetJobLimits>},

@@ -47,7 +47,7 @@ HttpResponse JobMetrics(const RouteCall& call) {
   return Respond(call.hub.jobs.Metrics(call.caller, id, limit));
 }
 
-// POST /api/v1/jobs/{id}/{action:halt|resume|cancel|rerun}
+// POST /api/v1/jobs/{id}/{action:halt|resume|cancel|rerun|publish}
 HttpResponse ChangeJob(const RouteCall& call) {
   ASSIGN_OR_ANSWER(int64_t id, JobId(call));
   const std::string& action = call.Param("action");
@@ -55,6 +55,13 @@ HttpResponse ChangeJob(const RouteCall& call) {
   if (action == "halt") return Respond(jobs.Halt(call.caller, id));
   if (action == "resume") return Respond(jobs.Resume(call.caller, id));
   if (action == "cancel") return Respond(jobs.Cancel(call.caller, id));
+  if (action == "publish") {
+    nlohmann::json request = nullptr;
+    if (!call.request.body.empty()) {
+      ASSIGN_OR_ANSWER(request, ParseJsonObject(call.request));
+    }
+    return Respond(jobs.Publish(call.caller, id, request), 201);
+  }
   return Respond(jobs.Rerun(call.caller, id), 201);
 }
 

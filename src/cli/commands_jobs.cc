@@ -327,6 +327,27 @@ void AddJobCommands(CLI::App& app, CommandSet& set) {
                change("resume"));
   AddIdCommand(*job, set, "cancel", "Cancel a job for good (a running one is stopped).",
                change("cancel"));
+  auto publish_name = std::make_shared<std::string>();
+  AddIdCommand(*job, set, "publish",
+               "Publish a COMPLETED job's output as a new version of a servable of your tenant, "
+               "with its lineage (the job, its code, its inputs' versions and digests, command, "
+               "environment, final metrics). The servable and manifest are the spec's publish "
+               "section's unless --name says otherwise.",
+               [publish_name](ApiClient& api, const ClientOptions& o, int64_t id) -> Status {
+                 json body = json::object();
+                 if (!publish_name->empty()) body["servable"] = *publish_name;
+                 ASSIGN_OR_RETURN(json answer, api.Call("POST", JobPath(id, "publish"), body));
+                 if (o.json) {
+                   PrintJson(answer);
+                 } else {
+                   const json& version = answer.value("version", json::object());
+                   std::cout << Field(version, "tenant") << "/" << Field(version, "name") << ":"
+                             << Field(version, "version") << "\n";
+                 }
+                 return Status::Ok();
+               });
+  job->get_subcommand("publish")
+      ->add_option("--name", *publish_name, "the servable to publish into (in your tenant)");
   AddIdCommand(*job, set, "rerun",
                "Submit the same job again, from the same code and input versions (their digests).",
                change("rerun"));

@@ -64,6 +64,31 @@ std::string Tensors(const json& manifest, const char* side) {
   return text;
 }
 
+// What the version was made from (a training job) and what was made from it.
+void PrintLineage(const json& lineage) {
+  const json& from = lineage.value("made_from", json());
+  if (from.is_object()) {
+    PrintLine("made by", "job " + Field(from, "job") + " (" + Field(from, "name") + "), " +
+                             Field(from, "attempts") + " attempts, completed " +
+                             Field(from, "completed_at"));
+    std::string command;
+    for (const json& arg : from.value("command", json::array())) {
+      command += (command.empty() ? "" : " ") + (arg.is_string() ? arg.get<std::string>() : arg.dump());
+    }
+    PrintLine("command", command);
+    for (const json& input : from.value("inputs", json::array())) {
+      std::string what = Field(input, "role") == "code" ? "code" : "input " + Field(input, "name");
+      PrintLine(what, Field(input, "ref", "(an upload)") + " sha256 " + Field(input, "digest"));
+    }
+    if (from.contains("metrics") && !from["metrics"].is_null()) {
+      PrintLine("final metrics", DumpJson(from["metrics"]));
+    }
+  }
+  for (const json& derived : lineage.value("derived", json::array())) {
+    PrintLine("made into", Field(derived, "ref") + " (as its " + Field(derived, "as") + ")");
+  }
+}
+
 void PrintVersion(const json& version) {
   json manifest = version.value("manifest", json::object());
   std::cout << Qualified(version) << ":" << Field(version, "version") << " ("
@@ -109,6 +134,7 @@ void PrintVersion(const json& version) {
                            Field(version["usage"], "inferences") + " inferences");
   }
   if (version.value("readme", false)) PrintLine("model card", "README.md (show --readme)");
+  PrintLineage(version.value("lineage", json::object()));
   std::cout << "\n";
   Table table({"SHA256", "SIZE", "PATH"});
   for (const json& file : version.value("files", json::array())) {

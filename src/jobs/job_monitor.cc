@@ -124,7 +124,9 @@ void JobService::EndAttempt(const JobRow& job, const JobAttempt& attempt,
   }
   switch (status.end) {
     case AttemptEnd::kCompleted:
-      (void)store_->Transition(job.id, live, JobState::kCompleted, status.reason, at);
+      if (*store_->Transition(job.id, live, JobState::kCompleted, status.reason, at)) {
+        AutoPublish(job.id);
+      }
       return;
     case AttemptEnd::kHalted:
       (void)store_->Transition(job.id, live, JobState::kHalted,

@@ -83,6 +83,11 @@ class JobService {
   // The metrics lines the job wrote ({"metrics": [...], "count"}), at most
   // the last `limit`.
   Result<nlohmann::json> Metrics(const Caller& caller, int64_t id, int64_t limit);
+  // Publishes a COMPLETED job's output as a new version of a servable in the
+  // job's tenant, with its lineage (job_publish.cc). `request` may name the
+  // servable and the manifest ({"servable", "manifest"}); else the spec's
+  // publish section does. {"job", "version"}.
+  Result<nlohmann::json> Publish(const Caller& caller, int64_t id, const nlohmann::json& request);
   Result<nlohmann::json> Halt(const Caller& caller, int64_t id);
   Result<nlohmann::json> Resume(const Caller& caller, int64_t id);
   Result<nlohmann::json> Cancel(const Caller& caller, int64_t id);
@@ -122,6 +127,15 @@ class JobService {
   TenantLimits LimitsOf(int64_t tenant_id);
   Result<LogChunk> ReadLog(const JobRow& job, int64_t offset, int64_t max_bytes);
   void Wake();
+
+  // job_publish.cc
+  Result<nlohmann::json> PublishOutput(const Caller& caller, const JobRow& job,
+                                       const JobPublish& target);
+  Lineage LineageOf(const JobRow& job, const nlohmann::json& metrics);
+  // A COMPLETED job with a publish section publishes its output (on the
+  // monitor's thread); the outcome goes into its history.
+  void AutoPublish(int64_t id);
+  void NotePublish(const JobRow& job, const std::string& what);
 
   // job_monitor.cc: the monitor thread's work.
   void MonitorLoop();

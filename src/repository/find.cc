@@ -234,7 +234,9 @@ Result<nlohmann::json> Repository::DescribeVersion(const Caller& caller, Package
   Database& db = lease.db();
   ASSIGN_OR_RETURN(ObjectRow object, FindVisible(db, caller, kind, name));
   ASSIGN_OR_RETURN(VersionRow row, ResolveVersion(db, object, version));
-  return VersionJson(db, object, row);
+  ASSIGN_OR_RETURN(nlohmann::json out, VersionJson(db, object, row));
+  ASSIGN_OR_RETURN(out["lineage"], LineageJson(db, caller, row.id));
+  return out;
 }
 
 Status Repository::CountUsage(const char* column,

@@ -103,6 +103,7 @@ Result<PublishResult> Repository::CommitVersion(const Caller& caller, PackageKin
   if (checked) version.Bind(15, int64_t{*checked ? 1 : 0});  // else NULL: no check applies
   RETURN_IF_ERROR(version.Run());
   int64_t version_id = db.LastInsertId();
+  if (options.lineage) RETURN_IF_ERROR(InsertLineage(db, version_id, *options.lineage));
 
   ASSIGN_OR_RETURN(Statement file_insert,
                    db.Prepare("INSERT INTO files(version_id, path, blob, size, executable) "

@@ -64,6 +64,22 @@ struct Caller {
   bool IsHubAdmin() const { return tenant == kHubTenant && role == Role::kAdmin; }
 };
 
+// What a version was made from (a training job's output): recorded when it
+// is published, shown both ways (repository/lineage.cc).
+struct LineageInput {
+  std::string role;  // "code" or "input"
+  std::string name;  // the input's name in the job ("" for the code)
+  PackageKind kind = PackageKind::kDataset;
+  QualifiedName object;
+  int64_t version = 0;
+  std::string digest;  // the version's package digest (or the uploaded code's)
+  std::string Ref() const { return object.ToString() + ":" + std::to_string(version); }
+};
+struct Lineage {
+  nlohmann::json made_by;  // the job: {"job", "name", "command", "env", "metrics", ...}
+  std::vector<LineageInput> inputs;  // servable and dataset versions it used
+};
+
 struct PublishOptions {
   std::string expected_sha256;         // of the whole archive; empty = not checked
   std::string visibility = "private";  // for a new (or revived) object
@@ -74,6 +90,8 @@ struct PublishOptions {
   bool check = true;
   // Run every check, store nothing; the answer describes what would be published.
   bool dry_run = false;
+  // Recorded with the version (a job's output); shown by DescribeVersion.
+  std::optional<Lineage> lineage;
 };
 
 struct PublishResult {
@@ -142,6 +160,10 @@ class Repository {
   Result<nlohmann::json> Search(const Caller& caller, const ListQuery& query);
   Result<nlohmann::json> Describe(const Caller& caller, PackageKind kind,
                                   const QualifiedName& name);
+  // A version; with "lineage": {"made_from": what it was made from (null
+  // when it was published directly), "derived": the versions made from it
+  // that the caller can see}. An input the caller cannot see is shown by its
+  // digest only.
   Result<nlohmann::json> DescribeVersion(const Caller& caller, PackageKind kind,
                                          const QualifiedName& name, const VersionRef& version);
   // Usage counts (shown in each version object as "usage"): downloads are
@@ -341,6 +363,9 @@ class Repository {
                                                  const std::string& digest);
   Result<std::vector<FileRow>> FileSetFiles(Database& db, int64_t tenant_id,
                                             const std::string& digest);
+  // lineage.cc. REQUIRES(db_mutex_), in the publish's transaction.
+  Status InsertLineage(Database& db, int64_t version_id, const Lineage& lineage);
+  Result<nlohmann::json> LineageJson(Database& db, const Caller& caller, int64_t version_id);
   // A version `caller` can see, with its files, in one read (a reader lease).
   struct VersionFiles;
   Result<VersionFiles> VisibleVersionFiles(const Caller& caller, PackageKind kind,

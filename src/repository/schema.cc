@@ -155,6 +155,23 @@ CREATE TABLE file_set_files(
   FOREIGN KEY (tenant_id, digest) REFERENCES file_sets(tenant_id, digest));
 CREATE INDEX file_set_files_by_blob ON file_set_files(blob);
 )sql",
+      // 7: lineage: what a version was made from (a training job, its code
+      // and inputs), and the reverse (what was made from a version).
+      R"sql(
+CREATE TABLE lineage(
+  version_id INTEGER PRIMARY KEY REFERENCES versions(id),
+  made_by TEXT NOT NULL);             -- JSON: the job, its command, env, final metrics
+CREATE TABLE lineage_inputs(
+  version_id INTEGER NOT NULL REFERENCES versions(id),
+  role TEXT NOT NULL CHECK (role IN ('code', 'input')),
+  name TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  ref TEXT NOT NULL,                  -- tenant/name:number
+  digest TEXT NOT NULL,
+  input_version_id INTEGER REFERENCES versions(id));  -- NULL: uploaded code
+CREATE INDEX lineage_inputs_by_version ON lineage_inputs(version_id);
+CREATE INDEX lineage_inputs_by_input ON lineage_inputs(input_version_id);
+)sql",
   };
   return kMigrations;
 }

@@ -379,6 +379,105 @@ class FaultsTest(JobsTestCase):
         self.assertEqual((ended["state"], ended["attempts"]), ("COMPLETED", 1))
 
 
+FIT = b'''import json, os
+lines = open(os.path.join(os.environ["ORRERY_INPUTS"], "words", "words.txt")).read().split()
+with open(os.path.join(os.environ["ORRERY_OUTPUT"], "model.py"), "w") as f:
+    f.write("def predict(inputs):\\n    return {'y': inputs['x'] * %d}\\n" % len(lines))
+with open(os.environ["ORRERY_METRICS"], "a") as f:
+    f.write(json.dumps({"epoch": 1, "lines": len(lines)}) + "\\n")
+'''
+
+SCALER_MANIFEST = {
+    "kind": "servable", "title": "A scaler trained by job ${job.id}",
+    "description": "It learnt ${metrics.lines} from the words.",
+    "creators": [{"name": "Lovelace, Ada"}], "year": 2026, "license": "CC-BY-4.0",
+    "backend": "python", "files": ["model.py"], "config": {"entrypoint": "model:predict"},
+    "signature": {"inputs": [{"name": "x", "datatype": "FP64", "shape": [-1]}],
+                  "outputs": [{"name": "y", "datatype": "FP64", "shape": [-1]}]},
+}
+
+
+class PublishTest(JobsTestCase):
+
+    def test_the_output_becomes_a_version_with_its_lineage_both_ways(self):
+        words = hub.unique("w")
+        archive = hub.make_tar({"words.txt": b"alpha beta gamma\n"},
+                               hub.to_yaml(hub.manifest(words, ["words.txt"], "dataset")))
+        self.server.publish_ok(self.lab.name, words, archive, self.lab["publisher"],
+                               kind="datasets")
+        code = self.upload(self.server, {"fit.py": FIT}, self.lab["publisher"])
+        scaler = hub.unique("s")
+        job = self.submit(self.spec(["python3", "fit.py"], code=code,
+                                    inputs={"words": {"dataset": "%s/%s" % (self.lab.name, words)}},
+                                    publish={"servable": scaler, "manifest": SCALER_MANIFEST}))
+        self.wait(job["id"], ("COMPLETED", "FAILED"))
+        done = self.wait_published(job["id"])
+        ref = "%s/%s:1" % (self.lab.name, scaler)
+        self.assertEqual(done["published"], ref, done["reason"])
+        self.assertEqual(done["reason"], "exit code 0; published as " + ref)
+        status, answer = self.server.post("/v2/models/%s/%s/infer" % (self.lab.name, scaler),
+                                          self.lab["reader"],
+                                          {"inputs": [{"name": "x", "datatype": "FP64",
+                                                       "shape": [2], "data": [1.0, 2.0]}]})
+        self.assertEqual(status, 200, answer)
+        self.assertEqual(answer["outputs"][0]["data"], [3.0, 6.0])
+        status, version = self.server.get("/api/v1/servables/%s/%s/versions/1"
+                                          % (self.lab.name, scaler), self.lab["reader"])
+        self.assertEqual(version["manifest"]["title"], "A scaler trained by job %d" % job["id"])
+        self.assertEqual(version["manifest"]["description"], "It learnt 3 from the words.")
+        made = version["lineage"]["made_from"]
+        self.assertEqual((made["job"], made["name"], made["command"]),
+                         (job["id"], job["name"], ["python3", "fit.py"]))
+        self.assertEqual(made["metrics"], {"epoch": 1, "lines": 3})
+        inputs = {i["role"] + ":" + i["name"]: i for i in made["inputs"]}
+        self.assertEqual(inputs["code:"]["digest"], code)
+        self.assertEqual(inputs["input:words"]["ref"], "%s/%s:1" % (self.lab.name, words))
+        self.assertEqual(inputs["input:words"]["digest"],
+                         job["resolved"]["inputs"]["words"]["digest"])
+        status, dataset = self.server.get("/api/v1/datasets/%s/%s/versions/1"
+                                          % (self.lab.name, words), self.lab["reader"])
+        self.assertEqual(dataset["lineage"]["derived"],
+                         [{"ref": ref, "kind": "servable", "as": "input"}])
+        # Another tenant sees neither the private servable made from it nor its lineage.
+        self.assertError(self.server.get("/api/v1/servables/%s/%s/versions/1"
+                                         % (self.lab.name, scaler), self.other["publisher"]), 404)
+        r = run_cli(["show", ref], env={"ORRERY_URL": self.server.url,
+                                        "ORRERY_TOKEN": self.lab["reader"]})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("job %d (%s)" % (job["id"], job["name"]), r.stdout)
+        # Publishing again by hand makes version 2, with the same lineage.
+        status, again = self.server.post("/api/v1/jobs/%d/publish" % job["id"],
+                                         self.lab["publisher"])
+        self.assertEqual((status, again["version"]["version"]), (201, 2), again)
+
+    def wait_published(self, job_id):
+        deadline = time.monotonic() + 60
+        while True:
+            job = self.show(job_id)
+            if "publish" in job["reason"]:
+                return job
+            self.assertLess(time.monotonic(), deadline, job)
+            time.sleep(0.05)
+
+    def test_an_output_with_a_link_is_not_published_and_the_job_stays_completed(self):
+        job = self.submit(self.spec(["sh", "-c", "echo x > $ORRERY_OUTPUT/model.py; "
+                                                 "ln -s /etc/passwd $ORRERY_OUTPUT/leak"],
+                                    publish={"servable": "leaky", "manifest": SCALER_MANIFEST}))
+        done = self.wait_published(job["id"])
+        self.assertEqual(done["state"], "COMPLETED")
+        self.assertIsNone(done["published"])
+        self.assertIn("publish refused: the output holds a link, leak", done["reason"])
+        self.assertError(self.server.post("/api/v1/jobs/%d/publish" % job["id"],
+                                          self.lab["publisher"]), 422,
+                         message_prefix="the output holds a link, leak")
+        self.assertError(self.server.get("/api/v1/servables/%s/leaky" % self.lab.name,
+                                         self.lab["reader"]), 404)
+        running = self.submit(self.spec(["sleep", "5"], halt_grace=1))
+        self.assertError(self.server.post("/api/v1/jobs/%d/publish" % running["id"],
+                                          self.lab["publisher"]), 409)
+        self.server.post("/api/v1/jobs/%d/cancel" % running["id"], self.lab["publisher"])
+
+
 class TenantsAndLimitsTest(JobsTestCase):
 
     def test_another_tenants_job_is_absent_and_readers_only_read(self):

@@ -160,7 +160,7 @@ ROUTES = {
     ("GET", "/api/v1/jobs/{id}/metrics"):
         Entry(lambda c, n: ("/api/v1/jobs/%s/metrics" % n, None),
               statuses(200, 200, 200, 404, 200), fresh=lambda c: c.job),
-    ("POST", "/api/v1/jobs/{id}/{action:halt|resume|cancel|rerun}"):
+    ("POST", "/api/v1/jobs/{id}/{action:halt|resume|cancel|rerun|publish}"):
         Entry(lambda c, n: ("/api/v1/jobs/%s/cancel" % n, None), statuses(403, 200, 200, 404, 200),
               fresh=new_job),
     ("GET", "/api/v1/tenants/{tenant}/job-limits"):
