@@ -19,6 +19,8 @@ packages=(
   libtorch-dev libopenblas0-pthread libxgboost-dev libopencv-dnn-dev
   # worker processes of Python and native servables, and their sandbox
   python3-numpy bubblewrap libseccomp-dev
+  # the training job example (examples/train-digits) and its tests: PyTorch for Python
+  python3-torch
   # native libraries of the examples' Python environment (scripts/example-envs.sh): scipy's L-BFGS-B
   liblbfgsb0
   # tests and tools; clang and its runtimes build the fuzz targets (scripts/sanitize.sh)

@@ -45,25 +45,29 @@ constexpr const char* kRestarting = "restarting from the checkpoint after ";
 
 void JobService::MonitorLoop() {
   while (true) {
-    PollAttempts();
-    StartQueued();
+    bool busy = PollAttempts();
+    busy = StartQueued() || busy;
     AnswerLogWaiters(/*all=*/false);
     std::unique_lock lock(mutex_);
     if (stopping_) return;
-    wake_.wait_for(lock, options_.poll_interval, [this] { return stopping_ || woken_; });
+    // Idle (nothing runs, nobody follows a log): a submit or a change wakes it.
+    auto interval = busy || !log_waiters_.empty() ? options_.poll_interval
+                                                  : std::chrono::milliseconds(1000);
+    wake_.wait_for(lock, interval, [this] { return stopping_ || woken_; });
     woken_ = false;
     if (stopping_) return;
   }
 }
 
-void JobService::PollAttempts() {
+bool JobService::PollAttempts() {
   Result<std::vector<JobRow>> active = store_->List(
       0, {JobState::kStarting, JobState::kRunning, JobState::kHalting}, 1 << 20);
   if (!active.ok()) {
     LogError("jobs: cannot list running jobs: " + active.status().ToString());
-    return;
+    return true;
   }
   for (const JobRow& job : *active) FollowAttempt(job);
+  return !active->empty();
 }
 
 void JobService::FollowAttempt(const JobRow& job) {
@@ -177,11 +181,11 @@ void JobService::LoseAttempt(const JobRow& job, const JobAttempt& attempt, const
   }
 }
 
-void JobService::StartQueued() {
+bool JobService::StartQueued() {
   Result<std::vector<JobRow>> queued = store_->List(0, {JobState::kQueued}, 1 << 20);
   Result<std::vector<JobRow>> active = store_->List(
       0, {JobState::kStarting, JobState::kRunning, JobState::kHalting}, 1 << 20);
-  if (!queued.ok() || !active.ok() || queued->empty()) return;
+  if (!queued.ok() || !active.ok() || queued->empty()) return false;
   std::reverse(queued->begin(), queued->end());  // oldest first
   std::vector<QueuedJob> waiting;
   std::map<int64_t, const JobRow*> by_id;
@@ -200,6 +204,7 @@ void JobService::StartQueued() {
       waiting, running, options_.capacity,
       [this](int64_t tenant_id) { return LimitsOf(tenant_id); }, last_started);
   for (int64_t id : picked) StartAttempt(*by_id[id]);
+  return !picked.empty();
 }
 
 void JobService::StartAttempt(const JobRow& job) {

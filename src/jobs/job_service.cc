@@ -392,13 +392,12 @@ void JobService::Logs(const Caller& caller, int64_t id, int64_t offset, int64_t 
   }
   {
     std::lock_guard lock(mutex_);
-    if (!stopping_) {
-      log_waiters_.push_back({caller, id, offset, max_bytes,
-                              std::chrono::steady_clock::now() + wait, std::move(done)});
-      return;
-    }
+    if (stopping_) return done(std::move(chunk));  // answered at once
+    log_waiters_.push_back({caller, id, offset, max_bytes,
+                            std::chrono::steady_clock::now() + wait, std::move(done)});
+    woken_ = true;  // the monitor polls quickly while someone follows
   }
-  done(std::move(chunk));
+  wake_.notify_all();
 }
 
 void JobService::AnswerLogWaiters(bool all) {

@@ -61,6 +61,7 @@ class JobService {
     bool allow_network = false;    // jobs whose spec asks for the network may have it
     int64_t log_limit_bytes = 64 << 20;  // per attempt
     std::chrono::milliseconds poll_interval{25};  // how often running attempts are looked at
+                                                  // (idle: once a second, or when woken)
     std::filesystem::path supervisor_program;     // empty: orrery-job-supervisor beside this binary
   };
 
@@ -139,13 +140,15 @@ class JobService {
 
   // job_monitor.cc: the monitor thread's work.
   void MonitorLoop();
-  void PollAttempts();
+  // Follows every running attempt; whether there was any.
+  bool PollAttempts();
   void FollowAttempt(const JobRow& job);
   // Sends a requested halt or cancel to the attempt's supervisor, once each.
   void DeliverStop(const JobRow& job, const JobAttempt& attempt);
   void EndAttempt(const JobRow& job, const JobAttempt& attempt, const AttemptStatus& status);
   void LoseAttempt(const JobRow& job, const JobAttempt& attempt, const std::string& why);
-  void StartQueued();
+  // Starts what capacity and limits allow; whether it started any.
+  bool StartQueued();
   void StartAttempt(const JobRow& job);
   Status LaunchAttempt(const JobRow& job, int64_t attempt, const JobSpec& spec);
   void AnswerLogWaiters(bool all);

@@ -157,8 +157,9 @@ TEST_P(SupervisorTest, HaltLetsTheJobCheckpointThenEndsHalted) {
 
 TEST_P(SupervisorTest, AJobThatIgnoresTheSignalIsKilledAfterTheGrace) {
   plan_.halt_grace_s = 1;
-  pid_t pid = Start("trap '' TERM; while true; do sleep 0.05; done");
+  pid_t pid = Start("trap '' TERM; echo ready; while true; do sleep 0.05; done");
   WaitRunning();
+  WaitForLog("ready\n");  // the signal is ignored from here on
   auto asked = std::chrono::steady_clock::now();
   ASSERT_EQ(::kill(pid, SIGUSR1), 0);  // cancel
   AttemptStatus status = Finish(pid);

@@ -776,9 +776,12 @@ void SandboxedProcess::SignalLocked(int signal) {
       signalled_inner = signalled_inner || rc == 0;
     }
   }
-  // Our child leads its own process group. (Under bwrap, with no inner
-  // process left to signal, the monitor is: it exits with its child.)
-  if (!signalled_inner) ::kill(-pid_, signal);
+  // Our child leads its own process group. Under bwrap, with no inner
+  // process (yet, or any more), only SIGKILL goes to the monitor: another
+  // signal would end the sandbox before its program could handle it.
+  if (!signalled_inner && (mode_ == IsolationMode::kFallback || signal == SIGKILL)) {
+    ::kill(-pid_, signal);
+  }
 }
 
 std::string SandboxedProcess::Reap(std::chrono::milliseconds grace) {

@@ -168,8 +168,9 @@ class SandboxedProcess {
   void Kill();
   // Sends `signal` to the program: under bwrap to the pid namespace's init,
   // the program itself, which (as any pid namespace's init) receives only
-  // the signals it installed a handler for; in the fallback to its process
-  // group. A no-op once reaped.
+  // the signals it installed a handler for (nothing is sent while bwrap has
+  // not started it yet); in the fallback to its process group. A no-op once
+  // reaped.
   void Signal(int signal);
   // Waits up to `grace` for the process to exit by itself, then Kill()s it
   // (escalating to the monitor if needed) and reaps it. Returns how it
