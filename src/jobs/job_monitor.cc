@@ -118,6 +118,13 @@ void JobService::DeliverStop(const JobRow& job, const JobAttempt& attempt) {
 void JobService::EndAttempt(const JobRow& job, const JobAttempt& attempt,
                             const AttemptStatus& status) {
   std::string outcome = std::string(AttemptEndName(status.end)) + ": " + status.reason;
+  if (job.state == JobState::kStarting && status.job_pid > 0) {
+    // It ran, and ended before the monitor saw it running: the history
+    // still says when it started.
+    (void)store_->Transition(job.id, {JobState::kStarting}, JobState::kRunning,
+                             "attempt " + std::to_string(attempt.number) + " running",
+                             status.started_at_ms);
+  }
   (void)store_->EndAttempt(job.id, attempt.number, outcome, status.ended_at_ms);
   const std::vector<JobState> live = {JobState::kStarting, JobState::kRunning, JobState::kHalting};
   int64_t at = std::max(status.ended_at_ms, job.updated_at_ms);
