@@ -1,4 +1,5 @@
 // `orrery job ...`: training jobs (docs/jobs.md).
+#include <charconv>
 #include <chrono>
 #include <iostream>
 #include <thread>
@@ -34,7 +35,11 @@ Result<std::string> PrintLogs(ApiClient& api, int64_t id, int64_t offset, bool f
     ASSIGN_OR_RETURN(HttpResponse answer, api.Get(ApiPath({"jobs", std::to_string(id), "logs"}, query)));
     std::cout << answer.body << std::flush;
     std::string next = answer.Header("x-orrery-log-offset");
-    offset = next.empty() ? offset + static_cast<int64_t>(answer.body.size()) : std::stoll(next);
+    int64_t parsed = 0;
+    auto [end, error] = std::from_chars(next.data(), next.data() + next.size(), parsed);
+    offset = error == std::errc() && end == next.data() + next.size() && !next.empty()
+                 ? parsed
+                 : offset + static_cast<int64_t>(answer.body.size());
     std::string state = answer.Header("x-orrery-job-state");
     if (!follow || answer.Header("x-orrery-log-end") == "true") return state;
   }
@@ -197,8 +202,20 @@ Status RunMetrics(ApiClient& api, const ClientOptions& options, int64_t id) {
 
 // ---- halt, resume, cancel, rerun
 
-Status RunChange(ApiClient& api, const ClientOptions& options, int64_t id, const std::string& action) {
+// Halt and cancel return once the job has stopped (HALTED, CANCELLED, or
+// another end it reached first), unless `no_wait`.
+Status RunChange(ApiClient& api, const ClientOptions& options, int64_t id, const std::string& action,
+                 bool no_wait) {
   ASSIGN_OR_RETURN(json job, api.Call("POST", JobPath(id, action)));
+  bool stopping = action == "halt" || action == "cancel";
+  while (stopping && !no_wait) {
+    std::string state = Field(job, "state");
+    bool moving = state == "STARTING" || state == "RUNNING" || state == "HALTING" ||
+                  (action == "cancel" && state == "QUEUED");
+    if (!moving) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    ASSIGN_OR_RETURN(job, api.Call("GET", JobPath(id)));
+  }
   if (options.json) {
     PrintJson(job);
   } else if (action == "rerun") {
@@ -230,9 +247,13 @@ Status RunLimits(ApiClient& api, const ClientOptions& options, const LimitsArgs&
     for (const std::string& item : args.set) {
       size_t equals = item.find('=');
       int64_t value = 0;
-      bool ok = equals != std::string::npos && equals + 1 < item.size() &&
-                item.find_first_not_of("0123456789", equals + 1) == std::string::npos;
-      if (ok) value = std::stoll(item.substr(equals + 1));
+      bool ok = equals != std::string::npos && equals + 1 < item.size();
+      if (ok) {
+        const char* first = item.data() + equals + 1;
+        const char* last = item.data() + item.size();
+        auto [end, error] = std::from_chars(first, last, value);
+        ok = error == std::errc() && end == last && value >= 0;
+      }
       if (!ok) {
         return InvalidArgument("--set " + item + ": give NAME=NUMBER (max_running, cpus, memory, "
                                "gpus, max_wall_time; 0: no limit)");
@@ -312,21 +333,27 @@ void AddJobCommands(CLI::App& app, CommandSet& set) {
   logs_command->add_option("ID", logs->id, kIdHelp)->required()->check(CLI::PositiveNumber);
   logs_command->add_flag("-f,--follow", logs->follow, "follow the log until the job is over");
 
-  auto change = [](const std::string& action) {
-    return [action](ApiClient& api, const ClientOptions& o, int64_t id) {
-      return RunChange(api, o, id, action);
+  auto no_wait = std::make_shared<bool>(false);
+  auto change = [no_wait](const std::string& action) {
+    return [action, no_wait](ApiClient& api, const ClientOptions& o, int64_t id) {
+      return RunChange(api, o, id, action, *no_wait);
     };
   };
   AddIdCommand(*job, set, "halt",
                "Halt a job: SIGTERM lets it write its checkpoint (SIGKILL after its halt_grace), "
-               "its resources are freed, and it waits HALTED for resume.",
+               "its resources are freed, and it waits HALTED for resume. Returns once it has "
+               "stopped (--no-wait: at once).",
                change("halt"));
+  job->get_subcommand("halt")->add_flag("--no-wait", *no_wait, "return at once (HALTING)");
   AddIdCommand(*job, set, "resume",
                "Resume a HALTED job: it queues again and its next attempt starts from the "
                "checkpoint it left.",
                change("resume"));
-  AddIdCommand(*job, set, "cancel", "Cancel a job for good (a running one is stopped).",
+  AddIdCommand(*job, set, "cancel",
+               "Cancel a job for good (a running one is stopped as a halt stops it). Returns "
+               "once it has stopped (--no-wait: at once).",
                change("cancel"));
+  job->get_subcommand("cancel")->add_flag("--no-wait", *no_wait, "return at once");
   auto publish_name = std::make_shared<std::string>();
   AddIdCommand(*job, set, "publish",
                "Publish a COMPLETED job's output as a new version of a servable of your tenant, "

@@ -11,6 +11,7 @@
 #include "core/files.h"
 #include "core/log.h"
 #include "jobs/job_service.h"
+#include "jobs/local_executor.h"
 
 namespace orrery {
 namespace {
@@ -72,14 +73,23 @@ bool JobService::PollAttempts() {
 
 void JobService::FollowAttempt(const JobRow& job) {
   Result<std::vector<JobAttempt>> attempts = store_->Attempts(job.id);
-  if (!attempts.ok() || attempts->empty()) {
+  if (!attempts.ok()) return;  // the store failed: look again next time
+  if (attempts->empty()) {
     // STARTING with no attempt: the server stopped between the two writes.
     LoseAttempt(job, JobAttempt{}, "the attempt was never started (the server stopped)");
     return;
   }
-  const JobAttempt& attempt = attempts->back();
+  JobAttempt attempt = attempts->back();
   std::filesystem::path dir = workspace_.AttemptDir(job.id, attempt.number);
   Result<AttemptStatus> status = ReadAttemptStatus(dir);
+  if (attempt.handle.empty() && status.ok() && status->supervisor_pid > 0) {
+    // Started, but the server stopped before it stored the handle: adopt
+    // the supervisor the status names, rather than start a second one.
+    Result<std::string> handle = ProcessHandle(static_cast<pid_t>(status->supervisor_pid));
+    if (handle.ok() && store_->SetAttemptHandle(job.id, attempt.number, *handle).ok()) {
+      attempt.handle = *handle;
+    }
+  }
   if (status.ok() && status->state == "ended") return EndAttempt(job, attempt, *status);
   if (status.ok() && status->state == "running" && job.state == JobState::kStarting) {
     (void)store_->Transition(job.id, {JobState::kStarting}, JobState::kRunning,
@@ -88,7 +98,8 @@ void JobService::FollowAttempt(const JobRow& job) {
   }
   Result<bool> running =
       attempt.handle.empty() ? Result<bool>(false) : ExecutorFor(job.spec).Running(attempt.handle);
-  if (running.ok() && *running) {
+  if (!running.ok()) return;  // cannot tell now (e.g. out of descriptors): look again next time
+  if (*running) {
     DeliverStop(job, attempt);
     return;
   }
@@ -128,17 +139,18 @@ void JobService::EndAttempt(const JobRow& job, const JobAttempt& attempt,
   (void)store_->EndAttempt(job.id, attempt.number, outcome, status.ended_at_ms);
   const std::vector<JobState> live = {JobState::kStarting, JobState::kRunning, JobState::kHalting};
   int64_t at = std::max(status.ended_at_ms, job.updated_at_ms);
+  bool cancelled;
   {
     std::lock_guard lock(mutex_);
-    cancel_requested_.erase(job.id);
+    cancelled = cancel_requested_.erase(job.id) > 0;
     stops_sent_.erase({job.id, attempt.number});
   }
   switch (status.end) {
-    case AttemptEnd::kCompleted:
-      if (*store_->Transition(job.id, live, JobState::kCompleted, status.reason, at)) {
-        AutoPublish(job.id);
-      }
+    case AttemptEnd::kCompleted: {
+      Result<bool> completed = store_->Transition(job.id, live, JobState::kCompleted, status.reason, at);
+      if (completed.ok() && *completed) AutoPublish(job.id);
       return;
+    }
     case AttemptEnd::kHalted:
       (void)store_->Transition(job.id, live, JobState::kHalted,
                                "halted; the checkpoint is kept (" + status.reason + ")", at);
@@ -150,17 +162,34 @@ void JobService::EndAttempt(const JobRow& job, const JobAttempt& attempt,
     case AttemptEnd::kFailed:
       break;
   }
-  int64_t max_restarts = job.spec.value("max_restarts", int64_t{0});
-  if (IsFault(status.reason) && job.state != JobState::kHalting && job.restarts < max_restarts) {
-    fault_restarts_.fetch_add(1);
-    (void)store_->Transition(job.id, live, JobState::kQueued,
-                             kRestarting + status.reason + " (restart " +
-                                 std::to_string(job.restarts + 1) + " of " +
-                                 std::to_string(max_restarts) + ")",
+  if (cancelled) {
+    (void)store_->Transition(job.id, live, JobState::kCancelled, "cancelled (" + status.reason + ")",
                              at);
     return;
   }
+  // A fault restarts a running job; a job being halted halts (its state is
+  // read again by the compare-and-set, not taken from the snapshot).
+  if (IsFault(status.reason)) {
+    if (RequeueAfterFault(job, status.reason, at)) return;
+    Result<bool> halted = store_->Transition(job.id, {JobState::kHalting}, JobState::kHalted,
+                                             "halted; the checkpoint is kept (" + status.reason + ")",
+                                             at);
+    if (halted.ok() && *halted) return;
+  }
   (void)store_->Transition(job.id, live, JobState::kFailed, status.reason, at);
+}
+
+bool JobService::RequeueAfterFault(const JobRow& job, const std::string& why, int64_t at) {
+  int64_t max_restarts = job.spec.value("max_restarts", int64_t{0});
+  if (job.restarts >= max_restarts) return false;
+  Result<bool> requeued = store_->Transition(
+      job.id, {JobState::kStarting, JobState::kRunning}, JobState::kQueued,
+      kRestarting + why + " (restart " + std::to_string(job.restarts + 1) + " of " +
+          std::to_string(max_restarts) + ")",
+      at);
+  if (!requeued.ok() || !*requeued) return false;
+  fault_restarts_.fetch_add(1);
+  return true;
 }
 
 void JobService::LoseAttempt(const JobRow& job, const JobAttempt& attempt, const std::string& why) {
@@ -174,18 +203,13 @@ void JobService::LoseAttempt(const JobRow& job, const JobAttempt& attempt, const
   }
   if (cancelled) {
     (void)store_->Transition(job.id, live, JobState::kCancelled, "cancelled (" + why + ")", NowMs());
-  } else if (job.state == JobState::kHalting) {
-    (void)store_->Transition(job.id, live, JobState::kHalted,
-                             "halted; the checkpoint is kept (" + why + ")", NowMs());
-  } else if (job.restarts < job.spec.value("max_restarts", int64_t{0})) {
-    fault_restarts_.fetch_add(1);
-    (void)store_->Transition(job.id, live, JobState::kQueued,
-                             kRestarting + why + " (restart " + std::to_string(job.restarts + 1) +
-                                 " of " + std::to_string(job.spec.value("max_restarts", 0)) + ")",
-                             NowMs());
-  } else {
-    (void)store_->Transition(job.id, live, JobState::kFailed, why, NowMs());
+    return;
   }
+  if (RequeueAfterFault(job, why, NowMs())) return;
+  Result<bool> halted = store_->Transition(job.id, {JobState::kHalting}, JobState::kHalted,
+                                           "halted; the checkpoint is kept (" + why + ")", NowMs());
+  if (halted.ok() && *halted) return;
+  (void)store_->Transition(job.id, live, JobState::kFailed, why, NowMs());
 }
 
 bool JobService::StartQueued() {
@@ -215,10 +239,10 @@ bool JobService::StartQueued() {
 }
 
 void JobService::StartAttempt(const JobRow& job) {
-  if (!*store_->Transition(job.id, {JobState::kQueued}, JobState::kStarting,
-                           "starting attempt " + std::to_string(job.attempts + 1), NowMs())) {
-    return;  // cancelled or halted meanwhile
-  }
+  Result<bool> starting = store_->Transition(job.id, {JobState::kQueued}, JobState::kStarting,
+                                             "starting attempt " + std::to_string(job.attempts + 1),
+                                             NowMs());
+  if (!starting.ok() || !*starting) return;  // cancelled or halted meanwhile, or the store failed
   {
     std::lock_guard lock(mutex_);
     last_started_[job.tenant_id] = NowMs();
@@ -234,9 +258,16 @@ void JobService::StartAttempt(const JobRow& job) {
     return;
   }
   LogError("jobs: job " + std::to_string(job.id) + " could not start: " + launched.ToString());
-  if (attempt.ok()) (void)store_->EndAttempt(job.id, *attempt, "failed: " + launched.message(), NowMs());
-  (void)store_->Transition(job.id, {JobState::kStarting}, JobState::kFailed,
-                           "could not start: " + launched.message(), NowMs());
+  // The tenant reads the reason: what it can act on (an input gone, not
+  // visible) in full; the hub's own trouble without its paths (logged).
+  bool theirs = launched.code() == Code::kNotFound || launched.code() == Code::kPermissionDenied ||
+                launched.code() == Code::kUnprocessable;
+  std::string reason = "could not start: " + (theirs ? launched.message()
+                                                      : std::string("the hub failed to start it "
+                                                                    "(its operator's log says why)"));
+  if (attempt.ok()) (void)store_->EndAttempt(job.id, *attempt, "failed: " + reason, NowMs());
+  (void)store_->Transition(job.id, {JobState::kStarting, JobState::kHalting}, JobState::kFailed,
+                           reason, NowMs());
 }
 
 Status JobService::LaunchAttempt(const JobRow& job, int64_t attempt, const JobSpec& spec) {
@@ -287,7 +318,9 @@ Status JobService::LaunchAttempt(const JobRow& job, int64_t attempt, const JobSp
   std::filesystem::path dir = workspace_.AttemptDir(job.id, attempt);
   RETURN_IF_ERROR(WriteFileAtomic(PlanPath(dir), plan.ToJson().dump(2) + "\n", 0600));
   ASSIGN_OR_RETURN(std::string handle, ExecutorFor(job.spec).Start(dir, spec.resources));
-  return store_->SetAttemptHandle(job.id, attempt, handle);
+  Status stored = store_->SetAttemptHandle(job.id, attempt, handle);
+  if (!stored.ok()) (void)ExecutorFor(job.spec).Stop(handle, /*cancel=*/true);  // none untracked
+  return stored;
 }
 
 }  // namespace orrery

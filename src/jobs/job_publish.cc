@@ -6,7 +6,6 @@
 // repository like any package: the publish check runs, and a refusal leaves
 // the job COMPLETED with the reason in its history.
 #include <fstream>
-#include <regex>
 #include <sys/stat.h>
 
 #include "core/clock.h"
@@ -65,7 +64,8 @@ Status AddFileFrom(ArchiveWriter& writer, const std::string& name, const fs::pat
 }
 
 // The manifest template's strings with ${job.id}, ${job.name} and
-// ${metrics.KEY} (the last metrics line's KEY) filled in.
+// ${metrics.KEY} (the last metrics line's KEY) filled in; other text, and
+// any other ${...}, as it is.
 json FillTemplate(const json& value, const JobRow& job, const json& metrics) {
   if (value.is_object() || value.is_array()) {
     json out = value;
@@ -73,27 +73,27 @@ json FillTemplate(const json& value, const JobRow& job, const json& metrics) {
     return out;
   }
   if (!value.is_string()) return value;
-  std::string text = value.get<std::string>();
-  static const std::regex kPlaceholder(R"(\$\{(job\.id|job\.name|metrics\.[A-Za-z0-9_]+)\})");
+  const std::string& text = value.get_ref<const std::string&>();
   std::string out;
-  auto end = std::sregex_iterator();
-  size_t last = 0;
-  for (auto it = std::sregex_iterator(text.begin(), text.end(), kPlaceholder); it != end; ++it) {
-    out += text.substr(last, static_cast<size_t>(it->position()) - last);
-    std::string key = (*it)[1];
+  size_t at = 0;
+  while (at < text.size()) {
+    size_t open = text.find("${", at);
+    size_t close = open == std::string::npos ? open : text.find('}', open);
+    if (close == std::string::npos) break;
+    std::string key = text.substr(open + 2, close - open - 2);
+    std::string filled = text.substr(open, close - open + 1);  // unknown: kept as written
     if (key == "job.id") {
-      out += std::to_string(job.id);
+      filled = std::to_string(job.id);
     } else if (key == "job.name") {
-      out += job.name;
-    } else {
-      const json* found = metrics.is_object() && metrics.contains(key.substr(8))
-                              ? &metrics[key.substr(8)]
-                              : nullptr;
-      out += found == nullptr ? "" : found->is_string() ? found->get<std::string>() : found->dump();
+      filled = job.name;
+    } else if (key.rfind("metrics.", 0) == 0 && metrics.is_object()) {
+      auto found = metrics.find(key.substr(8));
+      filled = found == metrics.end() ? "" : found->is_string() ? found->get<std::string>() : found->dump();
     }
-    last = static_cast<size_t>(it->position() + it->length());
+    out += text.substr(at, open - at) + filled;
+    at = close + 1;
   }
-  return out + text.substr(last);
+  return out + text.substr(std::min(at, text.size()));
 }
 
 }  // namespace
@@ -105,7 +105,9 @@ Lineage JobService::LineageOf(const JobRow& job, const json& metrics) {
                      {"tenant", job.tenant},
                      {"command", job.spec["command"]},
                      {"env", job.spec["env"]},
-                     {"code", job.resolved["code"]},
+                     // The code's ref (a servable perhaps private to someone else) is in the
+                     // inputs, which DescribeVersion shows only to those who may see it.
+                     {"code_digest", job.code_digest},
                      {"metrics", metrics},
                      {"attempts", job.attempts},
                      {"completed_at", FormatUnixMillis(job.updated_at_ms)}};

@@ -3,12 +3,18 @@
 // job_monitor.cc.
 #include "jobs/job_service.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <deque>
 #include <fstream>
 #include <sstream>
 
 #include "core/clock.h"
 #include "core/files.h"
 #include "jobs/local_executor.h"
+#include "sandbox/sandbox.h"
 
 namespace orrery {
 namespace {
@@ -61,6 +67,27 @@ Status CheckBound(const std::string& field, int64_t asked, int64_t bound, const 
   if (bound <= 0 || asked <= bound) return Status::Ok();
   return Unprocessable("job spec: resources." + field + ": asks for " + std::to_string(asked) +
                        "; " + whose + " at most " + std::to_string(bound));
+}
+
+// The last `max_bytes` of a file the job writes (its metrics): opened
+// without following a link and without blocking, and only when it is a
+// regular file, for the job controls what is at that path. "" when absent.
+Result<std::string> ReadJobFile(const std::filesystem::path& path, int64_t max_bytes) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!fd.valid()) {
+    if (errno == ENOENT) return std::string();
+    return Unprocessable("the job's metrics file is not a regular file");
+  }
+  struct stat info {};
+  if (::fstat(fd.get(), &info) != 0 || !S_ISREG(info.st_mode)) {
+    return Unprocessable("the job's metrics file is not a regular file");
+  }
+  int64_t start = std::max<int64_t>(0, info.st_size - max_bytes);
+  std::string text(static_cast<size_t>(info.st_size - start), '\0');
+  ssize_t n = ::pread(fd.get(), text.data(), text.size(), start);
+  text.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  if (start > 0) text.erase(0, text.find('\n') + 1);  // from the first whole line
+  return text;
 }
 
 }  // namespace
@@ -153,6 +180,12 @@ Result<json> JobService::Accept(const Caller& caller, const JobSpec& given,
                          "' is a directory on your machine: upload it first (POST "
                          "/api/v1/jobs/code; `orrery job submit` and the Python client do) and "
                          "give {upload: <digest>}");
+  }
+  IsolationInfo isolation = ProbeIsolation(options_.sandbox.use_bubblewrap);
+  if (isolation.mode == IsolationMode::kFallback && !isolation.switch_uid) {
+    // The fallback isolates files by uid 65534, which only a root server can switch to.
+    return Unavailable("this hub cannot sandbox training jobs: bubblewrap does not work here (" +
+                       isolation.bwrap_problem + ") and the server does not run as root");
   }
   if (spec.executor == JobExecutor::kSlurm) {
     return Unprocessable("job spec: executor: slurm is not configured on this hub (valid: local)");
@@ -274,17 +307,22 @@ Result<json> JobService::List(const Caller& caller, std::optional<JobState> stat
 Result<json> JobService::Show(const Caller& caller, int64_t id) {
   ASSIGN_OR_RETURN(JobRow job, Visible(caller, id));
   json out = JobJson(job, true);
-  ASSIGN_OR_RETURN(json metrics, Metrics(caller, id, 1));
-  out["metrics"] = {{"count", metrics["count"]},
-                    {"last", metrics["metrics"].empty() ? json() : metrics["metrics"].back()}};
+  Result<json> metrics = Metrics(caller, id, 1);
+  if (metrics.ok()) {
+    out["metrics"] = {{"count", (*metrics)["count"]},
+                      {"last", (*metrics)["metrics"].empty() ? json() : (*metrics)["metrics"].back()}};
+  } else {
+    out["metrics"] = {{"count", 0}, {"last", nullptr}, {"error", metrics.status().message()}};
+  }
   return out;
 }
 
 Result<json> JobService::Metrics(const Caller& caller, int64_t id, int64_t limit) {
   ASSIGN_OR_RETURN(JobRow job, Visible(caller, id));
-  std::ifstream in(workspace_.MetricsFile(job.id));
-  std::vector<json> lines;
+  ASSIGN_OR_RETURN(std::string text, ReadJobFile(workspace_.MetricsFile(job.id), kMaxMetricsBytes));
+  std::deque<json> lines;
   int64_t count = 0, skipped = 0;
+  std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
@@ -295,9 +333,11 @@ Result<json> JobService::Metrics(const Caller& caller, int64_t id, int64_t limit
     }
     ++count;
     lines.push_back(std::move(value));
-    if (static_cast<int64_t>(lines.size()) > limit) lines.erase(lines.begin());
+    if (static_cast<int64_t>(lines.size()) > limit) lines.pop_front();
   }
-  return json{{"metrics", lines}, {"count", count}, {"skipped_lines", skipped}};
+  json list = json::array();
+  for (json& value : lines) list.push_back(std::move(value));
+  return json{{"metrics", list}, {"count", count}, {"skipped_lines", skipped}};
 }
 
 Result<json> JobService::Halt(const Caller& caller, int64_t id) {
@@ -390,13 +430,17 @@ void JobService::Logs(const Caller& caller, int64_t id, int64_t offset, int64_t 
   if (!chunk.ok() || !chunk->data.empty() || chunk->ended || wait.count() <= 0) {
     return done(std::move(chunk));
   }
+  bool waiting = false;
   {
     std::lock_guard lock(mutex_);
-    if (stopping_) return done(std::move(chunk));  // answered at once
-    log_waiters_.push_back({caller, id, offset, max_bytes,
-                            std::chrono::steady_clock::now() + wait, std::move(done)});
-    woken_ = true;  // the monitor polls quickly while someone follows
+    if (!stopping_) {
+      log_waiters_.push_back({caller, id, offset, max_bytes,
+                              std::chrono::steady_clock::now() + wait, std::move(done)});
+      woken_ = true;  // the monitor polls quickly while someone follows
+      waiting = true;
+    }
   }
+  if (!waiting) return done(std::move(chunk));  // stopping: answered at once (not moved from)
   wake_.notify_all();
 }
 

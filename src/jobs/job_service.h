@@ -51,6 +51,9 @@
 
 namespace orrery {
 
+// The most of a job's metrics file read at once (its last lines).
+constexpr int64_t kMaxMetricsBytes = 16 << 20;
+
 class JobService {
  public:
   struct Options {
@@ -147,6 +150,9 @@ class JobService {
   void DeliverStop(const JobRow& job, const JobAttempt& attempt);
   void EndAttempt(const JobRow& job, const JobAttempt& attempt, const AttemptStatus& status);
   void LoseAttempt(const JobRow& job, const JobAttempt& attempt, const std::string& why);
+  // QUEUED again after a fault, when restarts are left and it is STARTING or
+  // RUNNING (not HALTING); whether it was.
+  bool RequeueAfterFault(const JobRow& job, const std::string& why, int64_t at);
   // Starts what capacity and limits allow; whether it started any.
   bool StartQueued();
   void StartAttempt(const JobRow& job);

@@ -86,7 +86,7 @@ class Attempt {
         process.Signal(SIGTERM);
         next_term_ = now + std::chrono::seconds(1);
       }
-      Wait(process, wall_deadline);
+      Wait(process, wall_deadline, exited_at.has_value());
     }
     std::string ending = process.Reap(std::chrono::milliseconds(0));
     Drain();
@@ -102,7 +102,7 @@ class Attempt {
   }
 
   // Waits for output, a signal, the exit or the next deadline (100 ms at most).
-  void Wait(SandboxedProcess& process, Clock::time_point wall_deadline) {
+  void Wait(SandboxedProcess& process, Clock::time_point wall_deadline, bool exited) {
     auto until = Clock::now() + std::chrono::milliseconds(100);
     if (!wall_exceeded_ && stop_ == StopRequest::kNone) until = std::min(until, wall_deadline);
     if (kill_at_) until = std::min(until, *kill_at_);
@@ -111,7 +111,8 @@ class Attempt {
     pollfd fds[3] = {{signal_fd_, POLLIN, 0}, {process.pidfd(), POLLIN, 0}, {output_.get(), POLLIN, 0}};
     int count = output_.valid() ? 3 : 2;
     if (::poll(fds, count, timeout) <= 0) return;
-    if (fds[0].revents & POLLIN) OnSignal(process);
+    // A stop asked for after the job exited changes nothing: it ended as it ended.
+    if ((fds[0].revents & POLLIN) && !exited) OnSignal(process);
     if (count == 3 && (fds[2].revents & (POLLIN | POLLHUP | POLLERR))) ReadOutput();
   }
 

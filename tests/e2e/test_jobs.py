@@ -254,6 +254,15 @@ class FailuresTest(JobsTestCase):
         self.assertIn("Cannot fork", forks["reason"])
         self.assertNotIn("\nall started\n", self.log(forks["id"]))
 
+    def test_a_metrics_file_made_a_link_is_not_followed(self):
+        job = self.run_job(["sh", "-c", "rm -f $ORRERY_METRICS; ln -s /etc/passwd $ORRERY_METRICS"])
+        self.assertEqual(job["state"], "COMPLETED", job["reason"])
+        self.assertError(self.server.get("/api/v1/jobs/%d/metrics" % job["id"], self.lab["reader"]),
+                         422, message="the job's metrics file is not a regular file")
+        shown = self.show(job["id"])
+        self.assertEqual(shown["metrics"]["count"], 0)
+        self.assertNotIn("root:", json.dumps(shown))
+
     def test_a_flooding_job_keeps_a_bounded_log(self):
         job = self.run_job(["python3", "-c", "import sys\nfor i in range(200000): print('line', i)"])
         self.assertEqual(job["state"], "COMPLETED", job["reason"])
@@ -429,6 +438,8 @@ class PublishTest(JobsTestCase):
         self.assertEqual((made["job"], made["name"], made["command"]),
                          (job["id"], job["name"], ["python3", "fit.py"]))
         self.assertEqual(made["metrics"], {"epoch": 1, "lines": 3})
+        self.assertEqual(made["code_digest"], code)
+        self.assertNotIn("code", made)  # the code's ref is among the inputs, filtered by visibility
         inputs = {i["role"] + ":" + i["name"]: i for i in made["inputs"]}
         self.assertEqual(inputs["code:"]["digest"], code)
         self.assertEqual(inputs["input:words"]["ref"], "%s/%s:1" % (self.lab.name, words))
