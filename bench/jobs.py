@@ -199,16 +199,8 @@ def bench_fairness(per_tenant, duration):
 # ---------------------------------------------------------------- recovery
 
 def process_with(marker):
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            argv = Path("/proc/%s/cmdline" % pid).read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if marker.encode() in argv and b"python3" in argv[0]:
-            return int(pid)
-    return None
+    pids = hub.processes(lambda argv: marker.encode() in argv and b"python3" in argv[0])
+    return pids[0] if pids else None
 
 
 def toy_value(steps):

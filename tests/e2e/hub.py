@@ -60,6 +60,22 @@ def free_port():
         return s.getsockname()[1]
 
 
+def processes(match):
+    """Pids of this machine's processes whose argv (a list of bytes) `match` accepts."""
+    pids = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and match(argv):
+            pids.append(int(pid))
+    return pids
+
+
 def unique(prefix="t"):
     """A fresh name, valid as a tenant or object name."""
     return "%s-%s" % (prefix, secrets.token_hex(4))
@@ -168,20 +184,9 @@ class Server:
     def job_supervisors(self):
         """Pids of the job supervisors of this server's data dir (they outlive the server by
         design: docs/jobs.md)."""
-        mark = os.path.join(self.data_dir, "jobs") + "/"
-        pids = []
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open("/proc/%s/cmdline" % pid, "rb") as f:
-                    argv = f.read().split(b"\0")
-            except OSError:
-                continue
-            if argv[0].endswith(b"orrery-job-supervisor") and len(argv) > 1 and \
-                    argv[1].decode(errors="replace").startswith(mark):
-                pids.append(int(pid))
-        return pids
+        mark = (os.path.join(self.data_dir, "jobs") + "/").encode()
+        return processes(lambda argv: argv[0].endswith(b"orrery-job-supervisor") and
+                         len(argv) > 1 and argv[1].startswith(mark))
 
     def kill_job_supervisors(self):
         """After the tests: no job of theirs runs on (a job dies with its supervisor)."""

@@ -104,18 +104,9 @@ class JobsTestCase(HubTestCase):
         return [event["state"] for event in job["history"]]
 
     def process_of(self, marker):
-        """The pid of the (only) process whose command line holds `marker`."""
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open("/proc/%s/cmdline" % pid, "rb") as f:
-                    argv = f.read().split(b"\0")
-            except OSError:
-                continue
-            if marker.encode() in argv and b"python3" in argv[0]:
-                return int(pid)
-        return None
+        """The pid of the (only) Python process whose argv holds `marker`."""
+        pids = hub.processes(lambda argv: marker.encode() in argv and b"python3" in argv[0])
+        return pids[0] if pids else None
 
 
 class SubmitAndRunTest(JobsTestCase):
