@@ -151,7 +151,8 @@ void PrintJob(const json& job) {
     command += (command.empty() ? "" : " ") + arg.get<std::string>();
   }
   std::cout << "command:   " << command << "\n";
-  for (const auto& [name, input] : job.value("resolved", json::object()).value("inputs", json::object()).items()) {
+  json inputs = job.value("resolved", json::object()).value("inputs", json::object());
+  for (const auto& [name, input] : inputs.items()) {
     std::cout << "input:     " << name << " = " << Field(input, "kind") << " " << Field(input, "ref")
               << " (" << Field(input, "digest") << ")\n";
   }

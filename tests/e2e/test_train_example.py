@@ -82,6 +82,9 @@ class TrainExampleTest(HubTestCase):
         self.assertRegex(log, r"resumed after epoch [2-5]")
         done = self.wait(halted, ("COMPLETED",))
         self.assertEqual(done["attempts"], 2)
+        shown = self.cli("job", "show", str(halted))  # the human view, inputs and all
+        self.assertIn("input:     digits = dataset examples/digits-dataset:1 (", shown)
+        self.assertIn("HALTED", shown)
 
         metrics = lambda job_id: json.loads(self.cli("job", "metrics", str(job_id), "--json"))["metrics"]
         a, b = metrics(straight), metrics(halted)
