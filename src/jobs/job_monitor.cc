@@ -18,16 +18,6 @@ namespace {
 
 using nlohmann::json;
 
-// Who acts for a job when the monitor reads inputs: its owner, as a publisher.
-Caller OwnerOf(const JobRow& job) {
-  Caller caller;
-  caller.tenant_id = job.tenant_id;
-  caller.tenant = job.tenant;
-  caller.role = Role::kPublisher;
-  caller.token_id = job.submitted_by;
-  return caller;
-}
-
 JobDemand DemandOf(const json& spec) {
   const json& resources = spec["resources"];
   return {resources.value("cpus", int64_t{1}), resources.value("memory", int64_t{0}),
@@ -43,6 +33,15 @@ bool IsFault(const std::string& reason) { return reason.rfind("signal ", 0) == 0
 constexpr const char* kRestarting = "restarting from the checkpoint after ";
 
 }  // namespace
+
+Caller JobService::OwnerOf(const JobRow& job) {
+  Caller caller;
+  caller.tenant_id = job.tenant_id;
+  caller.tenant = job.tenant;
+  caller.role = Role::kPublisher;
+  caller.token_id = job.submitted_by;
+  return caller;
+}
 
 void JobService::MonitorLoop() {
   while (true) {

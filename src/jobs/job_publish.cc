@@ -111,17 +111,13 @@ Lineage JobService::LineageOf(const JobRow& job, const json& metrics) {
                      {"metrics", metrics},
                      {"attempts", job.attempts},
                      {"completed_at", FormatUnixMillis(job.updated_at_ms)}};
-  const json& code = job.resolved["code"];
-  LineageInput code_input{"code", "", PackageKind::kServable, {}, 0, code.value("digest", "")};
-  if (code.contains("servable")) {
-    Result<JobSpec> spec = JobSpecFromJson(job.spec);
-    if (spec.ok() && spec->code_servable) {
-      code_input.object = spec->code_servable->object;
-      code_input.version = spec->code_servable->version.number;
-    }
+  Result<JobSpec> spec = JobSpecFromJson(job.spec);
+  LineageInput code_input{"code", "", PackageKind::kServable, {}, 0, job.code_digest};
+  if (spec.ok() && spec->code_servable) {  // an upload has no ref, only its digest
+    code_input.object = spec->code_servable->object;
+    code_input.version = spec->code_servable->version.number;
   }
   lineage.inputs.push_back(code_input);
-  Result<JobSpec> spec = JobSpecFromJson(job.spec);
   if (spec.ok()) {
     for (const JobInput& input : spec->inputs) {
       lineage.inputs.push_back({"input", input.name, input.kind, input.object,
@@ -217,12 +213,7 @@ void JobService::AutoPublish(int64_t id) {
   if (!job.ok() || job->state != JobState::kCompleted) return;
   Result<JobSpec> spec = JobSpecFromJson(job->spec);
   if (!spec.ok() || !spec->publish) return;
-  Caller owner;
-  owner.tenant_id = job->tenant_id;
-  owner.tenant = job->tenant;
-  owner.role = Role::kPublisher;
-  owner.token_id = job->submitted_by;
-  Result<json> version = PublishOutput(owner, *job, *spec->publish);
+  Result<json> version = PublishOutput(OwnerOf(*job), *job, *spec->publish);
   NotePublish(*job, version.ok() ? "published as " + job->tenant + "/" + spec->publish->servable +
                                        ":" + std::to_string(version->value("version", int64_t{0}))
                                  : "publish refused: " + version.status().message());

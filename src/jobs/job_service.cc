@@ -445,31 +445,25 @@ void JobService::Logs(const Caller& caller, int64_t id, int64_t offset, int64_t 
 }
 
 void JobService::AnswerLogWaiters(bool all) {
-  std::vector<LogWaiter> ready;
+  std::vector<LogWaiter> waiters;
   {
     std::lock_guard lock(mutex_);
-    auto now = std::chrono::steady_clock::now();
-    for (auto it = log_waiters_.begin(); it != log_waiters_.end();) {
-      Result<JobRow> job = store_->Get(it->id);
-      Result<LogChunk> more = job.ok() ? ReadLog(*job, it->offset, 1) : Result<LogChunk>(job.status());
-      bool grown = more.ok() && !more->data.empty();
-      bool over = !job.ok() || IsFinal(job->state) || job->state == JobState::kHalted;
-      if (all || grown || over || now >= it->until) {
-        ready.push_back(std::move(*it));
-        it = log_waiters_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    waiters.swap(log_waiters_);
   }
-  for (LogWaiter& waiter : ready) {
+  auto now = std::chrono::steady_clock::now();
+  std::vector<LogWaiter> still;
+  for (LogWaiter& waiter : waiters) {
     Result<JobRow> job = store_->Get(waiter.id);
-    if (!job.ok()) {
-      waiter.done(job.status());
-      continue;
+    Result<LogChunk> chunk =
+        job.ok() ? ReadLog(*job, waiter.offset, waiter.max_bytes) : Result<LogChunk>(job.status());
+    if (all || !chunk.ok() || !chunk->data.empty() || chunk->ended || now >= waiter.until) {
+      waiter.done(std::move(chunk));
+    } else {
+      still.push_back(std::move(waiter));
     }
-    waiter.done(ReadLog(*job, waiter.offset, waiter.max_bytes));
   }
+  std::lock_guard lock(mutex_);
+  for (LogWaiter& waiter : still) log_waiters_.push_back(std::move(waiter));
 }
 
 Result<json> JobService::GetLimits(const Caller& caller, std::string_view tenant) {

@@ -122,6 +122,10 @@ class JobService {
  private:
   JobService(Repository& repository, Options options, std::unique_ptr<JobStore> store);
 
+  // Who acts for a job when the hub reads its inputs or publishes its
+  // output: its owner's tenant, as a publisher, by the submitting token.
+  static Caller OwnerOf(const JobRow& job);
+
   // job_service.cc
   Result<JobRow> Visible(const Caller& caller, int64_t id);
   Result<JobRow> Changeable(const Caller& caller, int64_t id);

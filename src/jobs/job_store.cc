@@ -168,8 +168,8 @@ Result<std::vector<JobRow>> JobStore::List(int64_t tenant_id, const std::vector<
   sql += " ORDER BY id DESC LIMIT ?";
   std::lock_guard lock(mutex_);
   ASSIGN_OR_RETURN(Statement select, db_->Prepare(sql));
-  int index = 1;
-  select.Bind(index++, tenant_id).Bind(index++, tenant_id);
+  select.Bind(1, tenant_id).Bind(2, tenant_id);
+  int index = 3;
   for (JobState state : states) select.Bind(index++, JobStateName(state));
   select.Bind(index, limit);
   std::vector<JobRow> rows;
@@ -295,20 +295,6 @@ Result<std::optional<nlohmann::json>> JobStore::Limits(int64_t tenant_id) {
   nlohmann::json limits = nlohmann::json::parse(select.ColumnText(0), nullptr, false);
   if (limits.is_discarded()) return Internal("stored job limits are not JSON");
   return std::optional<nlohmann::json>(std::move(limits));
-}
-
-Result<std::map<int64_t, nlohmann::json>> JobStore::AllLimits() {
-  std::lock_guard lock(mutex_);
-  ASSIGN_OR_RETURN(Statement select, db_->Prepare("SELECT tenant_id, limits FROM tenant_limits"));
-  std::map<int64_t, nlohmann::json> out;
-  while (true) {
-    ASSIGN_OR_RETURN(bool more, select.Step());
-    if (!more) break;
-    nlohmann::json limits = nlohmann::json::parse(select.ColumnText(1), nullptr, false);
-    if (limits.is_discarded()) return Internal("stored job limits are not JSON");
-    out[select.ColumnInt(0)] = std::move(limits);
-  }
-  return out;
 }
 
 Status JobStore::SetLimits(int64_t tenant_id, const nlohmann::json& limits, int64_t now_ms) {

@@ -15,7 +15,6 @@
 
 #include <cstdint>
 #include <filesystem>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -111,8 +110,6 @@ class JobStore {
   // A tenant's limits as the hub admin set them (JSON of TenantLimits'
   // fields); nullopt when none are set (the hub's defaults apply).
   Result<std::optional<nlohmann::json>> Limits(int64_t tenant_id);
-  // Every tenant's limits that are set: tenant id -> JSON.
-  Result<std::map<int64_t, nlohmann::json>> AllLimits();
   // Sets (or with a null `limits`, clears) a tenant's limits.
   Status SetLimits(int64_t tenant_id, const nlohmann::json& limits, int64_t now_ms);
 
