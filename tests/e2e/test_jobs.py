@@ -456,7 +456,7 @@ class PublishTest(JobsTestCase):
         deadline = time.monotonic() + 60
         while True:
             job = self.show(job_id)
-            if "publish" in job["reason"]:
+            if "; publish" in job["reason"]:  # published, or refused (not "publisher token")
                 return job
             self.assertLess(time.monotonic(), deadline, job)
             time.sleep(0.05)
